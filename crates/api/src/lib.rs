@@ -1,1 +1,407 @@
-//! placeholder
+//! The JSON types of the Saoma HTTP API (shared/API.md), shared by server and client, and
+//! the request-signing scheme. Wire formats live only here. Requests refuse unknown fields.
+
+pub mod signing;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The error envelope: `{"error": {...}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+/// What went wrong, for a machine (`code`) and a person (`message`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+    #[serde(default)]
+    pub request_id: String,
+    /// For a declined payment: the payment recorded as `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+}
+
+/// A page of a list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+// ---- Admin ----
+
+/// `POST /v1/admin/merchants`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMerchantRequest {
+    pub name: String,
+    pub mcc: String,
+    pub city: String,
+    pub country: String,
+    pub currency: String,
+    pub fee_bps: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+}
+
+/// A merchant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Merchant {
+    pub id: String,
+    pub name: String,
+    pub mcc: String,
+    pub city: String,
+    pub country: String,
+    pub currency: String,
+    pub fee_bps: u32,
+    pub timezone: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+/// `POST /v1/admin/merchants/{id}/terminals`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTerminalRequest {
+    pub name: String,
+}
+
+/// A terminal (till) of a merchant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Terminal {
+    pub id: String,
+    pub merchant_id: String,
+    pub name: String,
+}
+
+/// `POST /v1/admin/merchants/{id}/keys`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_id: Option<String>,
+    pub role: String,
+}
+
+/// A new API key; the secret is shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyCreated {
+    pub key_id: String,
+    pub secret: String,
+    pub role: String,
+    pub merchant_id: String,
+    pub terminal_id: Option<String>,
+}
+
+/// `POST /v1/admin/customers`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomerRequest {
+    pub phone: String,
+    pub name: String,
+    pub pin: String,
+}
+
+/// A customer as the operator sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: String,
+    pub phone: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// `POST /v1/admin/customers/{id}/topups`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpRequest {
+    pub amount: i64,
+    pub currency: String,
+    pub reference: String,
+}
+
+/// A top-up (cash-in).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TopUp {
+    pub id: String,
+    pub customer_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub reference: String,
+    pub created_at: String,
+}
+
+/// One currency's line of the trial balance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialBalanceLine {
+    pub currency: String,
+    pub debits: i64,
+    pub credits: i64,
+    pub balanced: bool,
+}
+
+/// `GET /v1/admin/ledger/trial-balance`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialBalance {
+    pub currencies: Vec<TrialBalanceLine>,
+    pub balanced: bool,
+}
+
+// ---- Merchant ----
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    pub name: String,
+    pub quantity: u32,
+    pub unit_amount: i64,
+}
+
+/// `POST /v1/payments`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePaymentRequest {
+    pub out_trade_no: String,
+    pub amount: i64,
+    pub currency: String,
+    pub subject: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<Item>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<i64>,
+}
+
+/// A payment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Payment {
+    pub id: String,
+    pub out_trade_no: String,
+    pub merchant_id: String,
+    pub terminal_id: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub subject: String,
+    pub items: Vec<Item>,
+    pub mode: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_code: Option<String>,
+    pub refunded_amount: i64,
+    pub fee: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_ref: Option<String>,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// `customer_confirm` while a consumer-presented payment waits for the customer's PIN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_payload: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_png_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_svg_url: Option<String>,
+}
+
+/// `POST /v1/payments/cancel`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelByTradeNoRequest {
+    pub out_trade_no: String,
+}
+
+/// `POST /v1/payments/{id}/refunds`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRefundRequest {
+    pub out_refund_no: String,
+    pub amount: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A refund.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Refund {
+    pub id: String,
+    pub payment_id: String,
+    pub out_refund_no: String,
+    pub amount: i64,
+    pub currency: String,
+    pub fee_returned: i64,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub created_at: String,
+}
+
+/// `GET /v1/merchant/qr`: the merchant's static code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MerchantQr {
+    pub qr_payload: String,
+    pub qr_png_url: String,
+    pub qr_svg_url: String,
+}
+
+/// An event of the outbox, as the live feed and webhooks send it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created_at: String,
+    pub data: Value,
+}
+
+// ---- Wallet ----
+
+/// `POST /v1/wallet/session`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    pub phone: String,
+    pub pin: String,
+}
+
+/// A wallet session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub token: String,
+    pub expires_at: String,
+}
+
+/// One balance of a wallet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Balance {
+    pub currency: String,
+    pub available: i64,
+}
+
+/// The wallet's limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Limits {
+    /// Above this, in each currency's minor units, a scanned payment asks for the PIN.
+    pub password_free_major_units: i64,
+}
+
+/// `GET /v1/wallet`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Wallet {
+    pub customer_id: String,
+    pub balances: Vec<Balance>,
+    pub limits: Limits,
+}
+
+/// `POST /v1/wallet/payment-codes`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PaymentCodeIssued {
+    pub code: String,
+    pub expires_at: String,
+}
+
+/// `POST /v1/wallet/devices`: what a device needs to make codes offline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceEnrolled {
+    pub device_id: String,
+    /// The device secret, hex; shown once.
+    pub secret: String,
+    pub slot: u32,
+    /// The platform's slot-mask key, hex.
+    pub mask_key: String,
+    pub step_seconds: i64,
+}
+
+/// `POST /v1/wallet/qr/resolve`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QrResolveRequest {
+    pub qr_payload: String,
+}
+
+/// What paying a scanned code means.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QrResolution {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+    pub currency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+}
+
+/// `POST /v1/wallet/qr/pay`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QrPayRequest {
+    pub qr_payload: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ref: Option<String>,
+}
+
+/// `POST /v1/wallet/payments/{id}/confirm`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    pub pin: String,
+}
+
+/// `POST /v1/wallet/transfers`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_payload: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub pin: String,
+    pub client_ref: String,
+}
+
+/// A transfer between customers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Transfer {
+    pub id: String,
+    pub from_customer_id: String,
+    pub to_customer_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub client_ref: String,
+    pub created_at: String,
+}
+
+/// One line of a customer's history.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WalletTransaction {
+    /// `payment`, `refund`, `transfer_in`, `transfer_out`, `top_up`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    /// Signed: negative when money left the wallet.
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    pub created_at: String,
+}

@@ -1,1 +1,310 @@
-//! placeholder
+//! A typed client of the Saoma API: admin, merchant (signed with RFC 9421) and wallet
+//! calls, and the POS engine that charges a scanned code without ever charging twice.
+//! Used by the CLI and the tests.
+
+pub mod pos;
+
+use saoma_api as api;
+use saoma_api::signing;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// How a client proves who it is.
+#[derive(Clone)]
+pub enum Credentials {
+    None,
+    /// The operator's bearer token.
+    Admin(String),
+    /// A merchant or terminal key.
+    Key {
+        key_id: String,
+        secret: String,
+    },
+    /// A customer's wallet session token.
+    Session(String),
+}
+
+/// What a call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error envelope.
+    #[error("{status} {}: {}", .error.code, .error.message)]
+    Api { status: u16, error: api::ErrorBody },
+    /// No answer: the request may or may not have been processed.
+    #[error("no answer from the server: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// An answer that is not what the API promises.
+    #[error("unexpected answer ({status}): {body}")]
+    Unexpected { status: u16, body: String },
+}
+
+impl ClientError {
+    /// The error code of an API error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { error, .. } => Some(error.code.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of an API error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => Some(*status),
+            ClientError::Transport(_) => None,
+        }
+    }
+}
+
+/// Result of a call.
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// A client of one server with one set of credentials.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    credentials: Credentials,
+}
+
+fn nonce() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..24).map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.gen_range(0..36)])).collect()
+}
+
+impl Client {
+    /// A client of `base` (`http://127.0.0.1:8080`) with a 40-second timeout per call.
+    pub fn new(base: &str, credentials: Credentials) -> Client {
+        Client::with_timeout(base, credentials, Duration::from_secs(40))
+    }
+
+    /// A client with its own per-call timeout (the POS uses a short one).
+    pub fn with_timeout(base: &str, credentials: Credentials, timeout: Duration) -> Client {
+        let http =
+            reqwest::Client::builder().timeout(timeout).build().unwrap_or_else(|_| reqwest::Client::new());
+        Client { http, base: base.trim_end_matches('/').to_string(), credentials }
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends a request and decodes the answer. `body` is JSON-encoded once, and those bytes
+    /// are what is signed and sent.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> ClientResult<T> {
+        let url = format!("{}{}", self.base, path);
+        let bytes = match body {
+            Some(b) => Some(
+                serde_json::to_vec(b)
+                    .map_err(|e| ClientError::Unexpected { status: 0, body: e.to_string() })?,
+            ),
+            None => None,
+        };
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut req = self.http.request(m, &url);
+        match &self.credentials {
+            Credentials::None => {}
+            Credentials::Admin(t) | Credentials::Session(t) => req = req.bearer_auth(t),
+            Credentials::Key { key_id, secret } => {
+                let created = chrono::Utc::now().timestamp();
+                let h =
+                    signing::sign_request(method, &url, bytes.as_deref(), key_id, secret, created, &nonce());
+                req = req.header("signature-input", h.signature_input).header("signature", h.signature);
+                if let Some(d) = h.content_digest {
+                    req = req.header("content-digest", d);
+                }
+            }
+        }
+        if let Some(b) = bytes {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        if (200..300).contains(&status) {
+            return serde_json::from_str(&text).map_err(|_| ClientError::Unexpected { status, body: text });
+        }
+        match serde_json::from_str::<api::ErrorEnvelope>(&text) {
+            Ok(env) => Err(ClientError::Api { status, error: env.error }),
+            Err(_) => Err(ClientError::Unexpected { status, body: text }),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
+        self.call::<T>("GET", path, None::<&()>).await
+    }
+
+    async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> ClientResult<T> {
+        self.call("POST", path, Some(body)).await
+    }
+
+    // ---- admin ----
+
+    /// Creates a merchant (pending review).
+    pub async fn create_merchant(&self, req: &api::CreateMerchantRequest) -> ClientResult<api::Merchant> {
+        self.post("/v1/admin/merchants", req).await
+    }
+
+    /// Approves a merchant.
+    pub async fn approve_merchant(&self, id: &str) -> ClientResult<api::Merchant> {
+        self.post(&format!("/v1/admin/merchants/{id}/approve"), &serde_json::json!({})).await
+    }
+
+    /// Suspends a merchant.
+    pub async fn suspend_merchant(&self, id: &str) -> ClientResult<api::Merchant> {
+        self.post(&format!("/v1/admin/merchants/{id}/suspend"), &serde_json::json!({})).await
+    }
+
+    /// Adds a terminal.
+    pub async fn create_terminal(&self, merchant_id: &str, name: &str) -> ClientResult<api::Terminal> {
+        self.post(
+            &format!("/v1/admin/merchants/{merchant_id}/terminals"),
+            &api::CreateTerminalRequest { name: name.into() },
+        )
+        .await
+    }
+
+    /// Issues a key.
+    pub async fn create_key(
+        &self,
+        merchant_id: &str,
+        terminal_id: Option<&str>,
+    ) -> ClientResult<api::KeyCreated> {
+        let role = if terminal_id.is_some() { "terminal" } else { "merchant" };
+        let req = api::CreateKeyRequest { terminal_id: terminal_id.map(str::to_string), role: role.into() };
+        self.post(&format!("/v1/admin/merchants/{merchant_id}/keys"), &req).await
+    }
+
+    /// Creates a customer.
+    pub async fn create_customer(&self, phone: &str, name: &str, pin: &str) -> ClientResult<api::Customer> {
+        let req = api::CreateCustomerRequest { phone: phone.into(), name: name.into(), pin: pin.into() };
+        self.post("/v1/admin/customers", &req).await
+    }
+
+    /// Tops a wallet up.
+    pub async fn top_up(
+        &self,
+        customer_id: &str,
+        amount: i64,
+        currency: &str,
+        reference: &str,
+    ) -> ClientResult<api::TopUp> {
+        let req = api::TopUpRequest { amount, currency: currency.into(), reference: reference.into() };
+        self.post(&format!("/v1/admin/customers/{customer_id}/topups"), &req).await
+    }
+
+    /// The trial balance.
+    pub async fn trial_balance(&self) -> ClientResult<api::TrialBalance> {
+        self.get("/v1/admin/ledger/trial-balance").await
+    }
+
+    // ---- merchant ----
+
+    /// Creates a payment (with `payment_code`: charges the scanned code).
+    pub async fn create_payment(&self, req: &api::CreatePaymentRequest) -> ClientResult<api::Payment> {
+        self.post("/v1/payments", req).await
+    }
+
+    /// A payment, long-polling up to `wait_seconds` while it is pending.
+    pub async fn payment(&self, id: &str, wait_seconds: u64) -> ClientResult<api::Payment> {
+        self.get(&format!("/v1/payments/{id}?wait={wait_seconds}")).await
+    }
+
+    /// A payment by the merchant's order number.
+    pub async fn payment_by_trade_no(
+        &self,
+        out_trade_no: &str,
+        wait_seconds: u64,
+    ) -> ClientResult<api::Payment> {
+        self.get(&format!("/v1/payments?out_trade_no={out_trade_no}&wait={wait_seconds}")).await
+    }
+
+    /// Cancels (reverses) a payment.
+    pub async fn cancel(&self, id: &str) -> ClientResult<api::Payment> {
+        self.post(&format!("/v1/payments/{id}/cancel"), &serde_json::json!({})).await
+    }
+
+    /// Cancels by order number, even one the server has not seen yet.
+    pub async fn cancel_by_trade_no(&self, out_trade_no: &str) -> ClientResult<api::Payment> {
+        self.post("/v1/payments/cancel", &api::CancelByTradeNoRequest { out_trade_no: out_trade_no.into() })
+            .await
+    }
+
+    /// Refunds part or all of a payment.
+    pub async fn refund(
+        &self,
+        payment_id: &str,
+        out_refund_no: &str,
+        amount: i64,
+    ) -> ClientResult<api::Refund> {
+        let req = api::CreateRefundRequest { out_refund_no: out_refund_no.into(), amount, reason: None };
+        self.post(&format!("/v1/payments/{payment_id}/refunds"), &req).await
+    }
+
+    /// The merchant's static code.
+    pub async fn merchant_qr(&self) -> ClientResult<api::MerchantQr> {
+        self.get("/v1/merchant/qr").await
+    }
+
+    // ---- wallet ----
+
+    /// Signs a customer in; the returned client carries the session.
+    pub async fn wallet_session(&self, phone: &str, pin: &str) -> ClientResult<Client> {
+        let s: api::Session = self
+            .post("/v1/wallet/session", &api::SessionRequest { phone: phone.into(), pin: pin.into() })
+            .await?;
+        Ok(Client { credentials: Credentials::Session(s.token), ..self.clone() })
+    }
+
+    /// The wallet's balances.
+    pub async fn wallet(&self) -> ClientResult<api::Wallet> {
+        self.get("/v1/wallet").await
+    }
+
+    /// A fresh online payment code.
+    pub async fn payment_code(&self) -> ClientResult<api::PaymentCodeIssued> {
+        self.post("/v1/wallet/payment-codes", &serde_json::json!({})).await
+    }
+
+    /// Enrols this device for offline codes.
+    pub async fn enroll_device(&self) -> ClientResult<api::DeviceEnrolled> {
+        self.post("/v1/wallet/devices", &serde_json::json!({})).await
+    }
+
+    /// What paying a scanned code means.
+    pub async fn resolve_qr(&self, qr_payload: &str) -> ClientResult<api::QrResolution> {
+        self.post("/v1/wallet/qr/resolve", &api::QrResolveRequest { qr_payload: qr_payload.into() }).await
+    }
+
+    /// Pays a scanned merchant code.
+    pub async fn pay_qr(&self, req: &api::QrPayRequest) -> ClientResult<api::Payment> {
+        self.post("/v1/wallet/qr/pay", req).await
+    }
+
+    /// Confirms a pending payment with the PIN.
+    pub async fn confirm(&self, payment_id: &str, pin: &str) -> ClientResult<api::Payment> {
+        self.post(
+            &format!("/v1/wallet/payments/{payment_id}/confirm"),
+            &api::ConfirmRequest { pin: pin.into() },
+        )
+        .await
+    }
+
+    /// Sends money to another customer.
+    pub async fn transfer(&self, req: &api::TransferRequest) -> ClientResult<api::Transfer> {
+        self.post("/v1/wallet/transfers", req).await
+    }
+
+    /// The customer's history.
+    pub async fn transactions(&self) -> ClientResult<api::Page<api::WalletTransaction>> {
+        self.get("/v1/wallet/transactions").await
+    }
+}

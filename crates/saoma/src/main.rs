@@ -1,1 +1,362 @@
-fn main() {}
+//! The `saoma` command: serve, demo, pos, wallet, admin, qr. Thin: the server, the client
+//! and the POS engine do the work.
+
+mod demo;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use saoma_api as api;
+use saoma_client::{Client, Credentials, pos};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "saoma", version, about = "Scan-to-pay: payment server, POS, wallet and admin tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the payment server.
+    Serve(ServeArgs),
+    /// Starts a server on a fresh demo database with a merchant, a till and two customers.
+    Demo {
+        #[arg(long, env = "SAOMA_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Folder for the demo database and credentials.
+        #[arg(long, default_value = "saoma-data")]
+        data_dir: String,
+    },
+    /// The cashier's commands.
+    #[command(subcommand)]
+    Pos(PosCommand),
+    /// The customer's commands.
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+    /// The operator's commands.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// QR tools.
+    #[command(subcommand)]
+    Qr(QrCommand),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[arg(long, env = "SAOMA_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// `sqlite:///abs/path.db` or `postgres://user@host/db` (default: ./saoma-data/saoma.db).
+    #[arg(long, env = "SAOMA_DATABASE_URL")]
+    database: Option<String>,
+    /// The scheme clients sign (`https` behind a TLS-terminating proxy).
+    #[arg(long, env = "SAOMA_PUBLIC_SCHEME", default_value = "http")]
+    public_scheme: String,
+}
+
+#[derive(clap::Args)]
+struct ServerEnv {
+    #[arg(long, env = "SAOMA_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+}
+
+#[derive(Subcommand)]
+enum PosCommand {
+    /// Charges a scanned payment code; exit 0 paid, 2 declined, 3 not charged, 1 error.
+    Charge {
+        #[arg(long)]
+        code: String,
+        /// Amount in minor units (1250 = ¥12.50).
+        #[arg(long)]
+        amount: i64,
+        #[arg(long, default_value = "CNY")]
+        currency: String,
+        #[arg(long)]
+        out_trade_no: Option<String>,
+        #[arg(long, default_value = "POS sale")]
+        subject: String,
+        #[command(flatten)]
+        server: ServerEnv,
+        #[arg(long, env = "SAOMA_KEY_ID")]
+        key_id: String,
+        #[arg(long, env = "SAOMA_KEY_SECRET", hide_env_values = true)]
+        key_secret: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum WalletCommand {
+    /// Shows a payment code as digits and QR: online, or offline from an enrolled device file.
+    Code {
+        #[arg(long, env = "SAOMA_PHONE")]
+        phone: Option<String>,
+        #[arg(long, env = "SAOMA_PIN", hide_env_values = true)]
+        pin: Option<String>,
+        /// A device file from `saoma wallet enroll`: make the code offline.
+        #[arg(long)]
+        device: Option<String>,
+        #[command(flatten)]
+        server: ServerEnv,
+    },
+    /// Enrols this machine as a device that makes codes offline; writes the device file.
+    Enroll {
+        #[arg(long, env = "SAOMA_PHONE")]
+        phone: String,
+        #[arg(long, env = "SAOMA_PIN", hide_env_values = true)]
+        pin: String,
+        #[arg(long)]
+        out: String,
+        #[command(flatten)]
+        server: ServerEnv,
+    },
+    /// Shows balances.
+    Balance {
+        #[arg(long, env = "SAOMA_PHONE")]
+        phone: String,
+        #[arg(long, env = "SAOMA_PIN", hide_env_values = true)]
+        pin: String,
+        #[command(flatten)]
+        server: ServerEnv,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Prints the ledger's trial balance; exit 1 when it does not balance.
+    TrialBalance {
+        #[command(flatten)]
+        server: ServerEnv,
+        #[arg(long, env = "SAOMA_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: String,
+    },
+    /// Approves a merchant after review.
+    Approve {
+        merchant_id: String,
+        #[command(flatten)]
+        server: ServerEnv,
+        #[arg(long, env = "SAOMA_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum QrCommand {
+    /// Prints what a scanned string is, as JSON; exit 1 when it cannot be read.
+    Decode { payload: String },
+}
+
+fn default_database() -> anyhow::Result<String> {
+    std::fs::create_dir_all("saoma-data").context("creating ./saoma-data")?;
+    let path = std::fs::canonicalize("saoma-data")?.join("saoma.db");
+    Ok(format!("sqlite://{}", path.display()))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let database_url = match args.database {
+        Some(d) => d,
+        None => default_database()?,
+    };
+    let admin_token = std::env::var("SAOMA_ADMIN_TOKEN").ok().filter(|t| !t.is_empty());
+    if admin_token.is_none() {
+        tracing::warn!("SAOMA_ADMIN_TOKEN is not set: the admin API is off.");
+    }
+    let config = saoma_server::Config { database_url, admin_token, public_scheme: args.public_scheme };
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let server = saoma_server::start(config, listener).await?;
+    tracing::info!(url = %server.url(), "Saoma is taking payments.");
+    shutdown_signal().await;
+    tracing::info!("Shutting down: finishing requests in flight.");
+    server.stop().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Prints a QR code with Unicode half blocks, readable by a phone from the terminal.
+pub fn print_qr(payload: &str) {
+    match qrcode::QrCode::new(payload.as_bytes()) {
+        Ok(code) => {
+            let text = code
+                .render::<qrcode::render::unicode::Dense1x2>()
+                .dark_color(qrcode::render::unicode::Dense1x2::Light)
+                .light_color(qrcode::render::unicode::Dense1x2::Dark)
+                .build();
+            println!("{text}");
+        }
+        Err(e) => eprintln!("cannot draw a QR code: {e}"),
+    }
+}
+
+async fn pos_charge(cmd: PosCommand) -> anyhow::Result<i32> {
+    let PosCommand::Charge { code, amount, currency, out_trade_no, subject, server, key_id, key_secret } =
+        cmd;
+    let client = Client::with_timeout(
+        &server.url,
+        Credentials::Key { key_id, secret: key_secret },
+        Duration::from_secs(15),
+    );
+    let out_trade_no =
+        out_trade_no.unwrap_or_else(|| format!("pos-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f")));
+    eprintln!("Charging {amount} {currency} minor units, order {out_trade_no}.");
+    let req = api::CreatePaymentRequest {
+        out_trade_no,
+        amount,
+        currency,
+        subject,
+        items: None,
+        payment_code: Some(code.trim().to_string()),
+        expires_in: None,
+    };
+    let outcome = pos::charge(&client, &req, &pos::PosSettings::default()).await?;
+    Ok(match outcome {
+        pos::Outcome::Paid(p) => {
+            println!("{}", serde_json::to_string_pretty(&p)?);
+            eprintln!("Paid: {} ({}).", p.id, p.status);
+            0
+        }
+        pos::Outcome::Declined { code, payment_id } => {
+            println!("{}", serde_json::json!({"declined": code, "payment_id": payment_id}));
+            eprintln!("Declined: {code}.");
+            2
+        }
+        pos::Outcome::NotCharged(p) => {
+            println!("{}", serde_json::json!({"not_charged": p}));
+            eprintln!("Not charged: the sale was closed or reversed.");
+            3
+        }
+    })
+}
+
+/// What `saoma wallet enroll` writes: enough to make codes with no network.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DeviceFile {
+    device_id: String,
+    secret: String,
+    slot: u32,
+    mask_key: String,
+}
+
+async fn wallet(cmd: WalletCommand) -> anyhow::Result<i32> {
+    match cmd {
+        WalletCommand::Code { phone, pin, device, server } => {
+            let code = if let Some(path) = device {
+                let file: DeviceFile = serde_json::from_str(
+                    &std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?,
+                )
+                .context("device file is not valid")?;
+                let secret = hex::decode(&file.secret).context("device secret is not hex")?;
+                let mask_key = hex::decode(&file.mask_key).context("mask key is not hex")?;
+                saoma_core::paycode::offline_code(
+                    &secret,
+                    file.slot,
+                    &mask_key,
+                    chrono::Utc::now().timestamp(),
+                )
+            } else {
+                let (Some(phone), Some(pin)) = (phone, pin) else {
+                    bail!("give --phone and --pin, or --device FILE")
+                };
+                let session =
+                    Client::new(&server.url, Credentials::None).wallet_session(&phone, &pin).await?;
+                session.payment_code().await?.code
+            };
+            print_qr(&code);
+            println!("{code}");
+            eprintln!("Valid for up to 60 seconds, once. Give the digits to `saoma pos charge --code`.");
+            Ok(0)
+        }
+        WalletCommand::Enroll { phone, pin, out, server } => {
+            let session = Client::new(&server.url, Credentials::None).wallet_session(&phone, &pin).await?;
+            let d = session.enroll_device().await?;
+            let file =
+                DeviceFile { device_id: d.device_id, secret: d.secret, slot: d.slot, mask_key: d.mask_key };
+            std::fs::write(&out, serde_json::to_string_pretty(&file)?)
+                .with_context(|| format!("writing {out}"))?;
+            eprintln!("Enrolled {}; device file written to {out} (keep it secret).", file.device_id);
+            Ok(0)
+        }
+        WalletCommand::Balance { phone, pin, server } => {
+            let session = Client::new(&server.url, Credentials::None).wallet_session(&phone, &pin).await?;
+            println!("{}", serde_json::to_string_pretty(&session.wallet().await?)?);
+            Ok(0)
+        }
+    }
+}
+
+async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
+    match cmd {
+        AdminCommand::TrialBalance { server, admin_token } => {
+            let tb = Client::new(&server.url, Credentials::Admin(admin_token)).trial_balance().await?;
+            println!("{}", serde_json::to_string_pretty(&tb)?);
+            Ok(if tb.balanced { 0 } else { 1 })
+        }
+        AdminCommand::Approve { merchant_id, server, admin_token } => {
+            let m = Client::new(&server.url, Credentials::Admin(admin_token))
+                .approve_merchant(&merchant_id)
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&m)?);
+            Ok(0)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await.map(|_| 0),
+        Command::Demo { listen, data_dir } => demo::run(&listen, &data_dir).await.map(|_| 0),
+        Command::Pos(cmd) => pos_charge(cmd).await,
+        Command::Wallet(cmd) => wallet(cmd).await,
+        Command::Admin(cmd) => admin(cmd).await,
+        Command::Qr(QrCommand::Decode { payload }) => match saoma_core::scan::classify(&payload) {
+            Ok(v) => {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                Ok(0)
+            }
+            Err(e) => {
+                eprintln!("saoma: cannot decode: {e}");
+                Ok(1)
+            }
+        },
+    }
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SAOMA_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("saoma: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("saoma: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,1 +1,239 @@
-//! placeholder
+//! The Saoma payment server: axum routes over the store, authentication, live feed.
+//!
+//! A handler extracts, calls one service function, and maps the result. A service owns
+//! one database transaction: load, ask `saoma-core` to decide, save, commit. This crate
+//! is a library; the `saoma` binary starts it, and the tests start it on port 0.
+
+mod admin;
+mod auth;
+mod codes;
+mod error;
+mod events;
+mod json;
+mod merchant;
+mod payments;
+mod qr;
+mod util;
+mod views;
+mod wallet;
+
+pub use error::{ApiError, ApiResult};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use saoma_store::Store;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// How the server is set up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `sqlite:///path.db` or `postgres://...`.
+    pub database_url: String,
+    /// The operator's bearer token; the admin API is off without one.
+    pub admin_token: Option<String>,
+    /// The scheme clients sign in `@target-uri` (`https` behind a TLS proxy).
+    pub public_scheme: String,
+}
+
+/// Secrets of the platform that live in the database's settings.
+pub struct PlatformKeys {
+    /// Keys the per-merchant customer handle (`customer_ref`).
+    pub customer_ref_key: Vec<u8>,
+    /// Masks device slots in offline payment codes.
+    pub mask_key: Vec<u8>,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub keys: Arc<PlatformKeys>,
+    /// Woken after each local commit, so long-polls and live feeds look again at once.
+    pub changed: Arc<Notify>,
+    metrics: PrometheusHandle,
+}
+
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Only the first server in a process installs the recorder; later ones share it.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl AppState {
+    /// Opens the store and loads (or creates) the platform's keys.
+    pub async fn new(config: Config) -> anyhow::Result<AppState> {
+        let store = Store::open(&config.database_url).await?;
+        let customer_ref_key =
+            hex::decode(store.setting_or_init("customer_ref_key", &util::random_hex(32)).await?)?;
+        let mask_key = hex::decode(store.setting_or_init("code_mask_key", &util::random_hex(32)).await?)?;
+        Ok(AppState {
+            store,
+            config: Arc::new(config),
+            keys: Arc::new(PlatformKeys { customer_ref_key, mask_key }),
+            changed: Arc::new(Notify::new()),
+            metrics: metrics_handle(),
+        })
+    }
+}
+
+/// Gives every request an id, answers it in `Request-Id`, and renders API errors with it.
+async fn request_id(req: Request, next: Next) -> Response {
+    let id = util::new_id("req_");
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut response = next.run(req).await;
+    if let Some(err) = response.extensions_mut().remove::<ApiError>() {
+        response = error::render(&err, &id);
+    } else if response.status().is_client_error() && response.headers().get("content-type").is_none() {
+        // Rejections from axum itself (405, 413 from the body limit) get the envelope too.
+        let code = match response.status() {
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+            _ => "invalid_request",
+        };
+        let err = ApiError::new(response.status(), code, "request refused");
+        response = error::render(&err, &id);
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("request-id", v);
+    }
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("saoma_http_requests_total", "method" => method.to_string(), "status" => status)
+        .increment(1);
+    tracing::debug!(request_id = %id, %method, %path, status = response.status().as_u16(), "Request served.");
+    response
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.last_event_seq().await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("database: {e}"))
+            .into_response(),
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    ([("content-type", "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/v1/admin/merchants", post(admin::create_merchant))
+        .route("/v1/admin/merchants/{id}", get(admin::get_merchant))
+        .route("/v1/admin/merchants/{id}/approve", post(admin::approve_merchant))
+        .route("/v1/admin/merchants/{id}/suspend", post(admin::suspend_merchant))
+        .route("/v1/admin/merchants/{id}/terminals", post(admin::create_terminal))
+        .route("/v1/admin/merchants/{id}/keys", post(admin::create_key))
+        .route("/v1/admin/customers", post(admin::create_customer))
+        .route("/v1/admin/customers/{id}/topups", post(admin::top_up))
+        .route("/v1/admin/ledger/trial-balance", get(admin::trial_balance))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::admin_auth));
+    let merchant = Router::new()
+        .route("/v1/payments", post(payments::create).get(payments::find))
+        .route("/v1/payments/cancel", post(payments::cancel_by_trade_no))
+        .route("/v1/payments/{id}", get(payments::get))
+        .route("/v1/payments/{id}/cancel", post(payments::cancel))
+        .route("/v1/payments/{id}/refunds", post(payments::refund))
+        .route("/v1/merchant/qr", get(merchant::static_qr))
+        .route("/v1/events/stream", get(events::stream))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::merchant_auth));
+    let wallet_open = Router::new().route("/v1/wallet/session", post(wallet::create_session));
+    let wallet = Router::new()
+        .route("/v1/wallet", get(wallet::get_wallet))
+        .route("/v1/wallet/payment-codes", post(wallet::issue_code))
+        .route("/v1/wallet/devices", post(wallet::enroll_device))
+        .route("/v1/wallet/qr/resolve", post(wallet::resolve_qr))
+        .route("/v1/wallet/qr/pay", post(wallet::pay_qr))
+        .route("/v1/wallet/payments/{id}/confirm", post(wallet::confirm))
+        .route("/v1/wallet/transfers", post(wallet::transfer))
+        .route("/v1/wallet/transactions", get(wallet::transactions))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::wallet_auth));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .route("/v1/qr.png", get(qr::png))
+        .route("/v1/qr.svg", get(qr::svg))
+        .route("/v1/qr/decode", put(qr::decode).post(qr::decode))
+        .merge(admin)
+        .merge(merchant)
+        .merge(wallet_open)
+        .merge(wallet)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(auth::BODY_BYTES_MAX))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// A running server.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops taking connections, finishes requests in flight, and closes the database.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await??;
+        self.state.store.close().await;
+        Ok(())
+    }
+}
+
+/// Starts the server on a bound listener, in the background.
+pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<RunningServer> {
+    let state = AppState::new(config).await?;
+    let addr = listener.local_addr()?;
+    let app = router(state.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let housekeeping = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            // Nonces older than twice the signature window can no longer be replayed.
+            let cutoff = chrono::Utc::now().timestamp() - 2 * saoma_api::signing::CREATED_SKEW_SECONDS;
+            if let Err(e) = housekeeping.store.forget_nonces_before(cutoff).await {
+                tracing::warn!(error = %e, "Could not forget old nonces.");
+            }
+        }
+    });
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(RunningServer { addr, state, shutdown: Some(tx), task })
+}

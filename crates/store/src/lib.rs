@@ -1,1 +1,165 @@
-//! placeholder
+//! Saoma's persistence: one interface over SQLite (the embedded default) and PostgreSQL.
+//!
+//! SQL lives only here, written once in the portable subset both engines accept. Every
+//! business operation runs in one [`WriteTx`]: ledger postings, the state change, the
+//! outbox event and the audit record commit together or not at all. All writes go through
+//! [`Store::begin`], so a batching writer can later sit behind it without touching the
+//! business rules. On SQLite the write pool has one connection: writers queue in the
+//! pool instead of failing with `database is locked`.
+
+mod reads;
+mod rows;
+mod tx;
+
+pub use rows::*;
+pub use tx::WriteTx;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::time::Duration;
+
+/// Which engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("unique constraint violated")]
+    UniqueViolation,
+    #[error("account {0} has insufficient funds")]
+    InsufficientFunds(String),
+    #[error("unsupported database url (use sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Classifies a driver error: a unique violation is something the caller may retry.
+    pub(crate) fn from_sqlx(e: sqlx::Error) -> StoreError {
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            return StoreError::UniqueViolation;
+        }
+        StoreError::Database(e)
+    }
+
+    /// True when no connection came free in time: the server is overloaded, not broken.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::PoolTimedOut))
+    }
+}
+
+/// Result of the store.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The database, with a pool for writes and one for reads.
+#[derive(Clone)]
+pub struct Store {
+    write: AnyPool,
+    read: AnyPool,
+    backend: Backend,
+}
+
+const SCHEMA: &str = include_str!("schema.sql");
+
+impl Store {
+    /// Opens (and creates, for SQLite) the database and brings its schema up to date.
+    pub async fn open(url: &str) -> StoreResult<Store> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        };
+        let (write_max, read_max) = match backend {
+            Backend::Sqlite => (1, 8),
+            Backend::Postgres => (16, 16),
+        };
+        let options = |max: u32| {
+            AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(10)).after_connect(
+                move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        } else {
+                            conn.execute("SET statement_timeout = '30s'").await?;
+                        }
+                        Ok(())
+                    })
+                },
+            )
+        };
+        let write = options(write_max).connect(&url).await?;
+        if backend == Backend::Sqlite {
+            // WAL lets readers go on while the single writer commits; it persists in the file.
+            write.execute("PRAGMA journal_mode = WAL").await?;
+        }
+        let read = options(read_max).connect(&url).await?;
+        let store = Store { write, read, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let serial = match self.backend {
+            Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+            Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+        };
+        let sql = SCHEMA.replace("{SERIAL}", serial);
+        let mut conn = self.write.acquire().await?;
+        if self.backend == Backend::Postgres {
+            // Several nodes may start at once; one migrates, the others wait.
+            conn.execute("SELECT pg_advisory_lock(7261001)").await?;
+        }
+        for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            // The schema is a constant of this crate.
+            sqlx::query(sqlx::AssertSqlSafe(statement.to_string())).execute(&mut *conn).await?;
+        }
+        if self.backend == Backend::Postgres {
+            conn.execute("SELECT pg_advisory_unlock(7261001)").await?;
+        }
+        Ok(())
+    }
+
+    /// The engine in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts the one database transaction of a business operation.
+    pub async fn begin(&self) -> StoreResult<WriteTx> {
+        Ok(WriteTx::new(self.write.begin().await?, self.backend))
+    }
+
+    /// Reads or creates a named platform secret (hex), made from `random_hex` the first time.
+    pub async fn setting_or_init(&self, name: &str, random_hex: &str) -> StoreResult<String> {
+        let mut tx = self.begin().await?;
+        let value = tx.setting_or_init(name, random_hex).await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+
+    /// Closes the pools, waiting for connections in use.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}

@@ -1,0 +1,133 @@
+//! The POS engine: charge a scanned code and always end knowing the outcome.
+//!
+//! The POS is the one that retries. It keeps its `out_trade_no` before sending; when an
+//! answer is lost it queries by that number, and when the outcome stays unknown (or the
+//! customer never confirms) it cancels by that number, which also stops a charge that is
+//! still on its way. So a sale is paid once or not at all.
+
+use crate::{Client, ClientError};
+use saoma_api as api;
+use std::time::Duration;
+
+/// How a sale ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Paid.
+    Paid(api::Payment),
+    /// Declined, with the failure code (`insufficient_funds`, ...).
+    Declined { code: String, payment_id: Option<String> },
+    /// Not charged: closed or reversed.
+    NotCharged(Option<api::Payment>),
+}
+
+/// Timings of the engine.
+#[derive(Debug, Clone)]
+pub struct PosSettings {
+    /// Queries after a lost answer before giving up and cancelling.
+    pub query_attempts: u32,
+    /// Pause between those queries.
+    pub query_pause: Duration,
+    /// How long to wait for the customer's PIN confirmation.
+    pub confirm_wait: Duration,
+}
+
+impl Default for PosSettings {
+    fn default() -> Self {
+        PosSettings {
+            query_attempts: 3,
+            query_pause: Duration::from_secs(2),
+            confirm_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+fn settled(p: api::Payment) -> Option<Outcome> {
+    match p.status.as_str() {
+        "succeeded" => Some(Outcome::Paid(p)),
+        "failed" => Some(Outcome::Declined {
+            code: p.failure_code.clone().unwrap_or_default(),
+            payment_id: Some(p.id),
+        }),
+        "closed" | "refunded" => Some(Outcome::NotCharged(Some(p))),
+        _ => None,
+    }
+}
+
+/// Cancels by order number until the server answers.
+async fn reverse(
+    client: &Client,
+    out_trade_no: &str,
+    settings: &PosSettings,
+) -> Result<Outcome, ClientError> {
+    let mut last = None;
+    for _ in 0..settings.query_attempts.max(1) {
+        match client.cancel_by_trade_no(out_trade_no).await {
+            Ok(p) => return Ok(Outcome::NotCharged(Some(p))),
+            Err(ClientError::Transport(e)) => {
+                last = Some(ClientError::Transport(e));
+                tokio::time::sleep(settings.query_pause).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or(ClientError::Unexpected { status: 0, body: "cancel did not get through".into() }))
+}
+
+/// Charges a scanned code.
+pub async fn charge(
+    client: &Client,
+    req: &api::CreatePaymentRequest,
+    settings: &PosSettings,
+) -> Result<Outcome, ClientError> {
+    let payment = match client.create_payment(req).await {
+        Ok(p) => p,
+        Err(ClientError::Api { status: 402, error, .. }) => {
+            return Ok(Outcome::Declined { code: error.code, payment_id: error.payment_id });
+        }
+        Err(ClientError::Api { error, .. }) if error.code == "payment_closed" => {
+            return Ok(Outcome::NotCharged(None));
+        }
+        Err(ClientError::Transport(_)) => {
+            // The answer was lost: ask what happened, then reverse if still unknown.
+            let mut found = None;
+            for _ in 0..settings.query_attempts {
+                tokio::time::sleep(settings.query_pause).await;
+                match client.payment_by_trade_no(&req.out_trade_no, 0).await {
+                    Ok(p) => {
+                        found = Some(p);
+                        break;
+                    }
+                    Err(ClientError::Api { status: 404, .. }) | Err(ClientError::Transport(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            match found {
+                Some(p) => p,
+                None => return reverse(client, &req.out_trade_no, settings).await,
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(done) = settled(payment.clone()) {
+        return Ok(done);
+    }
+    // Pending: the customer confirms with the PIN on the phone. Long-poll, then give up.
+    let deadline = tokio::time::Instant::now() + settings.confirm_wait;
+    while tokio::time::Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now()).as_secs().clamp(1, 30);
+        match client.payment(&payment.id, left).await {
+            Ok(p) => {
+                if let Some(done) = settled(p) {
+                    return Ok(done);
+                }
+            }
+            Err(ClientError::Transport(_)) => tokio::time::sleep(settings.query_pause).await,
+            Err(e) => return Err(e),
+        }
+    }
+    match reverse(client, &req.out_trade_no, settings).await? {
+        // The confirmation may have landed just before the reversal: then it was refunded.
+        Outcome::NotCharged(Some(p)) => Ok(settled(p.clone()).unwrap_or(Outcome::NotCharged(Some(p)))),
+        other => Ok(other),
+    }
+}

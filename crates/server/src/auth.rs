@@ -1,0 +1,156 @@
+//! Who is calling: the operator (bearer token), a merchant or terminal key (RFC 9421
+//! signature with a replay-proof nonce), or a customer (wallet session token).
+//!
+//! Each is a middleware that puts the caller into the request's extensions; handlers take
+//! it from there. Nothing here logs a header, a token or a secret.
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::util::{now, sha256_hex};
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use saoma_api::signing;
+use subtle::ConstantTimeEq;
+
+/// The largest request body accepted.
+pub const BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// A merchant back-end or POS terminal, authenticated by its key.
+#[derive(Debug, Clone)]
+pub struct MerchantCaller {
+    pub key_id: String,
+    pub merchant_id: String,
+    /// Set for a terminal key: it may act only on this terminal's payments.
+    pub terminal_id: Option<String>,
+}
+
+impl MerchantCaller {
+    /// Refuses a terminal key: the action needs a merchant key.
+    pub fn require_merchant_key(&self) -> ApiResult<()> {
+        match self.terminal_id {
+            Some(_) => Err(ApiError::forbidden("this action needs a merchant key, not a terminal key")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A customer with a wallet session.
+#[derive(Debug, Clone)]
+pub struct WalletCaller {
+    pub customer_id: String,
+}
+
+fn unauthenticated(code: &'static str, message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+/// Admin API: `Authorization: Bearer <SAOMA_ADMIN_TOKEN>`.
+pub async fn admin_auth(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(expected) = state.config.admin_token.as_deref() else {
+        return Err(unauthenticated("unauthenticated", "the admin API is off: set SAOMA_ADMIN_TOKEN"));
+    };
+    let given =
+        bearer(req.headers()).ok_or_else(|| unauthenticated("unauthenticated", "missing bearer token"))?;
+    // Compare digests so the comparison takes the same time whatever the lengths.
+    if !bool::from(sha256_hex(given.as_bytes()).as_bytes().ct_eq(sha256_hex(expected.as_bytes()).as_bytes()))
+    {
+        return Err(unauthenticated("unauthenticated", "invalid admin token"));
+    }
+    Ok(next.run(req).await)
+}
+
+/// Wallet API: `Authorization: Bearer <session token>`.
+pub async fn wallet_auth(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token =
+        bearer(req.headers()).ok_or_else(|| unauthenticated("unauthenticated", "missing bearer token"))?;
+    let (customer_id, expires_at) = state
+        .store
+        .session(&sha256_hex(token.as_bytes()))
+        .await?
+        .ok_or_else(|| unauthenticated("unauthenticated", "unknown or expired session"))?;
+    if expires_at <= now().1 {
+        return Err(unauthenticated("unauthenticated", "unknown or expired session"));
+    }
+    req.extensions_mut().insert(WalletCaller { customer_id });
+    Ok(next.run(req).await)
+}
+
+/// Merchant API: verifies the RFC 9421 signature, the content digest, the clock window and
+/// the nonce, then passes the request on with its body intact.
+pub async fn merchant_auth(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, BODY_BYTES_MAX).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body is over 64 KiB")
+    })?;
+    let header = |name: &'static str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(input), Some(sig)) = (header("signature-input"), header("signature")) else {
+        return Err(unauthenticated("unauthenticated", "missing Signature-Input or Signature header"));
+    };
+    let received = signing::parse_received(input, sig)
+        .map_err(|e| unauthenticated("invalid_signature", &e.to_string()))?;
+    let now_unix = chrono::Utc::now().timestamp();
+    if (now_unix - received.created).abs() > signing::CREATED_SKEW_SECONDS {
+        return Err(unauthenticated("stale_request", "signature created too far from the server's clock"));
+    }
+    let digest = header("content-digest");
+    if !bytes.is_empty() {
+        if !received.components.iter().any(|c| c == "content-digest") {
+            return Err(unauthenticated(
+                "invalid_signature",
+                "a request with a body must sign content-digest",
+            ));
+        }
+        if digest != Some(signing::content_digest(&bytes).as_str()) {
+            return Err(unauthenticated("invalid_signature", "content-digest does not match the body"));
+        }
+    }
+    let host = header("host").unwrap_or("localhost");
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let target_uri = format!("{}://{host}{path}", state.config.public_scheme);
+    let base = signing::signature_base(
+        &received.components,
+        parts.method.as_str(),
+        &target_uri,
+        digest,
+        &received.params,
+    )
+    .map_err(|e| unauthenticated("invalid_signature", &e.to_string()))?;
+    let key = state.store.api_key(&received.key_id).await?;
+    let Some(key) = key.filter(|k| k.revoked_at.is_none()) else {
+        return Err(unauthenticated("invalid_signature", "unknown key or bad signature"));
+    };
+    let expected = signing::hmac(&key.secret, &base);
+    if !bool::from(expected.as_slice().ct_eq(received.signature.as_slice())) {
+        return Err(unauthenticated("invalid_signature", "unknown key or bad signature"));
+    }
+    let mut tx = state.store.begin().await?;
+    let fresh = tx.remember_nonce(&key.id, &received.nonce, now_unix).await?;
+    tx.commit().await?;
+    if !fresh {
+        return Err(unauthenticated("replayed_request", "this nonce was already used"));
+    }
+    let caller =
+        MerchantCaller { key_id: key.id, merchant_id: key.merchant_id, terminal_id: key.terminal_id };
+    let mut req = Request::from_parts(parts, Body::from(bytes));
+    req.extensions_mut().insert(caller);
+    Ok(next.run(req).await)
+}

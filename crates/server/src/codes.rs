@@ -1,0 +1,60 @@
+//! Resolving a scanned payment code to the customer it pays for, or to the decline code
+//! that says why not. Codes are looked up by hash; a full code is never logged or stored.
+
+use crate::AppState;
+use crate::error::ApiResult;
+use crate::util::sha256_hex;
+use saoma_core::paycode::{self, PaymentCode};
+
+/// A code that names a customer; `code_hash` marks it used.
+pub struct ResolvedCode {
+    pub customer_id: String,
+    pub code_hash: String,
+}
+
+/// The hash a code is stored and marked used under.
+pub fn code_hash(code: &str) -> String {
+    sha256_hex(format!("saoma-payment-code:{code}").as_bytes())
+}
+
+/// Resolves a code at `now_unix`: `Ok(Err(failure_code))` for a decline.
+pub async fn resolve(
+    state: &AppState,
+    code: &str,
+    now: &str,
+    now_unix: i64,
+) -> ApiResult<Result<ResolvedCode, &'static str>> {
+    let code = code.trim();
+    let Ok(parsed) = paycode::parse(code) else { return Ok(Err("invalid_payment_code")) };
+    let hash = code_hash(code);
+    match parsed {
+        PaymentCode::Online(_) => match state.store.online_code(&hash).await? {
+            None => Ok(Err("invalid_payment_code")),
+            Some((_, expires_at)) if expires_at.as_str() <= now => Ok(Err("payment_code_expired")),
+            Some((customer_id, _)) => Ok(Ok(ResolvedCode { customer_id, code_hash: hash })),
+        },
+        PaymentCode::Offline { masked_slot, otp } => {
+            let mask_key = &state.keys.mask_key;
+            let check = |step: i64| async move {
+                let slot = paycode::unmask_slot(masked_slot, mask_key, step);
+                let device = state.store.device_by_slot(i64::from(slot)).await?;
+                let matched = device.filter(|d| match hex::decode(&d.secret) {
+                    Ok(secret) => paycode::otp(&secret, slot, step) == otp,
+                    Err(_) => false,
+                });
+                Ok::<_, crate::ApiError>(matched)
+            };
+            for step in paycode::accepted_steps(now_unix) {
+                if let Some(device) = check(step).await? {
+                    return Ok(Ok(ResolvedCode { customer_id: device.customer_id, code_hash: hash }));
+                }
+            }
+            for step in paycode::expired_steps(now_unix) {
+                if check(step).await?.is_some() {
+                    return Ok(Err("payment_code_expired"));
+                }
+            }
+            Ok(Err("invalid_payment_code"))
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The merchant's live feed: Server-Sent Events read from the outbox, so only what
+//! committed is announced, and payments made through any node show up (each node polls
+//! the shared outbox; a local commit wakes it at once).
+
+use crate::AppState;
+use crate::auth::MerchantCaller;
+use crate::error::ApiResult;
+use axum::extract::{Extension, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// `GET /v1/events/stream`: `Last-Event-ID` resumes after an event's sequence number.
+pub async fn stream(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let resume =
+        headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|s| s.parse::<i64>().ok());
+    let start = match resume {
+        Some(seq) => seq,
+        None => state.store.last_event_seq().await?,
+    };
+    let merchant_id = caller.merchant_id;
+    let s = futures::stream::unfold((start, Vec::new()), move |(mut last, mut queue)| {
+        let state = state.clone();
+        let merchant_id = merchant_id.clone();
+        async move {
+            loop {
+                if let Some(row) = queue.pop() {
+                    let row: saoma_store::EventRow = row;
+                    let body = serde_json::json!({
+                        "id": row.id, "type": row.kind, "created_at": row.created_at,
+                        "data": serde_json::from_str::<serde_json::Value>(&row.data).unwrap_or_default(),
+                    });
+                    let event = Event::default()
+                        .id(row.seq.to_string())
+                        .event(row.kind.clone())
+                        .data(body.to_string());
+                    return Some((Ok(event), (last, queue)));
+                }
+                let notified = state.changed.notified();
+                match state.store.events_after(&merchant_id, last, 100).await {
+                    Ok(rows) if !rows.is_empty() => {
+                        last = rows.last().map_or(last, |r| r.seq);
+                        queue = rows.into_iter().rev().collect();
+                    }
+                    Ok(_) => {
+                        let _ = tokio::time::timeout(Duration::from_millis(500), notified).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Live feed could not read the outbox.");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }
+    });
+    Ok(Sse::new(s).keep_alive(KeepAlive::default()))
+}

@@ -1,0 +1,28 @@
+//! The JSON body extractor: reads the bytes, refuses what does not parse with a 400 that
+//! says why (unknown field, wrong type), never a 422 or a 500.
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+/// A JSON request body.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body is over 64 KiB")
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "could not read the request body")
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("invalid JSON body: {e}"))
+        })
+    }
+}

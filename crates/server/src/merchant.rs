@@ -1,0 +1,21 @@
+//! The merchant's own settings: its static QR code.
+
+use crate::auth::MerchantCaller;
+use crate::error::{ApiError, ApiResult};
+use crate::{AppState, views};
+use axum::Json;
+use axum::extract::{Extension, State};
+use saoma_api as api;
+
+/// `GET /v1/merchant/qr`: the static EMV code the customer scans and types the amount into.
+pub async fn static_qr(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+) -> ApiResult<Json<api::MerchantQr>> {
+    let m =
+        state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
+    let payload =
+        views::merchant_code(&m, None).ok_or_else(|| ApiError::internal("merchant code does not encode"))?;
+    let (png, svg) = views::qr_urls(&payload);
+    Ok(Json(api::MerchantQr { qr_payload: payload, qr_png_url: png, qr_svg_url: svg }))
+}

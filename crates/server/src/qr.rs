@@ -1,0 +1,51 @@
+//! QR images of any payload, as PNG and SVG (`qrcode` crate), and the scanner's decoder.
+
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use qrcode::QrCode;
+use saoma_api::QrResolveRequest;
+use saoma_core::emv::PAYLOAD_CHARS_MAX;
+use serde::Deserialize;
+
+/// `?payload=` of the image routes.
+#[derive(Deserialize)]
+pub struct PayloadQuery {
+    payload: String,
+}
+
+fn code_for(payload: &str) -> ApiResult<QrCode> {
+    if payload.is_empty() || payload.chars().count() > PAYLOAD_CHARS_MAX {
+        return Err(ApiError::invalid(
+            "payload",
+            format!("payload must be 1 to {PAYLOAD_CHARS_MAX} characters"),
+        ));
+    }
+    QrCode::new(payload.as_bytes()).map_err(|e| ApiError::invalid("payload", format!("cannot draw QR: {e}")))
+}
+
+/// `GET /v1/qr.png?payload=...`.
+pub async fn png(Query(q): Query<PayloadQuery>) -> ApiResult<Response> {
+    let code = code_for(&q.payload)?;
+    let img = code.render::<image::Luma<u8>>().min_dimensions(256, 256).build();
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).map_err(ApiError::internal)?;
+    Ok(([("content-type", "image/png"), ("cache-control", "no-store")], out.into_inner()).into_response())
+}
+
+/// `GET /v1/qr.svg?payload=...`.
+pub async fn svg(Query(q): Query<PayloadQuery>) -> ApiResult<Response> {
+    let code = code_for(&q.payload)?;
+    let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(256, 256).build();
+    Ok(([("content-type", "image/svg+xml"), ("cache-control", "no-store")], svg).into_response())
+}
+
+/// `POST /v1/qr/decode` `{qr_payload}`: what a scanned string is, as JSON.
+pub async fn decode(ApiJson(req): ApiJson<QrResolveRequest>) -> ApiResult<Response> {
+    match saoma_core::scan::classify(&req.qr_payload) {
+        Ok(v) => Ok(axum::Json(v).into_response()),
+        Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_qr", e.to_string())),
+    }
+}

@@ -1,0 +1,54 @@
+//! Small helpers: the clock, ids, hashing, percent-encoding.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+/// The current time and its RFC 3339 UTC text with milliseconds.
+pub fn now() -> (DateTime<Utc>, String) {
+    let t = Utc::now();
+    (t, rfc3339(t))
+}
+
+/// RFC 3339 UTC with milliseconds: sorts as text in time order.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A new id with a type prefix: `pay_01J…`.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", ulid::Ulid::new())
+}
+
+/// Lower-case hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// `n` random bytes, hex.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::thread_rng().fill(bytes.as_mut_slice());
+    hex::encode(bytes)
+}
+
+/// A random token: 32 bytes, URL-safe characters.
+pub fn random_token(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    let body: String = (0..43).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect();
+    format!("{prefix}{body}")
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

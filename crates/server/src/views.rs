@@ -1,0 +1,94 @@
+//! Rows to wire types. What the API shows of a payment is decided here, once.
+
+use crate::util::percent_encode;
+use saoma_api as api;
+use saoma_core::emv::SaomaMerchantCode;
+use saoma_core::{Currency, Money};
+use saoma_store::{MerchantRow, PaymentRow, RefundRow};
+
+/// The EMV payload of a merchant's code: static without a payment, dynamic with one.
+pub fn merchant_code(m: &MerchantRow, payment: Option<&PaymentRow>) -> Option<String> {
+    let currency = Currency::from_code(&m.currency)?;
+    let code = SaomaMerchantCode {
+        merchant_id: m.id.clone(),
+        merchant_name: m.name.clone(),
+        mcc: m.mcc.clone(),
+        country: m.country.clone(),
+        city: m.city.clone(),
+        currency,
+        amount: payment.map(|p| Money::new(p.amount, currency)),
+        reference: payment.and_then(|p| p.qr_ref.clone()),
+    };
+    code.encode().ok()
+}
+
+/// Image URLs of a payload.
+pub fn qr_urls(payload: &str) -> (String, String) {
+    let q = percent_encode(payload);
+    (format!("/v1/qr.png?payload={q}"), format!("/v1/qr.svg?payload={q}"))
+}
+
+/// A payment as the API shows it. `merchant` is needed only for a pending dynamic code.
+pub fn payment(p: &PaymentRow, merchant: Option<&MerchantRow>) -> api::Payment {
+    let items: Vec<api::Item> = serde_json::from_str(&p.items).unwrap_or_default();
+    let qr_payload = match (p.status.as_str(), &p.qr_ref, merchant) {
+        ("pending", Some(_), Some(m)) => merchant_code(m, Some(p)),
+        _ => None,
+    };
+    let urls = qr_payload.as_deref().map(qr_urls);
+    let next_action = (p.status == "pending" && p.needs_confirm == 1).then(|| "customer_confirm".to_string());
+    api::Payment {
+        id: p.id.clone(),
+        out_trade_no: p.out_trade_no.clone(),
+        merchant_id: p.merchant_id.clone(),
+        terminal_id: p.terminal_id.clone(),
+        amount: p.amount,
+        currency: p.currency.clone(),
+        subject: p.subject.clone(),
+        items,
+        mode: p.mode.clone(),
+        status: p.status.clone(),
+        failure_code: p.failure_code.clone(),
+        refunded_amount: p.refunded_amount,
+        fee: p.fee,
+        customer_ref: p.customer_ref.clone(),
+        created_at: p.created_at.clone(),
+        paid_at: p.paid_at.clone(),
+        expires_at: p.expires_at.clone(),
+        next_action,
+        qr_payload,
+        qr_png_url: urls.as_ref().map(|u| u.0.clone()),
+        qr_svg_url: urls.map(|u| u.1),
+    }
+}
+
+/// A refund as the API shows it.
+pub fn refund(r: &RefundRow) -> api::Refund {
+    api::Refund {
+        id: r.id.clone(),
+        payment_id: r.payment_id.clone(),
+        out_refund_no: r.out_refund_no.clone(),
+        amount: r.amount,
+        currency: r.currency.clone(),
+        fee_returned: r.fee_returned,
+        status: r.status.clone(),
+        reason: r.reason.clone(),
+        created_at: r.created_at.clone(),
+    }
+}
+
+/// A merchant as the API shows it.
+pub fn merchant(m: &MerchantRow) -> api::Merchant {
+    api::Merchant {
+        id: m.id.clone(),
+        name: m.name.clone(),
+        mcc: m.mcc.clone(),
+        city: m.city.clone(),
+        country: m.country.clone(),
+        currency: m.currency.clone(),
+        fee_bps: u32::try_from(m.fee_bps).unwrap_or(0),
+        timezone: m.timezone.clone(),
+        status: m.status.clone(),
+        created_at: m.created_at.clone(),
+    }
+}

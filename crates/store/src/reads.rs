@@ -1,0 +1,219 @@
+//! Reads outside any business transaction, from the read pool.
+
+use crate::tx::WriteTx;
+use crate::{ApiKeyRow, BalanceRow, CustomerRow, DeviceRow, EventRow, HistoryRow, MerchantRow};
+use crate::{PaymentRow, RefundRow, Store, StoreResult, TerminalRow, TrialBalanceRow};
+use sqlx::AssertSqlSafe;
+
+const PAYMENT_COLUMNS: &str = "id, merchant_id, terminal_id, out_trade_no, amount, currency, subject, items, mode, \
+     status, failure_code, refunded_amount, fee, fee_returned, customer_id, customer_ref, fingerprint, qr_ref, \
+     needs_confirm, created_at, paid_at, expires_at";
+
+impl Store {
+    /// A merchant by id.
+    pub async fn merchant(&self, id: &str) -> StoreResult<Option<MerchantRow>> {
+        Ok(sqlx::query_as("SELECT * FROM merchants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// A terminal by id.
+    pub async fn terminal(&self, id: &str) -> StoreResult<Option<TerminalRow>> {
+        Ok(sqlx::query_as("SELECT * FROM terminals WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// An API key by id.
+    pub async fn api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRow>> {
+        Ok(sqlx::query_as("SELECT * FROM api_keys WHERE id = $1").bind(id).fetch_optional(&self.read).await?)
+    }
+
+    /// A customer by id.
+    pub async fn customer(&self, id: &str) -> StoreResult<Option<CustomerRow>> {
+        Ok(sqlx::query_as("SELECT * FROM customers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// A customer by phone number.
+    pub async fn customer_by_phone(&self, phone: &str) -> StoreResult<Option<CustomerRow>> {
+        Ok(sqlx::query_as("SELECT * FROM customers WHERE phone = $1")
+            .bind(phone)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// The customer and expiry of a session, by the hash of its token.
+    pub async fn session(&self, token_hash: &str) -> StoreResult<Option<(String, String)>> {
+        Ok(sqlx::query_as("SELECT customer_id, expires_at FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// The device enrolled in a slot.
+    pub async fn device_by_slot(&self, slot: i64) -> StoreResult<Option<DeviceRow>> {
+        Ok(sqlx::query_as("SELECT * FROM devices WHERE slot = $1")
+            .bind(slot)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// The customer and expiry of an online payment code, by the code's hash.
+    pub async fn online_code(&self, code_hash: &str) -> StoreResult<Option<(String, String)>> {
+        Ok(sqlx::query_as("SELECT customer_id, expires_at FROM online_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// A payment by id.
+    pub async fn payment(&self, id: &str) -> StoreResult<Option<PaymentRow>> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.read).await?)
+    }
+
+    /// A merchant's payment by its order number.
+    pub async fn payment_by_trade_no(
+        &self,
+        merchant_id: &str,
+        out_trade_no: &str,
+    ) -> StoreResult<Option<PaymentRow>> {
+        let sql =
+            format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND out_trade_no = $2");
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
+            .bind(merchant_id)
+            .bind(out_trade_no)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// The payment a dynamic QR reference names.
+    pub async fn payment_by_qr_ref(&self, qr_ref: &str) -> StoreResult<Option<PaymentRow>> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE qr_ref = $1");
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(qr_ref).fetch_optional(&self.read).await?)
+    }
+
+    /// A merchant's payments, newest first, before a cursor (a payment id), optionally of one terminal.
+    pub async fn payments_of_merchant(
+        &self,
+        merchant_id: &str,
+        terminal_id: Option<&str>,
+        before_id: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<PaymentRow>> {
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND ($2 IS NULL OR terminal_id = $2) \
+             AND ($3 IS NULL OR id < $3) AND fingerprint IS NOT NULL ORDER BY id DESC LIMIT $4"
+        );
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
+            .bind(merchant_id)
+            .bind(terminal_id)
+            .bind(before_id)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// The refunds of a payment, oldest first.
+    pub async fn refunds_of_payment(&self, payment_id: &str) -> StoreResult<Vec<RefundRow>> {
+        Ok(sqlx::query_as("SELECT * FROM refunds WHERE payment_id = $1 ORDER BY created_at, id")
+            .bind(payment_id)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// A merchant's outbox events after a sequence number.
+    pub async fn events_after(
+        &self,
+        merchant_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRow>> {
+        Ok(sqlx::query_as("SELECT * FROM events WHERE merchant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+            .bind(merchant_id)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// The newest event sequence number (0 when there is none).
+    pub async fn last_event_seq(&self) -> StoreResult<i64> {
+        let row: (i64,) = sqlx::query_as("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM events")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(row.0)
+    }
+
+    /// Total debits and credits per currency over every posting.
+    pub async fn trial_balance(&self) -> StoreResult<Vec<TrialBalanceRow>> {
+        Ok(sqlx::query_as(
+            "SELECT currency, \
+             CAST(COALESCE(SUM(CASE WHEN direction = 'debit' THEN amount ELSE 0 END), 0) AS BIGINT) AS debits, \
+             CAST(COALESCE(SUM(CASE WHEN direction = 'credit' THEN amount ELSE 0 END), 0) AS BIGINT) AS credits \
+             FROM postings GROUP BY currency ORDER BY currency",
+        )
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Every account whose balance disagrees with the sum of its postings (should be none).
+    pub async fn accounts_out_of_step(&self) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT a.id FROM accounts a WHERE a.balance <> (SELECT CAST(COALESCE(SUM(CASE \
+             WHEN (p.direction = 'credit') = (a.kind NOT IN ('cash_in', 'settlement')) THEN p.amount \
+             ELSE -p.amount END), 0) AS BIGINT) FROM postings p WHERE p.account_id = a.id)",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// A customer's wallet balances.
+    pub async fn balances(&self, customer_id: &str) -> StoreResult<Vec<BalanceRow>> {
+        Ok(sqlx::query_as(
+            "SELECT currency, balance FROM accounts WHERE kind = 'customer_wallet' AND owner_id = $1 ORDER BY currency",
+        )
+        .bind(customer_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// A customer's history: payments, refunds, transfers and top-ups, newest first.
+    pub async fn history(&self, customer_id: &str, limit: i64) -> StoreResult<Vec<HistoryRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM ( \
+             SELECT 'payment' AS kind, p.id AS id, -p.amount AS amount, p.currency AS currency, \
+               m.name AS description, COALESCE(p.paid_at, p.created_at) AS created_at \
+               FROM payments p JOIN merchants m ON m.id = p.merchant_id \
+               WHERE p.customer_id = $1 AND p.paid_at IS NOT NULL \
+             UNION ALL SELECT 'refund', r.id, r.amount, r.currency, m.name, r.created_at \
+               FROM refunds r JOIN payments p ON p.id = r.payment_id JOIN merchants m ON m.id = p.merchant_id \
+               WHERE p.customer_id = $1 \
+             UNION ALL SELECT 'transfer_out', t.id, -t.amount, t.currency, c.name, t.created_at \
+               FROM transfers t JOIN customers c ON c.id = t.to_customer_id WHERE t.from_customer_id = $1 \
+             UNION ALL SELECT 'transfer_in', t.id, t.amount, t.currency, c.name, t.created_at \
+               FROM transfers t JOIN customers c ON c.id = t.from_customer_id WHERE t.to_customer_id = $1 \
+             UNION ALL SELECT 'top_up', u.id, u.amount, u.currency, u.reference, u.created_at \
+               FROM top_ups u WHERE u.customer_id = $1 \
+             ) h ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(customer_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Forgets nonces older than a time, in a transaction of its own.
+    pub async fn forget_nonces_before(&self, unix: i64) -> StoreResult<u64> {
+        let mut tx: WriteTx = self.begin().await?;
+        let n = tx.forget_nonces_before(unix).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}

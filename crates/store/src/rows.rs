@@ -1,0 +1,188 @@
+//! Rows as the database holds them. Amounts are `i64` minor units; times are RFC 3339 UTC
+//! text with milliseconds, so text order is time order on both engines.
+
+use sqlx::FromRow;
+
+/// A merchant row.
+#[derive(Debug, Clone, FromRow)]
+pub struct MerchantRow {
+    pub id: String,
+    pub name: String,
+    pub mcc: String,
+    pub city: String,
+    pub country: String,
+    pub currency: String,
+    pub fee_bps: i64,
+    pub timezone: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+/// A terminal row.
+#[derive(Debug, Clone, FromRow)]
+pub struct TerminalRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// An API key row; `secret` is what verifies its signatures.
+#[derive(Debug, Clone, FromRow)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub terminal_id: Option<String>,
+    pub role: String,
+    pub secret: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A customer row.
+#[derive(Debug, Clone, FromRow)]
+pub struct CustomerRow {
+    pub id: String,
+    pub phone: String,
+    pub name: String,
+    pub pin_hash: String,
+    pub pin_failures: i64,
+    pub pin_locks: i64,
+    pub pin_locked_until: Option<String>,
+    pub frozen: i64,
+    pub created_at: String,
+}
+
+/// An enrolled device that makes offline payment codes.
+#[derive(Debug, Clone, FromRow)]
+pub struct DeviceRow {
+    pub id: String,
+    pub customer_id: String,
+    pub slot: i64,
+    pub secret: String,
+    pub created_at: String,
+}
+
+/// A payment row.
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct PaymentRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub terminal_id: Option<String>,
+    pub out_trade_no: String,
+    pub amount: i64,
+    pub currency: String,
+    pub subject: String,
+    /// The order's lines as JSON.
+    pub items: String,
+    pub mode: String,
+    pub status: String,
+    pub failure_code: Option<String>,
+    pub refunded_amount: i64,
+    pub fee: i64,
+    pub fee_returned: i64,
+    pub customer_id: Option<String>,
+    pub customer_ref: Option<String>,
+    /// A digest of the creating request, to tell a retry from a conflicting reuse.
+    pub fingerprint: Option<String>,
+    pub qr_ref: Option<String>,
+    pub needs_confirm: i64,
+    pub created_at: String,
+    pub paid_at: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+/// A refund row.
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct RefundRow {
+    pub id: String,
+    pub payment_id: String,
+    pub merchant_id: String,
+    pub out_refund_no: String,
+    pub amount: i64,
+    pub currency: String,
+    pub fee_returned: i64,
+    pub status: String,
+    pub reason: Option<String>,
+    pub created_at: String,
+}
+
+/// A top-up row.
+#[derive(Debug, Clone, FromRow)]
+pub struct TopUpRow {
+    pub id: String,
+    pub customer_id: String,
+    pub reference: String,
+    pub amount: i64,
+    pub currency: String,
+    pub created_at: String,
+}
+
+/// A transfer row.
+#[derive(Debug, Clone, FromRow)]
+pub struct TransferRow {
+    pub id: String,
+    pub from_customer_id: String,
+    pub to_customer_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub client_ref: String,
+    pub created_at: String,
+}
+
+/// An outbox event.
+#[derive(Debug, Clone, FromRow)]
+pub struct EventRow {
+    pub seq: i64,
+    pub id: String,
+    pub merchant_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub kind: String,
+    pub data: String,
+    pub created_at: String,
+}
+
+/// One currency's totals of the trial balance.
+#[derive(Debug, Clone, FromRow)]
+pub struct TrialBalanceRow {
+    pub currency: String,
+    pub debits: i64,
+    pub credits: i64,
+}
+
+/// A wallet balance.
+#[derive(Debug, Clone, FromRow)]
+pub struct BalanceRow {
+    pub currency: String,
+    pub balance: i64,
+}
+
+/// One line of a customer's history, as the store assembles it.
+#[derive(Debug, Clone, FromRow)]
+pub struct HistoryRow {
+    pub kind: String,
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    pub created_at: String,
+}
+
+/// A new audit record: who did what to which object.
+#[derive(Debug, Clone)]
+pub struct AuditRecord<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub object_id: &'a str,
+    pub detail: serde_json::Value,
+}
+
+/// A new outbox event.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub id: &'a str,
+    pub merchant_id: Option<&'a str>,
+    pub customer_id: Option<&'a str>,
+    pub kind: &'a str,
+    pub data: serde_json::Value,
+}

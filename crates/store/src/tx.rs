@@ -1,0 +1,568 @@
+//! The write transaction of one business operation. Loads inside it lock what they read
+//! on PostgreSQL (`FOR UPDATE`); SQLite has a single writer, so its reads are already
+//! consistent with its writes.
+
+use crate::{AuditRecord, Backend, NewEvent, StoreError, StoreResult};
+use crate::{CustomerRow, MerchantRow, PaymentRow, RefundRow, TopUpRow, TransferRow};
+use saoma_core::ledger::JournalEntry;
+use sqlx::{Any, AssertSqlSafe, Transaction};
+
+// Every dynamic SQL string here is built from constants of this crate, never from input.
+
+/// One database transaction. Dropping it without [`WriteTx::commit`] rolls back.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    backend: Backend,
+}
+
+const PAYMENT_COLUMNS: &str = "id, merchant_id, terminal_id, out_trade_no, amount, currency, subject, items, mode, \
+     status, failure_code, refunded_amount, fee, fee_returned, customer_id, customer_ref, fingerprint, qr_ref, \
+     needs_confirm, created_at, paid_at, expires_at";
+
+impl WriteTx {
+    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> WriteTx {
+        WriteTx { tx, backend }
+    }
+
+    fn lock(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// Commits everything done in this transaction.
+    pub async fn commit(self) -> StoreResult<()> {
+        self.tx.commit().await.map_err(StoreError::from_sqlx)
+    }
+
+    pub(crate) async fn setting_or_init(&mut self, name: &str, value: &str) -> StoreResult<String> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *self.tx)
+            .await?;
+        let v: (String,) = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(v.0)
+    }
+
+    /// Inserts a merchant.
+    pub async fn insert_merchant(&mut self, m: &MerchantRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO merchants (id, name, mcc, city, country, currency, fee_bps, timezone, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&m.id)
+        .bind(&m.name)
+        .bind(&m.mcc)
+        .bind(&m.city)
+        .bind(&m.country)
+        .bind(&m.currency)
+        .bind(m.fee_bps)
+        .bind(&m.timezone)
+        .bind(&m.status)
+        .bind(&m.created_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Loads a merchant, locked.
+    pub async fn merchant(&mut self, id: &str) -> StoreResult<Option<MerchantRow>> {
+        let sql = format!("SELECT * FROM merchants WHERE id = $1{}", self.lock());
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.tx).await?)
+    }
+
+    /// Sets a merchant's status.
+    pub async fn set_merchant_status(&mut self, id: &str, status: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE merchants SET status = $1 WHERE id = $2")
+            .bind(status)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts a terminal.
+    pub async fn insert_terminal(
+        &mut self,
+        id: &str,
+        merchant_id: &str,
+        name: &str,
+        now: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO terminals (id, merchant_id, name, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(merchant_id)
+            .bind(name)
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Inserts an API key.
+    pub async fn insert_api_key(
+        &mut self,
+        id: &str,
+        merchant_id: &str,
+        terminal_id: Option<&str>,
+        role: &str,
+        secret: &str,
+        now: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, merchant_id, terminal_id, role, secret, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(merchant_id)
+        .bind(terminal_id)
+        .bind(role)
+        .bind(secret)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Inserts a customer.
+    pub async fn insert_customer(&mut self, c: &CustomerRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO customers (id, phone, name, pin_hash, pin_failures, pin_locks, frozen, created_at) \
+             VALUES ($1, $2, $3, $4, 0, 0, 0, $5)",
+        )
+        .bind(&c.id)
+        .bind(&c.phone)
+        .bind(&c.name)
+        .bind(&c.pin_hash)
+        .bind(&c.created_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Loads a customer, locked.
+    pub async fn customer(&mut self, id: &str) -> StoreResult<Option<CustomerRow>> {
+        let sql = format!("SELECT * FROM customers WHERE id = $1{}", self.lock());
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.tx).await?)
+    }
+
+    /// Saves a customer's PIN-failure state.
+    pub async fn set_pin_state(
+        &mut self,
+        id: &str,
+        failures: i64,
+        locks: i64,
+        locked_until: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE customers SET pin_failures = $1, pin_locks = $2, pin_locked_until = $3 WHERE id = $4",
+        )
+        .bind(failures)
+        .bind(locks)
+        .bind(locked_until)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores a session by the hash of its token.
+    pub async fn insert_session(
+        &mut self,
+        token_hash: &str,
+        customer_id: &str,
+        expires_at: &str,
+        now: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, customer_id, expires_at, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(customer_id)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Enrolls a device; fails with [`StoreError::UniqueViolation`] if the slot is taken.
+    pub async fn insert_device(
+        &mut self,
+        id: &str,
+        customer_id: &str,
+        slot: i64,
+        secret: &str,
+        now: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO devices (id, customer_id, slot, secret, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(customer_id)
+        .bind(slot)
+        .bind(secret)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Remembers an online payment code by its hash.
+    pub async fn insert_online_code(
+        &mut self,
+        code_hash: &str,
+        customer_id: &str,
+        expires_at: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO online_codes (code_hash, customer_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(code_hash)
+            .bind(customer_id)
+            .bind(expires_at)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Marks a payment code used; false when it already was.
+    pub async fn mark_code_used(&mut self, code_hash: &str, now: &str) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "INSERT INTO used_codes (code_hash, used_at) VALUES ($1, $2) ON CONFLICT (code_hash) DO NOTHING",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Loads a payment by id, locked.
+    pub async fn payment(&mut self, id: &str) -> StoreResult<Option<PaymentRow>> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1{}", self.lock());
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.tx).await?)
+    }
+
+    /// Loads a merchant's payment by its order number, locked.
+    pub async fn payment_by_trade_no(
+        &mut self,
+        merchant_id: &str,
+        out_trade_no: &str,
+    ) -> StoreResult<Option<PaymentRow>> {
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND out_trade_no = $2{}",
+            self.lock()
+        );
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
+            .bind(merchant_id)
+            .bind(out_trade_no)
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
+    /// Loads the payment a dynamic QR code refers to, locked.
+    pub async fn payment_by_qr_ref(&mut self, qr_ref: &str) -> StoreResult<Option<PaymentRow>> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE qr_ref = $1{}", self.lock());
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(qr_ref).fetch_optional(&mut *self.tx).await?)
+    }
+
+    /// Inserts a payment.
+    pub async fn insert_payment(&mut self, p: &PaymentRow) -> StoreResult<()> {
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+        )))
+        .bind(&p.id)
+        .bind(&p.merchant_id)
+        .bind(&p.terminal_id)
+        .bind(&p.out_trade_no)
+        .bind(p.amount)
+        .bind(&p.currency)
+        .bind(&p.subject)
+        .bind(&p.items)
+        .bind(&p.mode)
+        .bind(&p.status)
+        .bind(&p.failure_code)
+        .bind(p.refunded_amount)
+        .bind(p.fee)
+        .bind(p.fee_returned)
+        .bind(&p.customer_id)
+        .bind(&p.customer_ref)
+        .bind(&p.fingerprint)
+        .bind(&p.qr_ref)
+        .bind(p.needs_confirm)
+        .bind(&p.created_at)
+        .bind(&p.paid_at)
+        .bind(&p.expires_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Saves the fields of a payment that change after creation.
+    pub async fn update_payment(&mut self, p: &PaymentRow) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE payments SET status = $1, failure_code = $2, refunded_amount = $3, fee = $4, fee_returned = $5, \
+             customer_id = $6, customer_ref = $7, needs_confirm = $8, paid_at = $9 WHERE id = $10",
+        )
+        .bind(&p.status)
+        .bind(&p.failure_code)
+        .bind(p.refunded_amount)
+        .bind(p.fee)
+        .bind(p.fee_returned)
+        .bind(&p.customer_id)
+        .bind(&p.customer_ref)
+        .bind(p.needs_confirm)
+        .bind(&p.paid_at)
+        .bind(&p.id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Loads a merchant's refund by its refund number.
+    pub async fn refund_by_no(
+        &mut self,
+        merchant_id: &str,
+        out_refund_no: &str,
+    ) -> StoreResult<Option<RefundRow>> {
+        Ok(sqlx::query_as("SELECT * FROM refunds WHERE merchant_id = $1 AND out_refund_no = $2")
+            .bind(merchant_id)
+            .bind(out_refund_no)
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
+    /// Inserts a refund.
+    pub async fn insert_refund(&mut self, r: &RefundRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO refunds (id, payment_id, merchant_id, out_refund_no, amount, currency, fee_returned, \
+             status, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&r.id)
+        .bind(&r.payment_id)
+        .bind(&r.merchant_id)
+        .bind(&r.out_refund_no)
+        .bind(r.amount)
+        .bind(&r.currency)
+        .bind(r.fee_returned)
+        .bind(&r.status)
+        .bind(&r.reason)
+        .bind(&r.created_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Loads a top-up by its reference.
+    pub async fn top_up_by_reference(&mut self, reference: &str) -> StoreResult<Option<TopUpRow>> {
+        Ok(sqlx::query_as("SELECT * FROM top_ups WHERE reference = $1")
+            .bind(reference)
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
+    /// Inserts a top-up.
+    pub async fn insert_top_up(&mut self, t: &TopUpRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO top_ups (id, customer_id, reference, amount, currency, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&t.id)
+        .bind(&t.customer_id)
+        .bind(&t.reference)
+        .bind(t.amount)
+        .bind(&t.currency)
+        .bind(&t.created_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Loads a customer's transfer by its client reference.
+    pub async fn transfer_by_client_ref(
+        &mut self,
+        from: &str,
+        client_ref: &str,
+    ) -> StoreResult<Option<TransferRow>> {
+        Ok(sqlx::query_as("SELECT * FROM transfers WHERE from_customer_id = $1 AND client_ref = $2")
+            .bind(from)
+            .bind(client_ref)
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
+    /// Inserts a transfer.
+    pub async fn insert_transfer(&mut self, t: &TransferRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO transfers (id, from_customer_id, to_customer_id, amount, currency, client_ref, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&t.id)
+        .bind(&t.from_customer_id)
+        .bind(&t.to_customer_id)
+        .bind(t.amount)
+        .bind(&t.currency)
+        .bind(&t.client_ref)
+        .bind(&t.created_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// The payment a wallet request (by `client_ref`) made, if any.
+    pub async fn wallet_request(
+        &mut self,
+        customer_id: &str,
+        client_ref: &str,
+    ) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT payment_id FROM wallet_requests WHERE customer_id = $1 AND client_ref = $2",
+        )
+        .bind(customer_id)
+        .bind(client_ref)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Remembers which payment a wallet request made.
+    pub async fn insert_wallet_request(
+        &mut self,
+        customer_id: &str,
+        client_ref: &str,
+        payment_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO wallet_requests (customer_id, client_ref, payment_id) VALUES ($1, $2, $3)")
+            .bind(customer_id)
+            .bind(client_ref)
+            .bind(payment_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Records a journal entry and applies its postings to the accounts, in account-id
+    /// order so concurrent writers on PostgreSQL lock rows in one order and cannot deadlock.
+    /// Fails with [`StoreError::InsufficientFunds`] when a wallet would go below zero; the
+    /// caller then drops the transaction, so nothing of it lands.
+    pub async fn post_entry(
+        &mut self,
+        entry_id: &str,
+        kind: &str,
+        ref_id: &str,
+        entry: &JournalEntry,
+        now: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO journal_entries (id, kind, ref_id, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(entry_id)
+            .bind(kind)
+            .bind(ref_id)
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        let mut postings: Vec<_> = entry.postings().iter().collect();
+        postings.sort_by_key(|p| p.account.key());
+        for p in postings {
+            let account_id = p.account.key();
+            sqlx::query(
+                "INSERT INTO accounts (id, kind, owner_id, currency, balance) VALUES ($1, $2, $3, $4, 0) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&account_id)
+            .bind(p.account.kind.as_str())
+            .bind(&p.account.owner)
+            .bind(p.account.currency_code)
+            .execute(&mut *self.tx)
+            .await?;
+            let delta = p.balance_delta();
+            let guard = if p.account.kind.must_stay_non_negative() { " AND balance + $1 >= 0" } else { "" };
+            let updated = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE accounts SET balance = balance + $1 WHERE id = $2{guard}"
+            )))
+            .bind(delta)
+            .bind(&account_id)
+            .execute(&mut *self.tx)
+            .await?;
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::InsufficientFunds(account_id));
+            }
+            sqlx::query(
+                "INSERT INTO postings (entry_id, account_id, direction, amount, currency) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(entry_id)
+            .bind(&account_id)
+            .bind(p.direction.as_str())
+            .bind(p.amount.amount_minor())
+            .bind(p.amount.currency().code())
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Appends an event to the outbox; webhooks and live feeds read it after commit.
+    pub async fn insert_event(&mut self, e: &NewEvent<'_>, now: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO events (id, merchant_id, customer_id, kind, data, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(e.id)
+        .bind(e.merchant_id)
+        .bind(e.customer_id)
+        .bind(e.kind)
+        .bind(e.data.to_string())
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends an audit record.
+    pub async fn insert_audit(&mut self, a: &AuditRecord<'_>, now: &str) -> StoreResult<()> {
+        sqlx::query("INSERT INTO audit_log (actor, action, object_id, detail, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(a.actor)
+            .bind(a.action)
+            .bind(a.object_id)
+            .bind(a.detail.to_string())
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Remembers a request nonce; false when the key used it before (a replay).
+    pub async fn remember_nonce(&mut self, key_id: &str, nonce: &str, now_unix: i64) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "INSERT INTO nonces (key_id, nonce, seen_at) VALUES ($1, $2, $3) ON CONFLICT (key_id, nonce) DO NOTHING",
+        )
+        .bind(key_id)
+        .bind(nonce)
+        .bind(now_unix)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Forgets nonces seen before a time (they are outside the replay window).
+    pub async fn forget_nonces_before(&mut self, unix: i64) -> StoreResult<u64> {
+        let r =
+            sqlx::query("DELETE FROM nonces WHERE seen_at < $1").bind(unix).execute(&mut *self.tx).await?;
+        Ok(r.rows_affected())
+    }
+}
