@@ -1,13 +1,9 @@
 //! Reads outside any business transaction, from the read pool.
 
-use crate::tx::WriteTx;
+use crate::tx::{PAYMENT_COLUMNS, WriteTx};
 use crate::{ApiKeyRow, BalanceRow, CustomerRow, DeviceRow, EventRow, HistoryRow, MerchantRow};
 use crate::{PaymentRow, RefundRow, Store, StoreResult, TerminalRow, TrialBalanceRow};
 use sqlx::AssertSqlSafe;
-
-const PAYMENT_COLUMNS: &str = "id, merchant_id, terminal_id, out_trade_no, amount, currency, subject, items, mode, \
-     status, failure_code, refunded_amount, fee, fee_returned, customer_id, customer_ref, fingerprint, qr_ref, \
-     needs_confirm, created_at, paid_at, expires_at";
 
 impl Store {
     /// A merchant by id.

@@ -15,7 +15,8 @@ pub struct WriteTx {
     backend: Backend,
 }
 
-const PAYMENT_COLUMNS: &str = "id, merchant_id, terminal_id, out_trade_no, amount, currency, subject, items, mode, \
+/// The payment columns, in `PaymentRow` order.
+pub(crate) const PAYMENT_COLUMNS: &str = "id, merchant_id, terminal_id, out_trade_no, amount, currency, subject, items, mode, \
      status, failure_code, refunded_amount, fee, fee_returned, customer_id, customer_ref, fingerprint, qr_ref, \
      needs_confirm, created_at, paid_at, expires_at";
 
