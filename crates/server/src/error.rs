@@ -8,6 +8,18 @@ use axum::response::{IntoResponse, Response};
 use saoma_api::{ErrorBody, ErrorEnvelope};
 use saoma_store::StoreError;
 
+/// The decline codes of API.md and what they tell the cashier.
+const DECLINES: &[(&str, &str)] = &[
+    ("insufficient_funds", "the wallet's balance is too low"),
+    ("invalid_payment_code", "the payment code is not valid"),
+    ("payment_code_expired", "the payment code has expired; ask the customer to refresh it"),
+    ("payment_code_used", "the payment code was already used"),
+    ("wallet_frozen", "the wallet is frozen"),
+    ("limit_exceeded", "the amount is over the customer's limit"),
+    ("currency_mismatch", "the wallet cannot pay in this currency"),
+    ("risk_declined", "the payment was declined"),
+];
+
 /// An error answer of the API.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -47,19 +59,21 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, code, message)
     }
 
-    /// 402: a declined payment, with the payment recorded as failed.
-    pub fn declined(code: &'static str, payment_id: Option<String>) -> ApiError {
-        let message = match code {
-            "insufficient_funds" => "the wallet's balance is too low",
-            "invalid_payment_code" => "the payment code is not valid",
-            "payment_code_expired" => "the payment code has expired; ask the customer to refresh it",
-            "payment_code_used" => "the payment code was already used",
-            "wallet_frozen" => "the wallet is frozen",
-            "limit_exceeded" => "the amount is over the customer's limit",
-            "currency_mismatch" => "the wallet cannot pay in this currency",
-            _ => "the payment was declined",
-        };
+    /// 402: a declined payment, with the payment recorded as failed. A failure code this
+    /// table does not know is answered as `risk_declined`.
+    pub fn declined(code: &str, payment_id: Option<String>) -> ApiError {
+        let (code, message) = DECLINES
+            .iter()
+            .copied()
+            .find(|(c, _)| *c == code)
+            .unwrap_or(("risk_declined", "the payment was declined"));
         ApiError { payment_id, ..ApiError::new(StatusCode::PAYMENT_REQUIRED, code, message) }
+    }
+
+    /// The same error with another code.
+    pub fn with_code(mut self, code: &'static str) -> ApiError {
+        self.code = code;
+        self
     }
 
     /// 500 `internal_error`; the detail goes to the log once, not to the client.

@@ -17,7 +17,9 @@ use saoma_core::ids::prefix;
 use saoma_core::ledger;
 use saoma_core::money::{Currency, Money};
 use saoma_core::payment::{self, PaymentStatus, RefundError, RefundablePayment};
-use saoma_store::{AuditRecord, MerchantRow, NewEvent, PaymentRow, RefundRow, StoreError, WriteTx};
+use saoma_store::{
+    AuditRecord, CustomerRow, MerchantRow, NewEvent, PaymentRow, RefundRow, StoreError, WriteTx,
+};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
@@ -88,6 +90,19 @@ pub fn money_of(amount: i64, currency: Currency) -> ApiResult<Money> {
     Money::positive(amount, currency).map_err(|e| ApiError::invalid("amount", e.to_string()))
 }
 
+/// Queues an outbox event in `tx`; it is announced only once `tx` commits.
+pub async fn emit(
+    tx: &mut WriteTx,
+    kind: &str,
+    merchant_id: Option<&str>,
+    customer_id: Option<&str>,
+    data: serde_json::Value,
+    now: &str,
+) -> Result<(), StoreError> {
+    let id = new_id(prefix::EVENT);
+    tx.insert_event(&NewEvent { id: &id, merchant_id, customer_id, kind, data }, now).await
+}
+
 /// Charges a pending payment to a customer inside `tx`: posts the ledger entry, marks the
 /// payment succeeded, queues the event and the audit record.
 pub async fn charge(
@@ -112,15 +127,7 @@ pub async fn charge(
     p.needs_confirm = 0;
     p.paid_at = Some(now.to_string());
     let data = serde_json::to_value(views::payment(p, None)).unwrap_or_default();
-    let event_id = new_id(prefix::EVENT);
-    let event = NewEvent {
-        id: &event_id,
-        merchant_id: Some(&p.merchant_id),
-        customer_id: Some(customer_id),
-        kind: "payment.succeeded",
-        data,
-    };
-    tx.insert_event(&event, now).await?;
+    emit(tx, "payment.succeeded", Some(&p.merchant_id), Some(customer_id), data, now).await?;
     let audit = AuditRecord {
         actor,
         action: "payment.charge",
@@ -142,17 +149,9 @@ async fn close(
 ) -> Result<(), StoreError> {
     p.status = PaymentStatus::Closed.as_str().to_string();
     p.needs_confirm = 0;
-    let event_id = new_id(prefix::EVENT);
-    let data = serde_json::to_value(views::payment(p, None)).unwrap_or_default();
-    let event = NewEvent {
-        id: &event_id,
-        merchant_id: Some(&p.merchant_id),
-        customer_id: p.customer_id.as_deref(),
-        kind: "payment.closed",
-        data,
-    };
     tx.update_payment(p).await?;
-    tx.insert_event(&event, now).await?;
+    let data = serde_json::to_value(views::payment(p, None)).unwrap_or_default();
+    emit(tx, "payment.closed", Some(&p.merchant_id), p.customer_id.as_deref(), data, now).await?;
     tx.insert_audit(
         &AuditRecord { actor, action: "payment.close", object_id: &p.id, detail: json!({"reason": reason}) },
         now,
@@ -165,10 +164,21 @@ fn fingerprint(req: &api::CreatePaymentRequest, terminal_id: Option<&str>) -> St
     sha256_hex(canonical.to_string().as_bytes())
 }
 
-fn validate_create(req: &api::CreatePaymentRequest) -> ApiResult<Money> {
-    if !payment::valid_out_trade_no(&req.out_trade_no) {
-        return Err(ApiError::invalid("out_trade_no", "out_trade_no must be 1-64 of [A-Za-z0-9_-]"));
+/// Checks a client's idempotency key (`out_trade_no`, `out_refund_no`, `client_ref`).
+pub fn client_key(param: &'static str, value: &str) -> ApiResult<()> {
+    if !payment::valid_out_trade_no(value) {
+        return Err(ApiError::invalid(param, format!("{param} must be 1-64 of [A-Za-z0-9_-]")));
     }
+    Ok(())
+}
+
+/// When a pending payment closes by itself.
+fn pending_until(t: chrono::DateTime<chrono::Utc>, expires_in: Option<i64>) -> String {
+    rfc3339(t + chrono::Duration::seconds(expires_in.unwrap_or(PENDING_TTL_SECONDS)))
+}
+
+fn validate_create(req: &api::CreatePaymentRequest) -> ApiResult<Money> {
+    client_key("out_trade_no", &req.out_trade_no)?;
     let subject_len = req.subject.chars().count();
     if subject_len == 0 || subject_len > 256 {
         return Err(ApiError::invalid("subject", "subject must be 1-256 characters"));
@@ -205,29 +215,9 @@ pub async fn active_merchant(state: &AppState, merchant_id: &str) -> ApiResult<M
     Ok(m)
 }
 
-impl ApiError {
-    /// The same error with another code.
-    pub fn with_code(mut self, code: &'static str) -> ApiError {
-        self.code = code;
-        self
-    }
-}
-
 fn answer(p: &PaymentRow, merchant: &MerchantRow) -> Response {
     match (p.status.as_str(), &p.failure_code) {
-        ("failed", Some(code)) => {
-            let code: &'static str = match code.as_str() {
-                "insufficient_funds" => "insufficient_funds",
-                "invalid_payment_code" => "invalid_payment_code",
-                "payment_code_expired" => "payment_code_expired",
-                "payment_code_used" => "payment_code_used",
-                "wallet_frozen" => "wallet_frozen",
-                "limit_exceeded" => "limit_exceeded",
-                "currency_mismatch" => "currency_mismatch",
-                _ => "risk_declined",
-            };
-            ApiError::declined(code, Some(p.id.clone())).into_response()
-        }
+        ("failed", Some(code)) => ApiError::declined(code, Some(p.id.clone())).into_response(),
         _ => Json(views::payment(p, Some(merchant))).into_response(),
     }
 }
@@ -250,23 +240,33 @@ pub async fn create(
     Ok(answer(&p, &merchant))
 }
 
-fn new_payment(
-    caller: &MerchantCaller,
-    req: &api::CreatePaymentRequest,
-    fp: &str,
-    mode: &str,
-    now: &str,
-) -> PaymentRow {
+/// What a new payment is for, before anything has happened to it.
+pub struct Order<'a> {
+    pub merchant_id: &'a str,
+    pub terminal_id: Option<&'a str>,
+    pub out_trade_no: &'a str,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub subject: &'a str,
+    pub items_json: String,
+    pub mode: &'a str,
+    /// A digest of the creating request; `None` marks an order number closed before any
+    /// payment was made with it.
+    pub fingerprint: Option<String>,
+}
+
+/// A new pending payment row for an order.
+pub fn pending_payment(o: Order<'_>, now: &str) -> PaymentRow {
     PaymentRow {
         id: new_id(prefix::PAYMENT),
-        merchant_id: caller.merchant_id.clone(),
-        terminal_id: caller.terminal_id.clone(),
-        out_trade_no: req.out_trade_no.clone(),
-        amount: req.amount,
-        currency: req.currency.clone(),
-        subject: req.subject.clone(),
-        items: serde_json::to_string(&req.items.clone().unwrap_or_default()).unwrap_or_else(|_| "[]".into()),
-        mode: mode.to_string(),
+        merchant_id: o.merchant_id.to_string(),
+        terminal_id: o.terminal_id.map(str::to_string),
+        out_trade_no: o.out_trade_no.to_string(),
+        amount: o.amount,
+        currency: o.currency.to_string(),
+        subject: o.subject.to_string(),
+        items: o.items_json,
+        mode: o.mode.to_string(),
         status: "pending".into(),
         failure_code: None,
         refunded_amount: 0,
@@ -274,13 +274,35 @@ fn new_payment(
         fee_returned: 0,
         customer_id: None,
         customer_ref: None,
-        fingerprint: Some(fp.to_string()),
+        fingerprint: o.fingerprint,
         qr_ref: None,
         needs_confirm: 0,
         created_at: now.to_string(),
         paid_at: None,
         expires_at: None,
     }
+}
+
+fn new_payment(
+    caller: &MerchantCaller,
+    req: &api::CreatePaymentRequest,
+    fp: &str,
+    mode: &str,
+    now: &str,
+) -> PaymentRow {
+    let items: &[api::Item] = req.items.as_deref().unwrap_or_default();
+    let order = Order {
+        merchant_id: &caller.merchant_id,
+        terminal_id: caller.terminal_id.as_deref(),
+        out_trade_no: &req.out_trade_no,
+        amount: req.amount,
+        currency: &req.currency,
+        subject: &req.subject,
+        items_json: serde_json::to_string(items).unwrap_or_else(|_| "[]".into()),
+        mode,
+        fingerprint: Some(fp.to_string()),
+    };
+    pending_payment(order, now)
 }
 
 async fn existing_or_none(
@@ -323,8 +345,7 @@ async fn create_once(
         // Merchant-presented: a dynamic code the customer scans.
         let mut p = new_payment(caller, req, fp, "mpm", &now);
         p.qr_ref = Some(ulid::Ulid::new().to_string().chars().skip(6).collect());
-        p.expires_at =
-            Some(rfc3339(t + chrono::Duration::seconds(req.expires_in.unwrap_or(PENDING_TTL_SECONDS))));
+        p.expires_at = Some(pending_until(t, req.expires_in));
         tx.insert_payment(&p).await?;
         tx.insert_audit(
             &AuditRecord {
@@ -341,53 +362,23 @@ async fn create_once(
     };
     // Consumer-presented: the POS scanned the customer's code.
     let mut p = new_payment(caller, req, fp, "cpm", &now);
-    let resolved = codes::resolve(state, code, &now, t.timestamp()).await?;
-    let decline = |mut p: PaymentRow, code: &str| {
-        p.status = "failed".into();
-        p.failure_code = Some(code.to_string());
-        p
+    let (customer, code_hash) = match payer(state, &mut tx, code, &now, t.timestamp()).await? {
+        Err(failure) => return record_decline(tx, p, failure).await,
+        Ok(found) => found,
     };
-    let resolved = match resolved {
-        Err(failure) => {
-            let p = decline(p, failure);
-            tx.insert_payment(&p).await?;
-            tx.commit().await?;
-            metrics::counter!("saoma_payments_total", "status" => "failed").increment(1);
-            return Ok(p);
-        }
-        Ok(r) => r,
-    };
-    if !tx.mark_code_used(&resolved.code_hash, &now).await? {
-        let p = decline(p, "payment_code_used");
-        tx.insert_payment(&p).await?;
-        tx.commit().await?;
-        return Ok(p);
-    }
-    let customer = tx
-        .customer(&resolved.customer_id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("code without customer".into()))?;
-    if customer.frozen != 0 {
-        let p = decline(p, "wallet_frozen");
-        tx.insert_payment(&p).await?;
-        tx.commit().await?;
-        return Ok(p);
-    }
     p.customer_id = Some(customer.id.clone());
     if amount.amount_minor() > payment::password_free_limit_minor(amount.currency()) {
         // Over the password-free limit: the customer confirms with the PIN in the wallet.
         p.needs_confirm = 1;
         p.customer_ref = Some(customer_ref(state, &merchant.id, &customer.id));
-        p.expires_at =
-            Some(rfc3339(t + chrono::Duration::seconds(req.expires_in.unwrap_or(PENDING_TTL_SECONDS))));
+        p.expires_at = Some(pending_until(t, req.expires_in));
         tx.insert_payment(&p).await?;
         tx.commit().await?;
         return Ok(p);
     }
-    tx.insert_payment(&p).await?;
     match charge(state, &mut tx, &mut p, merchant, &customer.id, actor, &now).await {
         Ok(()) => {
-            tx.update_payment(&p).await?;
+            tx.insert_payment(&p).await?;
             tx.commit().await?;
             Ok(p)
         }
@@ -398,16 +389,49 @@ async fn create_once(
             if let Some(p) = existing_or_none(&mut tx, &merchant.id, &req.out_trade_no, fp).await? {
                 return Ok(p);
             }
-            let mut p = decline(new_payment(caller, req, fp, "cpm", &now), "insufficient_funds");
+            tx.mark_code_used(&code_hash, &now).await?;
+            let mut p = new_payment(caller, req, fp, "cpm", &now);
             p.customer_id = Some(customer.id.clone());
-            tx.mark_code_used(&resolved.code_hash, &now).await?;
-            tx.insert_payment(&p).await?;
-            tx.commit().await?;
-            metrics::counter!("saoma_payments_total", "status" => "failed").increment(1);
-            Ok(p)
+            record_decline(tx, p, "insufficient_funds").await
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Finds who pays with a scanned code, consuming the code inside `tx`. `Ok(Err(code))`
+/// is a decline; `Ok(Ok(..))` is the customer and the code's hash.
+async fn payer(
+    state: &AppState,
+    tx: &mut WriteTx,
+    code: &str,
+    now: &str,
+    now_unix: i64,
+) -> Result<Result<(CustomerRow, String), &'static str>, OpError> {
+    let resolved = match codes::resolve(state, code, now, now_unix).await? {
+        Err(failure) => return Ok(Err(failure)),
+        Ok(r) => r,
+    };
+    if !tx.mark_code_used(&resolved.code_hash, now).await? {
+        return Ok(Err("payment_code_used"));
+    }
+    let customer = tx
+        .customer(&resolved.customer_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("code without customer".into()))?;
+    if customer.frozen != 0 {
+        return Ok(Err("wallet_frozen"));
+    }
+    Ok(Ok((customer, resolved.code_hash)))
+}
+
+/// Records a payment as declined with `code` and commits.
+async fn record_decline(mut tx: WriteTx, mut p: PaymentRow, code: &str) -> Result<PaymentRow, OpError> {
+    p.status = PaymentStatus::Failed.as_str().to_string();
+    p.failure_code = Some(code.to_string());
+    tx.insert_payment(&p).await?;
+    tx.commit().await?;
+    metrics::counter!("saoma_payments_total", "status" => "failed").increment(1);
+    Ok(p)
 }
 
 /// Finds a payment the caller may see: another merchant's is "not found", another
@@ -516,29 +540,14 @@ pub async fn find(
 }
 
 /// Reverses a payment inside `tx`: pending → closed, succeeded → fully refunded.
-async fn reverse(
-    state: &AppState,
-    tx: &mut WriteTx,
-    p: &mut PaymentRow,
-    actor: &str,
-    now: &str,
-) -> Result<(), OpError> {
+async fn reverse(tx: &mut WriteTx, p: &mut PaymentRow, actor: &str, now: &str) -> Result<(), OpError> {
     match p.status.as_str() {
         "pending" => close(tx, p, actor, "cancelled", now).await?,
         "succeeded" => {
             let remaining = p.amount - p.refunded_amount;
             let out_refund_no = format!("cancel-{}", p.id);
-            refund_in_tx(
-                state,
-                tx,
-                p,
-                &out_refund_no,
-                remaining,
-                Some("payment cancelled".into()),
-                actor,
-                now,
-            )
-            .await?;
+            refund_in_tx(tx, p, &out_refund_no, remaining, Some("payment cancelled".into()), actor, now)
+                .await?;
         }
         _ => {}
     }
@@ -555,7 +564,7 @@ pub async fn cancel(
         let (_, now) = now();
         let mut tx = state.store.begin().await?;
         let mut p = visible(&caller, tx.payment(&id).await?)?;
-        reverse(&state, &mut tx, &mut p, &caller.key_id, &now).await?;
+        reverse(&mut tx, &mut p, &caller.key_id, &now).await?;
         tx.commit().await?;
         Ok(p)
     })
@@ -573,9 +582,7 @@ pub async fn cancel_by_trade_no(
     Extension(caller): Extension<MerchantCaller>,
     ApiJson(req): ApiJson<api::CancelByTradeNoRequest>,
 ) -> ApiResult<Response> {
-    if !payment::valid_out_trade_no(&req.out_trade_no) {
-        return Err(ApiError::invalid("out_trade_no", "out_trade_no must be 1-64 of [A-Za-z0-9_-]"));
-    }
+    client_key("out_trade_no", &req.out_trade_no)?;
     let merchant =
         state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     let p = retry_on_conflict(|| async {
@@ -584,21 +591,22 @@ pub async fn cancel_by_trade_no(
         let p = match tx.payment_by_trade_no(&caller.merchant_id, &req.out_trade_no).await? {
             Some(p) => {
                 let mut p = visible(&caller, Some(p))?;
-                reverse(&state, &mut tx, &mut p, &caller.key_id, &now).await?;
+                reverse(&mut tx, &mut p, &caller.key_id, &now).await?;
                 p
             }
             None => {
-                let placeholder = api::CreatePaymentRequest {
-                    out_trade_no: req.out_trade_no.clone(),
+                let order = Order {
+                    merchant_id: &caller.merchant_id,
+                    terminal_id: caller.terminal_id.as_deref(),
+                    out_trade_no: &req.out_trade_no,
                     amount: 0,
-                    currency: merchant.currency.clone(),
-                    subject: "cancelled before creation".into(),
-                    items: None,
-                    payment_code: None,
-                    expires_in: None,
+                    currency: &merchant.currency,
+                    subject: "cancelled before creation",
+                    items_json: "[]".into(),
+                    mode: "cpm",
+                    fingerprint: None,
                 };
-                let mut p = new_payment(&caller, &placeholder, "", "cpm", &now);
-                p.fingerprint = None;
+                let mut p = pending_payment(order, &now);
                 p.status = "closed".into();
                 tx.insert_payment(&p).await?;
                 let audit = AuditRecord {
@@ -620,9 +628,7 @@ pub async fn cancel_by_trade_no(
 }
 
 /// Refunds part of a payment inside `tx` and returns the refund row.
-#[allow(clippy::too_many_arguments)]
 async fn refund_in_tx(
-    state: &AppState,
     tx: &mut WriteTx,
     p: &mut PaymentRow,
     out_refund_no: &str,
@@ -631,7 +637,6 @@ async fn refund_in_tx(
     actor: &str,
     now: &str,
 ) -> Result<RefundRow, OpError> {
-    let _ = state;
     let currency = Currency::from_code(&p.currency).ok_or_else(|| StoreError::Corrupt(p.currency.clone()))?;
     let amount = money_of(amount_minor, currency)?;
     let facts = RefundablePayment {
@@ -670,16 +675,8 @@ async fn refund_in_tx(
     p.fee_returned = decision.fee_returned_after.amount_minor();
     p.status = decision.status_after.as_str().to_string();
     tx.update_payment(p).await?;
-    let event_id = new_id(prefix::EVENT);
     let data = json!({"refund": views::refund(&refund), "payment": views::payment(p, None)});
-    let event = NewEvent {
-        id: &event_id,
-        merchant_id: Some(&p.merchant_id),
-        customer_id: Some(&customer_id),
-        kind: "refund.succeeded",
-        data,
-    };
-    tx.insert_event(&event, now).await?;
+    emit(tx, "refund.succeeded", Some(&p.merchant_id), Some(&customer_id), data, now).await?;
     let audit = AuditRecord {
         actor,
         action: "refund.create",
@@ -699,9 +696,7 @@ pub async fn refund(
     ApiJson(req): ApiJson<api::CreateRefundRequest>,
 ) -> ApiResult<Response> {
     caller.require_merchant_key()?;
-    if !payment::valid_out_trade_no(&req.out_refund_no) {
-        return Err(ApiError::invalid("out_refund_no", "out_refund_no must be 1-64 of [A-Za-z0-9_-]"));
-    }
+    client_key("out_refund_no", &req.out_refund_no)?;
     if req.reason.as_ref().is_some_and(|r| r.chars().count() > 256) {
         return Err(ApiError::invalid("reason", "reason is at most 256 characters"));
     }
@@ -720,7 +715,6 @@ pub async fn refund(
             return Ok(existing);
         }
         let r = refund_in_tx(
-            &state,
             &mut tx,
             &mut p,
             &req.out_refund_no,

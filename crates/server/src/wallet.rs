@@ -5,7 +5,10 @@
 use crate::auth::WalletCaller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
-use crate::payments::{OpError, active_merchant, charge, currency_of, money_of, retry_on_conflict};
+use crate::payments::{
+    OpError, Order, active_merchant, charge, client_key, currency_of, emit, money_of, pending_payment,
+    retry_on_conflict,
+};
 use crate::util::{new_id, now, random_token, rfc3339, sha256_hex};
 use crate::{AppState, views};
 use argon2::Argon2;
@@ -17,7 +20,7 @@ use rand::Rng;
 use saoma_api as api;
 use saoma_core::ids::prefix;
 use saoma_core::{emv, ledger, paycode, payment};
-use saoma_store::{AuditRecord, MerchantRow, NewEvent, PaymentRow, StoreError, TransferRow};
+use saoma_store::{AuditRecord, MerchantRow, StoreError, TransferRow};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -226,10 +229,8 @@ pub async fn pay_qr(
     Extension(me): Extension<WalletCaller>,
     ApiJson(req): ApiJson<api::QrPayRequest>,
 ) -> ApiResult<Json<api::Payment>> {
-    if let Some(r) = &req.client_ref
-        && !payment::valid_out_trade_no(r)
-    {
-        return Err(ApiError::invalid("client_ref", "client_ref must be 1-64 of [A-Za-z0-9_-]"));
+    if let Some(r) = &req.client_ref {
+        client_key("client_ref", r)?;
     }
     let scanned = scan_merchant_code(&state, &req.qr_payload).await?;
     let merchant = active_merchant(&state, &scanned.merchant.id).await?;
@@ -266,7 +267,8 @@ pub async fn pay_qr(
                 .await?
                 .ok_or_else(|| OpError::Store(StoreError::Corrupt("lost wallet request".into())));
         }
-        let mut p = match &reference {
+        // A dynamic code's payment exists already; a static code's is made here.
+        let (mut p, is_new) = match &reference {
             Some(r) => {
                 let p = tx.payment_by_qr_ref(r).await?.filter(|p| p.merchant_id == merchant.id);
                 let p = p.ok_or_else(|| ApiError::not_found("payment"))?;
@@ -286,37 +288,26 @@ pub async fn pay_qr(
                 if req.amount.is_some_and(|a| a != p.amount) {
                     return Err(ApiError::invalid("amount", "the amount differs from the code's").into());
                 }
-                p
+                (p, false)
             }
             None => {
-                let p = PaymentRow {
-                    id: new_id(prefix::PAYMENT),
-                    merchant_id: merchant.id.clone(),
+                let out_trade_no = format!("wallet_{}", ulid::Ulid::new());
+                let subject = format!("Payment to {}", merchant.name);
+                let client_ref = format!("wallet:{}:{:?}", me.customer_id, req.client_ref);
+                let order = Order {
+                    merchant_id: &merchant.id,
                     terminal_id: None,
-                    out_trade_no: format!("wallet_{}", ulid::Ulid::new()),
+                    out_trade_no: &out_trade_no,
                     amount: amount_minor.unwrap_or(0),
-                    currency: merchant.currency.clone(),
-                    subject: format!("Payment to {}", merchant.name),
-                    items: "[]".into(),
-                    mode: "mpm".into(),
-                    status: "pending".into(),
-                    failure_code: None,
-                    refunded_amount: 0,
-                    fee: 0,
-                    fee_returned: 0,
-                    customer_id: None,
-                    customer_ref: None,
-                    fingerprint: Some(sha256_hex(
-                        format!("wallet:{}:{:?}", me.customer_id, req.client_ref).as_bytes(),
-                    )),
-                    qr_ref: None,
-                    needs_confirm: 0,
-                    created_at: now.clone(),
-                    paid_at: None,
-                    expires_at: Some(rfc3339(t)),
+                    currency: &merchant.currency,
+                    subject: &subject,
+                    items_json: "[]".into(),
+                    mode: "mpm",
+                    fingerprint: Some(sha256_hex(client_ref.as_bytes())),
                 };
-                tx.insert_payment(&p).await?;
-                p
+                let mut p = pending_payment(order, &now);
+                p.expires_at = Some(rfc3339(t));
+                (p, true)
             }
         };
         match charge(&state, &mut tx, &mut p, &merchant, &me.customer_id, &me.customer_id, &now).await {
@@ -325,7 +316,11 @@ pub async fn pay_qr(
             }
             other => other?,
         }
-        tx.update_payment(&p).await?;
+        if is_new {
+            tx.insert_payment(&p).await?;
+        } else {
+            tx.update_payment(&p).await?;
+        }
         if let Some(r) = &req.client_ref {
             tx.insert_wallet_request(&me.customer_id, r, &p.id).await?;
         }
@@ -394,9 +389,7 @@ pub async fn transfer(
     ApiJson(req): ApiJson<api::TransferRequest>,
 ) -> ApiResult<Json<api::Transfer>> {
     let amount = money_of(req.amount, currency_of(&req.currency)?)?;
-    if !payment::valid_out_trade_no(&req.client_ref) {
-        return Err(ApiError::invalid("client_ref", "client_ref must be 1-64 of [A-Za-z0-9_-]"));
-    }
+    client_key("client_ref", &req.client_ref)?;
     let to_phone = match (&req.to_phone, &req.qr_payload) {
         (Some(p), None) => p.clone(),
         (None, Some(_)) => {
@@ -444,15 +437,8 @@ pub async fn transfer(
             Err(StoreError::InsufficientFunds(_)) => return Err(insufficient(None)),
             other => other?,
         }
-        let event_id = new_id(prefix::EVENT);
-        let event = NewEvent {
-            id: &event_id,
-            merchant_id: None,
-            customer_id: Some(&me.customer_id),
-            kind: "transfer.succeeded",
-            data: json!({"id": t.id, "amount": t.amount, "currency": t.currency}),
-        };
-        tx.insert_event(&event, &now).await?;
+        let data = json!({"id": t.id, "amount": t.amount, "currency": t.currency});
+        emit(&mut tx, "transfer.succeeded", None, Some(&me.customer_id), data, &now).await?;
         tx.insert_audit(
             &AuditRecord {
                 actor: &me.customer_id,
