@@ -3,6 +3,7 @@
 //! stays on its own terminal; bad input answers 4xx with the error envelope and a
 //! `Request-Id`, never a 500; PIN lockout; inactive merchants take nothing.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -43,9 +44,8 @@ async fn code_of(r: reqwest::Response) -> (u16, String, bool) {
     )
 }
 
-#[tokio::test]
-async fn signatures_replays_and_clock() {
-    let w = World::new(0, 0).await;
+async fn signatures_replays_and_clock(db: Db) {
+    let w = World::new(db, 0, 0).await;
     let admin = &w.admin;
     let key = admin.create_key(&w.merchant_id, None).await.unwrap();
     let body = r#"{"out_trade_no":"s-1","amount":100,"currency":"CNY","subject":"x"}"#;
@@ -76,9 +76,8 @@ async fn signatures_replays_and_clock() {
     assert_eq!(code_of(tampered).await.1, "invalid_signature");
 }
 
-#[tokio::test]
-async fn ownership_and_roles() {
-    let w = World::new(1, 1000).await;
+async fn ownership_and_roles(db: Db) {
+    let w = World::new(db, 1, 1000).await;
     let p = w.till.create_payment(&charge("own-1", 100, None)).await.unwrap();
     assert_eq!(w.other_till.payment(&p.id, 0).await.unwrap_err().status(), Some(403));
     assert_eq!(w.other_till.cancel(&p.id).await.unwrap_err().status(), Some(403));
@@ -99,9 +98,8 @@ async fn ownership_and_roles() {
     assert_eq!(err.code(), Some("merchant_inactive"));
 }
 
-#[tokio::test]
-async fn bad_input_gets_4xx_never_500() {
-    let w = World::new(0, 0).await;
+async fn bad_input_gets_4xx_never_500(db: Db) {
+    let w = World::new(db, 0, 0).await;
     let key = w.admin.create_key(&w.merchant_id, None).await.unwrap();
     let now = chrono::Utc::now().timestamp();
     let cases = [
@@ -144,9 +142,8 @@ async fn bad_input_gets_4xx_never_500() {
     assert!(metrics.contains("saoma_http_requests_total"));
 }
 
-#[tokio::test]
-async fn pin_lockout_and_transfers() {
-    let w = World::new(2, 5_000).await;
+async fn pin_lockout_and_transfers(db: Db) {
+    let w = World::new(db, 2, 5_000).await;
     let a = w.wallet(0).await;
     let t = saoma_api::TransferRequest {
         to_phone: Some(w.customers[1].1.clone()),
@@ -172,3 +169,10 @@ async fn pin_lockout_and_transfers() {
     assert_eq!(anon.wallet_session(&w.customers[0].1, PIN).await.err().unwrap().code(), Some("pin_locked"));
     w.assert_balanced().await;
 }
+
+on_both!(
+    signatures_replays_and_clock,
+    ownership_and_roles,
+    bad_input_gets_4xx_never_500,
+    pin_lockout_and_transfers
+);

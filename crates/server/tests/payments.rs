@@ -3,14 +3,14 @@
 //! merchant's code (dynamic and static), refunds, cancels, idempotent retries, races that
 //! must never overdraw a wallet, and a trial balance that always balances.
 
+#[macro_use]
 mod common;
 
 use common::*;
 use saoma_api as api;
 
-#[tokio::test]
-async fn cashier_scans_customer_code() {
-    let w = World::new(1, 10_000).await;
+async fn cashier_scans_customer_code(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
     let wallet = w.wallet(0).await;
     let code = wallet.payment_code().await.unwrap().code;
     assert_eq!(code.len(), 18);
@@ -55,9 +55,8 @@ async fn cashier_scans_customer_code() {
     w.assert_balanced().await;
 }
 
-#[tokio::test]
-async fn offline_device_code_pays_once() {
-    let w = World::new(1, 10_000).await;
+async fn offline_device_code_pays_once(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
     let wallet = w.wallet(0).await;
     let d = wallet.enroll_device().await.unwrap();
     let secret = hex::decode(&d.secret).unwrap();
@@ -74,9 +73,8 @@ async fn offline_device_code_pays_once() {
     w.assert_balanced().await;
 }
 
-#[tokio::test]
-async fn large_payment_waits_for_pin_confirmation() {
-    let w = World::new(1, 500_000).await;
+async fn large_payment_waits_for_pin_confirmation(db: Db) {
+    let w = World::new(db, 1, 500_000).await;
     let wallet = w.wallet(0).await;
     let code = wallet.payment_code().await.unwrap().code;
     let p = w.till.create_payment(&charge("big-1", 150_000, Some(&code))).await.unwrap();
@@ -97,9 +95,8 @@ async fn large_payment_waits_for_pin_confirmation() {
     w.assert_balanced().await;
 }
 
-#[tokio::test]
-async fn concurrent_payments_never_overdraw() {
-    let w = World::new(1, 1000).await;
+async fn concurrent_payments_never_overdraw(db: Db) {
+    let w = World::new(db, 1, 1000).await;
     let wallet = w.wallet(0).await;
     let mut tasks = Vec::new();
     for i in 0..12 {
@@ -124,9 +121,8 @@ async fn concurrent_payments_never_overdraw() {
     w.assert_balanced().await;
 }
 
-#[tokio::test]
-async fn concurrent_identical_retries_charge_once() {
-    let w = World::new(1, 10_000).await;
+async fn concurrent_identical_retries_charge_once(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
     let code = w.wallet(0).await.payment_code().await.unwrap().code;
     let mut tasks = Vec::new();
     for _ in 0..8 {
@@ -143,9 +139,8 @@ async fn concurrent_identical_retries_charge_once() {
     w.assert_balanced().await;
 }
 
-#[tokio::test]
-async fn customer_scans_dynamic_and_static_codes() {
-    let w = World::new(1, 10_000).await;
+async fn customer_scans_dynamic_and_static_codes(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
     let wallet = w.wallet(0).await;
     let p = w.till.create_payment(&charge("dyn-1", 2300, None)).await.unwrap();
     assert_eq!((p.status.as_str(), p.mode.as_str()), ("pending", "mpm"));
@@ -194,9 +189,8 @@ async fn customer_scans_dynamic_and_static_codes() {
     w.assert_balanced().await;
 }
 
-#[tokio::test]
-async fn refunds_partial_full_and_limits() {
-    let w = World::new(1, 10_000).await;
+async fn refunds_partial_full_and_limits(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
     let code = w.wallet(0).await.payment_code().await.unwrap().code;
     let p = w.till.create_payment(&charge("rf-1", 1000, Some(&code))).await.unwrap();
     assert_eq!(w.till.refund(&p.id, "r-1", 100).await.unwrap_err().status(), Some(403));
@@ -216,9 +210,8 @@ async fn refunds_partial_full_and_limits() {
     w.assert_balanced().await;
 }
 
-#[tokio::test]
-async fn cancel_reverses_and_blocks_late_charges() {
-    let w = World::new(1, 10_000).await;
+async fn cancel_reverses_and_blocks_late_charges(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
     let wallet = w.wallet(0).await;
     let pending = w.till.create_payment(&charge("c-1", 500, None)).await.unwrap();
     assert_eq!(w.till.cancel(&pending.id).await.unwrap().status, "closed");
@@ -237,10 +230,9 @@ async fn cancel_reverses_and_blocks_late_charges() {
     w.assert_balanced().await;
 }
 
-#[tokio::test]
-async fn pos_engine_charges_and_declines() {
+async fn pos_engine_charges_and_declines(db: Db) {
     use saoma_client::pos::{self, Outcome, PosSettings};
-    let w = World::new(1, 1_000).await;
+    let w = World::new(db, 1, 1_000).await;
     let code = w.wallet(0).await.payment_code().await.unwrap().code;
     let fast = PosSettings { confirm_wait: std::time::Duration::from_secs(1), ..PosSettings::default() };
     match pos::charge(&w.till, &charge("pos-1", 400, Some(&code)), &fast).await.unwrap() {
@@ -262,3 +254,15 @@ async fn pos_engine_charges_and_declines() {
     assert!(pos::charge(&dead, &charge("pos-3", 1, Some("660000000000000000")), &quick).await.is_err());
     w.assert_balanced().await;
 }
+
+on_both!(
+    cashier_scans_customer_code,
+    offline_device_code_pays_once,
+    large_payment_waits_for_pin_confirmation,
+    concurrent_payments_never_overdraw,
+    concurrent_identical_retries_charge_once,
+    customer_scans_dynamic_and_static_codes,
+    refunds_partial_full_and_limits,
+    cancel_reverses_and_blocks_late_charges,
+    pos_engine_charges_and_declines
+);

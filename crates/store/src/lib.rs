@@ -163,3 +163,35 @@ impl Store {
         self.read.close().await;
     }
 }
+
+/// Creates the PostgreSQL database named in `url` (connecting to the server's `postgres`
+/// database to do so). Used by tests and benchmarks that each want a fresh database.
+pub async fn create_postgres_database(url: &str) -> StoreResult<()> {
+    let (server, name) = split_database(url)?;
+    install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&format!("{server}/postgres")).await?;
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).await?;
+    Ok(())
+}
+
+/// Drops the PostgreSQL database named in `url`, closing any connection still open to it.
+pub async fn drop_postgres_database(url: &str) -> StoreResult<()> {
+    let (server, name) = split_database(url)?;
+    install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&format!("{server}/postgres")).await?;
+    conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).await?;
+    Ok(())
+}
+
+/// Splits `postgres://user@host:port/name` into the server part and a database name made
+/// only of safe characters (it is spliced into DDL, which takes no bind parameters).
+fn split_database(url: &str) -> StoreResult<(&str, &str)> {
+    let rest = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://"));
+    let slash = rest.and_then(|r| r.rfind('/')).ok_or(StoreError::UnsupportedUrl)?;
+    let cut = url.len() - rest.map_or(0, str::len) + slash;
+    let (server, name) = (&url[..cut], &url[cut + 1..]);
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::UnsupportedUrl);
+    }
+    Ok((server, name))
+}

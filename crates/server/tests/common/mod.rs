@@ -1,5 +1,9 @@
-//! Shared set-up of the API tests: a real server on port 0 over a fresh SQLite file,
+//! Shared set-up of the API tests: a real server on port 0 over a fresh database (a SQLite
+//! file in a temp dir, or a PostgreSQL database made for the test and dropped after it),
 //! an approved merchant with a till, keys, and funded customers, all made through the API.
+//!
+//! Every test runs on both backends through [`on_both!`]. Without a reachable PostgreSQL
+//! the PostgreSQL half skips with a message, unless `CI=true`, where it fails.
 
 #![allow(dead_code)]
 
@@ -8,9 +12,93 @@ use saoma_client::{Client, Credentials};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
+/// Generates, for each named `async fn(Db)`, a test on SQLite and one on PostgreSQL.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::common::Db::sqlite()).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(db) = super::common::Db::postgres().await {
+                    super::$name(db).await
+                }
+            })*
+        }
+    };
+}
+
+/// A fresh database for one test; dropped (PostgreSQL) or deleted (SQLite) with it.
+pub struct Db {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: bool,
+}
+
+/// The PostgreSQL server tests use: `SAOMA_TEST_POSTGRES`, or the local one.
+pub fn postgres_server() -> String {
+    std::env::var("SAOMA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+impl Db {
+    pub fn sqlite() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        Db { url, _dir: Some(dir), postgres: false }
+    }
+
+    /// A new database on the test PostgreSQL server, or `None` (skip) when none is reachable
+    /// outside CI.
+    pub async fn postgres() -> Option<Db> {
+        let name = format!("saoma_t_{}", ulid::Ulid::new().to_string().to_lowercase());
+        let url = format!("{}/{name}", postgres_server());
+        match saoma_store::create_postgres_database(&url).await {
+            Ok(()) => Some(Db { url, _dir: None, postgres: true }),
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("CI=true needs PostgreSQL at {}: {e}", postgres_server())
+            }
+            Err(e) => {
+                eprintln!("skipping the PostgreSQL half: no PostgreSQL at {} ({e})", postgres_server());
+                None
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if self.postgres {
+            let url = self.url.clone();
+            // Drop runs outside async; a short-lived runtime on its own thread does the DDL.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(saoma_store::drop_postgres_database(&url))
+            })
+            .join();
+        }
+    }
+}
+
+pub fn config(db: &Db) -> saoma_server::Config {
+    saoma_server::Config {
+        database_url: db.url.clone(),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        public_scheme: "http".into(),
+    }
+}
+
 pub struct World {
     pub server: saoma_server::RunningServer,
-    pub _dir: tempfile::TempDir,
+    pub db: Db,
     pub admin: Client,
     pub merchant_id: String,
     pub merchant: Client,
@@ -23,15 +111,9 @@ pub struct World {
 pub const PIN: &str = "123456";
 
 impl World {
-    pub async fn new(customers: usize, balance: i64) -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let config = saoma_server::Config {
-            database_url: format!("sqlite://{}", dir.path().join("t.db").display()),
-            admin_token: Some(ADMIN_TOKEN.into()),
-            public_scheme: "http".into(),
-        };
+    pub async fn new(db: Db, customers: usize, balance: i64) -> World {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = saoma_server::start(config, listener).await.unwrap();
+        let server = saoma_server::start(config(&db), listener).await.unwrap();
         let url = server.url();
         let admin = Client::new(&url, Credentials::Admin(ADMIN_TOKEN.into()));
         let m = admin.create_merchant(&merchant_req("Tea House")).await.unwrap();
@@ -54,7 +136,7 @@ impl World {
         }
         World {
             server,
-            _dir: dir,
+            db,
             admin,
             merchant_id: m.id,
             merchant,
