@@ -2,6 +2,7 @@
 //! calls, and the POS engine that charges a scanned code without ever charging twice.
 //! Used by the CLI and the tests.
 
+pub mod events;
 pub mod pos;
 
 use saoma_api as api;
@@ -92,22 +93,23 @@ impl Client {
         &self.base
     }
 
-    /// Sends a request and decodes the answer. `body` is JSON-encoded once, and those bytes
-    /// are what is signed and sent.
-    pub async fn call<T: DeserializeOwned>(
+    /// The same credentials against another node (or another address of the same one).
+    pub fn at(&self, base: &str) -> Client {
+        Client {
+            http: self.http.clone(),
+            base: base.trim_end_matches('/').to_string(),
+            credentials: self.credentials.clone(),
+        }
+    }
+
+    /// A request with the credentials applied (signed, for a key); `bytes` is the body.
+    pub(crate) fn request(
         &self,
         method: &str,
         path: &str,
-        body: Option<&impl Serialize>,
-    ) -> ClientResult<T> {
+        bytes: Option<Vec<u8>>,
+    ) -> reqwest::RequestBuilder {
         let url = format!("{}{}", self.base, path);
-        let bytes = match body {
-            Some(b) => Some(
-                serde_json::to_vec(b)
-                    .map_err(|e| ClientError::Unexpected { status: 0, body: e.to_string() })?,
-            ),
-            None => None,
-        };
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut req = self.http.request(m, &url);
         match &self.credentials {
@@ -126,7 +128,25 @@ impl Client {
         if let Some(b) = bytes {
             req = req.header("content-type", "application/json").body(b);
         }
-        let resp = req.send().await?;
+        req
+    }
+
+    /// Sends a request and decodes the answer. `body` is JSON-encoded once, and those bytes
+    /// are what is signed and sent.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> ClientResult<T> {
+        let bytes = match body {
+            Some(b) => Some(
+                serde_json::to_vec(b)
+                    .map_err(|e| ClientError::Unexpected { status: 0, body: e.to_string() })?,
+            ),
+            None => None,
+        };
+        let resp = self.request(method, path, bytes).send().await?;
         let status = resp.status().as_u16();
         let text = resp.text().await?;
         if (200..300).contains(&status) {

@@ -1,6 +1,7 @@
 //! The merchant's live feed: Server-Sent Events read from the outbox, so only what
-//! committed is announced, and payments made through any node show up (each node polls
-//! the shared outbox; a local commit wakes it at once).
+//! committed is announced, and payments made through any node show up: a commit on this
+//! node wakes the feed at once, one on another node through PostgreSQL LISTEN/NOTIFY, and
+//! a poll every half second covers a lost notification.
 
 use crate::AppState;
 use crate::auth::MerchantCaller;
@@ -12,19 +13,20 @@ use futures::Stream;
 use std::convert::Infallible;
 use std::time::Duration;
 
-/// `GET /v1/events/stream`: `Last-Event-ID` resumes after an event's sequence number.
+/// `GET /v1/events/stream`: `Last-Event-ID` (an event's `id`, `TX.SEQ`) resumes after that event.
 pub async fn stream(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let resume =
-        headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|s| s.parse::<i64>().ok());
+        headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(saoma_store::EventCursor::parse);
     let start = match resume {
-        Some(seq) => seq,
-        None => state.store.last_event_seq().await?,
+        Some(cursor) => cursor,
+        None => state.store.last_event_cursor().await?,
     };
     let merchant_id = caller.merchant_id;
+    let caller_state = state.clone();
     let s = futures::stream::unfold((start, Vec::new()), move |(mut last, mut queue)| {
         let state = state.clone();
         let merchant_id = merchant_id.clone();
@@ -37,7 +39,7 @@ pub async fn stream(
                         "data": serde_json::from_str::<serde_json::Value>(&row.data).unwrap_or_default(),
                     });
                     let event = Event::default()
-                        .id(row.seq.to_string())
+                        .id(saoma_store::EventCursor::of(&row).to_string())
                         .event(row.kind.clone())
                         .data(body.to_string());
                     return Some((Ok(event), (last, queue)));
@@ -45,7 +47,7 @@ pub async fn stream(
                 let notified = state.changed.notified();
                 match state.store.events_after(&merchant_id, last, 100).await {
                     Ok(rows) if !rows.is_empty() => {
-                        last = rows.last().map_or(last, |r| r.seq);
+                        last = rows.last().map_or(last, saoma_store::EventCursor::of);
                         queue = rows.into_iter().rev().collect();
                     }
                     Ok(_) => {
@@ -59,5 +61,9 @@ pub async fn stream(
             }
         }
     });
+    // The feed ends when the server shuts down, so a graceful stop does not wait on it;
+    // the client reconnects elsewhere with Last-Event-ID.
+    let stopping = caller_state.clone();
+    let s = futures::StreamExt::take_until(s, Box::pin(async move { stopping.stopping().await }));
     Ok(Sse::new(s).keep_alive(KeepAlive::default()))
 }

@@ -57,8 +57,14 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub keys: Arc<PlatformKeys>,
-    /// Woken after each local commit, so long-polls and live feeds look again at once.
+    /// Woken after each commit on any node, so long-polls and live feeds look again at once.
     pub changed: Arc<Notify>,
+    /// Holds a permit when a local commit has not yet been announced to the other nodes.
+    to_announce: Arc<Notify>,
+    /// Turns true when the server begins to shut down; live feeds end on it.
+    stopping: tokio::sync::watch::Sender<bool>,
+    /// How many announcements from other nodes this node has heard.
+    remote_commits: Arc<std::sync::atomic::AtomicU64>,
     metrics: PrometheusHandle,
 }
 
@@ -87,9 +93,75 @@ impl AppState {
             config: Arc::new(config),
             keys: Arc::new(PlatformKeys { customer_ref_key, mask_key }),
             changed: Arc::new(Notify::new()),
+            to_announce: Arc::new(Notify::new()),
+            stopping: tokio::sync::watch::Sender::new(false),
+            remote_commits: Arc::default(),
             metrics: metrics_handle(),
         })
     }
+
+    /// Called after every commit: wakes this node's waiters and, soon, the other nodes'.
+    pub fn committed(&self) {
+        self.changed.notify_waiters();
+        self.to_announce.notify_one();
+    }
+
+    /// How many commit announcements (PostgreSQL NOTIFY) this node has heard.
+    pub fn remote_commits_heard(&self) -> u64 {
+        self.remote_commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Resolves once the server has begun to shut down.
+    pub async fn stopping(&self) {
+        let mut rx = self.stopping.subscribe();
+        let _ = rx.wait_for(|stopping| *stopping).await;
+    }
+}
+
+/// Carries commits between nodes: announces this node's (coalesced: one `NOTIFY` for
+/// however many commits happened while the last one was sent) and wakes local waiters on
+/// the others'. Does nothing on SQLite.
+fn spawn_cross_node(state: AppState) {
+    let announcer = state.clone();
+    tokio::spawn(async move {
+        if announcer.store.backend() != saoma_store::Backend::Postgres {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = announcer.to_announce.notified() => {}
+                _ = announcer.stopping() => return,
+            }
+            if let Err(e) = announcer.store.announce_change().await {
+                tracing::warn!(error = %e, "Could not announce a commit to the other nodes.");
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut listener = match state.store.change_listener().await {
+            Ok(Some(l)) => l,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "No LISTEN connection: other nodes' commits are seen by polling.");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                r = listener.next() => {
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "LISTEN connection failed; retrying.");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    } else {
+                        state.remote_commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        metrics::counter!("saoma_remote_commits_heard_total").increment(1);
+                    }
+                    state.changed.notify_waiters();
+                }
+                _ = state.stopping() => return,
+            }
+        }
+    });
 }
 
 /// Gives every request an id, answers it in `Request-Id`, and renders API errors with it.
@@ -121,7 +193,7 @@ async fn request_id(req: Request, next: Next) -> Response {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.store.last_event_seq().await {
+    match state.store.last_event_cursor().await {
         Ok(_) => (StatusCode::OK, "ok\n").into_response(),
         Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("database: {e}"))
             .into_response(),
@@ -199,8 +271,10 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops taking connections, finishes requests in flight, and closes the database.
+    /// Stops taking connections, ends live feeds, finishes requests in flight, and closes
+    /// the database.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.state.stopping.send_replace(true);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -216,6 +290,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let addr = listener.local_addr()?;
     let app = router(state.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    spawn_cross_node(state.clone());
     let housekeeping = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));

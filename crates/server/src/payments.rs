@@ -236,7 +236,7 @@ pub async fn create(
     }
     let fp = fingerprint(&req, caller.terminal_id.as_deref());
     let p = retry_on_conflict(|| create_once(&state, &caller, &merchant, &req, amount, &fp)).await?;
-    state.changed.notify_waiters();
+    state.committed();
     Ok(answer(&p, &merchant))
 }
 
@@ -459,7 +459,7 @@ async fn expire_if_due(state: &AppState, p: PaymentRow) -> ApiResult<PaymentRow>
     if fresh.status == "pending" {
         close(&mut tx, &mut fresh, "system", "expired", &now).await?;
         tx.commit().await?;
-        state.changed.notify_waiters();
+        state.committed();
     }
     Ok(fresh)
 }
@@ -569,7 +569,7 @@ pub async fn cancel(
         Ok(p)
     })
     .await?;
-    state.changed.notify_waiters();
+    state.committed();
     let merchant = state.store.merchant(&p.merchant_id).await?;
     Ok(Json(views::payment(&p, merchant.as_ref())).into_response())
 }
@@ -623,7 +623,7 @@ pub async fn cancel_by_trade_no(
         Ok(p)
     })
     .await?;
-    state.changed.notify_waiters();
+    state.committed();
     Ok(Json(views::payment(&p, Some(&merchant))).into_response())
 }
 
@@ -728,6 +728,6 @@ pub async fn refund(
         Ok(r)
     })
     .await?;
-    state.changed.notify_waiters();
+    state.committed();
     Ok(Json(views::refund(&r)).into_response())
 }

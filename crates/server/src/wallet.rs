@@ -328,7 +328,7 @@ pub async fn pay_qr(
         Ok(p)
     })
     .await?;
-    state.changed.notify_waiters();
+    state.committed();
     Ok(Json(views::payment(&p, None)))
 }
 
@@ -373,12 +373,12 @@ pub async fn confirm(
                 tx.update_payment(&p).await?;
                 tx.commit().await?;
             }
-            state.changed.notify_waiters();
+            state.committed();
             return Err(ApiError::declined("insufficient_funds", Some(p.id)));
         }
         Err(e) => return Err(e.into()),
     }
-    state.changed.notify_waiters();
+    state.committed();
     Ok(Json(views::payment(&p, None)))
 }
 

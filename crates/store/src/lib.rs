@@ -66,9 +66,17 @@ pub struct Store {
     write: AnyPool,
     read: AnyPool,
     backend: Backend,
+    url: std::sync::Arc<str>,
+    shards: std::sync::Arc<tx::AccountShards>,
 }
 
-const SCHEMA: &str = include_str!("schema.sql");
+/// The schema's migrations, in order. A database records the ones it has applied in
+/// `schema_migrations`; each runs once, in its own transaction. Never edit one that has
+/// shipped: add the next.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_scale_out.sql")),
+];
 
 impl Store {
     /// Opens (and creates, for SQLite) the database and brings its schema up to date.
@@ -113,7 +121,16 @@ impl Store {
             write.execute("PRAGMA journal_mode = WAL").await?;
         }
         let read = options(read_max).connect(&url).await?;
-        let store = Store { write, read, backend };
+        // One writer on SQLite: nothing to spread. On PostgreSQL, enough shards that the
+        // write pool's connections rarely meet on one row.
+        let count = std::env::var("SAOMA_ACCOUNT_SHARDS").ok().and_then(|v| v.parse().ok()).unwrap_or(
+            match backend {
+                Backend::Sqlite => 1,
+                Backend::Postgres => 16,
+            },
+        );
+        let shards = std::sync::Arc::new(tx::AccountShards { count, next: Default::default() });
+        let store = Store { write, read, backend, url: url.as_str().into(), shards };
         store.migrate().await?;
         Ok(store)
     }
@@ -123,20 +140,54 @@ impl Store {
             Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
             Backend::Postgres => "BIGSERIAL PRIMARY KEY",
         };
-        let sql = SCHEMA.replace("{SERIAL}", serial);
         let mut conn = self.write.acquire().await?;
         if self.backend == Backend::Postgres {
             // Several nodes may start at once; one migrates, the others wait.
             conn.execute("SELECT pg_advisory_lock(7261001)").await?;
         }
-        for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            // The schema is a constant of this crate.
-            sqlx::query(sqlx::AssertSqlSafe(statement.to_string())).execute(&mut *conn).await?;
+        let outcome = async {
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+            )
+            .await?;
+            let done: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations").fetch_all(&mut *conn).await?;
+            for (version, sql) in MIGRATIONS {
+                if done.iter().any(|(v,)| v == version) {
+                    continue;
+                }
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                let sql = sql.replace("{SERIAL}", serial);
+                for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                    let statement: String =
+                        statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+                    if statement.trim().is_empty() {
+                        continue;
+                    }
+                    // The migrations are constants of this crate.
+                    sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut *tx).await?;
+                }
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(version)
+                    .bind(chrono::Utc::now().to_rfc3339())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                tracing::info!(version, "Applied schema migration.");
+            }
+            Ok::<(), StoreError>(())
         }
+        .await;
         if self.backend == Backend::Postgres {
             conn.execute("SELECT pg_advisory_unlock(7261001)").await?;
         }
-        Ok(())
+        outcome
+    }
+
+    /// The schema version this database is at.
+    pub async fn schema_version(&self) -> StoreResult<i64> {
+        let v: (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(version) FROM schema_migrations").fetch_one(&self.read).await?;
+        Ok(v.0.unwrap_or(0))
     }
 
     /// The engine in use.
@@ -146,7 +197,7 @@ impl Store {
 
     /// Starts the one database transaction of a business operation.
     pub async fn begin(&self) -> StoreResult<WriteTx> {
-        Ok(WriteTx::new(self.write.begin().await?, self.backend))
+        Ok(WriteTx::new(self.write.begin().await?, self.backend, self.shards.clone()))
     }
 
     /// Reads or creates a named platform secret (hex), made from `random_hex` the first time.
@@ -157,10 +208,42 @@ impl Store {
         Ok(value)
     }
 
+    /// Tells every node that something committed (PostgreSQL `NOTIFY`; nothing on SQLite,
+    /// which has a single node). Sent after the commit, outside the business transaction:
+    /// a `NOTIFY` inside it would serialise every commit on PostgreSQL's notify queue.
+    pub async fn announce_change(&self) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify('saoma_changes', '')").execute(&self.read).await?;
+        }
+        Ok(())
+    }
+
+    /// Listens to other nodes' announcements; `None` on SQLite.
+    pub async fn change_listener(&self) -> StoreResult<Option<ChangeListener>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+        listener.listen("saoma_changes").await?;
+        Ok(Some(ChangeListener(listener)))
+    }
+
     /// Closes the pools, waiting for connections in use.
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+    }
+}
+
+/// A subscription to the changes other nodes announce.
+pub struct ChangeListener(sqlx::postgres::PgListener);
+
+impl ChangeListener {
+    /// Waits for the next announcement. After a lost connection it reconnects by itself
+    /// and returns, so the caller looks again at whatever it watches.
+    pub async fn next(&mut self) -> StoreResult<()> {
+        self.0.try_recv().await?;
+        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::tx::{PAYMENT_COLUMNS, WriteTx};
 use crate::{ApiKeyRow, BalanceRow, CustomerRow, DeviceRow, EventRow, HistoryRow, MerchantRow};
-use crate::{PaymentRow, RefundRow, Store, StoreResult, TerminalRow, TrialBalanceRow};
+use crate::{Backend, EventCursor, PaymentRow, RefundRow, Store, StoreResult, TerminalRow, TrialBalanceRow};
 use sqlx::AssertSqlSafe;
 
 impl Store {
@@ -123,27 +123,46 @@ impl Store {
             .await?)
     }
 
-    /// A merchant's outbox events after a sequence number.
+    /// A merchant's outbox events after a cursor, oldest first. On PostgreSQL only events
+    /// whose writing transactions are older than every transaction still running are
+    /// returned, so no event can later appear behind the cursor.
     pub async fn events_after(
         &self,
         merchant_id: &str,
-        after_seq: i64,
+        after: EventCursor,
         limit: i64,
     ) -> StoreResult<Vec<EventRow>> {
-        Ok(sqlx::query_as("SELECT * FROM events WHERE merchant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+        let sql = format!(
+            "SELECT * FROM events WHERE merchant_id = $1 AND (tx_id > $2 OR (tx_id = $2 AND seq > $3)){} \
+             ORDER BY tx_id, seq LIMIT $4",
+            self.settled_events()
+        );
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
             .bind(merchant_id)
-            .bind(after_seq)
+            .bind(after.tx_id)
+            .bind(after.seq)
             .bind(limit)
             .fetch_all(&self.read)
             .await?)
     }
 
-    /// The newest event sequence number (0 when there is none).
-    pub async fn last_event_seq(&self) -> StoreResult<i64> {
-        let row: (i64,) = sqlx::query_as("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM events")
-            .fetch_one(&self.read)
-            .await?;
-        Ok(row.0)
+    /// The cursor after the newest settled event (the start of a feed "from now").
+    pub async fn last_event_cursor(&self) -> StoreResult<EventCursor> {
+        let sql = format!(
+            "SELECT tx_id, seq FROM events WHERE 1 = 1{} ORDER BY tx_id DESC, seq DESC LIMIT 1",
+            self.settled_events()
+        );
+        let row: Option<(i64, i64)> = sqlx::query_as(AssertSqlSafe(sql)).fetch_optional(&self.read).await?;
+        Ok(row.map_or(EventCursor::default(), |(tx_id, seq)| EventCursor { tx_id, seq }))
+    }
+
+    fn settled_events(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => {
+                " AND tx_id < CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT)"
+            }
+            Backend::Sqlite => "",
+        }
     }
 
     /// Total debits and credits per currency over every posting.

@@ -134,6 +134,7 @@ pub struct TransferRow {
 #[derive(Debug, Clone, FromRow)]
 pub struct EventRow {
     pub seq: i64,
+    pub tx_id: i64,
     pub id: String,
     pub merchant_id: Option<String>,
     pub customer_id: Option<String>,
@@ -185,4 +186,34 @@ pub struct NewEvent<'a> {
     pub customer_id: Option<&'a str>,
     pub kind: &'a str,
     pub data: serde_json::Value,
+}
+
+/// A position in the outbox: events are read in (writer transaction, sequence) order, so
+/// an event whose transaction commits late still sorts after every position handed out
+/// before it became visible. On SQLite `tx_id` is always 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct EventCursor {
+    pub tx_id: i64,
+    pub seq: i64,
+}
+
+impl EventCursor {
+    /// The cursor just after an event.
+    pub fn of(e: &EventRow) -> EventCursor {
+        EventCursor { tx_id: e.tx_id, seq: e.seq }
+    }
+
+    /// Parses `TX.SEQ` (what [`EventCursor::to_string`] writes) or a bare `SEQ`.
+    pub fn parse(s: &str) -> Option<EventCursor> {
+        match s.split_once('.') {
+            Some((tx, seq)) => Some(EventCursor { tx_id: tx.parse().ok()?, seq: seq.parse().ok()? }),
+            None => Some(EventCursor { tx_id: 0, seq: s.parse().ok()? }),
+        }
+    }
+}
+
+impl std::fmt::Display for EventCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.tx_id, self.seq)
+    }
 }

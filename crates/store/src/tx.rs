@@ -13,6 +13,27 @@ use sqlx::{Any, AssertSqlSafe, Transaction};
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
     backend: Backend,
+    shards: std::sync::Arc<AccountShards>,
+}
+
+/// How accounts that only the platform's own flows touch (merchant payable, fee revenue,
+/// cash-in, settlement) are split into rows, so that payments to one merchant do not all
+/// queue on one row lock. Each posting lands on the next shard in turn; a balance is the
+/// sum of its shards. Wallets are never split: their no-overdraft guard needs one row.
+pub(crate) struct AccountShards {
+    pub(crate) count: u64,
+    pub(crate) next: std::sync::atomic::AtomicU64,
+}
+
+impl AccountShards {
+    fn row_id(&self, account: &saoma_core::ledger::AccountRef) -> String {
+        let key = account.key();
+        if self.count <= 1 || account.kind.must_stay_non_negative() {
+            return key;
+        }
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.count;
+        format!("{key}#{n}")
+    }
 }
 
 /// The payment columns, in `PaymentRow` order.
@@ -21,8 +42,12 @@ pub(crate) const PAYMENT_COLUMNS: &str = "id, merchant_id, terminal_id, out_trad
      needs_confirm, created_at, paid_at, expires_at";
 
 impl WriteTx {
-    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> WriteTx {
-        WriteTx { tx, backend }
+    pub(crate) fn new(
+        tx: Transaction<'static, Any>,
+        backend: Backend,
+        shards: std::sync::Arc<AccountShards>,
+    ) -> WriteTx {
+        WriteTx { tx, backend, shards }
     }
 
     fn lock(&self) -> &'static str {
@@ -458,8 +483,9 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Records a journal entry and applies its postings to the accounts, in account-id
-    /// order so concurrent writers on PostgreSQL lock rows in one order and cannot deadlock.
+    /// Records a journal entry and applies its postings to the accounts (split accounts:
+    /// to one of their shard rows), in row-id order so concurrent writers on PostgreSQL
+    /// lock rows in one order and cannot deadlock.
     /// Fails with [`StoreError::InsufficientFunds`] when a wallet would go below zero; the
     /// caller then drops the transaction, so nothing of it lands.
     pub async fn post_entry(
@@ -478,10 +504,10 @@ impl WriteTx {
             .execute(&mut *self.tx)
             .await
             .map_err(StoreError::from_sqlx)?;
-        let mut postings: Vec<_> = entry.postings().iter().collect();
-        postings.sort_by_key(|p| p.account.key());
-        for p in postings {
-            let account_id = p.account.key();
+        let mut postings: Vec<_> =
+            entry.postings().iter().map(|p| (self.shards.row_id(&p.account), p)).collect();
+        postings.sort_by(|a, b| a.0.cmp(&b.0));
+        for (account_id, p) in postings {
             sqlx::query(
                 "INSERT INTO accounts (id, kind, owner_id, currency, balance) VALUES ($1, $2, $3, $4, 0) \
                  ON CONFLICT (id) DO NOTHING",
@@ -520,9 +546,14 @@ impl WriteTx {
 
     /// Appends an event to the outbox; webhooks and live feeds read it after commit.
     pub async fn insert_event(&mut self, e: &NewEvent<'_>, now: &str) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO events (id, merchant_id, customer_id, kind, data, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
+        let tx_id = match self.backend {
+            Backend::Postgres => "CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)",
+            Backend::Sqlite => "0",
+        };
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO events (id, merchant_id, customer_id, kind, data, created_at, tx_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, {tx_id})"
+        )))
         .bind(e.id)
         .bind(e.merchant_id)
         .bind(e.customer_id)
