@@ -1,6 +1,7 @@
 //! The `saoma` command: serve, demo, pos, wallet, admin, qr. Thin: the server, the client
 //! and the POS engine do the work.
 
+mod bench;
 mod demo;
 
 use anyhow::{Context, bail};
@@ -40,6 +41,8 @@ enum Command {
     /// QR tools.
     #[command(subcommand)]
     Qr(QrCommand),
+    /// Measures payments per second: one hot merchant against many, on SQLite and PostgreSQL.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -323,6 +326,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Pos(cmd) => pos_charge(cmd).await,
         Command::Wallet(cmd) => wallet(cmd).await,
         Command::Admin(cmd) => admin(cmd).await,
+        Command::Bench(args) => bench::run(args).await.map(|_| 0),
         Command::Qr(QrCommand::Decode { payload }) => match saoma_core::scan::classify(&payload) {
             Ok(v) => {
                 println!("{}", serde_json::to_string_pretty(&v)?);

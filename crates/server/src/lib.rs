@@ -295,7 +295,10 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = housekeeping.stopping() => return,
+            }
             // Nonces older than twice the signature window can no longer be replayed.
             let cutoff = chrono::Utc::now().timestamp() - 2 * saoma_api::signing::CREATED_SKEW_SECONDS;
             if let Err(e) = housekeeping.store.forget_nonces_before(cutoff).await {

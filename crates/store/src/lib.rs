@@ -95,10 +95,15 @@ impl Store {
             }
             _ => url.to_string(),
         };
+        let env_number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+        // SQLite: one writer (writers queue in the pool, not on `database is locked`).
+        // PostgreSQL: per node; N nodes use up to 2 x N x SAOMA_DB_POOL connections.
+        let pool = env_number("SAOMA_DB_POOL").unwrap_or(16).max(1);
         let (write_max, read_max) = match backend {
             Backend::Sqlite => (1, 8),
-            Backend::Postgres => (16, 16),
+            Backend::Postgres => (pool, pool),
         };
+        let statement_timeout = env_number("SAOMA_DB_STATEMENT_TIMEOUT").unwrap_or(30);
         let options = |max: u32| {
             AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(10)).after_connect(
                 move |conn, _| {
@@ -108,7 +113,12 @@ impl Store {
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                         } else {
-                            conn.execute("SET statement_timeout = '30s'").await?;
+                            // No statement or forgotten transaction may hold locks for long.
+                            let set = format!(
+                                "SET statement_timeout = '{statement_timeout}s'; \
+                                 SET idle_in_transaction_session_timeout = '{statement_timeout}s'"
+                            );
+                            conn.execute(sqlx::AssertSqlSafe(set)).await?;
                         }
                         Ok(())
                     })
