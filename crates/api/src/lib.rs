@@ -1,6 +1,7 @@
 //! The JSON types of the Saoma HTTP API (shared/API.md), shared by server and client, and
 //! the request-signing scheme. Wire formats live only here. Requests refuse unknown fields.
 
+pub mod receipt;
 pub mod signing;
 
 use serde::{Deserialize, Serialize};
@@ -404,4 +405,13 @@ pub struct WalletTransaction {
     pub currency: String,
     pub description: String,
     pub created_at: String,
+    /// The signed receipt of a payment or refund (compact JWS).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub receipt_jws: Option<String>,
+}
+
+/// `GET /v1/payments/{id}/receipt`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReceiptResponse {
+    pub receipt_jws: String,
 }

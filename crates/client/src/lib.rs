@@ -203,6 +203,21 @@ impl Client {
         self.post(&format!("/v1/admin/merchants/{merchant_id}/keys"), &req).await
     }
 
+    /// Adds a new receipt signing key (old ones stay published); returns its `kid`.
+    pub async fn rotate_receipt_key(&self) -> ClientResult<serde_json::Value> {
+        self.post("/v1/admin/receipt-keys/rotate", &serde_json::json!({})).await
+    }
+
+    /// The platform's receipt public keys (JWKS); no credentials needed.
+    pub async fn jwks(&self) -> ClientResult<serde_json::Value> {
+        self.get("/.well-known/jwks.json").await
+    }
+
+    /// A payment's newest signed receipt.
+    pub async fn receipt(&self, payment_id: &str) -> ClientResult<api::ReceiptResponse> {
+        self.get(&format!("/v1/payments/{payment_id}/receipt")).await
+    }
+
     /// Creates a customer.
     pub async fn create_customer(&self, phone: &str, name: &str, pin: &str) -> ClientResult<api::Customer> {
         let req = api::CreateCustomerRequest { phone: phone.into(), name: name.into(), pin: pin.into() };

@@ -14,6 +14,7 @@ pub mod prefix {
     pub const TOP_UP: &str = "top_";
     pub const DEVICE: &str = "dev_";
     pub const ENTRY: &str = "je_";
+    pub const RECEIPT: &str = "rct_";
 }
 
 /// True when `id` has `prefix` and a plausible body (1-40 of `[0-9A-Za-z]`).

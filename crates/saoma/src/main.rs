@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod verify;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -41,6 +42,8 @@ enum Command {
     /// QR tools.
     #[command(subcommand)]
     Qr(QrCommand),
+    /// Checks a receipt's signature offline; prints its claims (exit 0) or why not (exit 1).
+    VerifyReceipt(verify::VerifyArgs),
     /// Measures payments per second: one hot merchant against many, on SQLite and PostgreSQL.
     Bench(bench::BenchArgs),
 }
@@ -326,6 +329,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Pos(cmd) => pos_charge(cmd).await,
         Command::Wallet(cmd) => wallet(cmd).await,
         Command::Admin(cmd) => admin(cmd).await,
+        Command::VerifyReceipt(args) => verify::run(args).await,
         Command::Bench(args) => bench::run(args).await.map(|_| 0),
         Command::Qr(QrCommand::Decode { payload }) => match saoma_core::scan::classify(&payload) {
             Ok(v) => {

@@ -13,6 +13,7 @@ mod json;
 mod merchant;
 mod payments;
 mod qr;
+mod receipts;
 mod util;
 mod views;
 mod wallet;
@@ -88,6 +89,7 @@ impl AppState {
         let customer_ref_key =
             hex::decode(store.setting_or_init("customer_ref_key", &util::random_hex(32)).await?)?;
         let mask_key = hex::decode(store.setting_or_init("code_mask_key", &util::random_hex(32)).await?)?;
+        receipts::ensure_key(&store).await?;
         Ok(AppState {
             store,
             config: Arc::new(config),
@@ -220,6 +222,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/customers", post(admin::create_customer))
         .route("/v1/admin/customers/{id}/topups", post(admin::top_up))
         .route("/v1/admin/ledger/trial-balance", get(admin::trial_balance))
+        .route("/v1/admin/receipt-keys/rotate", post(receipts::rotate))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::admin_auth));
     let merchant = Router::new()
         .route("/v1/payments", post(payments::create).get(payments::find))
@@ -227,6 +230,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/payments/{id}", get(payments::get))
         .route("/v1/payments/{id}/cancel", post(payments::cancel))
         .route("/v1/payments/{id}/refunds", post(payments::refund))
+        .route("/v1/payments/{id}/receipt", get(receipts::get))
         .route("/v1/merchant/qr", get(merchant::static_qr))
         .route("/v1/events/stream", get(events::stream))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::merchant_auth));
@@ -244,6 +248,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
+        .route("/.well-known/jwks.json", get(receipts::jwks))
         .route("/v1/qr.png", get(qr::png))
         .route("/v1/qr.svg", get(qr::svg))
         .route("/v1/qr/decode", put(qr::decode).post(qr::decode))

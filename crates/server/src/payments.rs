@@ -126,6 +126,7 @@ pub async fn charge(
     p.customer_ref = Some(customer_ref(state, &merchant.id, customer_id));
     p.needs_confirm = 0;
     p.paid_at = Some(now.to_string());
+    crate::receipts::issue(tx, p, &merchant.name, None, now).await?;
     let data = serde_json::to_value(views::payment(p, None)).unwrap_or_default();
     emit(tx, "payment.succeeded", Some(&p.merchant_id), Some(customer_id), data, now).await?;
     let audit = AuditRecord {
@@ -436,7 +437,7 @@ async fn record_decline(mut tx: WriteTx, mut p: PaymentRow, code: &str) -> Resul
 
 /// Finds a payment the caller may see: another merchant's is "not found", another
 /// terminal's is forbidden to a terminal key.
-fn visible(caller: &MerchantCaller, p: Option<PaymentRow>) -> ApiResult<PaymentRow> {
+pub(crate) fn visible(caller: &MerchantCaller, p: Option<PaymentRow>) -> ApiResult<PaymentRow> {
     let p =
         p.filter(|p| p.merchant_id == caller.merchant_id).ok_or_else(|| ApiError::not_found("payment"))?;
     if let Some(t) = &caller.terminal_id
@@ -540,14 +541,20 @@ pub async fn find(
 }
 
 /// Reverses a payment inside `tx`: pending → closed, succeeded → fully refunded.
-async fn reverse(tx: &mut WriteTx, p: &mut PaymentRow, actor: &str, now: &str) -> Result<(), OpError> {
+async fn reverse(
+    tx: &mut WriteTx,
+    p: &mut PaymentRow,
+    merchant_name: &str,
+    actor: &str,
+    now: &str,
+) -> Result<(), OpError> {
     match p.status.as_str() {
         "pending" => close(tx, p, actor, "cancelled", now).await?,
         "succeeded" => {
             let remaining = p.amount - p.refunded_amount;
             let out_refund_no = format!("cancel-{}", p.id);
-            refund_in_tx(tx, p, &out_refund_no, remaining, Some("payment cancelled".into()), actor, now)
-                .await?;
+            let reason = Some("payment cancelled".into());
+            refund_in_tx(tx, p, merchant_name, &out_refund_no, remaining, reason, actor, now).await?;
         }
         _ => {}
     }
@@ -560,18 +567,19 @@ pub async fn cancel(
     Extension(caller): Extension<MerchantCaller>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    let merchant =
+        state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     let p = retry_on_conflict(|| async {
         let (_, now) = now();
         let mut tx = state.store.begin().await?;
         let mut p = visible(&caller, tx.payment(&id).await?)?;
-        reverse(&mut tx, &mut p, &caller.key_id, &now).await?;
+        reverse(&mut tx, &mut p, &merchant.name, &caller.key_id, &now).await?;
         tx.commit().await?;
         Ok(p)
     })
     .await?;
     state.committed();
-    let merchant = state.store.merchant(&p.merchant_id).await?;
-    Ok(Json(views::payment(&p, merchant.as_ref())).into_response())
+    Ok(Json(views::payment(&p, Some(&merchant))).into_response())
 }
 
 /// `POST /v1/payments/cancel` `{out_trade_no}`: for a POS that never saw the creation's
@@ -591,7 +599,7 @@ pub async fn cancel_by_trade_no(
         let p = match tx.payment_by_trade_no(&caller.merchant_id, &req.out_trade_no).await? {
             Some(p) => {
                 let mut p = visible(&caller, Some(p))?;
-                reverse(&mut tx, &mut p, &caller.key_id, &now).await?;
+                reverse(&mut tx, &mut p, &merchant.name, &caller.key_id, &now).await?;
                 p
             }
             None => {
@@ -628,9 +636,11 @@ pub async fn cancel_by_trade_no(
 }
 
 /// Refunds part of a payment inside `tx` and returns the refund row.
+#[allow(clippy::too_many_arguments)]
 async fn refund_in_tx(
     tx: &mut WriteTx,
     p: &mut PaymentRow,
+    merchant_name: &str,
     out_refund_no: &str,
     amount_minor: i64,
     reason: Option<String>,
@@ -675,6 +685,7 @@ async fn refund_in_tx(
     p.fee_returned = decision.fee_returned_after.amount_minor();
     p.status = decision.status_after.as_str().to_string();
     tx.update_payment(p).await?;
+    crate::receipts::issue(tx, p, merchant_name, Some(&refund), now).await?;
     let data = json!({"refund": views::refund(&refund), "payment": views::payment(p, None)});
     emit(tx, "refund.succeeded", Some(&p.merchant_id), Some(&customer_id), data, now).await?;
     let audit = AuditRecord {
@@ -700,6 +711,8 @@ pub async fn refund(
     if req.reason.as_ref().is_some_and(|r| r.chars().count() > 256) {
         return Err(ApiError::invalid("reason", "reason is at most 256 characters"));
     }
+    let merchant =
+        state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     let r = retry_on_conflict(|| async {
         let (_, now) = now();
         let mut tx = state.store.begin().await?;
@@ -717,6 +730,7 @@ pub async fn refund(
         let r = refund_in_tx(
             &mut tx,
             &mut p,
+            &merchant.name,
             &req.out_refund_no,
             req.amount,
             req.reason.clone(),

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use qrcode::QrCode;
 use saoma_api::QrResolveRequest;
-use saoma_core::emv::PAYLOAD_CHARS_MAX;
 use serde::Deserialize;
 
 /// `?payload=` of the image routes.
@@ -15,6 +14,10 @@ use serde::Deserialize;
 pub struct PayloadQuery {
     payload: String,
 }
+
+/// The longest payload drawn: room for a signed receipt (a JWS of about 1 KB) and far
+/// below a version-40 code's 2953 bytes.
+const PAYLOAD_CHARS_MAX: usize = 2048;
 
 fn code_for(payload: &str) -> ApiResult<QrCode> {
     if payload.is_empty() || payload.chars().count() > PAYLOAD_CHARS_MAX {

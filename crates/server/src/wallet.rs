@@ -490,6 +490,7 @@ pub async fn transactions(
             currency: h.currency,
             description: h.description,
             created_at: h.created_at,
+            receipt_jws: h.receipt_jws,
         })
         .collect();
     Ok(Json(api::Page { data, next_cursor: None }))

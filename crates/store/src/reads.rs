@@ -1,7 +1,10 @@
 //! Reads outside any business transaction, from the read pool.
 
 use crate::tx::{PAYMENT_COLUMNS, WriteTx};
-use crate::{ApiKeyRow, BalanceRow, CustomerRow, DeviceRow, EventRow, HistoryRow, MerchantRow};
+use crate::{
+    ApiKeyRow, BalanceRow, CustomerRow, DeviceRow, EventRow, HistoryRow, MerchantRow, ReceiptKeyRow,
+    ReceiptRow,
+};
 use crate::{Backend, EventCursor, PaymentRow, RefundRow, Store, StoreResult, TerminalRow, TrialBalanceRow};
 use sqlx::AssertSqlSafe;
 
@@ -204,23 +207,42 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT * FROM ( \
              SELECT 'payment' AS kind, p.id AS id, -p.amount AS amount, p.currency AS currency, \
-               m.name AS description, COALESCE(p.paid_at, p.created_at) AS created_at \
+               m.name AS description, COALESCE(p.paid_at, p.created_at) AS created_at, \
+               (SELECT x.jws FROM receipts x WHERE x.payment_id = p.id AND x.refund_id IS NULL) AS receipt_jws \
                FROM payments p JOIN merchants m ON m.id = p.merchant_id \
                WHERE p.customer_id = $1 AND p.paid_at IS NOT NULL \
-             UNION ALL SELECT 'refund', r.id, r.amount, r.currency, m.name, r.created_at \
+             UNION ALL SELECT 'refund', r.id, r.amount, r.currency, m.name, r.created_at, \
+               (SELECT x.jws FROM receipts x WHERE x.refund_id = r.id) \
                FROM refunds r JOIN payments p ON p.id = r.payment_id JOIN merchants m ON m.id = p.merchant_id \
                WHERE p.customer_id = $1 \
-             UNION ALL SELECT 'transfer_out', t.id, -t.amount, t.currency, c.name, t.created_at \
+             UNION ALL SELECT 'transfer_out', t.id, -t.amount, t.currency, c.name, t.created_at, NULL \
                FROM transfers t JOIN customers c ON c.id = t.to_customer_id WHERE t.from_customer_id = $1 \
-             UNION ALL SELECT 'transfer_in', t.id, t.amount, t.currency, c.name, t.created_at \
+             UNION ALL SELECT 'transfer_in', t.id, t.amount, t.currency, c.name, t.created_at, NULL \
                FROM transfers t JOIN customers c ON c.id = t.from_customer_id WHERE t.to_customer_id = $1 \
-             UNION ALL SELECT 'top_up', u.id, u.amount, u.currency, u.reference, u.created_at \
+             UNION ALL SELECT 'top_up', u.id, u.amount, u.currency, u.reference, u.created_at, NULL \
                FROM top_ups u WHERE u.customer_id = $1 \
              ) h ORDER BY created_at DESC, id DESC LIMIT $2",
         )
         .bind(customer_id)
         .bind(limit)
         .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Every receipt signing key, newest first (the JWKS).
+    pub async fn receipt_keys(&self) -> StoreResult<Vec<ReceiptKeyRow>> {
+        Ok(sqlx::query_as("SELECT * FROM receipt_keys ORDER BY generation DESC")
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// The newest receipt of a payment (a refund's receipt supersedes the payment's).
+    pub async fn latest_receipt(&self, payment_id: &str) -> StoreResult<Option<ReceiptRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM receipts WHERE payment_id = $1 ORDER BY created_at DESC, CASE WHEN refund_id IS NULL THEN 0 ELSE 1 END DESC, id DESC LIMIT 1",
+        )
+        .bind(payment_id)
+        .fetch_optional(&self.read)
         .await?)
     }
 

@@ -167,6 +167,30 @@ pub struct HistoryRow {
     pub currency: String,
     pub description: String,
     pub created_at: String,
+    pub receipt_jws: Option<String>,
+}
+
+/// A receipt signing key: an Ed25519 seed (hex) and its public key (hex).
+#[derive(Debug, Clone, FromRow)]
+pub struct ReceiptKeyRow {
+    pub kid: String,
+    pub seed: String,
+    pub public_key: String,
+    pub generation: i64,
+    pub created_at: String,
+}
+
+/// An issued receipt.
+#[derive(Debug, Clone, FromRow)]
+pub struct ReceiptRow {
+    pub id: String,
+    pub payment_id: String,
+    pub refund_id: Option<String>,
+    pub merchant_id: String,
+    pub customer_id: Option<String>,
+    pub kid: String,
+    pub jws: String,
+    pub created_at: String,
 }
 
 /// A new audit record: who did what to which object.

@@ -3,7 +3,9 @@
 //! consistent with its writes.
 
 use crate::{AuditRecord, Backend, NewEvent, StoreError, StoreResult};
-use crate::{CustomerRow, MerchantRow, PaymentRow, RefundRow, TopUpRow, TransferRow};
+use crate::{
+    CustomerRow, MerchantRow, PaymentRow, ReceiptKeyRow, ReceiptRow, RefundRow, TopUpRow, TransferRow,
+};
 use saoma_core::ledger::JournalEntry;
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
@@ -575,6 +577,54 @@ impl WriteTx {
             .bind(now)
             .execute(&mut *self.tx)
             .await?;
+        Ok(())
+    }
+
+    /// The receipt key that signs now (the newest), if any.
+    pub async fn signing_receipt_key(&mut self) -> StoreResult<Option<ReceiptKeyRow>> {
+        Ok(sqlx::query_as("SELECT * FROM receipt_keys ORDER BY generation DESC LIMIT 1")
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
+    /// Adds a receipt key as the newest generation; it signs from the next receipt on.
+    pub async fn add_receipt_key(
+        &mut self,
+        kid: &str,
+        seed: &str,
+        public_key: &str,
+        now: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO receipt_keys (kid, seed, public_key, generation, created_at) \
+             SELECT $1, $2, $3, COALESCE(MAX(generation), 0) + 1, $4 FROM receipt_keys",
+        )
+        .bind(kid)
+        .bind(seed)
+        .bind(public_key)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Records an issued receipt.
+    pub async fn insert_receipt(&mut self, r: &ReceiptRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO receipts (id, payment_id, refund_id, merchant_id, customer_id, kid, jws, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&r.id)
+        .bind(&r.payment_id)
+        .bind(&r.refund_id)
+        .bind(&r.merchant_id)
+        .bind(&r.customer_id)
+        .bind(&r.kid)
+        .bind(&r.jws)
+        .bind(&r.created_at)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 

@@ -1,0 +1,121 @@
+//! Electronic receipts: issued inside the transaction that charges or refunds, so every
+//! succeeded payment and every refund has one; served to the merchant and listed in the
+//! customer's history; verified by anyone against `/.well-known/jwks.json`.
+
+use crate::AppState;
+use crate::auth::MerchantCaller;
+use crate::error::{ApiError, ApiResult};
+use crate::util::{new_id, now};
+use axum::Json;
+use axum::extract::{Extension, Path, State};
+use saoma_api::receipt::{self, ReceiptClaims};
+use saoma_core::ids::prefix;
+use saoma_store::{AuditRecord, PaymentRow, ReceiptRow, RefundRow, Store, StoreError, WriteTx};
+use serde_json::json;
+
+/// Signs and records the receipt of a payment as it now stands (after `refund`, if given).
+pub async fn issue(
+    tx: &mut WriteTx,
+    p: &PaymentRow,
+    merchant_name: &str,
+    refund: Option<&RefundRow>,
+    now: &str,
+) -> Result<(), StoreError> {
+    let key = tx.signing_receipt_key().await?.ok_or_else(|| StoreError::Corrupt("no receipt key".into()))?;
+    let seed = seed_of(&key.seed)?;
+    let claims = ReceiptClaims {
+        payment_id: p.id.clone(),
+        out_trade_no: p.out_trade_no.clone(),
+        merchant_id: p.merchant_id.clone(),
+        merchant_name: merchant_name.to_string(),
+        amount: p.amount,
+        currency: p.currency.clone(),
+        status: p.status.clone(),
+        paid_at: p.paid_at.clone(),
+        items: serde_json::from_str(&p.items).unwrap_or_else(|_| json!([])),
+        refunded_amount: p.refunded_amount,
+        iat: chrono::Utc::now().timestamp(),
+        refund_id: refund.map(|r| r.id.clone()),
+        refund_amount: refund.map(|r| r.amount),
+    };
+    let jws = receipt::sign(&claims, &seed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let row = ReceiptRow {
+        id: new_id(prefix::RECEIPT),
+        payment_id: p.id.clone(),
+        refund_id: refund.map(|r| r.id.clone()),
+        merchant_id: p.merchant_id.clone(),
+        customer_id: p.customer_id.clone(),
+        kid: key.kid,
+        jws,
+        created_at: now.to_string(),
+    };
+    tx.insert_receipt(&row).await
+}
+
+fn seed_of(hex_seed: &str) -> Result<[u8; 32], StoreError> {
+    hex::decode(hex_seed)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| StoreError::Corrupt("receipt key seed".into()))
+}
+
+/// Adds a new receipt signing key; it signs from now on, and the old ones stay published.
+pub async fn rotate_key(store: &Store) -> Result<String, StoreError> {
+    let seed = receipt::new_seed();
+    let public = receipt::public_key(&seed);
+    let kid = receipt::key_id(&public);
+    let now = now().1;
+    let mut tx = store.begin().await?;
+    tx.add_receipt_key(&kid, &hex::encode(seed), &hex::encode(public), &now).await?;
+    let audit =
+        AuditRecord { actor: "operator", action: "receipt_key.add", object_id: &kid, detail: json!({}) };
+    tx.insert_audit(&audit, &now).await?;
+    tx.commit().await?;
+    Ok(kid)
+}
+
+/// Makes the first receipt key of a new database (several nodes may race: one wins).
+pub async fn ensure_key(store: &Store) -> Result<(), StoreError> {
+    if store.receipt_keys().await?.is_empty() {
+        match rotate_key(store).await {
+            Ok(_) | Err(StoreError::UniqueViolation) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// `GET /.well-known/jwks.json`: every receipt key, newest first.
+pub async fn jwks(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    let mut keys = Vec::new();
+    for k in state.store.receipt_keys().await? {
+        let public = hex::decode(&k.public_key)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| StoreError::Corrupt("receipt public key".into()))?;
+        keys.push(receipt::jwk(&public));
+    }
+    Ok(Json(json!({ "keys": keys })))
+}
+
+/// `GET /v1/payments/{id}/receipt`: the payment's newest receipt.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<saoma_api::ReceiptResponse>> {
+    let p = crate::payments::visible(&caller, state.store.payment(&id).await?)?;
+    let r = state.store.latest_receipt(&p.id).await?.ok_or_else(|| {
+        ApiError::conflict(
+            "receipt_unavailable",
+            format!("payment is {}: receipts are for paid payments", p.status),
+        )
+    })?;
+    Ok(Json(saoma_api::ReceiptResponse { receipt_jws: r.jws }))
+}
+
+/// `POST /v1/admin/receipt-keys/rotate` → `{kid}`.
+pub async fn rotate(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    let kid = rotate_key(&state.store).await?;
+    Ok(Json(json!({ "kid": kid })))
+}
