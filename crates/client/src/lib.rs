@@ -69,6 +69,12 @@ pub struct Client {
     credentials: Credentials,
 }
 
+/// Picks the TLS crypto provider (ring) for every `https://` call in this process. Called
+/// by each constructor; later calls do nothing.
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 fn nonce() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
@@ -83,6 +89,7 @@ impl Client {
 
     /// A client with its own per-call timeout (the POS uses a short one).
     pub fn with_timeout(base: &str, credentials: Credentials, timeout: Duration) -> Client {
+        install_tls();
         let http =
             reqwest::Client::builder().timeout(timeout).build().unwrap_or_else(|_| reqwest::Client::new());
         Client { http, base: base.trim_end_matches('/').to_string(), credentials }
@@ -211,6 +218,27 @@ impl Client {
     /// The platform's receipt public keys (JWKS); no credentials needed.
     pub async fn jwks(&self) -> ClientResult<serde_json::Value> {
         self.get("/.well-known/jwks.json").await
+    }
+
+    /// Sets the merchant's webhook endpoint; answers `{url, secret}` (a new secret).
+    pub async fn set_webhook(&self, url: &str) -> ClientResult<serde_json::Value> {
+        self.call("PUT", "/v1/merchant/webhook", Some(&serde_json::json!({ "url": url }))).await
+    }
+
+    /// The webhook delivery log, newest first (`status`: pending, delivered or dead).
+    pub async fn webhook_deliveries(&self, status: Option<&str>) -> ClientResult<serde_json::Value> {
+        let q = status.map(|s| format!("?status={s}")).unwrap_or_default();
+        self.get(&format!("/v1/merchant/webhook/deliveries{q}")).await
+    }
+
+    /// One delivery with its attempts.
+    pub async fn webhook_delivery(&self, id: &str) -> ClientResult<serde_json::Value> {
+        self.get(&format!("/v1/merchant/webhook/deliveries/{id}")).await
+    }
+
+    /// Sends a delivery again (a new round of attempts).
+    pub async fn resend_webhook(&self, id: &str) -> ClientResult<serde_json::Value> {
+        self.post(&format!("/v1/merchant/webhook/deliveries/{id}/resend"), &serde_json::json!({})).await
     }
 
     /// A payment's newest signed receipt.

@@ -3,6 +3,7 @@
 //! Everything that decides whether money moves lives here so it can be tested fast and
 //! exhaustively; the store and the server only load, ask, and save.
 
+pub mod address;
 pub mod emv;
 pub mod ids;
 pub mod ledger;

@@ -18,9 +18,10 @@ pub async fn run(listen: &str, data_dir: &str) -> anyhow::Result<()> {
     }
     let admin_token = format!("adm_{}", hex::encode(rand::random::<[u8; 16]>()));
     let config = saoma_server::Config {
-        database_url: format!("sqlite://{}", db.display()),
         admin_token: Some(admin_token.clone()),
-        public_scheme: "http".into(),
+        // The demo's webhook receivers run on this machine.
+        webhook_allow_private: true,
+        ..saoma_server::Config::new(&format!("sqlite://{}", db.display()))
     };
     let listener =
         tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;

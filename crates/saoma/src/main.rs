@@ -166,7 +166,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if admin_token.is_none() {
         tracing::warn!("SAOMA_ADMIN_TOKEN is not set: the admin API is off.");
     }
-    let config = saoma_server::Config { database_url, admin_token, public_scheme: args.public_scheme };
+    let config = saoma_server::Config {
+        admin_token,
+        public_scheme: args.public_scheme,
+        webhook_allow_private: std::env::var("SAOMA_WEBHOOK_ALLOW_PRIVATE").is_ok_and(|v| v == "1"),
+        ..saoma_server::Config::new(&database_url)
+    };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

@@ -8,9 +8,8 @@ use std::process::Command;
 async fn verifies_receipts_from_text_file_and_qr_image() {
     let dir = tempfile::tempdir().unwrap();
     let config = saoma_server::Config {
-        database_url: format!("sqlite://{}", dir.path().join("t.db").display()),
         admin_token: Some("t".into()),
-        public_scheme: "http".into(),
+        ..saoma_server::Config::new(&format!("sqlite://{}", dir.path().join("t.db").display()))
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = saoma_server::start(config, listener).await.unwrap();

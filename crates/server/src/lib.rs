@@ -17,6 +17,7 @@ mod receipts;
 mod util;
 mod views;
 mod wallet;
+mod webhooks;
 
 pub use error::{ApiError, ApiResult};
 
@@ -42,6 +43,24 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// The scheme clients sign in `@target-uri` (`https` behind a TLS proxy).
     pub public_scheme: String,
+    /// `SAOMA_WEBHOOK_ALLOW_PRIVATE=1`: webhook URLs may be plain http and point at
+    /// loopback or private addresses (development and tests only).
+    pub webhook_allow_private: bool,
+    /// Waits between webhook attempts; after the last, a delivery is dead-lettered.
+    pub webhook_retry_delays: Vec<std::time::Duration>,
+}
+
+impl Config {
+    /// A configuration with the defaults of DESIGN.md for everything but the database.
+    pub fn new(database_url: &str) -> Config {
+        Config {
+            database_url: database_url.to_string(),
+            admin_token: None,
+            public_scheme: "http".into(),
+            webhook_allow_private: false,
+            webhook_retry_delays: webhooks::STANDARD_RETRY_DELAYS.to_vec(),
+        }
+    }
 }
 
 /// Secrets of the platform that live in the database's settings.
@@ -233,6 +252,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/payments/{id}/receipt", get(receipts::get))
         .route("/v1/merchant/qr", get(merchant::static_qr))
         .route("/v1/events/stream", get(events::stream))
+        .route("/v1/merchant/webhook", put(webhooks::set_endpoint))
+        .route("/v1/merchant/webhook/deliveries", get(webhooks::list))
+        .route("/v1/merchant/webhook/deliveries/{id}", get(webhooks::get))
+        .route("/v1/merchant/webhook/deliveries/{id}/resend", post(webhooks::resend))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::merchant_auth));
     let wallet_open = Router::new().route("/v1/wallet/session", post(wallet::create_session));
     let wallet = Router::new()
@@ -289,13 +312,20 @@ impl RunningServer {
     }
 }
 
+/// Picks ring as the TLS crypto provider for outgoing https (webhooks); idempotent.
+fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Starts the server on a bound listener, in the background.
 pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<RunningServer> {
     let state = AppState::new(config).await?;
     let addr = listener.local_addr()?;
     let app = router(state.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    install_tls_provider();
     spawn_cross_node(state.clone());
+    webhooks::spawn_worker(state.clone());
     let housekeeping = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));

@@ -90,7 +90,8 @@ pub fn money_of(amount: i64, currency: Currency) -> ApiResult<Money> {
     Money::positive(amount, currency).map_err(|e| ApiError::invalid("amount", e.to_string()))
 }
 
-/// Queues an outbox event in `tx`; it is announced only once `tx` commits.
+/// Queues an outbox event in `tx`, and its webhook delivery when the merchant has an
+/// endpoint; both are announced only once `tx` commits.
 pub async fn emit(
     tx: &mut WriteTx,
     kind: &str,
@@ -100,6 +101,11 @@ pub async fn emit(
     now: &str,
 ) -> Result<(), StoreError> {
     let id = new_id(prefix::EVENT);
+    if let Some(merchant_id) = merchant_id {
+        // The webhook body is the feed's: {id, type, created_at, data}.
+        let body = json!({"id": id, "type": kind, "created_at": now, "data": data}).to_string();
+        tx.queue_delivery(&id, merchant_id, kind, &body, now).await?;
+    }
     tx.insert_event(&NewEvent { id: &id, merchant_id, customer_id, kind, data }, now).await
 }
 

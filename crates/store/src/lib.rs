@@ -10,6 +10,7 @@
 mod reads;
 mod rows;
 mod tx;
+mod webhooks;
 
 pub use rows::*;
 pub use tx::WriteTx;
@@ -77,6 +78,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_scale_out.sql")),
     (3, include_str!("../migrations/0003_receipts.sql")),
+    (4, include_str!("../migrations/0004_webhooks.sql")),
 ];
 
 impl Store {

@@ -241,3 +241,56 @@ impl std::fmt::Display for EventCursor {
         write!(f, "{}.{}", self.tx_id, self.seq)
     }
 }
+
+/// A merchant's webhook endpoint.
+#[derive(Debug, Clone, FromRow)]
+pub struct WebhookEndpointRow {
+    pub merchant_id: String,
+    pub url: String,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_until: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One event to deliver to one endpoint; `id` is the event id, sent as `webhook-id`.
+#[derive(Debug, Clone, FromRow)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub kind: String,
+    pub body: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+}
+
+/// One attempt to deliver.
+#[derive(Debug, Clone, FromRow)]
+pub struct AttemptRow {
+    pub seq: i64,
+    pub delivery_id: String,
+    pub node: String,
+    pub attempted_at: String,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome<'a> {
+    pub node: &'a str,
+    pub attempted_at: &'a str,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    /// `delivered`, or `pending` with the next attempt's time, or `dead`.
+    pub status: &'a str,
+    pub next_attempt_at: &'a str,
+}

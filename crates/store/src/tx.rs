@@ -59,6 +59,10 @@ impl WriteTx {
         }
     }
 
+    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
     /// Commits everything done in this transaction.
     pub async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await.map_err(StoreError::from_sqlx)

@@ -90,9 +90,10 @@ impl Drop for Db {
 
 pub fn config(db: &Db) -> saoma_server::Config {
     saoma_server::Config {
-        database_url: db.url.clone(),
         admin_token: Some(ADMIN_TOKEN.into()),
-        public_scheme: "http".into(),
+        webhook_allow_private: true,
+        webhook_retry_delays: vec![std::time::Duration::from_millis(200); 3],
+        ..saoma_server::Config::new(&db.url)
     }
 }
 

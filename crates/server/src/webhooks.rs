@@ -1,0 +1,284 @@
+//! Webhooks per the Standard Webhooks specification: each outbox event of a merchant with
+//! an endpoint becomes a delivery (queued in the event's own transaction), which a node
+//! claims with a lease, signs (`standardwebhooks`), and sends until a 2xx — with back-off
+//! for about a day, then it is dead-lettered, visible, and can be resent by hand.
+
+use crate::AppState;
+use crate::auth::MerchantCaller;
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+use crate::util::{new_id, now, rfc3339};
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use base64::Engine;
+use saoma_store::{AttemptOutcome, AuditRecord, DeliveryRow};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// The Standard Webhooks schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 28 h),
+/// after the first attempt.
+pub const STANDARD_RETRY_DELAYS: [Duration; 7] = [
+    Duration::from_secs(5),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(30 * 60),
+    Duration::from_secs(2 * 3600),
+    Duration::from_secs(5 * 3600),
+    Duration::from_secs(10 * 3600),
+    Duration::from_secs(10 * 3600),
+];
+
+/// How long the old secret keeps signing after a rotation.
+const SECRET_OVERLAP: chrono::Duration = chrono::Duration::hours(24);
+/// How long a claimed delivery stays with the node that claimed it.
+const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointRequest {
+    url: String,
+}
+
+/// `PUT /v1/merchant/webhook` `{url}` → `{url, secret}`: sets the endpoint and issues a new
+/// secret; the previous one keeps signing for 24 hours beside it.
+pub async fn set_endpoint(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+    ApiJson(req): ApiJson<EndpointRequest>,
+) -> ApiResult<Json<Value>> {
+    caller.require_merchant_key()?;
+    check_url(&req.url, state.config.webhook_allow_private).await?;
+    let mut raw = [0u8; 24];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut raw);
+    let secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(raw));
+    let (t, now) = now();
+    let previous_until = rfc3339(t + SECRET_OVERLAP);
+    let mut tx = state.store.begin().await?;
+    tx.set_webhook_endpoint(&caller.merchant_id, &req.url, &secret, &previous_until, &now).await?;
+    let audit = AuditRecord {
+        actor: &caller.key_id,
+        action: "webhook.set",
+        object_id: &caller.merchant_id,
+        detail: json!({"url": req.url}),
+    };
+    tx.insert_audit(&audit, &now).await?;
+    tx.commit().await?;
+    Ok(Json(json!({"url": req.url, "secret": secret})))
+}
+
+#[derive(Deserialize)]
+pub struct DeliveryQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/merchant/webhook/deliveries[?status=dead]`: the delivery log, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+    Query(q): Query<DeliveryQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require_merchant_key()?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid("limit", "limit must be 1-100"));
+    }
+    if let Some(s) = &q.status
+        && !["pending", "delivered", "dead"].contains(&s.as_str())
+    {
+        return Err(ApiError::invalid("status", "status is pending, delivered or dead"));
+    }
+    let rows = state.store.deliveries(&caller.merchant_id, q.status.as_deref(), limit).await?;
+    Ok(Json(json!({"data": rows.iter().map(view).collect::<Vec<_>>()})))
+}
+
+/// `GET /v1/merchant/webhook/deliveries/{id}`: one delivery with every attempt.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require_merchant_key()?;
+    let d = state
+        .store
+        .delivery(&caller.merchant_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("delivery"))?;
+    let attempts: Vec<Value> = state
+        .store
+        .attempts(&d.id)
+        .await?
+        .iter()
+        .map(|a| {
+            json!({"attempted_at": a.attempted_at, "node": a.node, "status_code": a.status_code,
+                   "error": a.error, "duration_ms": a.duration_ms})
+        })
+        .collect();
+    let mut v = view(&d);
+    v["attempts"] = Value::Array(attempts);
+    Ok(Json(v))
+}
+
+/// `POST /v1/merchant/webhook/deliveries/{id}/resend`: a new round of attempts, now.
+pub async fn resend(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require_merchant_key()?;
+    let (_, now) = now();
+    let mut tx = state.store.begin().await?;
+    if !tx.resend_delivery(&id, &caller.merchant_id, &now).await? {
+        return Err(ApiError::not_found("delivery"));
+    }
+    let audit =
+        AuditRecord { actor: &caller.key_id, action: "webhook.resend", object_id: &id, detail: json!({}) };
+    tx.insert_audit(&audit, &now).await?;
+    tx.commit().await?;
+    state.committed();
+    let d = state
+        .store
+        .delivery(&caller.merchant_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("delivery"))?;
+    Ok(Json(view(&d)))
+}
+
+fn view(d: &DeliveryRow) -> Value {
+    json!({
+        "id": d.id, "type": d.kind, "status": d.status, "attempt_count": d.attempts,
+        "next_attempt_at": (d.status == "pending").then_some(&d.next_attempt_at),
+        "last_status_code": d.last_status_code, "last_error": d.last_error,
+        "created_at": d.created_at, "delivered_at": d.delivered_at,
+    })
+}
+
+/// Refuses a URL that is not http(s), not https in production, or whose host resolves to
+/// an address that is not public (unless private targets are allowed).
+async fn check_url(url: &str, allow_private: bool) -> ApiResult<()> {
+    let bad = |m: String| ApiError::invalid("url", m).with_code("webhook_url_not_allowed");
+    let parsed = reqwest::Url::parse(url).map_err(|e| ApiError::invalid("url", format!("not a URL: {e}")))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_private => {}
+        _ => return Err(bad("webhook URLs must be https".into())),
+    }
+    if url.len() > 2048 {
+        return Err(ApiError::invalid("url", "url is at most 2048 characters"));
+    }
+    if allow_private {
+        return Ok(());
+    }
+    let host = parsed.host_str().ok_or_else(|| bad("the URL has no host".into()))?;
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<_> = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+        .await
+        .map_err(|e| bad(format!("cannot resolve {host}: {e}")))?
+        .collect();
+    if addrs.is_empty() || addrs.iter().any(|a| !saoma_core::address::is_public(a.ip())) {
+        return Err(bad(format!("{host} resolves to a loopback, private or link-local address")));
+    }
+    Ok(())
+}
+
+/// Starts this node's delivery loop: it wakes on local commits and every second.
+pub fn spawn_worker(state: AppState) {
+    let node = new_id("node_");
+    let http = reqwest::Client::builder()
+        .timeout(SEND_TIMEOUT)
+        // A redirect could lead anywhere, private addresses included: a 3xx is a failure.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = state.changed.notified() => {}
+                _ = state.stopping() => return,
+            }
+            let (t, now) = now();
+            let due = match state.store.claim_deliveries(&now, &rfc3339(t + LEASE), 16).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Could not claim webhook deliveries.");
+                    continue;
+                }
+            };
+            let sends = due.into_iter().map(|d| deliver(&state, &http, &node, d));
+            futures::future::join_all(sends).await;
+        }
+    });
+}
+
+async fn deliver(state: &AppState, http: &reqwest::Client, node: &str, d: DeliveryRow) {
+    let started = Instant::now();
+    let (t, attempted_at) = now();
+    let (status_code, error) = match send(state, http, &d).await {
+        Ok(code) if (200..300).contains(&code) => (Some(code), None),
+        Ok(code) => (Some(code), Some(format!("answered {code}"))),
+        Err(e) => (None, Some(e)),
+    };
+    let delays = &state.config.webhook_retry_delays;
+    let (status, next) = match (&error, delays.get(d.attempts as usize)) {
+        (None, _) => ("delivered", attempted_at.clone()),
+        (Some(_), Some(wait)) => {
+            ("pending", rfc3339(t + chrono::Duration::from_std(*wait).unwrap_or_default()))
+        }
+        (Some(_), None) => ("dead", attempted_at.clone()),
+    };
+    if status == "dead" {
+        tracing::warn!(delivery = %d.id, merchant = %d.merchant_id, "Webhook dead-lettered after its last attempt.");
+    }
+    metrics::counter!("saoma_webhook_attempts_total", "result" => status).increment(1);
+    let outcome = AttemptOutcome {
+        node,
+        attempted_at: &attempted_at,
+        status_code: status_code.map(i64::from),
+        error,
+        duration_ms: started.elapsed().as_millis() as i64,
+        status,
+        next_attempt_at: &next,
+    };
+    if let Err(e) = state.store.finish_attempt(&d.id, &outcome).await {
+        tracing::warn!(error = %e, delivery = %d.id, "Could not record a webhook attempt; it will be retried.");
+    }
+}
+
+/// Signs and sends one attempt; the HTTP status, or why there was none.
+async fn send(state: &AppState, http: &reqwest::Client, d: &DeliveryRow) -> Result<u16, String> {
+    let endpoint = state
+        .store
+        .webhook_endpoint(&d.merchant_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the merchant has no webhook endpoint")?;
+    // Checked again at every attempt: a name may resolve elsewhere since it was set.
+    check_url(&endpoint.url, state.config.webhook_allow_private).await.map_err(|e| e.message)?;
+    let timestamp = chrono::Utc::now().timestamp();
+    let mut secrets = vec![endpoint.secret.clone()];
+    let (_, now) = now();
+    if let (Some(old), Some(until)) = (&endpoint.previous_secret, &endpoint.previous_until)
+        && until.as_str() > now.as_str()
+    {
+        secrets.push(old.clone());
+    }
+    let mut signatures = Vec::new();
+    for secret in &secrets {
+        let wh = standardwebhooks::Webhook::new(secret).map_err(|e| format!("bad secret: {e:?}"))?;
+        signatures
+            .push(wh.sign(&d.id, timestamp, d.body.as_bytes()).map_err(|e| format!("cannot sign: {e:?}"))?);
+    }
+    let response = http
+        .post(&endpoint.url)
+        .header("content-type", "application/json")
+        .header(standardwebhooks::HEADER_WEBHOOK_ID, &d.id)
+        .header(standardwebhooks::HEADER_WEBHOOK_TIMESTAMP, timestamp.to_string())
+        .header(standardwebhooks::HEADER_WEBHOOK_SIGNATURE, signatures.join(" "))
+        .body(d.body.clone())
+        .send()
+        .await
+        .map_err(|e| format!("not delivered: {e}"))?;
+    Ok(response.status().as_u16())
+}

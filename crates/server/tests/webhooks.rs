@@ -1,0 +1,196 @@
+//! Proves webhooks per Standard Webhooks: signed deliveries a stranger's verifier accepts,
+//! retries with the same `webhook-id` until a 2xx, dead-lettering and manual resend, a
+//! delivery log with response codes, secret rotation with an overlap, refused targets,
+//! and, with two nodes on PostgreSQL, each webhook sent by exactly one node.
+
+#[macro_use]
+mod common;
+
+use axum::http::{HeaderMap, StatusCode};
+use common::*;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A merchant's receiver: records every request and answers the next planned status.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+    plan: Arc<Mutex<Vec<u16>>>,
+}
+
+impl Receiver {
+    async fn start(&self) -> String {
+        let me = self.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let me = me.clone();
+                async move {
+                    me.got.lock().unwrap().push((headers, body));
+                    let mut plan = me.plan.lock().unwrap();
+                    let code = if plan.is_empty() { 200 } else { plan.remove(0) };
+                    StatusCode::from_u16(code).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    fn got(&self) -> Vec<(HeaderMap, String)> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+async fn until<F: Fn() -> bool>(what: &str, f: F) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn delivery_status(w: &World, id: &str, status: &str) -> serde_json::Value {
+    for _ in 0..200 {
+        let d = w.merchant.webhook_delivery(id).await.unwrap();
+        if d["status"] == status {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("delivery {id} never became {status}");
+}
+
+async fn signed_retried_dead_lettered_and_resent(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    let rx = Receiver::default();
+    let url = rx.start().await;
+    let secret = w.merchant.set_webhook(&url).await.unwrap()["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    // A terminal key may not set or read webhooks.
+    assert_eq!(w.till.set_webhook(&url).await.unwrap_err().status(), Some(403));
+
+    // Two failures, then success: three attempts with one webhook-id, signed each time.
+    *rx.plan.lock().unwrap() = vec![500, 503];
+    let code = w.wallet(0).await.payment_code().await.unwrap().code;
+    let p = w.till.create_payment(&charge("wh-1", 700, Some(&code))).await.unwrap();
+    until("three attempts", || rx.got().len() >= 3).await;
+    let got = rx.got();
+    let verifier = standardwebhooks::Webhook::new(&secret).unwrap();
+    let ids: Vec<_> = got.iter().map(|(h, _)| h["webhook-id"].to_str().unwrap().to_string()).collect();
+    assert!(ids.iter().all(|i| i == &ids[0]), "webhook-id must be stable: {ids:?}");
+    for (headers, body) in &got {
+        verifier.verify(body.as_bytes(), headers).unwrap();
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            (v["type"].as_str(), v["data"]["id"].as_str()),
+            (Some("payment.succeeded"), Some(p.id.as_str()))
+        );
+        assert_eq!(v["id"].as_str(), Some(ids[0].as_str()));
+    }
+    let d = delivery_status(&w, &ids[0], "delivered").await;
+    let codes: Vec<_> = d["attempts"].as_array().unwrap().iter().map(|a| a["status_code"].as_i64()).collect();
+    assert_eq!(codes, vec![Some(500), Some(503), Some(200)]);
+
+    // Always failing: after the last retry it is dead-lettered and listed as such.
+    *rx.plan.lock().unwrap() = vec![500; 4];
+    w.merchant.refund(&p.id, "wh-r1", 100).await.unwrap();
+    until("four more attempts", || rx.got().len() >= 7).await;
+    let mut dead_id = None;
+    for _ in 0..200 {
+        let list = w.merchant.webhook_deliveries(Some("dead")).await.unwrap();
+        dead_id = list["data"].as_array().unwrap().first().map(|d| d["id"].as_str().unwrap().to_string());
+        if dead_id.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dead_id = dead_id.expect("no dead-lettered delivery");
+    let d = w.merchant.webhook_delivery(&dead_id).await.unwrap();
+    assert_eq!((d["type"].as_str(), d["attempt_count"].as_i64()), (Some("refund.succeeded"), Some(4)));
+    assert!(d["attempts"].as_array().unwrap().iter().all(|a| a["status_code"] == 500));
+    // Resent by hand, it goes through.
+    w.merchant.resend_webhook(&dead_id).await.unwrap();
+    delivery_status(&w, &dead_id, "delivered").await;
+
+    // Rotation: deliveries carry both signatures during the overlap.
+    let new_secret = w.merchant.set_webhook(&url).await.unwrap()["secret"].as_str().unwrap().to_string();
+    assert_ne!(new_secret, secret);
+    let before = rx.got().len();
+    let code = w.wallet(0).await.payment_code().await.unwrap().code;
+    w.till.create_payment(&charge("wh-2", 200, Some(&code))).await.unwrap();
+    until("the delivery after rotation", || rx.got().len() > before).await;
+    let (headers, body) = rx.got().last().unwrap().clone();
+    assert_eq!(headers["webhook-signature"].to_str().unwrap().split(' ').count(), 2);
+    standardwebhooks::Webhook::new(&new_secret).unwrap().verify(body.as_bytes(), &headers).unwrap();
+    standardwebhooks::Webhook::new(&secret).unwrap().verify(body.as_bytes(), &headers).unwrap();
+}
+
+async fn private_and_plain_targets_are_refused(db: Db) {
+    // A production-like node: no private targets, https only.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config =
+        saoma_server::Config { admin_token: Some(ADMIN_TOKEN.into()), ..saoma_server::Config::new(&db.url) };
+    let server = saoma_server::start(config, listener).await.unwrap();
+    let admin =
+        saoma_client::Client::new(&server.url(), saoma_client::Credentials::Admin(ADMIN_TOKEN.into()));
+    let m = admin.create_merchant(&merchant_req("Strict")).await.unwrap();
+    admin.approve_merchant(&m.id).await.unwrap();
+    let k = admin.create_key(&m.id, None).await.unwrap();
+    let merchant = saoma_client::Client::new(
+        &server.url(),
+        saoma_client::Credentials::Key { key_id: k.key_id, secret: k.secret },
+    );
+    for url in [
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://10.1.2.3/hook",
+        "https://169.254.169.254/latest",
+        "https://[::1]/hook",
+        "https://[::ffff:192.168.0.1]/hook",
+        "http://shop.example/hook",
+    ] {
+        let err = merchant.set_webhook(url).await.unwrap_err();
+        assert_eq!((err.status(), err.code()), (Some(400), Some("webhook_url_not_allowed")), "{url}");
+    }
+    let err = merchant.set_webhook("not a url").await.unwrap_err();
+    assert_eq!(err.code(), Some("invalid_request"));
+    server.stop().await.unwrap();
+}
+
+async fn two_nodes_send_each_webhook_once(db: Db) {
+    if !db.is_postgres() {
+        return;
+    }
+    let w = World::new(db, 1, 100_000).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let b = saoma_server::start(config(&w.db), listener).await.unwrap();
+    let rx = Receiver::default();
+    w.merchant.set_webhook(&rx.start().await).await.unwrap();
+    let wallet = w.wallet(0).await;
+    let till_b = w.till.at(&b.url());
+    for i in 0..12 {
+        let code = wallet.payment_code().await.unwrap().code;
+        let till = if i % 2 == 0 { &w.till } else { &till_b };
+        till.create_payment(&charge(&format!("two-{i}"), 100, Some(&code))).await.unwrap();
+    }
+    until("twelve deliveries", || rx.got().len() >= 12).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await; // room for a duplicate to show up
+    let mut ids: Vec<String> =
+        rx.got().iter().map(|(h, _)| h["webhook-id"].to_str().unwrap().to_string()).collect();
+    ids.sort();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!((n, ids.len()), (12, 12), "each webhook exactly once");
+    b.stop().await.unwrap();
+}
+
+on_both!(
+    signed_retried_dead_lettered_and_resent,
+    private_and_plain_targets_are_refused,
+    two_nodes_send_each_webhook_once
+);
