@@ -350,6 +350,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn main() {
+    saoma_client::install_tls();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SAOMA_LOG").unwrap_or_else(|_| "info".into()),
