@@ -241,6 +241,30 @@ impl Client {
         self.post(&format!("/v1/merchant/webhook/deliveries/{id}/resend"), &serde_json::json!({})).await
     }
 
+    /// The CSV statement of a business day (merchant key).
+    pub async fn bill(&self, date: &str) -> ClientResult<String> {
+        let resp = self.request("GET", &format!("/v1/bills/{date}"), None).send().await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        if status == 200 {
+            return Ok(text);
+        }
+        Err(match serde_json::from_str::<api::ErrorEnvelope>(&text) {
+            Ok(env) => ClientError::Api { status, error: env.error },
+            Err(_) => ClientError::Unexpected { status, body: text },
+        })
+    }
+
+    /// Settles a business day for every merchant (operator).
+    pub async fn settle(&self, date: &str) -> ClientResult<serde_json::Value> {
+        self.post("/v1/admin/settlements", &serde_json::json!({ "date": date })).await
+    }
+
+    /// Compares payments, ledger, statements and settlements of a day (operator).
+    pub async fn reconcile(&self, date: &str) -> ClientResult<serde_json::Value> {
+        self.get(&format!("/v1/admin/reconciliation/{date}")).await
+    }
+
     /// A payment's newest signed receipt.
     pub async fn receipt(&self, payment_id: &str) -> ClientResult<api::ReceiptResponse> {
         self.get(&format!("/v1/payments/{payment_id}/receipt")).await

@@ -248,6 +248,16 @@ pub fn transfer_entry(
     ])
 }
 
+/// A settlement pays a merchant's payable out to its bank: the liability and the bank
+/// asset both go down.
+pub fn settlement_entry(merchant_id: &str, amount: Money) -> Result<JournalEntry, LedgerError> {
+    let c = amount.currency();
+    JournalEntry::new(vec![
+        posting(AccountRef::payable(merchant_id, c), Direction::Debit, amount),
+        posting(AccountRef::platform(AccountKind::Settlement, c), Direction::Credit, amount),
+    ])
+}
+
 /// An in-memory ledger that applies entries with the same rules the store enforces; used by
 /// property tests and simulations.
 #[derive(Debug, Default, Clone)]

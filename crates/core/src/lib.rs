@@ -11,5 +11,6 @@ pub mod money;
 pub mod paycode;
 pub mod payment;
 pub mod scan;
+pub mod statement;
 
 pub use money::{Currency, Money, MoneyError};

@@ -114,7 +114,11 @@ async fn run_one(
     args: &BenchArgs,
 ) -> anyhow::Result<Figures> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let config = saoma_server::Config { admin_token: Some(ADMIN.into()), ..saoma_server::Config::new(url) };
+    let config = saoma_server::Config {
+        admin_token: Some(ADMIN.into()),
+        settle_daily: false,
+        ..saoma_server::Config::new(url)
+    };
     let server = saoma_server::start(config, listener).await?;
     let base = server.url();
     let admin = Client::new(&base, Credentials::Admin(ADMIN.into()));

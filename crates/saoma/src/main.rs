@@ -135,6 +135,29 @@ enum AdminCommand {
         #[arg(long, env = "SAOMA_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: String,
     },
+    /// Settles a finished business day for every merchant; writes the payout file
+    /// (payouts-DATE.csv) and the settlement report (settlement-DATE.json).
+    Settle {
+        #[arg(long)]
+        date: String,
+        /// Folder for the payout file and report.
+        #[arg(long, default_value = ".")]
+        out: String,
+        #[command(flatten)]
+        server: ServerEnv,
+        #[arg(long, env = "SAOMA_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: String,
+    },
+    /// Compares payments, ledger, statements and settlements of a day; prints every
+    /// difference and exits 1 when there is one.
+    Reconcile {
+        #[arg(long)]
+        date: String,
+        #[command(flatten)]
+        server: ServerEnv,
+        #[arg(long, env = "SAOMA_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: String,
+    },
     /// Approves a merchant after review.
     Approve {
         merchant_id: String,
@@ -316,6 +339,62 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
             let tb = Client::new(&server.url, Credentials::Admin(admin_token)).trial_balance().await?;
             println!("{}", serde_json::to_string_pretty(&tb)?);
             Ok(if tb.balanced { 0 } else { 1 })
+        }
+        AdminCommand::Settle { date, out, server, admin_token } => {
+            let report = Client::new(&server.url, Credentials::Admin(admin_token)).settle(&date).await?;
+            let rows = report["settlements"].as_array().cloned().unwrap_or_default();
+            let mut csv =
+                String::from("settlement_id,merchant_id,merchant_name,currency,amount,business_date\n");
+            for r in rows.iter().filter(|r| r["amount"].as_i64().unwrap_or(0) > 0) {
+                let currency = r["currency"].as_str().unwrap_or("");
+                let amount = saoma_core::money::Currency::from_code(currency)
+                    .map(|c| saoma_core::money::Money::new(r["amount"].as_i64().unwrap_or(0), c).to_decimal())
+                    .unwrap_or_default();
+                let name = r["merchant_name"].as_str().unwrap_or("").replace('"', "\"\"");
+                csv.push_str(&format!(
+                    "{},{},\"{name}\",{currency},{amount},{date}\n",
+                    r["settlement_id"].as_str().unwrap_or(""),
+                    r["merchant_id"].as_str().unwrap_or("")
+                ));
+            }
+            std::fs::create_dir_all(&out)?;
+            let payouts = std::path::Path::new(&out).join(format!("payouts-{date}.csv"));
+            let summary = std::path::Path::new(&out).join(format!("settlement-{date}.json"));
+            std::fs::write(&payouts, csv)?;
+            std::fs::write(&summary, serde_json::to_string_pretty(&report)?)?;
+            for r in &rows {
+                println!(
+                    "{} {} {} paid {} carried {} ({})",
+                    r["merchant_id"].as_str().unwrap_or(""),
+                    r["currency"].as_str().unwrap_or(""),
+                    r["merchant_name"].as_str().unwrap_or(""),
+                    r["amount"],
+                    r["carried"],
+                    r["outcome"].as_str().unwrap_or("")
+                );
+            }
+            println!("wrote {} and {}", payouts.display(), summary.display());
+            Ok(0)
+        }
+        AdminCommand::Reconcile { date, server, admin_token } => {
+            let report = Client::new(&server.url, Credentials::Admin(admin_token)).reconcile(&date).await?;
+            let differences = report["differences"].as_array().cloned().unwrap_or_default();
+            for d in &differences {
+                println!(
+                    "DIFFERENCE {}: {} (expected {}, found {})",
+                    d["merchant_id"].as_str().unwrap_or("-"),
+                    d["what"].as_str().unwrap_or(""),
+                    d["expected"],
+                    d["found"]
+                );
+            }
+            println!(
+                "{date}: {} payments, {} refunds checked, {} difference(s)",
+                report["checked"]["payments"],
+                report["checked"]["refunds"],
+                differences.len()
+            );
+            Ok(if differences.is_empty() { 0 } else { 1 })
         }
         AdminCommand::Approve { merchant_id, server, admin_token } => {
             let m = Client::new(&server.url, Credentials::Admin(admin_token))

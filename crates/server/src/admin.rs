@@ -43,6 +43,9 @@ pub async fn create_merchant(
     }
     let timezone = req.timezone.clone().unwrap_or_else(|| "UTC".into());
     text_field("timezone", &timezone, 64)?;
+    if timezone.parse::<chrono_tz::Tz>().is_err() {
+        return Err(ApiError::invalid("timezone", "timezone is an IANA name such as Asia/Shanghai"));
+    }
     let (_, now) = now();
     let m = MerchantRow {
         id: new_id(prefix::MERCHANT),

@@ -6,6 +6,7 @@
 
 mod admin;
 mod auth;
+mod bills;
 mod codes;
 mod error;
 mod events;
@@ -14,6 +15,7 @@ mod merchant;
 mod payments;
 mod qr;
 mod receipts;
+mod settlement;
 mod util;
 mod views;
 mod wallet;
@@ -48,6 +50,10 @@ pub struct Config {
     pub webhook_allow_private: bool,
     /// Waits between webhook attempts; after the last, a delivery is dead-lettered.
     pub webhook_retry_delays: Vec<std::time::Duration>,
+    /// Settles yesterday of every merchant in the background (on by default).
+    pub settle_daily: bool,
+    /// Lets an operator settle a business day that is not over (tests and drills only).
+    pub settle_open_days: bool,
 }
 
 impl Config {
@@ -59,6 +65,8 @@ impl Config {
             public_scheme: "http".into(),
             webhook_allow_private: false,
             webhook_retry_delays: webhooks::STANDARD_RETRY_DELAYS.to_vec(),
+            settle_daily: true,
+            settle_open_days: false,
         }
     }
 }
@@ -242,6 +250,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/customers/{id}/topups", post(admin::top_up))
         .route("/v1/admin/ledger/trial-balance", get(admin::trial_balance))
         .route("/v1/admin/receipt-keys/rotate", post(receipts::rotate))
+        .route("/v1/admin/settlements", post(settlement::settle))
+        .route("/v1/admin/settlements/{date}", get(settlement::report))
+        .route("/v1/admin/reconciliation/{date}", get(settlement::reconcile))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::admin_auth));
     let merchant = Router::new()
         .route("/v1/payments", post(payments::create).get(payments::find))
@@ -252,6 +263,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/payments/{id}/receipt", get(receipts::get))
         .route("/v1/merchant/qr", get(merchant::static_qr))
         .route("/v1/events/stream", get(events::stream))
+        .route("/v1/bills/{date}", get(bills::get))
         .route("/v1/merchant/webhook", put(webhooks::set_endpoint))
         .route("/v1/merchant/webhook/deliveries", get(webhooks::list))
         .route("/v1/merchant/webhook/deliveries/{id}", get(webhooks::get))
@@ -326,6 +338,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     install_tls_provider();
     spawn_cross_node(state.clone());
     webhooks::spawn_worker(state.clone());
+    if state.config.settle_daily {
+        settlement::spawn_daily(state.clone());
+    }
     let housekeeping = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));

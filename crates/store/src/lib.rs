@@ -9,6 +9,7 @@
 
 mod reads;
 mod rows;
+mod settlement;
 mod tx;
 mod webhooks;
 
@@ -79,6 +80,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_scale_out.sql")),
     (3, include_str!("../migrations/0003_receipts.sql")),
     (4, include_str!("../migrations/0004_webhooks.sql")),
+    (5, include_str!("../migrations/0005_settlements.sql")),
 ];
 
 impl Store {

@@ -17,6 +17,11 @@ impl Store {
             .await?)
     }
 
+    /// Every merchant, oldest first.
+    pub async fn merchants(&self) -> StoreResult<Vec<MerchantRow>> {
+        Ok(sqlx::query_as("SELECT * FROM merchants ORDER BY created_at, id").fetch_all(&self.read).await?)
+    }
+
     /// A terminal by id.
     pub async fn terminal(&self, id: &str) -> StoreResult<Option<TerminalRow>> {
         Ok(sqlx::query_as("SELECT * FROM terminals WHERE id = $1")

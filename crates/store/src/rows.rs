@@ -294,3 +294,36 @@ pub struct AttemptOutcome<'a> {
     pub status: &'a str,
     pub next_attempt_at: &'a str,
 }
+
+/// A statement line as stored: a payment (`kind` payment) or a refund.
+#[derive(Debug, Clone, FromRow)]
+pub struct StatementRow {
+    pub kind: String,
+    pub id: String,
+    pub reference: String,
+    pub payment_id: String,
+    pub at: String,
+    pub currency: String,
+    pub amount: i64,
+    pub fee: i64,
+}
+
+/// A settled (or carried) business day of a merchant in one currency.
+#[derive(Debug, Clone, FromRow)]
+pub struct SettlementRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub business_date: String,
+    pub currency: String,
+    pub amount: i64,
+    pub carried: i64,
+    pub entry_id: Option<String>,
+    pub created_at: String,
+}
+
+/// A sum per currency.
+#[derive(Debug, Clone, FromRow)]
+pub struct CurrencySum {
+    pub currency: String,
+    pub total: i64,
+}

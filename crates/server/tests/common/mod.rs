@@ -93,6 +93,8 @@ pub fn config(db: &Db) -> saoma_server::Config {
         admin_token: Some(ADMIN_TOKEN.into()),
         webhook_allow_private: true,
         webhook_retry_delays: vec![std::time::Duration::from_millis(200); 3],
+        settle_daily: false,
+        settle_open_days: true,
         ..saoma_server::Config::new(&db.url)
     }
 }

@@ -1,0 +1,252 @@
+//! Settlement (each merchant's net payable of a finished business day paid out: one ledger
+//! entry per merchant, idempotent per day, a negative balance carried forward) and
+//! reconciliation (payments, ledger, statements and settlements compared, every
+//! difference named).
+
+use crate::AppState;
+use crate::bills::{self, BusinessDay};
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+use crate::util::{new_id, now};
+use axum::Json;
+use axum::extract::{Path, State};
+use saoma_core::ledger;
+use saoma_core::money::{Currency, Money};
+use saoma_core::statement;
+use saoma_store::{AuditRecord, MerchantRow, SettlementRow, StoreError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettleRequest {
+    date: String,
+}
+
+/// `POST /v1/admin/settlements` `{date}`: settles that business day for every merchant.
+pub async fn settle(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SettleRequest>,
+) -> ApiResult<Json<Value>> {
+    bills::business_day(&req.date, "UTC")?;
+    let mut report = Vec::new();
+    for m in state.store.merchants().await? {
+        if m.status == "pending_review" {
+            continue;
+        }
+        report.push(settle_merchant(&state, &m, &req.date).await?);
+    }
+    state.committed();
+    Ok(Json(json!({"date": req.date, "settlements": report})))
+}
+
+/// `GET /v1/admin/settlements/{date}`: the settlement report of a day.
+pub async fn report(State(state): State<AppState>, Path(date): Path<String>) -> ApiResult<Json<Value>> {
+    bills::business_day(&date, "UTC")?;
+    let mut report = Vec::new();
+    for m in state.store.merchants().await? {
+        for s in state.store.settlements_of(&m.id, &date).await? {
+            report.push(view(&m, &s, "settled"));
+        }
+    }
+    Ok(Json(json!({"date": date, "settlements": report})))
+}
+
+fn view(m: &MerchantRow, s: &SettlementRow, outcome: &str) -> Value {
+    json!({"settlement_id": s.id, "merchant_id": m.id, "merchant_name": m.name, "currency": s.currency,
+           "amount": s.amount, "carried": s.carried, "entry_id": s.entry_id, "outcome": outcome})
+}
+
+async fn settle_merchant(state: &AppState, m: &MerchantRow, date: &str) -> ApiResult<Value> {
+    let day = bills::business_day(date, &m.timezone)?;
+    if day.end > chrono::Utc::now() && !state.config.settle_open_days {
+        return Err(ApiError::conflict("business_day_open", format!("{date} is not over yet for {}", m.id)));
+    }
+    let existing = state.store.settlements_of(&m.id, date).await?;
+    if let Some(s) = existing.first() {
+        return Ok(view(m, s, "already_settled"));
+    }
+    let currency = Currency::from_code(&m.currency).ok_or_else(|| StoreError::Corrupt(m.currency.clone()))?;
+    let (_, now) = now();
+    let mut tx = state.store.begin().await?;
+    if let Some(last) = tx.last_settled_date(&m.id).await?
+        && last.as_str() > date
+    {
+        return Err(ApiError::conflict(
+            "settlement_out_of_order",
+            format!("{} is settled up to {last}", m.id),
+        ));
+    }
+    let owed =
+        tx.payable_before(&m.id, &m.currency, &day.to).await? - tx.settled_total(&m.id, &m.currency).await?;
+    let id = new_id("stl_");
+    let entry_id = if owed > 0 {
+        let entry = ledger::settlement_entry(&m.id, Money::new(owed, currency))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let entry_id = new_id(saoma_core::ids::prefix::ENTRY);
+        tx.post_entry(&entry_id, "settlement", &id, &entry, &now).await?;
+        Some(entry_id)
+    } else {
+        None
+    };
+    let s = SettlementRow {
+        id: id.clone(),
+        merchant_id: m.id.clone(),
+        business_date: date.to_string(),
+        currency: m.currency.clone(),
+        amount: owed.max(0),
+        carried: owed.min(0),
+        entry_id,
+        created_at: now.clone(),
+    };
+    tx.insert_settlement(&s).await?;
+    let audit = AuditRecord {
+        actor: "operator",
+        action: "settlement.create",
+        object_id: &id,
+        detail: json!({"merchant_id": m.id, "date": date, "amount": s.amount, "carried": s.carried}),
+    };
+    tx.insert_audit(&audit, &now).await?;
+    match tx.commit().await {
+        Ok(()) => Ok(view(m, &s, if s.amount > 0 { "paid" } else { "carried" })),
+        // Another node settled the same day at the same moment: report theirs.
+        Err(StoreError::UniqueViolation) => {
+            let theirs = state.store.settlements_of(&m.id, date).await?;
+            theirs
+                .first()
+                .map(|s| view(m, s, "already_settled"))
+                .ok_or_else(|| ApiError::internal("settlement race"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Settles yesterday (in each merchant's zone) every ten minutes, so no day is forgotten.
+pub fn spawn_daily(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+                _ = state.stopping() => return,
+            }
+            let Ok(merchants) = state.store.merchants().await else { continue };
+            for m in merchants.iter().filter(|m| m.status != "pending_review") {
+                let tz: chrono_tz::Tz = m.timezone.parse().unwrap_or(chrono_tz::UTC);
+                let yesterday =
+                    (chrono::Utc::now().with_timezone(&tz).date_naive() - chrono::Days::new(1)).to_string();
+                if let Err(e) = settle_merchant(&state, m, &yesterday).await {
+                    tracing::warn!(merchant = %m.id, date = %yesterday, error = %e.message, "Daily settlement failed.");
+                }
+            }
+        }
+    });
+}
+
+/// `GET /v1/admin/reconciliation/{date}`: every difference between payments, ledger,
+/// statements and settlements for that business day; none means all agree.
+pub async fn reconcile(State(state): State<AppState>, Path(date): Path<String>) -> ApiResult<Json<Value>> {
+    bills::business_day(&date, "UTC")?;
+    let mut differences = Vec::new();
+    let mut diff = |merchant: Option<&str>, what: String, expected: Value, found: Value| {
+        differences
+            .push(json!({"merchant_id": merchant, "what": what, "expected": expected, "found": found}));
+    };
+    let (mut payments, mut refunds, mut widest) = (0, 0, (String::from("9"), String::new()));
+    for m in state.store.merchants().await? {
+        let day: BusinessDay = bills::business_day(&date, &m.timezone)?;
+        widest = (widest.0.min(day.from.clone()), widest.1.max(day.to.clone()));
+        let lines = bills::lines(&state.store, &m.id, &day).await?;
+        // Each line against its own journal entry.
+        for l in &lines {
+            if l.kind == "payment" {
+                payments += 1
+            } else {
+                refunds += 1
+            }
+            let expected = vec![
+                (l.kind.to_string(), "customer_wallet".to_string(), -l.amount),
+                (l.kind.to_string(), "fee_revenue".to_string(), l.fee),
+                (l.kind.to_string(), "merchant_payable".to_string(), l.net()),
+            ];
+            let mut found = state.store.entries_for(&l.id).await?;
+            found.retain(|(kind, _, _)| kind == l.kind);
+            let found: Vec<_> = found.into_iter().filter(|(_, _, v)| *v != 0).collect();
+            let expected: Vec<_> = expected.into_iter().filter(|(_, _, v)| *v != 0).collect();
+            if found != expected {
+                diff(
+                    Some(&m.id),
+                    format!("{} {} does not match its ledger entry", l.kind, l.id),
+                    json!(expected),
+                    json!(found),
+                );
+            }
+        }
+        // The statement's totals against the ledger's payable movement.
+        let totals = statement::totals(&lines);
+        let movement = state.store.payable_movement(&m.id, &day.from, &day.to).await?;
+        let mut codes: Vec<&str> = totals.keys().copied().collect();
+        codes.extend(movement.iter().map(|s| s.currency.as_str()));
+        codes.sort();
+        codes.dedup();
+        for code in codes {
+            let stated = totals.get(code).map_or(0, |t| t.net);
+            let ledgered = movement.iter().find(|s| s.currency == code).map_or(0, |s| s.total);
+            if stated != ledgered {
+                diff(
+                    Some(&m.id),
+                    format!("statement net in {code} differs from the ledger"),
+                    json!(ledgered),
+                    json!(stated),
+                );
+            }
+        }
+        // The day's settlement against its ledger entry.
+        for s in state.store.settlements_of(&m.id, &date).await? {
+            let found = state.store.entries_for(&s.id).await?;
+            let expected: Vec<(String, String, i64)> = if s.amount > 0 {
+                vec![
+                    ("settlement".into(), "merchant_payable".into(), -s.amount),
+                    ("settlement".into(), "settlement".into(), s.amount),
+                ]
+            } else {
+                vec![]
+            };
+            if found != expected {
+                diff(
+                    Some(&m.id),
+                    format!("settlement {} does not match its ledger entry", s.id),
+                    json!(expected),
+                    json!(found),
+                );
+            }
+        }
+    }
+    // Money that moved without its payment or refund.
+    if !widest.1.is_empty() {
+        for (entry, kind, ref_id) in state.store.orphan_entries(&widest.0, &widest.1).await? {
+            diff(None, format!("{kind} entry {entry} has no {kind} {ref_id}"), json!(ref_id), Value::Null);
+        }
+    }
+    for account in state.store.accounts_out_of_step().await? {
+        diff(
+            None,
+            format!("account {account}'s balance differs from its postings"),
+            Value::Null,
+            json!(account),
+        );
+    }
+    for tb in state.store.trial_balance().await? {
+        if tb.debits != tb.credits {
+            diff(
+                None,
+                format!("trial balance in {} is off", tb.currency),
+                json!(tb.debits),
+                json!(tb.credits),
+            );
+        }
+    }
+    Ok(Json(json!({
+        "date": date, "balanced": differences.is_empty(), "differences": differences,
+        "checked": {"payments": payments, "refunds": refunds},
+    })))
+}
