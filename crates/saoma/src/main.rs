@@ -311,6 +311,10 @@ async fn wallet(cmd: WalletCommand) -> anyhow::Result<i32> {
                 session.payment_code().await?.code
             };
             print_qr(&code);
+            // The same code as a Code 128 barcode, for tills with a laser scanner.
+            if let Ok(bars) = saoma_core::barcode::code128_terminal(&code, 4) {
+                eprint!("\n{bars}\n");
+            }
             println!("{code}");
             eprintln!("Valid for up to 60 seconds, once. Give the digits to `saoma pos charge --code`.");
             Ok(0)

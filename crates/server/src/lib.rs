@@ -286,6 +286,7 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(receipts::jwks))
         .route("/v1/qr.png", get(qr::png))
         .route("/v1/qr.svg", get(qr::svg))
+        .route("/v1/barcode.svg", get(qr::barcode_svg))
         .route("/v1/qr/decode", put(qr::decode).post(qr::decode))
         .merge(admin)
         .merge(merchant)

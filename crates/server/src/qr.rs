@@ -52,3 +52,16 @@ pub async fn decode(ApiJson(req): ApiJson<QrResolveRequest>) -> ApiResult<Respon
         Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_qr", e.to_string())),
     }
 }
+
+/// `?code=` of the barcode route.
+#[derive(serde::Deserialize)]
+pub struct BarcodeQuery {
+    code: String,
+}
+
+/// `GET /v1/barcode.svg?code=DIGITS`: a payment code as a Code 128 barcode.
+pub async fn barcode_svg(Query(q): Query<BarcodeQuery>) -> ApiResult<Response> {
+    let svg = saoma_core::barcode::code128_svg(&q.code, 80)
+        .map_err(|e| ApiError::invalid("code", e.to_string()))?;
+    Ok(([("content-type", "image/svg+xml"), ("cache-control", "no-store")], svg).into_response())
+}

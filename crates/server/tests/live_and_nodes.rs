@@ -62,6 +62,12 @@ async fn scanner_endpoint_explains_payloads(db: Db) {
     assert_eq!(r.status().as_u16(), 400);
     let v: serde_json::Value = r.json().await.unwrap();
     assert!(v["error"]["message"].as_str().unwrap().contains("CRC"), "{v}");
+    // A payment code as a Code 128 barcode; anything but digits is refused.
+    let r = http.get(format!("{}/v1/barcode.svg?code=661234567890123456", w.url())).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "image/svg+xml");
+    assert!(r.text().await.unwrap().contains("<rect x="));
+    let r = http.get(format!("{}/v1/barcode.svg?code=12%3Cscript%3E", w.url())).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
 }
 
 /// Two nodes on one PostgreSQL database.
