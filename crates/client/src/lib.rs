@@ -390,6 +390,11 @@ impl Client {
         self.post("/v1/wallet/transfers", req).await
     }
 
+    /// The customer's receive code (`{qr_payload, qr_png_url}`), for a friend to scan.
+    pub async fn receive_code(&self) -> ClientResult<serde_json::Value> {
+        self.get("/v1/wallet/receive-code").await
+    }
+
     /// The customer's history.
     pub async fn transactions(&self) -> ClientResult<api::Page<api::WalletTransaction>> {
         self.get("/v1/wallet/transactions").await

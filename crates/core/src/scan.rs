@@ -52,7 +52,19 @@ pub fn classify(scanned: &str) -> Result<Value, ScanError> {
     if s.get(..9).is_some_and(|head| head.eq_ignore_ascii_case("upi://pay")) {
         return upi_json(s);
     }
+    if let Some(token) = receive_token(s) {
+        return Ok(serde_json::json!({"kind": "saoma_receive_code", "token": token}));
+    }
     Err(ScanError::Unknown)
+}
+
+/// The prefix of a person's receive code (what a friend scans to transfer money).
+pub const RECEIVE_PREFIX: &str = "saoma://receive/";
+
+/// The token of a Saoma receive code, if `s` is one (26 characters of Crockford base32).
+pub fn receive_token(s: &str) -> Option<&str> {
+    let token = s.trim().strip_prefix(RECEIVE_PREFIX)?;
+    (token.len() == 26 && token.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(token)
 }
 
 fn classify_numeric(s: &str) -> Result<Value, ScanError> {
@@ -240,6 +252,17 @@ mod tests {
         assert_eq!(classify("134567890123456789").unwrap()["wallet"], "wechat_pay");
         assert_eq!(classify(&paycode::online_code(1)).unwrap()["kind"], "saoma_payment_code");
         assert_eq!(classify("12345"), Err(ScanError::UnknownNumeric(5)));
+    }
+
+    #[test]
+    fn receive_codes() {
+        let v = classify("saoma://receive/01M8AFGR63FNYHZ0FJF0J3TWJS\n").unwrap();
+        assert_eq!(
+            (v["kind"].as_str(), v["token"].as_str()),
+            (Some("saoma_receive_code"), Some("01M8AFGR63FNYHZ0FJF0J3TWJS"))
+        );
+        assert!(classify("saoma://receive/short").is_err());
+        assert!(classify("saoma://receive/01M8AFGR63FNYHZ0FJF0J3TW!S").is_err());
     }
 
     #[test]

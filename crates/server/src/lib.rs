@@ -278,6 +278,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/wallet/qr/pay", post(wallet::pay_qr))
         .route("/v1/wallet/payments/{id}/confirm", post(wallet::confirm))
         .route("/v1/wallet/transfers", post(wallet::transfer))
+        .route("/v1/wallet/receive-code", get(wallet::receive_code))
         .route("/v1/wallet/transactions", get(wallet::transactions))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::wallet_auth));
     Router::new()

@@ -382,7 +382,21 @@ pub async fn confirm(
     Ok(Json(views::payment(&p, None)))
 }
 
-/// `POST /v1/wallet/transfers`: idempotent on `client_ref`.
+/// `GET /v1/wallet/receive-code` → `{qr_payload, qr_png_url}`: the code a friend scans to
+/// send this customer money. Stable and opaque: it names neither the customer id nor the
+/// phone.
+pub async fn receive_code(
+    State(state): State<AppState>,
+    Extension(me): Extension<WalletCaller>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let token = state.store.receive_token(&me.customer_id, &ulid::Ulid::new().to_string(), &now().1).await?;
+    let payload = format!("{}{token}", saoma_core::scan::RECEIVE_PREFIX);
+    let png = format!("/v1/qr.png?payload={payload}");
+    Ok(Json(serde_json::json!({"qr_payload": payload, "qr_png_url": png})))
+}
+
+/// `POST /v1/wallet/transfers`: to a phone number or a scanned receive code; idempotent
+/// on `client_ref`.
 pub async fn transfer(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
@@ -390,18 +404,16 @@ pub async fn transfer(
 ) -> ApiResult<Json<api::Transfer>> {
     let amount = money_of(req.amount, currency_of(&req.currency)?)?;
     client_key("client_ref", &req.client_ref)?;
-    let to_phone = match (&req.to_phone, &req.qr_payload) {
-        (Some(p), None) => p.clone(),
-        (None, Some(_)) => {
-            return Err(ApiError::invalid(
-                "qr_payload",
-                "transfers by QR are not supported yet; use to_phone",
-            ));
+    let to = match (&req.to_phone, &req.qr_payload) {
+        (Some(phone), None) => state.store.customer_by_phone(phone).await?,
+        (None, Some(payload)) => {
+            let token = saoma_core::scan::receive_token(payload)
+                .ok_or_else(|| ApiError::invalid("qr_payload", "not a Saoma receive code"))?;
+            state.store.customer_by_receive_token(token).await?
         }
-        _ => return Err(ApiError::invalid("to_phone", "give to_phone")),
+        _ => return Err(ApiError::invalid("to_phone", "give to_phone or qr_payload, not both")),
     };
-    let to =
-        state.store.customer_by_phone(&to_phone).await?.ok_or_else(|| ApiError::not_found("recipient"))?;
+    let to = to.ok_or_else(|| ApiError::not_found("recipient"))?;
     if to.id == me.customer_id {
         return Err(ApiError::invalid("to_phone", "cannot transfer to yourself"));
     }

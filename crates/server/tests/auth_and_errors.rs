@@ -158,6 +158,31 @@ async fn pin_lockout_and_transfers(db: Db) {
     assert_eq!((w.balance(0).await, w.balance(1).await), (4_000, 6_000));
     let too_much = saoma_api::TransferRequest { amount: 9_000, client_ref: "t-2".into(), ..t.clone() };
     assert_eq!(a.transfer(&too_much).await.unwrap_err().code(), Some("insufficient_funds"));
+    // B shows a receive code; A scans it and pays. The code is stable and opaque.
+    let b = w.wallet(1).await;
+    let receive = b.receive_code().await.unwrap()["qr_payload"].as_str().unwrap().to_string();
+    assert_eq!(b.receive_code().await.unwrap()["qr_payload"].as_str(), Some(receive.as_str()));
+    assert!(!receive.contains(&w.customers[1].0) && !receive.contains(&w.customers[1].1));
+    let by_qr = saoma_api::TransferRequest {
+        to_phone: None,
+        qr_payload: Some(receive.clone()),
+        amount: 500,
+        client_ref: "t-3".into(),
+        ..t.clone()
+    };
+    a.transfer(&by_qr).await.unwrap();
+    assert_eq!((w.balance(0).await, w.balance(1).await), (3_500, 6_500));
+    let to_self = saoma_api::TransferRequest { client_ref: "t-4".into(), ..by_qr.clone() };
+    assert_eq!(b.transfer(&to_self).await.unwrap_err().code(), Some("invalid_request"));
+    let unknown = saoma_api::TransferRequest {
+        qr_payload: Some(format!("{}{}", saoma_core::scan::RECEIVE_PREFIX, "0".repeat(26))),
+        client_ref: "t-5".into(),
+        ..by_qr.clone()
+    };
+    assert_eq!(a.transfer(&unknown).await.unwrap_err().status(), Some(404));
+    let not_a_code =
+        saoma_api::TransferRequest { qr_payload: Some("hello".into()), client_ref: "t-6".into(), ..by_qr };
+    assert_eq!(a.transfer(&not_a_code).await.unwrap_err().code(), Some("invalid_request"));
     let anon = Client::new(&w.url(), Credentials::None);
     for _ in 0..4 {
         assert_eq!(anon.wallet_session(&w.customers[0].1, "000000").await.err().unwrap().status(), Some(401));

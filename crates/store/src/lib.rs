@@ -81,6 +81,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_receipts.sql")),
     (4, include_str!("../migrations/0004_webhooks.sql")),
     (5, include_str!("../migrations/0005_settlements.sql")),
+    (6, include_str!("../migrations/0006_receive_codes.sql")),
 ];
 
 impl Store {

@@ -51,6 +51,36 @@ impl Store {
             .await?)
     }
 
+    /// The customer a receive code belongs to.
+    pub async fn customer_by_receive_token(&self, token: &str) -> StoreResult<Option<CustomerRow>> {
+        Ok(sqlx::query_as(
+            "SELECT c.* FROM customers c JOIN receive_codes r ON r.customer_id = c.id WHERE r.token = $1",
+        )
+        .bind(token)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    /// A customer's receive token, made with `fresh` the first time.
+    pub async fn receive_token(&self, customer_id: &str, fresh: &str, now: &str) -> StoreResult<String> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO receive_codes (token, customer_id, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (customer_id) DO NOTHING",
+        )
+        .bind(fresh)
+        .bind(customer_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+        let v: (String,) = sqlx::query_as("SELECT token FROM receive_codes WHERE customer_id = $1")
+            .bind(customer_id)
+            .fetch_one(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(v.0)
+    }
+
     /// The customer and expiry of a session, by the hash of its token.
     pub async fn session(&self, token_hash: &str) -> StoreResult<Option<(String, String)>> {
         Ok(sqlx::query_as("SELECT customer_id, expires_at FROM sessions WHERE token_hash = $1")
