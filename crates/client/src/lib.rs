@@ -260,6 +260,11 @@ impl Client {
         self.post("/v1/admin/settlements", &serde_json::json!({ "date": date })).await
     }
 
+    /// Walks the audit log's hash chains (operator).
+    pub async fn verify_audit(&self) -> ClientResult<serde_json::Value> {
+        self.get("/v1/admin/audit/verify").await
+    }
+
     /// Compares payments, ledger, statements and settlements of a day (operator).
     pub async fn reconcile(&self, date: &str) -> ClientResult<serde_json::Value> {
         self.get(&format!("/v1/admin/reconciliation/{date}")).await

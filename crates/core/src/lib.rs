@@ -4,6 +4,7 @@
 //! exhaustively; the store and the server only load, ask, and save.
 
 pub mod address;
+pub mod audit;
 pub mod barcode;
 pub mod emv;
 pub mod ids;

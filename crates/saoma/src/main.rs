@@ -158,6 +158,13 @@ enum AdminCommand {
         #[arg(long, env = "SAOMA_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: String,
     },
+    /// Walks the audit log's hash chains; names the first broken link and exits 1 if any.
+    VerifyAudit {
+        #[command(flatten)]
+        server: ServerEnv,
+        #[arg(long, env = "SAOMA_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: String,
+    },
     /// Approves a merchant after review.
     Approve {
         merchant_id: String,
@@ -399,6 +406,30 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
                 differences.len()
             );
             Ok(if differences.is_empty() { 0 } else { 1 })
+        }
+        AdminCommand::VerifyAudit { server, admin_token } => {
+            let v = Client::new(&server.url, Credentials::Admin(admin_token)).verify_audit().await?;
+            for b in v["broken"].as_array().cloned().unwrap_or_default() {
+                println!(
+                    "BROKEN chain {} record {}: {} (audit row {}, {} {})",
+                    b["chain"],
+                    b["chain_seq"],
+                    b["reason"].as_str().unwrap_or(""),
+                    b["audit_seq"],
+                    b["action"].as_str().unwrap_or("-"),
+                    b["object_id"].as_str().unwrap_or("-")
+                );
+            }
+            println!(
+                "{} records checked; {}",
+                v["records"],
+                if v["intact"] == true {
+                    "the audit log is intact"
+                } else {
+                    "the audit log was tampered with"
+                }
+            );
+            Ok(if v["intact"] == true { 0 } else { 1 })
         }
         AdminCommand::Approve { merchant_id, server, admin_token } => {
             let m = Client::new(&server.url, Credentials::Admin(admin_token))

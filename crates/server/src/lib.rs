@@ -5,6 +5,7 @@
 //! is a library; the `saoma` binary starts it, and the tests start it on port 0.
 
 mod admin;
+mod audit;
 mod auth;
 mod bills;
 mod codes;
@@ -250,6 +251,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/customers/{id}/topups", post(admin::top_up))
         .route("/v1/admin/ledger/trial-balance", get(admin::trial_balance))
         .route("/v1/admin/receipt-keys/rotate", post(receipts::rotate))
+        .route("/v1/admin/audit/verify", get(audit::verify))
         .route("/v1/admin/settlements", post(settlement::settle))
         .route("/v1/admin/settlements/{date}", get(settlement::report))
         .route("/v1/admin/reconciliation/{date}", get(settlement::reconcile))

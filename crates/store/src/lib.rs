@@ -82,6 +82,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_webhooks.sql")),
     (5, include_str!("../migrations/0005_settlements.sql")),
     (6, include_str!("../migrations/0006_receive_codes.sql")),
+    (7, include_str!("../migrations/0007_audit_chain.sql")),
 ];
 
 impl Store {

@@ -2,8 +2,8 @@
 
 use crate::tx::{PAYMENT_COLUMNS, WriteTx};
 use crate::{
-    ApiKeyRow, BalanceRow, CustomerRow, DeviceRow, EventRow, HistoryRow, MerchantRow, ReceiptKeyRow,
-    ReceiptRow,
+    ApiKeyRow, AuditRow, BalanceRow, CustomerRow, DeviceRow, EventRow, HistoryRow, MerchantRow,
+    ReceiptKeyRow, ReceiptRow,
 };
 use crate::{Backend, EventCursor, PaymentRow, RefundRow, Store, StoreResult, TerminalRow, TrialBalanceRow};
 use sqlx::AssertSqlSafe;
@@ -15,6 +15,40 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.read)
             .await?)
+    }
+
+    /// The audit chains' heads: (chain, last sequence number, last hash).
+    pub async fn audit_heads(&self) -> StoreResult<Vec<(i64, i64, String)>> {
+        Ok(sqlx::query_as("SELECT chain, seq_no, hash FROM audit_heads ORDER BY chain")
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// One audit chain in order (rows without a chain are left out).
+    pub async fn audit_chain(&self, chain: i64) -> StoreResult<Vec<AuditRow>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, actor, action, object_id, detail, created_at, chain, chain_seq, prev_hash, hash \
+             FROM audit_log WHERE chain = $1 ORDER BY chain_seq",
+        )
+        .bind(chain)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Chains that have records but no head, and the count of records outside any chain.
+    pub async fn audit_strays(&self) -> StoreResult<(Vec<i64>, i64)> {
+        let orphans: Vec<(i64,)> = sqlx::query_as(
+            "SELECT DISTINCT chain FROM audit_log WHERE chain IS NOT NULL \
+             AND chain NOT IN (SELECT chain FROM audit_heads) ORDER BY chain",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let unsealed: (i64,) = sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log WHERE chain IS NULL OR hash IS NULL",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok((orphans.into_iter().map(|c| c.0).collect(), unsealed.0))
     }
 
     /// Every merchant, oldest first.

@@ -327,3 +327,18 @@ pub struct CurrencySum {
     pub currency: String,
     pub total: i64,
 }
+
+/// An audit record with its chain link.
+#[derive(Debug, Clone, FromRow)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub actor: String,
+    pub action: String,
+    pub object_id: String,
+    pub detail: String,
+    pub created_at: String,
+    pub chain: Option<i64>,
+    pub chain_seq: Option<i64>,
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
+}

@@ -16,6 +16,7 @@ pub struct WriteTx {
     tx: Transaction<'static, Any>,
     backend: Backend,
     shards: std::sync::Arc<AccountShards>,
+    audit_chain: Option<i64>,
 }
 
 /// How accounts that only the platform's own flows touch (merchant payable, fee revenue,
@@ -28,6 +29,11 @@ pub(crate) struct AccountShards {
 }
 
 impl AccountShards {
+    /// The audit chain a new transaction appends to: as many chains as account shards.
+    fn next_chain(&self) -> i64 {
+        (self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.count.max(1)) as i64
+    }
+
     fn row_id(&self, account: &saoma_core::ledger::AccountRef) -> String {
         let key = account.key();
         if self.count <= 1 || account.kind.must_stay_non_negative() {
@@ -49,7 +55,7 @@ impl WriteTx {
         backend: Backend,
         shards: std::sync::Arc<AccountShards>,
     ) -> WriteTx {
-        WriteTx { tx, backend, shards }
+        WriteTx { tx, backend, shards, audit_chain: None }
     }
 
     fn lock(&self) -> &'static str {
@@ -571,14 +577,52 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Appends an audit record.
+    /// Appends an audit record to this transaction's hash chain. The chain head is locked
+    /// until commit, so the chain has no gaps or forks; there are several chains (one on
+    /// SQLite) so concurrent writers seldom wait on one head, and a transaction keeps to
+    /// one chain. Callers append audit records last, after their other writes.
     pub async fn insert_audit(&mut self, a: &AuditRecord<'_>, now: &str) -> StoreResult<()> {
-        sqlx::query("INSERT INTO audit_log (actor, action, object_id, detail, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(a.actor)
-            .bind(a.action)
-            .bind(a.object_id)
-            .bind(a.detail.to_string())
-            .bind(now)
+        let chain = *self.audit_chain.get_or_insert_with(|| self.shards.next_chain());
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO audit_heads (chain, seq_no, hash) VALUES ($1, 0, '{}') ON CONFLICT (chain) DO NOTHING",
+            saoma_core::audit::GENESIS
+        )))
+        .bind(chain)
+        .execute(&mut *self.tx)
+        .await?;
+        let sql = format!("SELECT seq_no, hash FROM audit_heads WHERE chain = $1{}", self.lock());
+        let (seq_no, prev): (i64, String) =
+            sqlx::query_as(AssertSqlSafe(sql)).bind(chain).fetch_one(&mut *self.tx).await?;
+        let detail = a.detail.to_string();
+        let fields = saoma_core::audit::AuditFields {
+            chain,
+            chain_seq: seq_no + 1,
+            actor: a.actor,
+            action: a.action,
+            object_id: a.object_id,
+            detail: &detail,
+            created_at: now,
+        };
+        let hash = saoma_core::audit::link_hash(&prev, &fields);
+        sqlx::query(
+            "INSERT INTO audit_log (actor, action, object_id, detail, created_at, chain, chain_seq, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(a.actor)
+        .bind(a.action)
+        .bind(a.object_id)
+        .bind(&detail)
+        .bind(now)
+        .bind(chain)
+        .bind(seq_no + 1)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query("UPDATE audit_heads SET seq_no = $1, hash = $2 WHERE chain = $3")
+            .bind(seq_no + 1)
+            .bind(&hash)
+            .bind(chain)
             .execute(&mut *self.tx)
             .await?;
         Ok(())

@@ -1,0 +1,49 @@
+//! `GET /v1/admin/audit/verify`: walks every audit chain and names the first broken link.
+
+use crate::AppState;
+use crate::error::ApiResult;
+use axum::Json;
+use axum::extract::State;
+use saoma_core::audit::{AuditFields, StoredLink, verify_chain};
+use serde_json::{Value, json};
+
+/// Verifies each chain against its head; `intact` is false when any link is broken.
+pub async fn verify(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let mut broken = Vec::new();
+    let mut records = 0;
+    for (chain, seq_no, head_hash) in state.store.audit_heads().await? {
+        let rows = state.store.audit_chain(chain).await?;
+        records += rows.len();
+        let links: Vec<StoredLink<'_>> = rows
+            .iter()
+            .map(|r| StoredLink {
+                fields: AuditFields {
+                    chain,
+                    chain_seq: r.chain_seq.unwrap_or(0),
+                    actor: &r.actor,
+                    action: &r.action,
+                    object_id: &r.object_id,
+                    detail: &r.detail,
+                    created_at: &r.created_at,
+                },
+                prev_hash: r.prev_hash.as_deref().unwrap_or(""),
+                hash: r.hash.as_deref().unwrap_or(""),
+            })
+            .collect();
+        if let Err(b) = verify_chain(chain, &links, Some((seq_no, &head_hash))) {
+            let row = rows.iter().find(|r| r.chain_seq == Some(b.chain_seq));
+            broken.push(json!({
+                "chain": b.chain, "chain_seq": b.chain_seq, "reason": b.reason,
+                "audit_seq": row.map(|r| r.seq), "action": row.map(|r| r.action.clone()),
+                "object_id": row.map(|r| r.object_id.clone()),
+            }));
+        }
+    }
+    let (headless, unsealed) = state.store.audit_strays().await?;
+    for chain in headless {
+        broken.push(json!({"chain": chain, "chain_seq": 1, "reason": "the chain's head was removed"}));
+    }
+    Ok(Json(
+        json!({"intact": broken.is_empty(), "records": records, "broken": broken, "unsealed_before_chaining": unsealed}),
+    ))
+}
