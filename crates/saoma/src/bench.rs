@@ -117,6 +117,7 @@ async fn run_one(
     let config = saoma_server::Config {
         admin_token: Some(ADMIN.into()),
         settle_daily: false,
+        master_key: Some(hex::encode(rand::random::<[u8; 32]>())),
         ..saoma_server::Config::new(url)
     };
     let server = saoma_server::start(config, listener).await?;

@@ -158,6 +158,16 @@ enum AdminCommand {
         #[arg(long, env = "SAOMA_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: String,
     },
+    /// Re-seals every secret under a new master key (stop the servers first). The old key
+    /// comes from SAOMA_MASTER_KEY or the SQLite key file, which is then updated.
+    RotateMasterKey {
+        /// The database (default: ./saoma-data/saoma.db).
+        #[arg(long, env = "SAOMA_DATABASE_URL")]
+        database: Option<String>,
+        /// The new key, 64 hex characters (default: a random one, printed).
+        #[arg(long, env = "SAOMA_NEW_MASTER_KEY", hide_env_values = true)]
+        new_key: Option<String>,
+    },
     /// Walks the audit log's hash chains; names the first broken link and exits 1 if any.
     VerifyAudit {
         #[command(flatten)]
@@ -187,6 +197,34 @@ fn default_database() -> anyhow::Result<String> {
     Ok(format!("sqlite://{}", path.display()))
 }
 
+/// `SAOMA_MASTER_KEY`, or for SQLite a key file beside the database (made on first use,
+/// readable only by its owner). PostgreSQL deployments must set the variable.
+pub fn master_key(database_url: &str) -> anyhow::Result<String> {
+    if let Ok(k) = std::env::var("SAOMA_MASTER_KEY")
+        && !k.trim().is_empty()
+    {
+        return Ok(k.trim().to_string());
+    }
+    let Some(path) = database_url.strip_prefix("sqlite://") else {
+        bail!("set SAOMA_MASTER_KEY (64 hex characters) to run on PostgreSQL");
+    };
+    let path = format!("{}.master-key", path.split('?').next().unwrap_or(path));
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        return Ok(k.trim().to_string());
+    }
+    let key = hex::encode(rand::random::<[u8; 32]>());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(
+        &mut options.open(&path).with_context(|| format!("creating {path}"))?,
+        key.as_bytes(),
+    )?;
+    tracing::warn!(%path, "SAOMA_MASTER_KEY is not set: made a master key file beside the database. Back it up; the secrets cannot be read without it.");
+    Ok(key)
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let database_url = match args.database {
         Some(d) => d,
@@ -196,7 +234,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if admin_token.is_none() {
         tracing::warn!("SAOMA_ADMIN_TOKEN is not set: the admin API is off.");
     }
+    let master_key = Some(master_key(&database_url)?);
     let config = saoma_server::Config {
+        master_key,
         admin_token,
         public_scheme: args.public_scheme,
         webhook_allow_private: std::env::var("SAOMA_WEBHOOK_ALLOW_PRIVATE").is_ok_and(|v| v == "1"),
@@ -406,6 +446,29 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
                 differences.len()
             );
             Ok(if differences.is_empty() { 0 } else { 1 })
+        }
+        AdminCommand::RotateMasterKey { database, new_key } => {
+            let database = match database {
+                Some(d) => d,
+                None => default_database()?,
+            };
+            let old = master_key(&database)?;
+            let from_file = std::env::var("SAOMA_MASTER_KEY").map_or(true, |k| k.trim().is_empty());
+            let new = match new_key {
+                Some(k) => k,
+                None if from_file => hex::encode(rand::random::<[u8; 32]>()),
+                None => bail!("give the new key with --new-key or SAOMA_NEW_MASTER_KEY"),
+            };
+            let count = saoma_server::rotate_master_key(&database, &old, &new).await?;
+            match database.strip_prefix("sqlite://") {
+                Some(path) if from_file => {
+                    let file = format!("{}.master-key", path.split('?').next().unwrap_or(path));
+                    std::fs::write(&file, &new).with_context(|| format!("writing {file}"))?;
+                    println!("re-sealed {count} secrets; the new key is in {file}");
+                }
+                _ => println!("re-sealed {count} secrets; start the servers with the new SAOMA_MASTER_KEY"),
+            }
+            Ok(0)
         }
         AdminCommand::VerifyAudit { server, admin_token } => {
             let v = Client::new(&server.url, Credentials::Admin(admin_token)).verify_audit().await?;

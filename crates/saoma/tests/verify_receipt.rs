@@ -9,6 +9,7 @@ async fn verifies_receipts_from_text_file_and_qr_image() {
     let dir = tempfile::tempdir().unwrap();
     let config = saoma_server::Config {
         admin_token: Some("t".into()),
+        master_key: Some("ab".repeat(32)),
         ..saoma_server::Config::new(&format!("sqlite://{}", dir.path().join("t.db").display()))
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

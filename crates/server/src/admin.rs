@@ -171,7 +171,15 @@ pub async fn create_key(
     let key_id = new_id(prefix::KEY);
     let secret = random_token("sk_");
     let mut tx = state.store.begin().await?;
-    tx.insert_api_key(&key_id, &id, req.terminal_id.as_deref(), &req.role, &secret, &now).await?;
+    tx.insert_api_key(
+        &key_id,
+        &id,
+        req.terminal_id.as_deref(),
+        &req.role,
+        &state.keys.sealer.seal(&secret),
+        &now,
+    )
+    .await?;
     tx.insert_audit(
         &AuditRecord {
             actor: ADMIN,

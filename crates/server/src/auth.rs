@@ -138,7 +138,7 @@ pub async fn merchant_auth(
     let Some(key) = key.filter(|k| k.revoked_at.is_none()) else {
         return Err(unauthenticated("invalid_signature", "unknown key or bad signature"));
     };
-    let expected = signing::hmac(&key.secret, &base);
+    let expected = signing::hmac(&state.keys.sealer.open(&key.secret)?, &base);
     if !bool::from(expected.as_slice().ct_eq(received.signature.as_slice())) {
         return Err(unauthenticated("invalid_signature", "unknown key or bad signature"));
     }

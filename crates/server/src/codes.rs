@@ -38,9 +38,9 @@ pub async fn resolve(
             let check = |step: i64| async move {
                 let slot = paycode::unmask_slot(masked_slot, mask_key, step);
                 let device = state.store.device_by_slot(i64::from(slot)).await?;
-                let matched = device.filter(|d| match hex::decode(&d.secret) {
-                    Ok(secret) => paycode::otp(&secret, slot, step) == otp,
-                    Err(_) => false,
+                let matched = device.filter(|d| match state.keys.sealer.open(&d.secret).map(hex::decode) {
+                    Ok(Ok(secret)) => paycode::otp(&secret, slot, step) == otp,
+                    _ => false,
                 });
                 Ok::<_, crate::ApiError>(matched)
             };

@@ -16,6 +16,7 @@ mod merchant;
 mod payments;
 mod qr;
 mod receipts;
+mod secrets;
 mod settlement;
 mod util;
 mod views;
@@ -23,6 +24,7 @@ mod wallet;
 mod webhooks;
 
 pub use error::{ApiError, ApiResult};
+pub use secrets::rotate_master_key;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -51,6 +53,8 @@ pub struct Config {
     pub webhook_allow_private: bool,
     /// Waits between webhook attempts; after the last, a delivery is dead-lettered.
     pub webhook_retry_delays: Vec<std::time::Duration>,
+    /// The master key (64 hex characters) that seals secrets at rest; required.
+    pub master_key: Option<String>,
     /// Settles yesterday of every merchant in the background (on by default).
     pub settle_daily: bool,
     /// Lets an operator settle a business day that is not over (tests and drills only).
@@ -66,6 +70,7 @@ impl Config {
             public_scheme: "http".into(),
             webhook_allow_private: false,
             webhook_retry_delays: webhooks::STANDARD_RETRY_DELAYS.to_vec(),
+            master_key: None,
             settle_daily: true,
             settle_open_days: false,
         }
@@ -74,6 +79,8 @@ impl Config {
 
 /// Secrets of the platform that live in the database's settings.
 pub struct PlatformKeys {
+    /// Seals secrets at rest under the master key.
+    pub sealer: secrets::Sealer,
     /// Keys the per-merchant customer handle (`customer_ref`).
     pub customer_ref_key: Vec<u8>,
     /// Masks device slots in offline payment codes.
@@ -113,15 +120,24 @@ fn metrics_handle() -> PrometheusHandle {
 impl AppState {
     /// Opens the store and loads (or creates) the platform's keys.
     pub async fn new(config: Config) -> anyhow::Result<AppState> {
+        let master = config
+            .master_key
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("no master key: set SAOMA_MASTER_KEY (64 hex characters)"))?;
+        let sealer = secrets::Sealer::from_hex(master)?;
         let store = Store::open(&config.database_url).await?;
+        let check = store.setting_or_init("master_key_check", &sealer.check_value()).await?;
+        if !sealer.opens_check(&check) {
+            anyhow::bail!("this is not the master key the database's secrets are sealed with");
+        }
         let customer_ref_key =
             hex::decode(store.setting_or_init("customer_ref_key", &util::random_hex(32)).await?)?;
         let mask_key = hex::decode(store.setting_or_init("code_mask_key", &util::random_hex(32)).await?)?;
-        receipts::ensure_key(&store).await?;
+        receipts::ensure_key(&store, &sealer).await?;
         Ok(AppState {
             store,
             config: Arc::new(config),
-            keys: Arc::new(PlatformKeys { customer_ref_key, mask_key }),
+            keys: Arc::new(PlatformKeys { sealer, customer_ref_key, mask_key }),
             changed: Arc::new(Notify::new()),
             to_announce: Arc::new(Notify::new()),
             stopping: tokio::sync::watch::Sender::new(false),

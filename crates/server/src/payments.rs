@@ -132,7 +132,7 @@ pub async fn charge(
     p.customer_ref = Some(customer_ref(state, &merchant.id, customer_id));
     p.needs_confirm = 0;
     p.paid_at = Some(now.to_string());
-    crate::receipts::issue(tx, p, &merchant.name, None, now).await?;
+    crate::receipts::issue(&state.keys.sealer, tx, p, &merchant.name, None, now).await?;
     let data = serde_json::to_value(views::payment(p, None)).unwrap_or_default();
     emit(tx, "payment.succeeded", Some(&p.merchant_id), Some(customer_id), data, now).await?;
     let audit = AuditRecord {
@@ -548,6 +548,7 @@ pub async fn find(
 
 /// Reverses a payment inside `tx`: pending → closed, succeeded → fully refunded.
 async fn reverse(
+    state: &AppState,
     tx: &mut WriteTx,
     p: &mut PaymentRow,
     merchant_name: &str,
@@ -560,7 +561,7 @@ async fn reverse(
             let remaining = p.amount - p.refunded_amount;
             let out_refund_no = format!("cancel-{}", p.id);
             let reason = Some("payment cancelled".into());
-            refund_in_tx(tx, p, merchant_name, &out_refund_no, remaining, reason, actor, now).await?;
+            refund_in_tx(state, tx, p, merchant_name, &out_refund_no, remaining, reason, actor, now).await?;
         }
         _ => {}
     }
@@ -579,7 +580,7 @@ pub async fn cancel(
         let (_, now) = now();
         let mut tx = state.store.begin().await?;
         let mut p = visible(&caller, tx.payment(&id).await?)?;
-        reverse(&mut tx, &mut p, &merchant.name, &caller.key_id, &now).await?;
+        reverse(&state, &mut tx, &mut p, &merchant.name, &caller.key_id, &now).await?;
         tx.commit().await?;
         Ok(p)
     })
@@ -605,7 +606,7 @@ pub async fn cancel_by_trade_no(
         let p = match tx.payment_by_trade_no(&caller.merchant_id, &req.out_trade_no).await? {
             Some(p) => {
                 let mut p = visible(&caller, Some(p))?;
-                reverse(&mut tx, &mut p, &merchant.name, &caller.key_id, &now).await?;
+                reverse(&state, &mut tx, &mut p, &merchant.name, &caller.key_id, &now).await?;
                 p
             }
             None => {
@@ -644,6 +645,7 @@ pub async fn cancel_by_trade_no(
 /// Refunds part of a payment inside `tx` and returns the refund row.
 #[allow(clippy::too_many_arguments)]
 async fn refund_in_tx(
+    state: &AppState,
     tx: &mut WriteTx,
     p: &mut PaymentRow,
     merchant_name: &str,
@@ -691,7 +693,7 @@ async fn refund_in_tx(
     p.fee_returned = decision.fee_returned_after.amount_minor();
     p.status = decision.status_after.as_str().to_string();
     tx.update_payment(p).await?;
-    crate::receipts::issue(tx, p, merchant_name, Some(&refund), now).await?;
+    crate::receipts::issue(&state.keys.sealer, tx, p, merchant_name, Some(&refund), now).await?;
     let data = json!({"refund": views::refund(&refund), "payment": views::payment(p, None)});
     emit(tx, "refund.succeeded", Some(&p.merchant_id), Some(&customer_id), data, now).await?;
     let audit = AuditRecord {
@@ -734,6 +736,7 @@ pub async fn refund(
             return Ok(existing);
         }
         let r = refund_in_tx(
+            &state,
             &mut tx,
             &mut p,
             &merchant.name,

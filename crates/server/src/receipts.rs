@@ -5,6 +5,7 @@
 use crate::AppState;
 use crate::auth::MerchantCaller;
 use crate::error::{ApiError, ApiResult};
+use crate::secrets::Sealer;
 use crate::util::{new_id, now};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -15,6 +16,7 @@ use serde_json::json;
 
 /// Signs and records the receipt of a payment as it now stands (after `refund`, if given).
 pub async fn issue(
+    sealer: &Sealer,
     tx: &mut WriteTx,
     p: &PaymentRow,
     merchant_name: &str,
@@ -22,7 +24,7 @@ pub async fn issue(
     now: &str,
 ) -> Result<(), StoreError> {
     let key = tx.signing_receipt_key().await?.ok_or_else(|| StoreError::Corrupt("no receipt key".into()))?;
-    let seed = seed_of(&key.seed)?;
+    let seed = seed_of(&sealer.open(&key.seed)?)?;
     let claims = ReceiptClaims {
         payment_id: p.id.clone(),
         out_trade_no: p.out_trade_no.clone(),
@@ -60,13 +62,13 @@ fn seed_of(hex_seed: &str) -> Result<[u8; 32], StoreError> {
 }
 
 /// Adds a new receipt signing key; it signs from now on, and the old ones stay published.
-pub async fn rotate_key(store: &Store) -> Result<String, StoreError> {
+pub async fn rotate_key(store: &Store, sealer: &Sealer) -> Result<String, StoreError> {
     let seed = receipt::new_seed();
     let public = receipt::public_key(&seed);
     let kid = receipt::key_id(&public);
     let now = now().1;
     let mut tx = store.begin().await?;
-    tx.add_receipt_key(&kid, &hex::encode(seed), &hex::encode(public), &now).await?;
+    tx.add_receipt_key(&kid, &sealer.seal(&hex::encode(seed)), &hex::encode(public), &now).await?;
     let audit =
         AuditRecord { actor: "operator", action: "receipt_key.add", object_id: &kid, detail: json!({}) };
     tx.insert_audit(&audit, &now).await?;
@@ -75,9 +77,9 @@ pub async fn rotate_key(store: &Store) -> Result<String, StoreError> {
 }
 
 /// Makes the first receipt key of a new database (several nodes may race: one wins).
-pub async fn ensure_key(store: &Store) -> Result<(), StoreError> {
+pub async fn ensure_key(store: &Store, sealer: &Sealer) -> Result<(), StoreError> {
     if store.receipt_keys().await?.is_empty() {
-        match rotate_key(store).await {
+        match rotate_key(store, sealer).await {
             Ok(_) | Err(StoreError::UniqueViolation) => {}
             Err(e) => return Err(e),
         }
@@ -116,6 +118,6 @@ pub async fn get(
 
 /// `POST /v1/admin/receipt-keys/rotate` → `{kid}`.
 pub async fn rotate(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    let kid = rotate_key(&state.store).await?;
+    let kid = rotate_key(&state.store, &state.keys.sealer).await?;
     Ok(Json(json!({ "kid": kid })))
 }

@@ -148,7 +148,8 @@ pub async fn enroll_device(
         let (_, now) = now();
         let slot = rand::thread_rng().gen_range(0..paycode::SLOT_SPACE);
         let mut tx = state.store.begin().await?;
-        tx.insert_device(&device_id, &me.customer_id, i64::from(slot), &secret, &now).await?;
+        let sealed = state.keys.sealer.seal(&secret);
+        tx.insert_device(&device_id, &me.customer_id, i64::from(slot), &sealed, &now).await?;
         tx.insert_audit(
             &AuditRecord {
                 actor: &me.customer_id,

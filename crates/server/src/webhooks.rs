@@ -55,7 +55,8 @@ pub async fn set_endpoint(
     let (t, now) = now();
     let previous_until = rfc3339(t + SECRET_OVERLAP);
     let mut tx = state.store.begin().await?;
-    tx.set_webhook_endpoint(&caller.merchant_id, &req.url, &secret, &previous_until, &now).await?;
+    let sealed = state.keys.sealer.seal(&secret);
+    tx.set_webhook_endpoint(&caller.merchant_id, &req.url, &sealed, &previous_until, &now).await?;
     let audit = AuditRecord {
         actor: &caller.key_id,
         action: "webhook.set",
@@ -257,12 +258,13 @@ async fn send(state: &AppState, http: &reqwest::Client, d: &DeliveryRow) -> Resu
     // Checked again at every attempt: a name may resolve elsewhere since it was set.
     check_url(&endpoint.url, state.config.webhook_allow_private).await.map_err(|e| e.message)?;
     let timestamp = chrono::Utc::now().timestamp();
-    let mut secrets = vec![endpoint.secret.clone()];
+    let open = |s: &str| state.keys.sealer.open(s).map_err(|e| e.to_string());
+    let mut secrets = vec![open(&endpoint.secret)?];
     let (_, now) = now();
     if let (Some(old), Some(until)) = (&endpoint.previous_secret, &endpoint.previous_until)
         && until.as_str() > now.as_str()
     {
-        secrets.push(old.clone());
+        secrets.push(open(old)?);
     }
     let mut signatures = Vec::new();
     for secret in &secrets {

@@ -94,8 +94,11 @@ async fn statement_settlement_and_reconciliation(db: Db) {
 
 async fn open_days_are_not_settled(db: Db) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config =
-        saoma_server::Config { admin_token: Some(ADMIN_TOKEN.into()), ..saoma_server::Config::new(&db.url) };
+    let config = saoma_server::Config {
+        admin_token: Some(ADMIN_TOKEN.into()),
+        master_key: Some(TEST_MASTER_KEY.into()),
+        ..saoma_server::Config::new(&db.url)
+    };
     let server = saoma_server::start(config, listener).await.unwrap();
     let admin =
         saoma_client::Client::new(&server.url(), saoma_client::Credentials::Admin(ADMIN_TOKEN.into()));

@@ -14,7 +14,7 @@ mod tx;
 mod webhooks;
 
 pub use rows::*;
-pub use tx::WriteTx;
+pub use tx::{SEALED_COLUMNS, WriteTx};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};

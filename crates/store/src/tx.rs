@@ -44,6 +44,15 @@ impl AccountShards {
     }
 }
 
+/// The columns that hold secrets sealed under the master key: (table, key column, column).
+pub const SEALED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("api_keys", "id", "secret"),
+    ("devices", "id", "secret"),
+    ("webhook_endpoints", "merchant_id", "secret"),
+    ("webhook_endpoints", "merchant_id", "previous_secret"),
+    ("receipt_keys", "kid", "seed"),
+];
+
 /// The payment columns, in `PaymentRow` order.
 pub(crate) const PAYMENT_COLUMNS: &str = "id, merchant_id, terminal_id, out_trade_no, amount, currency, subject, items, mode, \
      status, failure_code, refunded_amount, fee, fee_returned, customer_id, customer_ref, fingerprint, qr_ref, \
@@ -67,6 +76,31 @@ impl WriteTx {
 
     pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.tx
+    }
+
+    /// Every value of one of the [`SEALED_COLUMNS`]: (row key, value).
+    pub async fn sealed_values(&mut self, column: usize) -> StoreResult<Vec<(String, Option<String>)>> {
+        let (table, key, col) = SEALED_COLUMNS[column];
+        let sql = format!("SELECT {key}, {col} FROM {table} ORDER BY {key}{}", self.lock());
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&mut *self.tx).await?)
+    }
+
+    /// Replaces one value of one of the [`SEALED_COLUMNS`].
+    pub async fn set_sealed_value(&mut self, column: usize, row_key: &str, value: &str) -> StoreResult<()> {
+        let (table, key, col) = SEALED_COLUMNS[column];
+        let sql = format!("UPDATE {table} SET {col} = $1 WHERE {key} = $2");
+        sqlx::query(AssertSqlSafe(sql)).bind(value).bind(row_key).execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Overwrites a setting.
+    pub async fn set_setting(&mut self, name: &str, value: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE settings SET value = $1 WHERE name = $2")
+            .bind(value)
+            .bind(name)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     /// Commits everything done in this transaction.

@@ -94,6 +94,7 @@ pub fn config(db: &Db) -> saoma_server::Config {
         webhook_allow_private: true,
         webhook_retry_delays: vec![std::time::Duration::from_millis(200); 3],
         settle_daily: false,
+        master_key: Some(TEST_MASTER_KEY.into()),
         settle_open_days: true,
         ..saoma_server::Config::new(&db.url)
     }
@@ -112,6 +113,9 @@ pub struct World {
 }
 
 pub const PIN: &str = "123456";
+
+/// The master key every test node of a database shares.
+pub const TEST_MASTER_KEY: &str = "5a0a5a0a5a0a5a0a5a0a5a0a5a0a5a0a5a0a5a0a5a0a5a0a5a0a5a0a5a0a5a0a";
 
 impl World {
     pub async fn new(db: Db, customers: usize, balance: i64) -> World {
