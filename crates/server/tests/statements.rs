@@ -93,17 +93,7 @@ async fn statement_settlement_and_reconciliation(db: Db) {
 }
 
 async fn open_days_are_not_settled(db: Db) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = saoma_server::Config {
-        admin_token: Some(ADMIN_TOKEN.into()),
-        master_key: Some(TEST_MASTER_KEY.into()),
-        ..saoma_server::Config::new(&db.url)
-    };
-    let server = saoma_server::start(config, listener).await.unwrap();
-    let admin =
-        saoma_client::Client::new(&server.url(), saoma_client::Credentials::Admin(ADMIN_TOKEN.into()));
-    let m = admin.create_merchant(&merchant_req("Late Shop")).await.unwrap();
-    admin.approve_merchant(&m.id).await.unwrap();
+    let (server, admin, _merchant) = production_node(&db, "Late Shop").await;
     let today = chrono::Utc::now().date_naive().to_string();
     assert_eq!(admin.settle(&today).await.unwrap_err().code(), Some("business_day_open"));
     let yesterday = (chrono::Utc::now().date_naive() - chrono::Days::new(1)).to_string();

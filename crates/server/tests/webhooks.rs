@@ -132,17 +132,7 @@ async fn signed_retried_dead_lettered_and_resent(db: Db) {
 
 async fn private_and_plain_targets_are_refused(db: Db) {
     // A production-like node: no private targets, https only.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = saoma_server::Config {
-        admin_token: Some(ADMIN_TOKEN.into()),
-        master_key: Some(TEST_MASTER_KEY.into()),
-        ..saoma_server::Config::new(&db.url)
-    };
-    let server = saoma_server::start(config, listener).await.unwrap();
-    let admin =
-        saoma_client::Client::new(&server.url(), saoma_client::Credentials::Admin(ADMIN_TOKEN.into()));
-    let m = admin.create_merchant(&merchant_req("Strict")).await.unwrap();
-    admin.approve_merchant(&m.id).await.unwrap();
+    let (server, admin, m) = production_node(&db, "Strict").await;
     let k = admin.create_key(&m.id, None).await.unwrap();
     let merchant = saoma_client::Client::new(
         &server.url(),

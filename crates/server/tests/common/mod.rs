@@ -100,6 +100,22 @@ pub fn config(db: &Db) -> saoma_server::Config {
     }
 }
 
+/// A node with production defaults (https-only public webhooks, closed days only for
+/// settlement) on `db`, its admin client, and an approved merchant named `name`.
+pub async fn production_node(db: &Db, name: &str) -> (saoma_server::RunningServer, Client, api::Merchant) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = saoma_server::Config {
+        admin_token: Some(ADMIN_TOKEN.into()),
+        master_key: Some(TEST_MASTER_KEY.into()),
+        ..saoma_server::Config::new(&db.url)
+    };
+    let server = saoma_server::start(config, listener).await.unwrap();
+    let admin = Client::new(&server.url(), Credentials::Admin(ADMIN_TOKEN.into()));
+    let m = admin.create_merchant(&merchant_req(name)).await.unwrap();
+    admin.approve_merchant(&m.id).await.unwrap();
+    (server, admin, m)
+}
+
 pub struct World {
     pub server: saoma_server::RunningServer,
     pub db: Db,
