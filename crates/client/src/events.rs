@@ -1,6 +1,6 @@
 //! The merchant's live feed (`GET /v1/events/stream`) read as Server-Sent Events.
 
-use crate::{Client, ClientError, ClientResult};
+use crate::{Client, ClientResult};
 use std::time::Duration;
 
 /// One event of the feed.
@@ -31,10 +31,7 @@ impl Client {
         let status = response.status().as_u16();
         if status != 200 {
             let body = response.text().await.unwrap_or_default();
-            return Err(match serde_json::from_str::<saoma_api::ErrorEnvelope>(&body) {
-                Ok(env) => ClientError::Api { status, error: env.error },
-                Err(_) => ClientError::Unexpected { status, body },
-            });
+            return Err(crate::error_of(status, body));
         }
         Ok(EventFeed { response, buffer: String::new() })
     }

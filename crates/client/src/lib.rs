@@ -75,6 +75,14 @@ pub fn install_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The error of a non-2xx answer: the API's envelope, or the body as it came.
+pub(crate) fn error_of(status: u16, body: String) -> ClientError {
+    match serde_json::from_str::<api::ErrorEnvelope>(&body) {
+        Ok(env) => ClientError::Api { status, error: env.error },
+        Err(_) => ClientError::Unexpected { status, body },
+    }
+}
+
 fn nonce() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
@@ -159,10 +167,7 @@ impl Client {
         if (200..300).contains(&status) {
             return serde_json::from_str(&text).map_err(|_| ClientError::Unexpected { status, body: text });
         }
-        match serde_json::from_str::<api::ErrorEnvelope>(&text) {
-            Ok(env) => Err(ClientError::Api { status, error: env.error }),
-            Err(_) => Err(ClientError::Unexpected { status, body: text }),
-        }
+        Err(error_of(status, text))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
@@ -249,10 +254,7 @@ impl Client {
         if status == 200 {
             return Ok(text);
         }
-        Err(match serde_json::from_str::<api::ErrorEnvelope>(&text) {
-            Ok(env) => ClientError::Api { status, error: env.error },
-            Err(_) => ClientError::Unexpected { status, body: text },
-        })
+        Err(error_of(status, text))
     }
 
     /// Settles a business day for every merchant (operator).
