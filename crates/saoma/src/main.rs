@@ -197,18 +197,26 @@ fn default_database() -> anyhow::Result<String> {
     Ok(format!("sqlite://{}", path.display()))
 }
 
+/// `SAOMA_MASTER_KEY`, when set and not blank.
+fn master_key_from_env() -> Option<String> {
+    std::env::var("SAOMA_MASTER_KEY").ok().map(|k| k.trim().to_string()).filter(|k| !k.is_empty())
+}
+
+/// The key file beside a SQLite database (`DB.master-key`); none for PostgreSQL.
+fn master_key_file(database_url: &str) -> Option<String> {
+    let path = database_url.strip_prefix("sqlite://")?;
+    Some(format!("{}.master-key", path.split('?').next().unwrap_or(path)))
+}
+
 /// `SAOMA_MASTER_KEY`, or for SQLite a key file beside the database (made on first use,
 /// readable only by its owner). PostgreSQL deployments must set the variable.
 pub fn master_key(database_url: &str) -> anyhow::Result<String> {
-    if let Ok(k) = std::env::var("SAOMA_MASTER_KEY")
-        && !k.trim().is_empty()
-    {
-        return Ok(k.trim().to_string());
+    if let Some(k) = master_key_from_env() {
+        return Ok(k);
     }
-    let Some(path) = database_url.strip_prefix("sqlite://") else {
+    let Some(path) = master_key_file(database_url) else {
         bail!("set SAOMA_MASTER_KEY (64 hex characters) to run on PostgreSQL");
     };
-    let path = format!("{}.master-key", path.split('?').next().unwrap_or(path));
     if let Ok(k) = std::fs::read_to_string(&path) {
         return Ok(k.trim().to_string());
     }
@@ -453,16 +461,15 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
                 None => default_database()?,
             };
             let old = master_key(&database)?;
-            let from_file = std::env::var("SAOMA_MASTER_KEY").map_or(true, |k| k.trim().is_empty());
+            let from_file = master_key_from_env().is_none();
             let new = match new_key {
                 Some(k) => k,
                 None if from_file => hex::encode(rand::random::<[u8; 32]>()),
                 None => bail!("give the new key with --new-key or SAOMA_NEW_MASTER_KEY"),
             };
             let count = saoma_server::rotate_master_key(&database, &old, &new).await?;
-            match database.strip_prefix("sqlite://") {
-                Some(path) if from_file => {
-                    let file = format!("{}.master-key", path.split('?').next().unwrap_or(path));
+            match master_key_file(&database) {
+                Some(file) if from_file => {
                     std::fs::write(&file, &new).with_context(|| format!("writing {file}"))?;
                     println!("re-sealed {count} secrets; the new key is in {file}");
                 }
