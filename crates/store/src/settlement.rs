@@ -3,6 +3,30 @@
 
 use crate::{CurrencySum, SettlementRow, StatementRow, Store, StoreResult, WriteTx};
 
+/// The one definition of a merchant's payable movement: postings on its payable account
+/// (all shards) from entries made in `[from, to)`, per currency, credits positive, with
+/// settlement entries left out.
+async fn payable_movement_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    merchant_id: &str,
+    from: &str,
+    to: &str,
+) -> StoreResult<Vec<CurrencySum>> {
+    Ok(sqlx::query_as(
+        "SELECT p.currency, CAST(COALESCE(SUM(CASE WHEN p.direction = 'credit' THEN p.amount ELSE -p.amount END), 0) \
+           AS BIGINT) AS total \
+         FROM postings p JOIN journal_entries j ON j.id = p.entry_id JOIN accounts a ON a.id = p.account_id \
+         WHERE a.kind = 'merchant_payable' AND a.owner_id = $1 AND j.kind <> 'settlement' \
+           AND j.created_at >= $2 AND j.created_at < $3 \
+         GROUP BY p.currency ORDER BY p.currency",
+    )
+    .bind(merchant_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(executor)
+    .await?)
+}
+
 impl Store {
     /// A merchant's payments paid and refunds made in `[from, to)`, in time order. Refund
     /// amounts and returned fees are negative.
@@ -35,19 +59,7 @@ impl Store {
         from: &str,
         to: &str,
     ) -> StoreResult<Vec<CurrencySum>> {
-        Ok(sqlx::query_as(
-            "SELECT p.currency, CAST(COALESCE(SUM(CASE WHEN p.direction = 'credit' THEN p.amount ELSE -p.amount END), 0) \
-               AS BIGINT) AS total \
-             FROM postings p JOIN journal_entries j ON j.id = p.entry_id JOIN accounts a ON a.id = p.account_id \
-             WHERE a.kind = 'merchant_payable' AND a.owner_id = $1 AND j.kind <> 'settlement' \
-               AND j.created_at >= $2 AND j.created_at < $3 \
-             GROUP BY p.currency ORDER BY p.currency",
-        )
-        .bind(merchant_id)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.read)
-        .await?)
+        payable_movement_on(&self.read, merchant_id, from, to).await
     }
 
     /// What the ledger says a journal entry did to each kind of account, for checking an
@@ -97,18 +109,9 @@ impl WriteTx {
         currency: &str,
         cutoff: &str,
     ) -> StoreResult<i64> {
-        let v: (i64,) = sqlx::query_as(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN p.direction = 'credit' THEN p.amount ELSE -p.amount END), 0) AS BIGINT) \
-             FROM postings p JOIN journal_entries j ON j.id = p.entry_id JOIN accounts a ON a.id = p.account_id \
-             WHERE a.kind = 'merchant_payable' AND a.owner_id = $1 AND p.currency = $2 AND j.kind <> 'settlement' \
-               AND j.created_at < $3",
-        )
-        .bind(merchant_id)
-        .bind(currency)
-        .bind(cutoff)
-        .fetch_one(self.conn())
-        .await?;
-        Ok(v.0)
+        // "" sorts before every timestamp: everything before the cutoff.
+        let sums = payable_movement_on(self.conn(), merchant_id, "", cutoff).await?;
+        Ok(sums.into_iter().find(|s| s.currency == currency).map_or(0, |s| s.total))
     }
 
     /// Everything paid out to a merchant in a currency so far.
