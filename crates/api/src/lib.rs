@@ -106,6 +106,9 @@ pub struct CreateCustomerRequest {
     pub phone: String,
     pub name: String,
     pub pin: String,
+    /// The risk tier whose limits apply (default `standard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
 }
 
 /// A customer as the operator sees it.
@@ -115,6 +118,12 @@ pub struct Customer {
     pub phone: String,
     pub name: String,
     pub created_at: String,
+    /// The risk tier whose limits apply.
+    #[serde(default)]
+    pub tier: String,
+    /// True while the wallet is frozen.
+    #[serde(default)]
+    pub frozen: bool,
 }
 
 /// `POST /v1/admin/customers/{id}/topups`.
@@ -294,8 +303,17 @@ pub struct Balance {
 /// The wallet's limits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Limits {
-    /// Above this, in each currency's minor units, a scanned payment asks for the PIN.
+    /// Above this, in major units of the payment's currency, a payment asks for the PIN.
     pub password_free_major_units: i64,
+    /// The customer's risk tier.
+    #[serde(default)]
+    pub tier: String,
+    /// The largest single payment or transfer, in major units.
+    #[serde(default)]
+    pub per_payment_major_units: i64,
+    /// The most that may be paid out in any 24 hours, in major units.
+    #[serde(default)]
+    pub daily_major_units: i64,
 }
 
 /// `GET /v1/wallet`.
@@ -304,6 +322,9 @@ pub struct Wallet {
     pub customer_id: String,
     pub balances: Vec<Balance>,
     pub limits: Limits,
+    /// True while the risk officer has frozen the wallet: it cannot pay or transfer.
+    #[serde(default)]
+    pub frozen: bool,
 }
 
 /// `POST /v1/wallet/payment-codes`.

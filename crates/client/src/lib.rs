@@ -3,6 +3,7 @@
 //! Used by the CLI and the tests.
 
 pub mod events;
+mod operator;
 pub mod pos;
 
 use saoma_api as api;
@@ -279,7 +280,12 @@ impl Client {
 
     /// Creates a customer.
     pub async fn create_customer(&self, phone: &str, name: &str, pin: &str) -> ClientResult<api::Customer> {
-        let req = api::CreateCustomerRequest { phone: phone.into(), name: name.into(), pin: pin.into() };
+        let req = api::CreateCustomerRequest {
+            phone: phone.into(),
+            name: name.into(),
+            pin: pin.into(),
+            tier: None,
+        };
         self.post("/v1/admin/customers", &req).await
     }
 

@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod money;
 pub mod paycode;
 pub mod payment;
+pub mod risk;
 pub mod scan;
 pub mod statement;
 

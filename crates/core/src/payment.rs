@@ -168,12 +168,6 @@ pub fn valid_out_trade_no(s: &str) -> bool {
     (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// The password-free limit for consumer-presented payments: 1000 major units of the
-/// payment's currency (100000 minor units of CNY). Above it the customer confirms with the PIN.
-pub fn password_free_limit_minor(currency: crate::money::Currency) -> i64 {
-    1000 * currency.minor_per_major()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -248,8 +248,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admin_token,
         public_scheme: args.public_scheme,
         webhook_allow_private: std::env::var("SAOMA_WEBHOOK_ALLOW_PRIVATE").is_ok_and(|v| v == "1"),
+        risk_velocity: risk_velocity()?,
         ..saoma_server::Config::new(&database_url)
     };
+    if !config.risk_velocity {
+        tracing::warn!("SAOMA_RISK_VELOCITY=off: the velocity rules are off (limits and PIN rules stay on).");
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -557,4 +561,13 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// `SAOMA_RISK_VELOCITY`: `on` (the default) or `off` (load tests and benchmarks).
+fn risk_velocity() -> anyhow::Result<bool> {
+    match std::env::var("SAOMA_RISK_VELOCITY").as_deref() {
+        Err(_) | Ok("") | Ok("on") => Ok(true),
+        Ok("off") => Ok(false),
+        Ok(other) => anyhow::bail!("SAOMA_RISK_VELOCITY is \"on\" or \"off\", not {other:?}"),
+    }
 }

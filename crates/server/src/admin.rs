@@ -219,6 +219,10 @@ pub async fn create_customer(
     if !valid_pin(&req.pin) {
         return Err(ApiError::invalid("pin", "pin is 6 digits"));
     }
+    let tier = req.tier.clone().unwrap_or_else(|| saoma_core::risk::DEFAULT_TIER.to_string());
+    if !crate::risk::rules(&state).await?.tiers.contains_key(&tier) {
+        return Err(ApiError::invalid("tier", "no such tier in the risk rules"));
+    }
     let pin_hash = crate::wallet::hash_pin(&req.pin)?;
     let (_, now) = now();
     let c = CustomerRow {
@@ -231,6 +235,7 @@ pub async fn create_customer(
         pin_locked_until: None,
         frozen: 0,
         created_at: now.clone(),
+        tier,
     };
     let mut tx = state.store.begin().await?;
     match tx.insert_customer(&c).await {
@@ -245,7 +250,7 @@ pub async fn create_customer(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(api::Customer { id: c.id, phone: c.phone, name: c.name, created_at: c.created_at }))
+    Ok(Json(views::customer(c)))
 }
 
 /// `POST /v1/admin/customers/{id}/topups`: cash-in, idempotent on `reference`.

@@ -37,6 +37,13 @@ impl MerchantCaller {
     }
 }
 
+/// An operator of the platform, authenticated by a bearer token.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    /// `admin` for the start-up token, else the operator's id.
+    pub id: String,
+}
+
 /// A customer with a wallet session.
 #[derive(Debug, Clone)]
 pub struct WalletCaller {
@@ -54,7 +61,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Admin API: `Authorization: Bearer <SAOMA_ADMIN_TOKEN>`.
 pub async fn admin_auth(
     State(state): State<AppState>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let Some(expected) = state.config.admin_token.as_deref() else {
@@ -67,6 +74,7 @@ pub async fn admin_auth(
     {
         return Err(unauthenticated("unauthenticated", "invalid admin token"));
     }
+    req.extensions_mut().insert(Operator { id: "admin".into() });
     Ok(next.run(req).await)
 }
 

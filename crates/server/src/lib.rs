@@ -16,11 +16,14 @@ mod merchant;
 mod payments;
 mod qr;
 mod receipts;
+mod risk;
+mod risk_desk;
 mod secrets;
 mod settlement;
 mod util;
 mod views;
 mod wallet;
+mod wallet_pay;
 mod webhooks;
 
 pub use error::{ApiError, ApiResult};
@@ -59,6 +62,9 @@ pub struct Config {
     pub settle_daily: bool,
     /// Lets an operator settle a business day that is not over (tests and drills only).
     pub settle_open_days: bool,
+    /// The velocity rules (payments per minute, bad codes per terminal); `false` with
+    /// `SAOMA_RISK_VELOCITY=off` for load tests. Limits and PIN rules stay on.
+    pub risk_velocity: bool,
 }
 
 impl Config {
@@ -73,6 +79,7 @@ impl Config {
             master_key: None,
             settle_daily: true,
             settle_open_days: false,
+            risk_velocity: true,
         }
     }
 }
@@ -99,6 +106,8 @@ pub struct AppState {
     to_announce: Arc<Notify>,
     /// Turns true when the server begins to shut down; live feeds end on it.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// The risk rules as last read.
+    pub risk_rules: Arc<risk::RulesCache>,
     /// How many announcements from other nodes this node has heard.
     remote_commits: Arc<std::sync::atomic::AtomicU64>,
     metrics: PrometheusHandle,
@@ -142,6 +151,7 @@ impl AppState {
             to_announce: Arc::new(Notify::new()),
             stopping: tokio::sync::watch::Sender::new(false),
             remote_commits: Arc::default(),
+            risk_rules: Arc::default(),
             metrics: metrics_handle(),
         })
     }
@@ -264,7 +274,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/merchants/{id}/terminals", post(admin::create_terminal))
         .route("/v1/admin/merchants/{id}/keys", post(admin::create_key))
         .route("/v1/admin/customers", post(admin::create_customer))
+        .route("/v1/admin/customers/{id}", get(risk_desk::get_customer))
         .route("/v1/admin/customers/{id}/topups", post(admin::top_up))
+        .route("/v1/admin/customers/{id}/freeze", post(risk_desk::freeze))
+        .route("/v1/admin/customers/{id}/unfreeze", post(risk_desk::unfreeze))
+        .route("/v1/admin/customers/{id}/tier", put(risk_desk::set_tier))
+        .route("/v1/admin/risk/rules", get(risk_desk::get_rules).put(risk_desk::put_rules))
+        .route("/v1/admin/risk/decisions", get(risk_desk::decisions))
         .route("/v1/admin/ledger/trial-balance", get(admin::trial_balance))
         .route("/v1/admin/receipt-keys/rotate", post(receipts::rotate))
         .route("/v1/admin/audit/verify", get(audit::verify))
@@ -292,10 +308,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/wallet", get(wallet::get_wallet))
         .route("/v1/wallet/payment-codes", post(wallet::issue_code))
         .route("/v1/wallet/devices", post(wallet::enroll_device))
-        .route("/v1/wallet/qr/resolve", post(wallet::resolve_qr))
-        .route("/v1/wallet/qr/pay", post(wallet::pay_qr))
-        .route("/v1/wallet/payments/{id}/confirm", post(wallet::confirm))
-        .route("/v1/wallet/transfers", post(wallet::transfer))
+        .route("/v1/wallet/qr/resolve", post(wallet_pay::resolve_qr))
+        .route("/v1/wallet/qr/pay", post(wallet_pay::pay_qr))
+        .route("/v1/wallet/payments/{id}/confirm", post(wallet_pay::confirm))
+        .route("/v1/wallet/transfers", post(wallet_pay::transfer))
         .route("/v1/wallet/receive-code", get(wallet::receive_code))
         .route("/v1/wallet/transactions", get(wallet::transactions))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::wallet_auth));

@@ -5,6 +5,7 @@ use crate::auth::MerchantCaller;
 use crate::codes;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
+use crate::risk;
 use crate::util::{new_id, now, rfc3339, sha256_hex};
 use crate::{AppState, views};
 use axum::Json;
@@ -17,6 +18,7 @@ use saoma_core::ids::prefix;
 use saoma_core::ledger;
 use saoma_core::money::{Currency, Money};
 use saoma_core::payment::{self, PaymentStatus, RefundError, RefundablePayment};
+use saoma_core::risk::{Decline, Rules};
 use saoma_store::{
     AuditRecord, CustomerRow, MerchantRow, NewEvent, PaymentRow, RefundRow, StoreError, WriteTx,
 };
@@ -109,23 +111,50 @@ pub async fn emit(
     tx.insert_event(&NewEvent { id: &id, merchant_id, customer_id, kind, data }, now).await
 }
 
-/// Charges a pending payment to a customer inside `tx`: posts the ledger entry, marks the
-/// payment succeeded, queues the event and the audit record.
+/// Who pays a charge, under which rules, and who asked for it (for the audit log).
+pub struct Payer<'a> {
+    pub customer: &'a CustomerRow,
+    pub rules: &'a Rules,
+    pub actor: &'a str,
+}
+
+/// Why a charge did not happen.
+pub enum ChargeError {
+    /// Declined: a short balance or a limit. Nothing of the attempt may be committed.
+    Declined(Decline),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ChargeError {
+    fn from(e: StoreError) -> Self {
+        ChargeError::Store(e)
+    }
+}
+
+/// Charges a pending payment to a customer inside `tx`: posts the ledger entry, checks
+/// the daily limit with the wallet locked, marks the payment succeeded, issues the
+/// receipt, queues the event and the audit record.
 pub async fn charge(
     state: &AppState,
     tx: &mut WriteTx,
     p: &mut PaymentRow,
     merchant: &MerchantRow,
-    customer_id: &str,
-    actor: &str,
+    by: &Payer<'_>,
     now: &str,
-) -> Result<(), StoreError> {
+) -> Result<(), ChargeError> {
     let currency = Currency::from_code(&p.currency).ok_or_else(|| StoreError::Corrupt(p.currency.clone()))?;
     let amount = Money::new(p.amount, currency);
     let fee = payment::fee_for(amount, u32::try_from(merchant.fee_bps).unwrap_or(0));
+    let customer_id = by.customer.id.as_str();
     let entry = ledger::payment_entry(customer_id, &merchant.id, amount, fee)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    tx.post_entry(&new_id(prefix::ENTRY), "payment", &p.id, &entry, now).await?;
+    match tx.post_entry(&new_id(prefix::ENTRY), "payment", &p.id, &entry, now).await {
+        Err(StoreError::InsufficientFunds(_)) => {
+            return Err(ChargeError::Declined(Decline::plain("insufficient_funds")));
+        }
+        other => other?,
+    }
+    risk::check_daily(tx, by.rules, by.customer, amount, &p.id).await?.map_err(ChargeError::Declined)?;
     p.status = PaymentStatus::Succeeded.as_str().to_string();
     p.fee = fee.amount_minor();
     p.customer_id = Some(customer_id.to_string());
@@ -136,10 +165,12 @@ pub async fn charge(
     let data = serde_json::to_value(views::payment(p, None)).unwrap_or_default();
     emit(tx, "payment.succeeded", Some(&p.merchant_id), Some(customer_id), data, now).await?;
     let audit = AuditRecord {
-        actor,
+        actor: by.actor,
         action: "payment.charge",
         object_id: &p.id,
-        detail: json!({"amount": p.amount, "currency": p.currency}),
+        // What the risk rules looked at, so the approval can be explained afterwards.
+        detail: json!({"amount": p.amount, "currency": p.currency,
+            "risk": {"rules_version": by.rules.version, "tier": by.customer.tier}}),
     };
     tx.insert_audit(&audit, now).await?;
     metrics::counter!("saoma_payments_total", "status" => "succeeded").increment(1);
@@ -368,13 +399,23 @@ async fn create_once(
         return Ok(p);
     };
     // Consumer-presented: the POS scanned the customer's code.
+    let rules = risk::rules(state).await?;
     let mut p = new_payment(caller, req, fp, "cpm", &now);
+    let till = caller.terminal_id.as_deref().unwrap_or(actor);
+    if let Some(terminal) = &caller.terminal_id
+        && let Err(d) = risk::check_terminal(state, &rules, terminal, t).await?
+    {
+        return record_decline(tx, p, &d, till, &rules).await;
+    }
     let (customer, code_hash) = match payer(state, &mut tx, code, &now, t.timestamp()).await? {
-        Err(failure) => return record_decline(tx, p, failure).await,
+        Err(failure) => return record_decline(tx, p, &Decline::plain(failure), till, &rules).await,
         Ok(found) => found,
     };
     p.customer_id = Some(customer.id.clone());
-    if amount.amount_minor() > payment::password_free_limit_minor(amount.currency()) {
+    if let Err(d) = risk::check_wallet(state, &rules, &customer, amount, true).await? {
+        return record_decline(tx, p, &d, &customer.id, &rules).await;
+    }
+    if rules.needs_pin(amount.amount_minor(), amount.currency()) {
         // Over the password-free limit: the customer confirms with the PIN in the wallet.
         p.needs_confirm = 1;
         p.customer_ref = Some(customer_ref(state, &merchant.id, &customer.id));
@@ -383,13 +424,14 @@ async fn create_once(
         tx.commit().await?;
         return Ok(p);
     }
-    match charge(state, &mut tx, &mut p, merchant, &customer.id, actor, &now).await {
+    let by = Payer { customer: &customer, rules: &rules, actor };
+    match charge(state, &mut tx, &mut p, merchant, &by, &now).await {
         Ok(()) => {
             tx.insert_payment(&p).await?;
             tx.commit().await?;
             Ok(p)
         }
-        Err(StoreError::InsufficientFunds(_)) => {
+        Err(ChargeError::Declined(d)) => {
             // Nothing of the attempt lands; the decline is recorded in a transaction of its own.
             drop(tx);
             let mut tx = state.store.begin().await?;
@@ -399,9 +441,9 @@ async fn create_once(
             tx.mark_code_used(&code_hash, &now).await?;
             let mut p = new_payment(caller, req, fp, "cpm", &now);
             p.customer_id = Some(customer.id.clone());
-            record_decline(tx, p, "insufficient_funds").await
+            record_decline(tx, p, &d, &customer.id, &rules).await
         }
-        Err(e) => Err(e.into()),
+        Err(ChargeError::Store(e)) => Err(e.into()),
     }
 }
 
@@ -425,17 +467,22 @@ async fn payer(
         .customer(&resolved.customer_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("code without customer".into()))?;
-    if customer.frozen != 0 {
-        return Ok(Err("wallet_frozen"));
-    }
     Ok(Ok((customer, resolved.code_hash)))
 }
 
-/// Records a payment as declined with `code` and commits.
-async fn record_decline(mut tx: WriteTx, mut p: PaymentRow, code: &str) -> Result<PaymentRow, OpError> {
+/// Records a payment as declined, keeps why (`subject`: whom the rule looked at), and
+/// commits.
+async fn record_decline(
+    mut tx: WriteTx,
+    mut p: PaymentRow,
+    d: &Decline,
+    subject: &str,
+    rules: &Rules,
+) -> Result<PaymentRow, OpError> {
     p.status = PaymentStatus::Failed.as_str().to_string();
-    p.failure_code = Some(code.to_string());
+    p.failure_code = Some(d.code.to_string());
     tx.insert_payment(&p).await?;
+    tx.insert_risk_decision(&risk::decision(d, subject, Some(&p.id), rules, &p.created_at)).await?;
     tx.commit().await?;
     metrics::counter!("saoma_payments_total", "status" => "failed").increment(1);
     Ok(p)

@@ -92,3 +92,15 @@ pub fn merchant(m: &MerchantRow) -> api::Merchant {
         created_at: m.created_at.clone(),
     }
 }
+
+/// A customer as the operator sees it.
+pub fn customer(c: saoma_store::CustomerRow) -> api::Customer {
+    api::Customer {
+        id: c.id,
+        phone: c.phone,
+        name: c.name,
+        created_at: c.created_at,
+        tier: c.tier,
+        frozen: c.frozen != 0,
+    }
+}

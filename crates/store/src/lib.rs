@@ -8,6 +8,7 @@
 //! pool instead of failing with `database is locked`.
 
 mod reads;
+mod risk;
 mod rows;
 mod settlement;
 mod tx;
@@ -83,6 +84,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_settlements.sql")),
     (6, include_str!("../migrations/0006_receive_codes.sql")),
     (7, include_str!("../migrations/0007_audit_chain.sql")),
+    (8, include_str!("../migrations/0008_risk.sql")),
 ];
 
 impl Store {
@@ -215,6 +217,15 @@ impl Store {
     /// Starts the one database transaction of a business operation.
     pub async fn begin(&self) -> StoreResult<WriteTx> {
         Ok(WriteTx::new(self.write.begin().await?, self.backend, self.shards.clone()))
+    }
+
+    /// A setting's value, if it was ever set. Read-only: safe inside another transaction.
+    pub async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|(v,)| v))
     }
 
     /// Reads or creates a named platform secret (hex), made from `random_hex` the first time.

@@ -51,6 +51,8 @@ pub struct CustomerRow {
     pub pin_locked_until: Option<String>,
     pub frozen: i64,
     pub created_at: String,
+    /// The risk tier whose limits apply.
+    pub tier: String,
 }
 
 /// An enrolled device that makes offline payment codes.
@@ -341,4 +343,20 @@ pub struct AuditRow {
     pub chain_seq: Option<i64>,
     pub prev_hash: Option<String>,
     pub hash: Option<String>,
+}
+
+/// A risk decline, kept so it can be explained afterwards.
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct RiskDecisionRow {
+    pub id: String,
+    /// The customer or terminal the rule looked at.
+    pub subject_id: String,
+    pub payment_id: Option<String>,
+    /// The API failure code answered.
+    pub code: String,
+    pub rule: String,
+    pub observed: i64,
+    pub threshold: i64,
+    pub rules_version: i64,
+    pub created_at: String,
 }

@@ -108,7 +108,7 @@ impl WriteTx {
         self.tx.commit().await.map_err(StoreError::from_sqlx)
     }
 
-    pub(crate) async fn setting_or_init(&mut self, name: &str, value: &str) -> StoreResult<String> {
+    pub async fn setting_or_init(&mut self, name: &str, value: &str) -> StoreResult<String> {
         sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(value)
@@ -207,14 +207,15 @@ impl WriteTx {
     /// Inserts a customer.
     pub async fn insert_customer(&mut self, c: &CustomerRow) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO customers (id, phone, name, pin_hash, pin_failures, pin_locks, frozen, created_at) \
-             VALUES ($1, $2, $3, $4, 0, 0, 0, $5)",
+            "INSERT INTO customers (id, phone, name, pin_hash, pin_failures, pin_locks, frozen, created_at, tier) \
+             VALUES ($1, $2, $3, $4, 0, 0, 0, $5, $6)",
         )
         .bind(&c.id)
         .bind(&c.phone)
         .bind(&c.name)
         .bind(&c.pin_hash)
         .bind(&c.created_at)
+        .bind(&c.tier)
         .execute(&mut *self.tx)
         .await
         .map_err(StoreError::from_sqlx)?;

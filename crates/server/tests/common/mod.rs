@@ -135,8 +135,14 @@ pub const TEST_MASTER_KEY: &str = "5a0a5a0a5a0a5a0a5a0a5a0a5a0a5a0a5a0a5a0a5a0a5
 
 impl World {
     pub async fn new(db: Db, customers: usize, balance: i64) -> World {
+        let config = config(&db);
+        World::with_config(db, customers, balance, config).await
+    }
+
+    /// A world whose server runs with `config`.
+    pub async fn with_config(db: Db, customers: usize, balance: i64, config: saoma_server::Config) -> World {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = saoma_server::start(config(&db), listener).await.unwrap();
+        let server = saoma_server::start(config, listener).await.unwrap();
         let url = server.url();
         let admin = Client::new(&url, Credentials::Admin(ADMIN_TOKEN.into()));
         let m = admin.create_merchant(&merchant_req("Tea House")).await.unwrap();

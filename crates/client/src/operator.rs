@@ -1,0 +1,55 @@
+//! The operator's risk desk: rules, tiers, freezes and the declines kept for explanation.
+
+use crate::{Client, ClientResult};
+use saoma_api as api;
+use serde_json::{Value, json};
+
+impl Client {
+    /// The risk rules in force (JSON: `password_free`, `tiers`, `velocity`, `version`).
+    pub async fn risk_rules(&self) -> ClientResult<Value> {
+        self.get("/v1/admin/risk/rules").await
+    }
+
+    /// Replaces the risk rules; answers them with their new version.
+    pub async fn set_risk_rules(&self, rules: &Value) -> ClientResult<Value> {
+        self.call("PUT", "/v1/admin/risk/rules", Some(rules)).await
+    }
+
+    /// A customer as the operator sees it (tier, frozen).
+    pub async fn customer(&self, id: &str) -> ClientResult<api::Customer> {
+        self.get(&format!("/v1/admin/customers/{id}")).await
+    }
+
+    /// Freezes a wallet: it can no longer pay or transfer.
+    pub async fn freeze(&self, customer_id: &str, reason: &str) -> ClientResult<api::Customer> {
+        self.post(&format!("/v1/admin/customers/{customer_id}/freeze"), &json!({ "reason": reason })).await
+    }
+
+    /// Unfreezes a wallet.
+    pub async fn unfreeze(&self, customer_id: &str, reason: &str) -> ClientResult<api::Customer> {
+        self.post(&format!("/v1/admin/customers/{customer_id}/unfreeze"), &json!({ "reason": reason })).await
+    }
+
+    /// Moves a customer to another risk tier.
+    pub async fn set_tier(&self, customer_id: &str, tier: &str) -> ClientResult<api::Customer> {
+        self.call("PUT", &format!("/v1/admin/customers/{customer_id}/tier"), Some(&json!({ "tier": tier })))
+            .await
+    }
+
+    /// Declines kept for explanation, of one customer or terminal (`subject_id`) or one
+    /// payment (`payment_id`), newest first.
+    pub async fn risk_decisions(
+        &self,
+        subject_id: Option<&str>,
+        payment_id: Option<&str>,
+    ) -> ClientResult<Value> {
+        let mut q = Vec::new();
+        if let Some(s) = subject_id {
+            q.push(format!("subject_id={s}"));
+        }
+        if let Some(p) = payment_id {
+            q.push(format!("payment_id={p}"));
+        }
+        self.get(&format!("/v1/admin/risk/decisions?{}", q.join("&"))).await
+    }
+}

@@ -1,0 +1,182 @@
+//! The risk officer's desk: the rules, freezing and unfreezing wallets, moving customers
+//! between tiers, and the declines kept for explanation. Every change is audited with
+//! its before and after.
+
+use crate::auth::Operator;
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+use crate::risk::{self, RULES_SETTING};
+use crate::util::now;
+use crate::{AppState, views};
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use saoma_api as api;
+use saoma_core::risk::Rules;
+use saoma_store::AuditRecord;
+use serde::Deserialize;
+use serde_json::json;
+
+/// `GET /v1/admin/risk/rules`.
+pub async fn get_rules(State(state): State<AppState>) -> ApiResult<Json<Rules>> {
+    Ok(Json((*risk::rules(&state).await?).clone()))
+}
+
+/// `PUT /v1/admin/risk/rules`: replaces the rule set; `version` is assigned. Every node
+/// uses the new rules within two seconds.
+pub async fn put_rules(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    ApiJson(mut rules): ApiJson<Rules>,
+) -> ApiResult<Json<Rules>> {
+    rules.validate().map_err(|e| ApiError::invalid("rules", e.to_string()))?;
+    let (_, now) = now();
+    let default = serde_json::to_string(&Rules::default()).map_err(ApiError::internal)?;
+    let mut tx = state.store.begin().await?;
+    let before = risk::parse(&tx.setting_or_init(RULES_SETTING, &default).await?)?;
+    rules.version = before.version + 1;
+    let text = serde_json::to_string(&rules).map_err(ApiError::internal)?;
+    tx.set_setting(RULES_SETTING, &text).await?;
+    let audit = AuditRecord {
+        actor: &op.id,
+        action: "risk.rules",
+        object_id: RULES_SETTING,
+        detail: json!({"before": before, "after": rules}),
+    };
+    tx.insert_audit(&audit, &now).await?;
+    tx.commit().await?;
+    state.risk_rules.remember(rules.clone());
+    Ok(Json(rules))
+}
+
+/// `GET /v1/admin/customers/{id}`.
+pub async fn get_customer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<api::Customer>> {
+    let c = state.store.customer(&id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+    Ok(Json(views::customer(c)))
+}
+
+/// `{reason}` of a freeze or an unfreeze.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    reason: String,
+}
+
+fn valid_reason(reason: &str) -> ApiResult<()> {
+    let n = reason.trim().chars().count();
+    if n == 0 || n > 500 || reason.chars().any(char::is_control) {
+        return Err(ApiError::invalid("reason", "reason must be 1-500 printable characters"));
+    }
+    Ok(())
+}
+
+async fn set_frozen(
+    state: &AppState,
+    op: &Operator,
+    id: &str,
+    frozen: bool,
+    reason: &str,
+) -> ApiResult<Json<api::Customer>> {
+    valid_reason(reason)?;
+    let (_, now) = now();
+    let mut tx = state.store.begin().await?;
+    let mut c = tx.customer(id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+    let before = c.frozen != 0;
+    tx.set_customer_frozen(id, frozen).await?;
+    let audit = AuditRecord {
+        actor: &op.id,
+        action: if frozen { "wallet.freeze" } else { "wallet.unfreeze" },
+        object_id: id,
+        detail: json!({"before": {"frozen": before}, "after": {"frozen": frozen}, "reason": reason.trim()}),
+    };
+    tx.insert_audit(&audit, &now).await?;
+    tx.commit().await?;
+    c.frozen = i64::from(frozen);
+    Ok(Json(views::customer(c)))
+}
+
+/// `POST /v1/admin/customers/{id}/freeze` `{reason}`: the wallet can no longer pay or
+/// transfer; it can still receive money and refunds.
+pub async fn freeze(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<Reason>,
+) -> ApiResult<Json<api::Customer>> {
+    set_frozen(&state, &op, &id, true, &req.reason).await
+}
+
+/// `POST /v1/admin/customers/{id}/unfreeze` `{reason}`.
+pub async fn unfreeze(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<Reason>,
+) -> ApiResult<Json<api::Customer>> {
+    set_frozen(&state, &op, &id, false, &req.reason).await
+}
+
+/// `{tier}` of a tier change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierChange {
+    tier: String,
+}
+
+/// `PUT /v1/admin/customers/{id}/tier` `{tier}`.
+pub async fn set_tier(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<TierChange>,
+) -> ApiResult<Json<api::Customer>> {
+    if !risk::rules(&state).await?.tiers.contains_key(&req.tier) {
+        return Err(ApiError::invalid("tier", "no such tier in the risk rules"));
+    }
+    let (_, now) = now();
+    let mut tx = state.store.begin().await?;
+    let mut c = tx.customer(&id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+    tx.set_customer_tier(&id, &req.tier).await?;
+    let audit = AuditRecord {
+        actor: &op.id,
+        action: "customer.tier",
+        object_id: &id,
+        detail: json!({"before": c.tier, "after": req.tier}),
+    };
+    tx.insert_audit(&audit, &now).await?;
+    tx.commit().await?;
+    c.tier = req.tier;
+    Ok(Json(views::customer(c)))
+}
+
+/// `?subject_id=&payment_id=&limit=` of the decisions list.
+#[derive(Deserialize)]
+pub struct DecisionQuery {
+    subject_id: Option<String>,
+    payment_id: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/admin/risk/decisions`: declines, newest first, each with the rule that fired,
+/// what it observed, the threshold and the rules' version.
+pub async fn decisions(
+    State(state): State<AppState>,
+    Query(q): Query<DecisionQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid("limit", "limit must be 1-100"));
+    }
+    let rows = state.store.risk_decisions(q.subject_id.as_deref(), q.payment_id.as_deref(), limit).await?;
+    let data: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|d| {
+            json!({"id": d.id, "subject_id": d.subject_id, "payment_id": d.payment_id, "code": d.code,
+                "rule": d.rule, "observed": d.observed, "threshold": d.threshold,
+                "rules_version": d.rules_version, "created_at": d.created_at})
+        })
+        .collect();
+    Ok(Json(json!({"data": data, "next_cursor": null})))
+}

@@ -1,0 +1,131 @@
+//! Reads and writes of the risk controls: the counts velocity rules look at, what a
+//! customer paid out in a window, tiers, freezes and the declines kept for explanation.
+//! Times are RFC 3339 UTC text, so windows compare as strings.
+
+use crate::{RiskDecisionRow, Store, StoreResult, WriteTx};
+
+/// Failure codes that mean the terminal presented a bad payment code.
+const BAD_CODE_FAILURES: &str = "('invalid_payment_code', 'payment_code_expired', 'payment_code_used')";
+
+impl Store {
+    /// Payment attempts a terminal made since `since`, and how many of those since
+    /// `bad_since` failed on a bad payment code.
+    pub async fn terminal_activity(
+        &self,
+        terminal_id: &str,
+        since: &str,
+        bad_since: &str,
+    ) -> StoreResult<(i64, i64)> {
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                    CAST(COALESCE(SUM(CASE WHEN failure_code IN {BAD_CODE_FAILURES} THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             FROM payments WHERE terminal_id = $1 AND created_at >= $3"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(terminal_id)
+            .bind(since)
+            .bind(bad_since.min(since))
+            .fetch_one(&self.read)
+            .await?)
+    }
+
+    /// Payment attempts a customer made since `since`.
+    pub async fn wallet_attempts(&self, customer_id: &str, since: &str) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE customer_id = $1 AND created_at >= $2",
+        )
+        .bind(customer_id)
+        .bind(since)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n)
+    }
+
+    /// Risk declines, newest first, of one subject (customer or terminal) or one payment.
+    pub async fn risk_decisions(
+        &self,
+        subject_id: Option<&str>,
+        payment_id: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<RiskDecisionRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM risk_decisions WHERE ($1 IS NULL OR subject_id = $1) \
+               AND ($2 IS NULL OR payment_id = $2) ORDER BY created_at DESC, id DESC LIMIT $3",
+        )
+        .bind(subject_id)
+        .bind(payment_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+}
+
+impl WriteTx {
+    /// What a customer paid out in `currency` since `since`: payments paid (refunded ones
+    /// included: a limit counts what left the wallet) and transfers sent, except `except_id`
+    /// (the payment or transfer being decided, which the caller adds itself).
+    /// `created_since` bounds the index scan: no payment made before it can be paid since
+    /// `since`.
+    pub async fn paid_out_since(
+        &mut self,
+        customer_id: &str,
+        currency: &str,
+        (since, created_since): (&str, &str),
+        except_id: &str,
+    ) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COALESCE((SELECT SUM(amount) FROM payments WHERE customer_id = $1 AND currency = $2 \
+                 AND created_at >= $5 AND paid_at >= $3 AND status IN ('succeeded', 'refunded') AND id <> $4), 0) \
+               + COALESCE((SELECT SUM(amount) FROM transfers WHERE from_customer_id = $1 AND currency = $2 \
+                 AND created_at >= $3 AND id <> $4), 0) AS BIGINT)",
+        )
+        .bind(customer_id)
+        .bind(currency)
+        .bind(since)
+        .bind(except_id)
+        .bind(created_since)
+        .fetch_one(self.conn())
+        .await?;
+        Ok(n)
+    }
+
+    /// Keeps a risk decline.
+    pub async fn insert_risk_decision(&mut self, d: &RiskDecisionRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO risk_decisions (id, subject_id, payment_id, code, rule, observed, threshold, \
+               rules_version, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&d.id)
+        .bind(&d.subject_id)
+        .bind(&d.payment_id)
+        .bind(&d.code)
+        .bind(&d.rule)
+        .bind(d.observed)
+        .bind(d.threshold)
+        .bind(d.rules_version)
+        .bind(&d.created_at)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Freezes (`true`) or unfreezes a customer's wallet.
+    pub async fn set_customer_frozen(&mut self, id: &str, frozen: bool) -> StoreResult<()> {
+        sqlx::query("UPDATE customers SET frozen = $1 WHERE id = $2")
+            .bind(i64::from(frozen))
+            .bind(id)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Moves a customer to another risk tier.
+    pub async fn set_customer_tier(&mut self, id: &str, tier: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE customers SET tier = $1 WHERE id = $2")
+            .bind(tier)
+            .bind(id)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+}
