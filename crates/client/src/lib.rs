@@ -3,6 +3,7 @@
 //! Used by the CLI and the tests.
 
 pub mod events;
+mod keys;
 mod operator;
 pub mod pos;
 

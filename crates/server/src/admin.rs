@@ -1,20 +1,19 @@
 //! The operator's API: merchants and their review status, terminals, keys, customers,
 //! top-ups, and the trial balance.
 
+use crate::auth::Operator;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::payments::{OpError, currency_of, money_of, retry_on_conflict};
-use crate::util::{new_id, now, random_token};
+use crate::util::{new_id, now};
 use crate::{AppState, views};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use saoma_api as api;
 use saoma_core::ids::prefix;
 use saoma_core::ledger;
 use saoma_store::{AuditRecord, CustomerRow, MerchantRow, TopUpRow};
 use serde_json::json;
-
-const ADMIN: &str = "admin";
 
 fn text_field(param: &'static str, value: &str, max: usize) -> ApiResult<()> {
     let n = value.trim().chars().count();
@@ -27,6 +26,7 @@ fn text_field(param: &'static str, value: &str, max: usize) -> ApiResult<()> {
 /// `POST /v1/admin/merchants`.
 pub async fn create_merchant(
     State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
     ApiJson(req): ApiJson<api::CreateMerchantRequest>,
 ) -> ApiResult<Json<api::Merchant>> {
     text_field("name", &req.name, 100)?;
@@ -63,10 +63,10 @@ pub async fn create_merchant(
     tx.insert_merchant(&m).await?;
     tx.insert_audit(
         &AuditRecord {
-            actor: ADMIN,
+            actor: &op.id,
             action: "merchant.create",
             object_id: &m.id,
-            detail: json!({"name": m.name}),
+            detail: op.detail(json!({"name": m.name})),
         },
         &now,
     )
@@ -84,17 +84,22 @@ pub async fn get_merchant(
     Ok(Json(views::merchant(&m)))
 }
 
-async fn set_status(state: &AppState, id: &str, status: &str) -> ApiResult<Json<api::Merchant>> {
+async fn set_status(
+    state: &AppState,
+    op: &Operator,
+    id: &str,
+    status: &str,
+) -> ApiResult<Json<api::Merchant>> {
     let (_, now) = now();
     let mut tx = state.store.begin().await?;
     let mut m = tx.merchant(id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     let before = m.status.clone();
     tx.set_merchant_status(id, status).await?;
     let audit = AuditRecord {
-        actor: ADMIN,
+        actor: &op.id,
         action: "merchant.status",
         object_id: id,
-        detail: json!({"before": before, "after": status}),
+        detail: op.detail(json!({"before": before, "after": status})),
     };
     tx.insert_audit(&audit, &now).await?;
     tx.commit().await?;
@@ -105,22 +110,25 @@ async fn set_status(state: &AppState, id: &str, status: &str) -> ApiResult<Json<
 /// `POST /v1/admin/merchants/{id}/approve`.
 pub async fn approve_merchant(
     State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<api::Merchant>> {
-    set_status(&state, &id, "active").await
+    set_status(&state, &op, &id, "active").await
 }
 
 /// `POST /v1/admin/merchants/{id}/suspend`.
 pub async fn suspend_merchant(
     State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<api::Merchant>> {
-    set_status(&state, &id, "suspended").await
+    set_status(&state, &op, &id, "suspended").await
 }
 
 /// `POST /v1/admin/merchants/{id}/terminals`.
 pub async fn create_terminal(
     State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<api::CreateTerminalRequest>,
 ) -> ApiResult<Json<api::Terminal>> {
@@ -132,72 +140,16 @@ pub async fn create_terminal(
     tx.insert_terminal(&terminal_id, &id, &req.name, &now).await?;
     tx.insert_audit(
         &AuditRecord {
-            actor: ADMIN,
+            actor: &op.id,
             action: "terminal.create",
             object_id: &terminal_id,
-            detail: json!({"merchant_id": id}),
+            detail: op.detail(json!({"merchant_id": id})),
         },
         &now,
     )
     .await?;
     tx.commit().await?;
     Ok(Json(api::Terminal { id: terminal_id, merchant_id: id, name: req.name }))
-}
-
-/// `POST /v1/admin/merchants/{id}/keys`: the secret is in this answer only.
-pub async fn create_key(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    ApiJson(req): ApiJson<api::CreateKeyRequest>,
-) -> ApiResult<Json<api::KeyCreated>> {
-    state.store.merchant(&id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
-    match (req.role.as_str(), &req.terminal_id) {
-        ("merchant", None) => {}
-        ("terminal", Some(t)) => {
-            let terminal = state.store.terminal(t).await?;
-            if terminal.is_none_or(|t| t.merchant_id != id) {
-                return Err(ApiError::invalid("terminal_id", "no such terminal of this merchant"));
-            }
-        }
-        ("terminal", None) => {
-            return Err(ApiError::invalid("terminal_id", "a terminal key needs terminal_id"));
-        }
-        ("merchant", Some(_)) => {
-            return Err(ApiError::invalid("terminal_id", "a merchant key has no terminal_id"));
-        }
-        _ => return Err(ApiError::invalid("role", "role is \"merchant\" or \"terminal\"")),
-    }
-    let (_, now) = now();
-    let key_id = new_id(prefix::KEY);
-    let secret = random_token("sk_");
-    let mut tx = state.store.begin().await?;
-    tx.insert_api_key(
-        &key_id,
-        &id,
-        req.terminal_id.as_deref(),
-        &req.role,
-        &state.keys.sealer.seal(&secret),
-        &now,
-    )
-    .await?;
-    tx.insert_audit(
-        &AuditRecord {
-            actor: ADMIN,
-            action: "key.create",
-            object_id: &key_id,
-            detail: json!({"merchant_id": id, "role": req.role}),
-        },
-        &now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(api::KeyCreated {
-        key_id,
-        secret,
-        role: req.role,
-        merchant_id: id,
-        terminal_id: req.terminal_id,
-    }))
 }
 
 /// Checks a PIN's form: 6 digits, as wallets ask for.
@@ -208,6 +160,7 @@ pub fn valid_pin(pin: &str) -> bool {
 /// `POST /v1/admin/customers`.
 pub async fn create_customer(
     State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
     ApiJson(req): ApiJson<api::CreateCustomerRequest>,
 ) -> ApiResult<Json<api::Customer>> {
     let phone_ok = (6..=16).contains(&req.phone.len())
@@ -245,7 +198,12 @@ pub async fn create_customer(
         other => other?,
     }
     tx.insert_audit(
-        &AuditRecord { actor: ADMIN, action: "customer.create", object_id: &c.id, detail: json!({}) },
+        &AuditRecord {
+            actor: &op.id,
+            action: "customer.create",
+            object_id: &c.id,
+            detail: op.detail(json!({})),
+        },
         &now,
     )
     .await?;
@@ -256,6 +214,7 @@ pub async fn create_customer(
 /// `POST /v1/admin/customers/{id}/topups`: cash-in, idempotent on `reference`.
 pub async fn top_up(
     State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<api::TopUpRequest>,
 ) -> ApiResult<Json<api::TopUp>> {
@@ -290,10 +249,10 @@ pub async fn top_up(
         tx.post_entry(&new_id(prefix::ENTRY), "top_up", &t.id, &entry, &now).await?;
         tx.insert_audit(
             &AuditRecord {
-                actor: ADMIN,
+                actor: &op.id,
                 action: "top_up.create",
                 object_id: &t.id,
-                detail: json!({"amount": t.amount, "currency": t.currency}),
+                detail: op.detail(json!({"amount": t.amount, "currency": t.currency})),
             },
             &now,
         )

@@ -8,11 +8,12 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::util::{now, sha256_hex};
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use saoma_api::signing;
+use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 
 /// The largest request body accepted.
@@ -25,23 +26,77 @@ pub struct MerchantCaller {
     pub merchant_id: String,
     /// Set for a terminal key: it may act only on this terminal's payments.
     pub terminal_id: Option<String>,
+    /// `merchant` (the owner), `manager` or `terminal` (a cashier's till).
+    pub role: String,
 }
 
 impl MerchantCaller {
-    /// Refuses a terminal key: the action needs a merchant key.
+    /// Refuses a terminal key: the action needs a manager or merchant key.
     pub fn require_merchant_key(&self) -> ApiResult<()> {
         match self.terminal_id {
-            Some(_) => Err(ApiError::forbidden("this action needs a merchant key, not a terminal key")),
+            Some(_) => {
+                Err(ApiError::forbidden("this action needs a manager or merchant key, not a terminal key"))
+            }
             None => Ok(()),
         }
     }
+
+    /// Refuses all but the owner's merchant key: settings and keys.
+    pub fn require_owner(&self) -> ApiResult<()> {
+        match self.role.as_str() {
+            "merchant" => Ok(()),
+            _ => Err(ApiError::forbidden("this action needs the owner's merchant key")),
+        }
+    }
 }
+
+/// The operator roles, and what each may do (docs/security.md).
+pub const OPERATOR_ROLES: &[&str] = &["admin", "risk_officer", "support", "auditor"];
+/// Every operator: read-only views.
+pub const ANY_OPERATOR: &[&str] = OPERATOR_ROLES;
+/// Onboarding, keys, money in, settlement, operators.
+pub const ADMIN_ONLY: &[&str] = &["admin"];
+/// Freezes, tiers, rules, suspending merchants.
+pub const RISK: &[&str] = &["admin", "risk_officer"];
+/// The audit chain, the trial balance, reconciliation.
+pub const AUDIT: &[&str] = &["admin", "auditor"];
 
 /// An operator of the platform, authenticated by a bearer token.
 #[derive(Debug, Clone)]
 pub struct Operator {
     /// `admin` for the start-up token, else the operator's id.
     pub id: String,
+    pub role: String,
+    /// The peer address the request came from.
+    pub from: Option<String>,
+}
+
+impl Operator {
+    /// An audit detail with where the operator acted from.
+    pub fn detail(&self, mut detail: serde_json::Value) -> serde_json::Value {
+        if let Some(map) = detail.as_object_mut() {
+            map.insert("from".into(), self.from.clone().into());
+        }
+        detail
+    }
+}
+
+/// The peer address of a request.
+fn peer(req: &Request) -> Option<String> {
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+}
+
+/// Lets only `roles` through (after [`admin_auth`]).
+pub async fn require_role(
+    roles: &'static [&'static str],
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let role = req.extensions().get::<Operator>().map(|o| o.role.as_str()).unwrap_or("");
+    if !roles.contains(&role) {
+        return Err(ApiError::forbidden(format!("the {role} role may not do this")));
+    }
+    Ok(next.run(req).await)
 }
 
 /// A customer with a wallet session.
@@ -58,23 +113,31 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
-/// Admin API: `Authorization: Bearer <SAOMA_ADMIN_TOKEN>`.
+/// Admin API: `Authorization: Bearer <token>`, the start-up `SAOMA_ADMIN_TOKEN` (role
+/// `admin`) or an operator's token (its role).
 pub async fn admin_auth(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let Some(expected) = state.config.admin_token.as_deref() else {
-        return Err(unauthenticated("unauthenticated", "the admin API is off: set SAOMA_ADMIN_TOKEN"));
-    };
     let given =
         bearer(req.headers()).ok_or_else(|| unauthenticated("unauthenticated", "missing bearer token"))?;
+    let given_hash = sha256_hex(given.as_bytes());
     // Compare digests so the comparison takes the same time whatever the lengths.
-    if !bool::from(sha256_hex(given.as_bytes()).as_bytes().ct_eq(sha256_hex(expected.as_bytes()).as_bytes()))
-    {
-        return Err(unauthenticated("unauthenticated", "invalid admin token"));
-    }
-    req.extensions_mut().insert(Operator { id: "admin".into() });
+    let start_up = state
+        .config
+        .admin_token
+        .as_deref()
+        .is_some_and(|t| bool::from(given_hash.as_bytes().ct_eq(sha256_hex(t.as_bytes()).as_bytes())));
+    let (id, role) = if start_up {
+        ("admin".to_string(), "admin".to_string())
+    } else {
+        let op = state.store.operator_by_token(&given_hash).await?.filter(|o| o.revoked_at.is_none());
+        let op = op.ok_or_else(|| unauthenticated("unauthenticated", "invalid admin token"))?;
+        (op.id, op.role)
+    };
+    let from = peer(&req);
+    req.extensions_mut().insert(Operator { id, role, from });
     Ok(next.run(req).await)
 }
 
@@ -143,7 +206,11 @@ pub async fn merchant_auth(
     )
     .map_err(|e| unauthenticated("invalid_signature", &e.to_string()))?;
     let key = state.store.api_key(&received.key_id).await?;
-    let Some(key) = key.filter(|k| k.revoked_at.is_none()) else {
+    let now_text = now().1;
+    let live = |k: &saoma_store::ApiKeyRow| {
+        k.revoked_at.is_none() && k.expires_at.as_deref().is_none_or(|e| e > now_text.as_str())
+    };
+    let Some(key) = key.filter(live) else {
         return Err(unauthenticated("invalid_signature", "unknown key or bad signature"));
     };
     let expected = signing::hmac(&state.keys.sealer.open(&key.secret)?, &base);
@@ -156,8 +223,12 @@ pub async fn merchant_auth(
     if !fresh {
         return Err(unauthenticated("replayed_request", "this nonce was already used"));
     }
-    let caller =
-        MerchantCaller { key_id: key.id, merchant_id: key.merchant_id, terminal_id: key.terminal_id };
+    let caller = MerchantCaller {
+        key_id: key.id,
+        merchant_id: key.merchant_id,
+        terminal_id: key.terminal_id,
+        role: key.role,
+    };
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)

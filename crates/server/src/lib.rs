@@ -12,7 +12,9 @@ mod codes;
 mod error;
 mod events;
 mod json;
+mod keys;
 mod merchant;
+mod operators;
 mod payments;
 mod qr;
 mod receipts;
@@ -266,27 +268,47 @@ async fn not_found() -> ApiError {
 
 /// The whole HTTP API.
 pub fn router(state: AppState) -> Router {
-    let admin = Router::new()
+    // Operator routes by who may call them; admin_auth (outermost) names the operator.
+    let allow = |roles: &'static [&'static str]| {
+        middleware::from_fn(move |req: Request, next: Next| auth::require_role(roles, req, next))
+    };
+    let admin_only = Router::new()
         .route("/v1/admin/merchants", post(admin::create_merchant))
-        .route("/v1/admin/merchants/{id}", get(admin::get_merchant))
         .route("/v1/admin/merchants/{id}/approve", post(admin::approve_merchant))
-        .route("/v1/admin/merchants/{id}/suspend", post(admin::suspend_merchant))
         .route("/v1/admin/merchants/{id}/terminals", post(admin::create_terminal))
-        .route("/v1/admin/merchants/{id}/keys", post(admin::create_key))
+        .route("/v1/admin/merchants/{id}/keys", post(keys::admin_create).get(keys::admin_list))
+        .route("/v1/admin/keys/{id}/revoke", post(keys::admin_revoke))
+        .route("/v1/admin/keys/{id}/rotate", post(keys::admin_rotate))
+        .route("/v1/admin/operators", post(operators::create).get(operators::list))
+        .route("/v1/admin/operators/{id}/revoke", post(operators::revoke))
         .route("/v1/admin/customers", post(admin::create_customer))
-        .route("/v1/admin/customers/{id}", get(risk_desk::get_customer))
         .route("/v1/admin/customers/{id}/topups", post(admin::top_up))
+        .route("/v1/admin/receipt-keys/rotate", post(receipts::rotate))
+        .route("/v1/admin/settlements", post(settlement::settle))
+        .route_layer(allow(auth::ADMIN_ONLY));
+    let risk_desk = Router::new()
+        .route("/v1/admin/merchants/{id}/suspend", post(admin::suspend_merchant))
         .route("/v1/admin/customers/{id}/freeze", post(risk_desk::freeze))
         .route("/v1/admin/customers/{id}/unfreeze", post(risk_desk::unfreeze))
         .route("/v1/admin/customers/{id}/tier", put(risk_desk::set_tier))
-        .route("/v1/admin/risk/rules", get(risk_desk::get_rules).put(risk_desk::put_rules))
-        .route("/v1/admin/risk/decisions", get(risk_desk::decisions))
+        .route("/v1/admin/risk/rules", put(risk_desk::put_rules))
+        .route_layer(allow(auth::RISK));
+    let audit_desk = Router::new()
         .route("/v1/admin/ledger/trial-balance", get(admin::trial_balance))
-        .route("/v1/admin/receipt-keys/rotate", post(receipts::rotate))
         .route("/v1/admin/audit/verify", get(audit::verify))
-        .route("/v1/admin/settlements", post(settlement::settle))
-        .route("/v1/admin/settlements/{date}", get(settlement::report))
         .route("/v1/admin/reconciliation/{date}", get(settlement::reconcile))
+        .route_layer(allow(auth::AUDIT));
+    let read_only = Router::new()
+        .route("/v1/admin/merchants/{id}", get(admin::get_merchant))
+        .route("/v1/admin/customers/{id}", get(risk_desk::get_customer))
+        .route("/v1/admin/risk/rules", get(risk_desk::get_rules))
+        .route("/v1/admin/risk/decisions", get(risk_desk::decisions))
+        .route("/v1/admin/settlements/{date}", get(settlement::report))
+        .route_layer(allow(auth::ANY_OPERATOR));
+    let admin = admin_only
+        .merge(risk_desk)
+        .merge(audit_desk)
+        .merge(read_only)
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::admin_auth));
     let merchant = Router::new()
         .route("/v1/payments", post(payments::create).get(payments::find))
@@ -299,6 +321,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events/stream", get(events::stream))
         .route("/v1/bills/{date}", get(bills::get))
         .route("/v1/merchant/webhook", put(webhooks::set_endpoint))
+        .route("/v1/merchant/keys", post(keys::own_create).get(keys::own_list))
+        .route("/v1/merchant/keys/{id}/revoke", post(keys::own_revoke))
+        .route("/v1/merchant/keys/{id}/rotate", post(keys::own_rotate))
         .route("/v1/merchant/webhook/deliveries", get(webhooks::list))
         .route("/v1/merchant/webhook/deliveries/{id}", get(webhooks::get))
         .route("/v1/merchant/webhook/deliveries/{id}/resend", post(webhooks::resend))
@@ -393,7 +418,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         }
     });
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = rx.await;
             })

@@ -40,7 +40,7 @@ pub async fn put_rules(
         actor: &op.id,
         action: "risk.rules",
         object_id: RULES_SETTING,
-        detail: json!({"before": before, "after": rules}),
+        detail: op.detail(json!({"before": before, "after": rules})),
     };
     tx.insert_audit(&audit, &now).await?;
     tx.commit().await?;
@@ -89,7 +89,9 @@ async fn set_frozen(
         actor: &op.id,
         action: if frozen { "wallet.freeze" } else { "wallet.unfreeze" },
         object_id: id,
-        detail: json!({"before": {"frozen": before}, "after": {"frozen": frozen}, "reason": reason.trim()}),
+        detail: op.detail(
+            json!({"before": {"frozen": before}, "after": {"frozen": frozen}, "reason": reason.trim()}),
+        ),
     };
     tx.insert_audit(&audit, &now).await?;
     tx.commit().await?;
@@ -143,7 +145,7 @@ pub async fn set_tier(
         actor: &op.id,
         action: "customer.tier",
         object_id: &id,
-        detail: json!({"before": c.tier, "after": req.tier}),
+        detail: op.detail(json!({"before": c.tier, "after": req.tier})),
     };
     tx.insert_audit(&audit, &now).await?;
     tx.commit().await?;

@@ -47,7 +47,7 @@ pub async fn set_endpoint(
     Extension(caller): Extension<MerchantCaller>,
     ApiJson(req): ApiJson<EndpointRequest>,
 ) -> ApiResult<Json<Value>> {
-    caller.require_merchant_key()?;
+    caller.require_owner()?;
     check_url(&req.url, state.config.webhook_allow_private).await?;
     let mut raw = [0u8; 24];
     rand::Rng::fill(&mut rand::thread_rng(), &mut raw);

@@ -7,6 +7,7 @@
 //! business rules. On SQLite the write pool has one connection: writers queue in the
 //! pool instead of failing with `database is locked`.
 
+mod access;
 mod reads;
 mod risk;
 mod rows;
@@ -85,6 +86,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_receive_codes.sql")),
     (7, include_str!("../migrations/0007_audit_chain.sql")),
     (8, include_str!("../migrations/0008_risk.sql")),
+    (9, include_str!("../migrations/0009_roles.sql")),
 ];
 
 impl Store {

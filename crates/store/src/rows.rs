@@ -37,6 +37,19 @@ pub struct ApiKeyRow {
     pub secret: String,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// Set on the old key of a rotation: it stops working then.
+    pub expires_at: Option<String>,
+}
+
+/// An operator of the platform with a role; the token is kept only as its hash.
+#[derive(Debug, Clone, FromRow)]
+pub struct OperatorRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub token_hash: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
 }
 
 /// A customer row.

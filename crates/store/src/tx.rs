@@ -67,7 +67,7 @@ impl WriteTx {
         WriteTx { tx, backend, shards, audit_chain: None }
     }
 
-    fn lock(&self) -> &'static str {
+    pub(crate) fn lock(&self) -> &'static str {
         match self.backend {
             Backend::Postgres => " FOR UPDATE",
             Backend::Sqlite => "",

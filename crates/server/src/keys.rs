@@ -1,0 +1,221 @@
+//! API keys: issued, listed, revoked and rotated, by the operator for any merchant and by
+//! the owner (the merchant key) for its own. Roles: `merchant` (the owner: everything),
+//! `manager` (payments, refunds, bills, the delivery log; no settings, no keys) and
+//! `terminal` (a cashier's till: its own terminal's payments). Every change is audited.
+
+use crate::AppState;
+use crate::auth::{MerchantCaller, Operator};
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+use crate::util::{new_id, now, random_token, rfc3339};
+use axum::Json;
+use axum::extract::{Extension, Path, State};
+use saoma_api as api;
+use saoma_core::ids::prefix;
+use saoma_store::{ApiKeyRow, AuditRecord};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The longest a rotated-out key keeps working.
+const GRACE_SECONDS_MAX: i64 = 7 * 24 * 3600;
+/// How long a rotated-out key keeps working by default: time to roll the new one out.
+const GRACE_SECONDS_DEFAULT: i64 = 24 * 3600;
+
+/// Checks a key request against the merchant's terminals.
+async fn check_request(state: &AppState, merchant_id: &str, req: &api::CreateKeyRequest) -> ApiResult<()> {
+    match (req.role.as_str(), &req.terminal_id) {
+        ("merchant" | "manager", None) => Ok(()),
+        ("terminal", Some(t)) => {
+            let terminal = state.store.terminal(t).await?;
+            if terminal.is_none_or(|t| t.merchant_id != merchant_id) {
+                return Err(ApiError::invalid("terminal_id", "no such terminal of this merchant"));
+            }
+            Ok(())
+        }
+        ("terminal", None) => Err(ApiError::invalid("terminal_id", "a terminal key needs terminal_id")),
+        ("merchant" | "manager", Some(_)) => {
+            Err(ApiError::invalid("terminal_id", "only a terminal key has a terminal_id"))
+        }
+        _ => Err(ApiError::invalid("role", "role is \"merchant\", \"manager\" or \"terminal\"")),
+    }
+}
+
+/// Issues a key; its secret is in the answer only (stored sealed).
+async fn issue(
+    state: &AppState,
+    merchant_id: &str,
+    req: &api::CreateKeyRequest,
+    actor: &str,
+    detail: Value,
+) -> ApiResult<api::KeyCreated> {
+    check_request(state, merchant_id, req).await?;
+    let (_, now) = now();
+    let key_id = new_id(prefix::KEY);
+    let secret = random_token("sk_");
+    let mut tx = state.store.begin().await?;
+    let sealed = state.keys.sealer.seal(&secret);
+    tx.insert_api_key(&key_id, merchant_id, req.terminal_id.as_deref(), &req.role, &sealed, &now).await?;
+    let audit = AuditRecord { actor, action: "key.create", object_id: &key_id, detail };
+    tx.insert_audit(&audit, &now).await?;
+    tx.commit().await?;
+    Ok(api::KeyCreated {
+        key_id,
+        secret,
+        role: req.role.clone(),
+        merchant_id: merchant_id.to_string(),
+        terminal_id: req.terminal_id.clone(),
+    })
+}
+
+/// A key without its secret.
+fn view(k: &ApiKeyRow) -> Value {
+    json!({"key_id": k.id, "merchant_id": k.merchant_id, "role": k.role, "terminal_id": k.terminal_id,
+        "created_at": k.created_at, "revoked_at": k.revoked_at, "expires_at": k.expires_at})
+}
+
+/// Loads a key of `merchant_id` (any merchant's when `None`), locked.
+async fn owned(tx: &mut saoma_store::WriteTx, id: &str, merchant_id: Option<&str>) -> ApiResult<ApiKeyRow> {
+    let k = tx.api_key(id).await?.filter(|k| merchant_id.is_none_or(|m| m == k.merchant_id));
+    k.ok_or_else(|| ApiError::not_found("key"))
+}
+
+async fn revoke(
+    state: &AppState,
+    id: &str,
+    merchant_id: Option<&str>,
+    actor: &str,
+    detail: Value,
+) -> ApiResult<Value> {
+    let (_, now) = now();
+    let mut tx = state.store.begin().await?;
+    let mut k = owned(&mut tx, id, merchant_id).await?;
+    tx.revoke_api_key(id, &now).await?;
+    let audit = AuditRecord { actor, action: "key.revoke", object_id: id, detail };
+    tx.insert_audit(&audit, &now).await?;
+    tx.commit().await?;
+    k.revoked_at = Some(k.revoked_at.unwrap_or(now));
+    Ok(view(&k))
+}
+
+/// `{grace_seconds?}` of a rotation.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    grace_seconds: Option<i64>,
+}
+
+/// Issues a key like the old one, and lets the old one work `grace_seconds` more.
+async fn rotate(
+    state: &AppState,
+    id: &str,
+    merchant_id: Option<&str>,
+    grace: Option<i64>,
+    actor: &str,
+    detail: Value,
+) -> ApiResult<api::KeyCreated> {
+    let grace = grace.unwrap_or(GRACE_SECONDS_DEFAULT);
+    if !(0..=GRACE_SECONDS_MAX).contains(&grace) {
+        return Err(ApiError::invalid("grace_seconds", "grace_seconds is 0-604800"));
+    }
+    let old = state.store.api_key(id).await?.filter(|k| merchant_id.is_none_or(|m| m == k.merchant_id));
+    let old = old.ok_or_else(|| ApiError::not_found("key"))?;
+    if old.revoked_at.is_some() {
+        return Err(ApiError::conflict("key_revoked", "a revoked key cannot be rotated"));
+    }
+    let req = api::CreateKeyRequest { terminal_id: old.terminal_id.clone(), role: old.role.clone() };
+    let new = issue(state, &old.merchant_id, &req, actor, json!({"rotates": id})).await?;
+    let (t, now) = now();
+    let until = rfc3339(t + chrono::Duration::seconds(grace));
+    let mut tx = state.store.begin().await?;
+    owned(&mut tx, id, merchant_id).await?;
+    tx.expire_api_key(id, &until).await?;
+    let mut detail = detail;
+    if let Some(map) = detail.as_object_mut() {
+        map.insert("replaced_by".into(), new.key_id.clone().into());
+        map.insert("expires_at".into(), until.into());
+    }
+    let audit = AuditRecord { actor, action: "key.rotate", object_id: id, detail };
+    tx.insert_audit(&audit, &now).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+/// `POST /v1/admin/merchants/{id}/keys`: the secret is in this answer only.
+pub async fn admin_create(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<api::CreateKeyRequest>,
+) -> ApiResult<Json<api::KeyCreated>> {
+    state.store.merchant(&id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
+    let detail = op.detail(json!({"merchant_id": id, "role": req.role}));
+    Ok(Json(issue(&state, &id, &req, &op.id, detail).await?))
+}
+
+/// `GET /v1/admin/merchants/{id}/keys`.
+pub async fn admin_list(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let keys = state.store.api_keys_of(&id).await?;
+    Ok(Json(json!({"data": keys.iter().map(view).collect::<Vec<_>>(), "next_cursor": null})))
+}
+
+/// `POST /v1/admin/keys/{id}/revoke`.
+pub async fn admin_revoke(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(revoke(&state, &id, None, &op.id, op.detail(json!({}))).await?))
+}
+
+/// `POST /v1/admin/keys/{id}/rotate` `{grace_seconds?}`.
+pub async fn admin_rotate(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<Rotation>,
+) -> ApiResult<Json<api::KeyCreated>> {
+    Ok(Json(rotate(&state, &id, None, req.grace_seconds, &op.id, op.detail(json!({}))).await?))
+}
+
+/// `POST /v1/merchant/keys` (owner): a manager or terminal key, or another owner key.
+pub async fn own_create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+    ApiJson(req): ApiJson<api::CreateKeyRequest>,
+) -> ApiResult<Json<api::KeyCreated>> {
+    caller.require_owner()?;
+    let detail = json!({"merchant_id": caller.merchant_id, "role": req.role});
+    Ok(Json(issue(&state, &caller.merchant_id, &req, &caller.key_id, detail).await?))
+}
+
+/// `GET /v1/merchant/keys` (owner).
+pub async fn own_list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+) -> ApiResult<Json<Value>> {
+    caller.require_owner()?;
+    let keys = state.store.api_keys_of(&caller.merchant_id).await?;
+    Ok(Json(json!({"data": keys.iter().map(view).collect::<Vec<_>>(), "next_cursor": null})))
+}
+
+/// `POST /v1/merchant/keys/{id}/revoke` (owner).
+pub async fn own_revoke(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require_owner()?;
+    Ok(Json(revoke(&state, &id, Some(&caller.merchant_id), &caller.key_id, json!({})).await?))
+}
+
+/// `POST /v1/merchant/keys/{id}/rotate` `{grace_seconds?}` (owner).
+pub async fn own_rotate(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<Rotation>,
+) -> ApiResult<Json<api::KeyCreated>> {
+    caller.require_owner()?;
+    let merchant = Some(caller.merchant_id.as_str());
+    Ok(Json(rotate(&state, &id, merchant, req.grace_seconds, &caller.key_id, json!({})).await?))
+}

@@ -1,0 +1,87 @@
+//! The platform's operators: each has one role (`admin`, `risk_officer`, `support`
+//! read-only, `auditor`) and a bearer token kept only as its SHA-256 hash. The start-up
+//! `SAOMA_ADMIN_TOKEN` is the first admin. Every change is audited.
+
+use crate::AppState;
+use crate::auth::{OPERATOR_ROLES, Operator};
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+use crate::util::{new_id, now, random_token, sha256_hex};
+use axum::Json;
+use axum::extract::{Extension, Path, State};
+use saoma_store::{AuditRecord, OperatorRow};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// `{name, role}` of a new operator.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOperator {
+    name: String,
+    role: String,
+}
+
+fn view(o: &OperatorRow) -> Value {
+    json!({"id": o.id, "name": o.name, "role": o.role, "created_at": o.created_at, "revoked_at": o.revoked_at})
+}
+
+/// `POST /v1/admin/operators` → the operator and its token (shown this once).
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    ApiJson(req): ApiJson<NewOperator>,
+) -> ApiResult<Json<Value>> {
+    let n = req.name.trim().chars().count();
+    if n == 0 || n > 100 || req.name.chars().any(char::is_control) {
+        return Err(ApiError::invalid("name", "name must be 1-100 printable characters"));
+    }
+    if !OPERATOR_ROLES.contains(&req.role.as_str()) {
+        return Err(ApiError::invalid("role", "role is admin, risk_officer, support or auditor"));
+    }
+    let (_, now) = now();
+    let token = random_token("op_");
+    let o = OperatorRow {
+        id: new_id("opr_"),
+        name: req.name.trim().to_string(),
+        role: req.role,
+        token_hash: sha256_hex(token.as_bytes()),
+        created_at: now.clone(),
+        revoked_at: None,
+    };
+    let mut tx = state.store.begin().await?;
+    tx.insert_operator(&o).await?;
+    let detail = op.detail(json!({"name": o.name, "role": o.role}));
+    tx.insert_audit(
+        &AuditRecord { actor: &op.id, action: "operator.create", object_id: &o.id, detail },
+        &now,
+    )
+    .await?;
+    tx.commit().await?;
+    let mut out = view(&o);
+    out["token"] = token.into();
+    Ok(Json(out))
+}
+
+/// `GET /v1/admin/operators`.
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let all = state.store.operators().await?;
+    Ok(Json(json!({"data": all.iter().map(view).collect::<Vec<_>>(), "next_cursor": null})))
+}
+
+/// `POST /v1/admin/operators/{id}/revoke`: the token stops working at once.
+pub async fn revoke(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (_, now) = now();
+    let mut tx = state.store.begin().await?;
+    if !tx.revoke_operator(&id, &now).await? {
+        return Err(ApiError::not_found("operator"));
+    }
+    let detail = op.detail(json!({}));
+    tx.insert_audit(&AuditRecord { actor: &op.id, action: "operator.revoke", object_id: &id, detail }, &now)
+        .await?;
+    tx.commit().await?;
+    Ok(Json(json!({"id": id, "revoked_at": now})))
+}

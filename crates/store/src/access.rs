@@ -1,0 +1,80 @@
+//! Who may call: operators and their roles, and the life of API keys (listing, revoking,
+//! the grace period of a rotation).
+
+use crate::{ApiKeyRow, OperatorRow, Store, StoreResult, WriteTx};
+
+impl Store {
+    /// The operator holding a token (by the token's hash), revoked or not.
+    pub async fn operator_by_token(&self, token_hash: &str) -> StoreResult<Option<OperatorRow>> {
+        Ok(sqlx::query_as("SELECT * FROM operators WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// Every operator, oldest first.
+    pub async fn operators(&self) -> StoreResult<Vec<OperatorRow>> {
+        Ok(sqlx::query_as("SELECT * FROM operators ORDER BY created_at, id").fetch_all(&self.read).await?)
+    }
+
+    /// A merchant's keys, oldest first.
+    pub async fn api_keys_of(&self, merchant_id: &str) -> StoreResult<Vec<ApiKeyRow>> {
+        Ok(sqlx::query_as("SELECT * FROM api_keys WHERE merchant_id = $1 ORDER BY created_at, id")
+            .bind(merchant_id)
+            .fetch_all(&self.read)
+            .await?)
+    }
+}
+
+impl WriteTx {
+    /// Adds an operator.
+    pub async fn insert_operator(&mut self, o: &OperatorRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO operators (id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&o.id)
+        .bind(&o.name)
+        .bind(&o.role)
+        .bind(&o.token_hash)
+        .bind(&o.created_at)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes an operator's token; false when there is no such operator.
+    pub async fn revoke_operator(&mut self, id: &str, now: &str) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE operators SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// A key, locked.
+    pub async fn api_key(&mut self, id: &str) -> StoreResult<Option<ApiKeyRow>> {
+        let sql = format!("SELECT * FROM api_keys WHERE id = $1{}", self.lock());
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.conn()).await?)
+    }
+
+    /// Revokes a key at once (a revoked key stays revoked at its first time).
+    pub async fn revoke_api_key(&mut self, id: &str, now: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Lets a key work until `at` (the old key of a rotation).
+    pub async fn expire_api_key(&mut self, id: &str, at: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+}
