@@ -6,6 +6,7 @@ pub mod events;
 mod keys;
 mod operator;
 pub mod pos;
+mod review;
 
 use saoma_api as api;
 use saoma_api::signing;

@@ -9,6 +9,7 @@ pub mod barcode;
 pub mod emv;
 pub mod ids;
 pub mod ledger;
+pub mod merchant;
 pub mod money;
 pub mod paycode;
 pub mod payment;

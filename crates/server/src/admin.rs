@@ -84,47 +84,6 @@ pub async fn get_merchant(
     Ok(Json(views::merchant(&m)))
 }
 
-async fn set_status(
-    state: &AppState,
-    op: &Operator,
-    id: &str,
-    status: &str,
-) -> ApiResult<Json<api::Merchant>> {
-    let (_, now) = now();
-    let mut tx = state.store.begin().await?;
-    let mut m = tx.merchant(id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
-    let before = m.status.clone();
-    tx.set_merchant_status(id, status).await?;
-    let audit = AuditRecord {
-        actor: &op.id,
-        action: "merchant.status",
-        object_id: id,
-        detail: op.detail(json!({"before": before, "after": status})),
-    };
-    tx.insert_audit(&audit, &now).await?;
-    tx.commit().await?;
-    m.status = status.to_string();
-    Ok(Json(views::merchant(&m)))
-}
-
-/// `POST /v1/admin/merchants/{id}/approve`.
-pub async fn approve_merchant(
-    State(state): State<AppState>,
-    Extension(op): Extension<Operator>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<api::Merchant>> {
-    set_status(&state, &op, &id, "active").await
-}
-
-/// `POST /v1/admin/merchants/{id}/suspend`.
-pub async fn suspend_merchant(
-    State(state): State<AppState>,
-    Extension(op): Extension<Operator>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<api::Merchant>> {
-    set_status(&state, &op, &id, "suspended").await
-}
-
 /// `POST /v1/admin/merchants/{id}/terminals`.
 pub async fn create_terminal(
     State(state): State<AppState>,

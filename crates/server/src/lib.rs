@@ -18,6 +18,7 @@ mod operators;
 mod payments;
 mod qr;
 mod receipts;
+mod review;
 mod risk;
 mod risk_desk;
 mod secrets;
@@ -274,7 +275,9 @@ pub fn router(state: AppState) -> Router {
     };
     let admin_only = Router::new()
         .route("/v1/admin/merchants", post(admin::create_merchant))
-        .route("/v1/admin/merchants/{id}/approve", post(admin::approve_merchant))
+        .route("/v1/admin/merchants/{id}/approve", post(review::approve))
+        .route("/v1/admin/merchants/{id}/reject", post(review::reject))
+        .route("/v1/admin/merchants/{id}/request-info", post(review::request_info))
         .route("/v1/admin/merchants/{id}/terminals", post(admin::create_terminal))
         .route("/v1/admin/merchants/{id}/keys", post(keys::admin_create).get(keys::admin_list))
         .route("/v1/admin/keys/{id}/revoke", post(keys::admin_revoke))
@@ -287,7 +290,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/settlements", post(settlement::settle))
         .route_layer(allow(auth::ADMIN_ONLY));
     let risk_desk = Router::new()
-        .route("/v1/admin/merchants/{id}/suspend", post(admin::suspend_merchant))
+        .route("/v1/admin/merchants/{id}/suspend", post(review::suspend))
+        .route("/v1/admin/merchants/{id}/reinstate", post(review::reinstate))
         .route("/v1/admin/customers/{id}/freeze", post(risk_desk::freeze))
         .route("/v1/admin/customers/{id}/unfreeze", post(risk_desk::unfreeze))
         .route("/v1/admin/customers/{id}/tier", put(risk_desk::set_tier))
@@ -300,6 +304,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(allow(auth::AUDIT));
     let read_only = Router::new()
         .route("/v1/admin/merchants/{id}", get(admin::get_merchant))
+        .route("/v1/admin/merchants/{id}/application", get(review::get))
         .route("/v1/admin/customers/{id}", get(risk_desk::get_customer))
         .route("/v1/admin/risk/rules", get(risk_desk::get_rules))
         .route("/v1/admin/risk/decisions", get(risk_desk::decisions))
@@ -322,6 +327,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/bills/{date}", get(bills::get))
         .route("/v1/merchant/webhook", put(webhooks::set_endpoint))
         .route("/v1/merchant/keys", post(keys::own_create).get(keys::own_list))
+        .route("/v1/merchant/application", put(review::apply).get(review::own))
         .route("/v1/merchant/keys/{id}/revoke", post(keys::own_revoke))
         .route("/v1/merchant/keys/{id}/rotate", post(keys::own_rotate))
         .route("/v1/merchant/webhook/deliveries", get(webhooks::list))

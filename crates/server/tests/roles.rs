@@ -45,8 +45,8 @@ async fn operator_roles_are_enforced(db: Db) {
     let rules = risk.risk_rules().await.unwrap();
     risk.set_risk_rules(&rules).await.unwrap();
     risk.suspend_merchant(&w.merchant_id).await.unwrap();
-    assert_eq!(status(risk.approve_merchant(&w.merchant_id).await), 403, "reinstating is onboarding's");
-    w.admin.approve_merchant(&w.merchant_id).await.unwrap();
+    assert_eq!(status(risk.approve_merchant(&w.merchant_id).await), 403, "approving is onboarding's");
+    risk.reinstate_merchant(&w.merchant_id, "investigation closed").await.unwrap();
     assert_eq!(status(risk.create_customer("13811112222", "R", PIN).await), 403);
     assert_eq!(status(risk.trial_balance().await), 403);
 

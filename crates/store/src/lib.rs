@@ -9,6 +9,7 @@
 
 mod access;
 mod reads;
+mod review;
 mod risk;
 mod rows;
 mod settlement;
@@ -87,6 +88,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_audit_chain.sql")),
     (8, include_str!("../migrations/0008_risk.sql")),
     (9, include_str!("../migrations/0009_roles.sql")),
+    (10, include_str!("../migrations/0010_kyc.sql")),
 ];
 
 impl Store {

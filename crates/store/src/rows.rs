@@ -373,3 +373,25 @@ pub struct RiskDecisionRow {
     pub rules_version: i64,
     pub created_at: String,
 }
+
+/// A merchant's review application.
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct MerchantApplicationRow {
+    pub merchant_id: String,
+    pub legal_name: String,
+    pub licence_number: String,
+    pub owner_name: String,
+    /// Sealed under the master key.
+    pub owner_id_number: String,
+    /// What may be shown of the identity number (masked).
+    pub id_number_tail: String,
+    /// JSON `[{kind, sha256}]`.
+    pub documents: String,
+    /// `submitted`, `more_info`, `approved` or `rejected`.
+    pub status: String,
+    /// The operator's reason for a rejection or a request for more.
+    pub reason: Option<String>,
+    pub submitted_at: String,
+    pub decided_at: Option<String>,
+    pub decided_by: Option<String>,
+}

@@ -51,6 +51,7 @@ pub const SEALED_COLUMNS: &[(&str, &str, &str)] = &[
     ("webhook_endpoints", "merchant_id", "secret"),
     ("webhook_endpoints", "merchant_id", "previous_secret"),
     ("receipt_keys", "kid", "seed"),
+    ("merchant_applications", "merchant_id", "owner_id_number"),
 ];
 
 /// The payment columns, in `PaymentRow` order.

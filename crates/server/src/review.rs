@@ -1,0 +1,241 @@
+//! Merchant review (KYC): the merchant applies with its legal name, licence, owner
+//! identity and documents (by hash); the operator approves, rejects with a reason or asks
+//! for more; suspends and reinstates. The transitions are `saoma_core::merchant`'s; every
+//! decision is audited with before, after and reason.
+
+use crate::auth::{MerchantCaller, Operator};
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+use crate::util::now;
+use crate::{AppState, views};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use saoma_api as api;
+use saoma_core::merchant::{self as review, Review};
+use saoma_store::{AuditRecord, MerchantApplicationRow};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// One document, by hash: the file stays with the merchant and the operator's archive.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    kind: String,
+    sha256: String,
+}
+
+/// `PUT /v1/merchant/application`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    legal_name: String,
+    licence_number: String,
+    owner_name: String,
+    owner_id_number: String,
+    documents: Vec<Document>,
+}
+
+fn printable(param: &'static str, value: &str, max: usize) -> ApiResult<()> {
+    let n = value.trim().chars().count();
+    if n == 0 || n > max || value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(param, format!("{param} must be 1-{max} printable characters")));
+    }
+    Ok(())
+}
+
+fn check(a: &Application) -> ApiResult<()> {
+    printable("legal_name", &a.legal_name, 200)?;
+    printable("owner_name", &a.owner_name, 100)?;
+    if !review::valid_licence_number(&a.licence_number) {
+        return Err(ApiError::invalid("licence_number", "licence_number is 5-32 of A-Z, 0-9 and -"));
+    }
+    if !review::valid_id_number(&a.owner_id_number) {
+        return Err(ApiError::invalid("owner_id_number", "owner_id_number is 5-32 of A-Z and 0-9"));
+    }
+    if a.documents.is_empty() || a.documents.len() > 10 {
+        return Err(ApiError::invalid("documents", "give 1-10 documents"));
+    }
+    for d in &a.documents {
+        if !review::DOCUMENT_KINDS.contains(&d.kind.as_str()) {
+            return Err(ApiError::invalid(
+                "documents",
+                format!("kind is one of {:?}", review::DOCUMENT_KINDS),
+            ));
+        }
+        if !review::valid_sha256(&d.sha256) {
+            return Err(ApiError::invalid("documents", "sha256 is 64 lower-case hex digits"));
+        }
+    }
+    if !a.documents.iter().any(|d| d.kind == "business_licence") {
+        return Err(ApiError::invalid("documents", "the business licence is required"));
+    }
+    Ok(())
+}
+
+/// An application as the operator and the merchant see it: the identity number masked.
+fn view(a: &MerchantApplicationRow) -> Value {
+    let documents: Value = serde_json::from_str(&a.documents).unwrap_or(Value::Null);
+    json!({"merchant_id": a.merchant_id, "legal_name": a.legal_name, "licence_number": a.licence_number,
+        "owner_name": a.owner_name, "owner_id_number": a.id_number_tail, "documents": documents,
+        "status": a.status, "reason": a.reason, "submitted_at": a.submitted_at,
+        "decided_at": a.decided_at, "decided_by": a.decided_by})
+}
+
+fn not_now(status: &str, event: Review) -> ApiError {
+    ApiError::conflict("invalid_transition", format!("a merchant that is {status} cannot take {event:?}"))
+}
+
+/// `PUT /v1/merchant/application` (owner key): applies, or applies again after a
+/// rejection or a request for more.
+pub async fn apply(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+    ApiJson(req): ApiJson<Application>,
+) -> ApiResult<Json<Value>> {
+    caller.require_owner()?;
+    check(&req)?;
+    let (_, now) = now();
+    let mut tx = state.store.begin().await?;
+    let m = tx.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
+    let after =
+        review::next_status(&m.status, Review::Apply).ok_or_else(|| not_now(&m.status, Review::Apply))?;
+    let documents: Vec<Value> =
+        req.documents.iter().map(|d| json!({"kind": d.kind, "sha256": d.sha256})).collect();
+    let a = MerchantApplicationRow {
+        merchant_id: m.id.clone(),
+        legal_name: req.legal_name.trim().to_string(),
+        licence_number: req.licence_number,
+        owner_name: req.owner_name.trim().to_string(),
+        owner_id_number: state.keys.sealer.seal(&req.owner_id_number),
+        id_number_tail: review::masked_id_number(&req.owner_id_number),
+        documents: Value::from(documents).to_string(),
+        status: "submitted".into(),
+        reason: None,
+        submitted_at: now.clone(),
+        decided_at: None,
+        decided_by: None,
+    };
+    tx.put_application(&a).await?;
+    tx.set_merchant_status(&m.id, after).await?;
+    let detail = json!({"before": m.status, "after": after, "licence_number": a.licence_number});
+    let audit = AuditRecord { actor: &caller.key_id, action: "merchant.apply", object_id: &m.id, detail };
+    tx.insert_audit(&audit, &now).await?;
+    tx.commit().await?;
+    Ok(Json(view(&a)))
+}
+
+/// `GET /v1/merchant/application` (merchant or manager key).
+pub async fn own(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+) -> ApiResult<Json<Value>> {
+    caller.require_merchant_key()?;
+    let a = state.store.application(&caller.merchant_id).await?;
+    Ok(Json(view(&a.ok_or_else(|| ApiError::not_found("application"))?)))
+}
+
+/// `GET /v1/admin/merchants/{id}/application`.
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let a = state.store.application(&id).await?;
+    Ok(Json(view(&a.ok_or_else(|| ApiError::not_found("application"))?)))
+}
+
+/// Applies an operator's decision: the merchant's status, the application's, the audit.
+async fn decide(
+    state: &AppState,
+    op: &Operator,
+    id: &str,
+    event: Review,
+    reason: Option<String>,
+) -> ApiResult<Json<api::Merchant>> {
+    if let Some(r) = &reason {
+        printable("reason", r, 500)?;
+    }
+    let (_, now) = now();
+    let mut tx = state.store.begin().await?;
+    let mut m = tx.merchant(id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
+    let after = review::next_status(&m.status, event).ok_or_else(|| not_now(&m.status, event))?;
+    let mut application = tx.application(id).await?;
+    if let (Some(a), Some(a_after)) = (application.as_mut(), review::application_status(event)) {
+        if a.status != "submitted" {
+            return Err(ApiError::conflict(
+                "application_not_submitted",
+                format!("the application is {}: wait for the merchant to apply again", a.status),
+            ));
+        }
+        a.status = a_after.to_string();
+        a.reason = reason.clone();
+        a.decided_at = Some(now.clone());
+        a.decided_by = Some(op.id.clone());
+        tx.put_application(a).await?;
+    }
+    tx.set_merchant_status(id, after).await?;
+    let detail = op.detail(json!({"before": m.status, "after": after, "reason": reason,
+        // An operator may approve a merchant verified outside Saoma; the record says so.
+        "application": application.as_ref().map(|a| a.submitted_at.clone())}));
+    let action = match event {
+        Review::Approve => "merchant.approve",
+        Review::Reject => "merchant.reject",
+        Review::RequestInfo => "merchant.request_info",
+        Review::Suspend => "merchant.suspend",
+        Review::Reinstate => "merchant.reinstate",
+        Review::Apply => "merchant.apply",
+    };
+    tx.insert_audit(&AuditRecord { actor: &op.id, action, object_id: id, detail }, &now).await?;
+    tx.commit().await?;
+    m.status = after.to_string();
+    Ok(Json(views::merchant(&m)))
+}
+
+/// `{reason}`; for approve and suspend it may be left out (or the body be empty).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    reason: Option<String>,
+}
+
+fn reason_of(body: &Bytes) -> ApiResult<Option<String>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let r: Reason = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("invalid JSON body: {e}"))
+    })?;
+    Ok(r.reason)
+}
+
+fn required(reason: Option<String>) -> ApiResult<Option<String>> {
+    match reason {
+        Some(r) if !r.trim().is_empty() => Ok(Some(r)),
+        _ => Err(ApiError::invalid("reason", "a reason is required")),
+    }
+}
+
+macro_rules! decision {
+    ($name:ident, $event:expr, $needs_reason:expr, $doc:literal) => {
+        #[doc = $doc]
+        pub async fn $name(
+            State(state): State<AppState>,
+            Extension(op): Extension<Operator>,
+            Path(id): Path<String>,
+            body: Bytes,
+        ) -> ApiResult<Json<api::Merchant>> {
+            let reason = reason_of(&body)?;
+            let reason = if $needs_reason { required(reason)? } else { reason };
+            decide(&state, &op, &id, $event, reason).await
+        }
+    };
+}
+
+decision!(approve, Review::Approve, false, "`POST /v1/admin/merchants/{id}/approve` `{reason?}`.");
+decision!(reject, Review::Reject, true, "`POST /v1/admin/merchants/{id}/reject` `{reason}`.");
+decision!(
+    request_info,
+    Review::RequestInfo,
+    true,
+    "`POST /v1/admin/merchants/{id}/request-info` `{reason}`."
+);
+decision!(suspend, Review::Suspend, false, "`POST /v1/admin/merchants/{id}/suspend` `{reason?}`.");
+decision!(reinstate, Review::Reinstate, true, "`POST /v1/admin/merchants/{id}/reinstate` `{reason}`.");
