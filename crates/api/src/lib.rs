@@ -1,6 +1,7 @@
 //! The JSON types of the Saoma HTTP API (shared/API.md), shared by server and client, and
 //! the request-signing scheme. Wire formats live only here. Requests refuse unknown fields.
 
+pub mod qr_signature;
 pub mod receipt;
 pub mod signing;
 
@@ -366,6 +367,13 @@ pub struct QrResolution {
     pub currency: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
+    /// The platform's signature on the code: `valid`, `invalid` or `absent`.
+    #[serde(default)]
+    pub signature: String,
+    /// What the wallet must show loudly before the customer pays (a bad or missing
+    /// signature, a merchant that is not active).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// `POST /v1/wallet/qr/pay`.

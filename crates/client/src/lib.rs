@@ -381,7 +381,12 @@ impl Client {
         self.post("/v1/wallet/devices", &serde_json::json!({})).await
     }
 
-    /// What paying a scanned code means.
+    /// What a scanned string is (`POST /v1/qr/decode`), with a Saoma code's signature verdict.
+    pub async fn decode_qr(&self, qr_payload: &str) -> ClientResult<serde_json::Value> {
+        self.post("/v1/qr/decode", &serde_json::json!({ "qr_payload": qr_payload })).await
+    }
+
+    /// What paying a scanned merchant code means, with its signature's verdict.
     pub async fn resolve_qr(&self, qr_payload: &str) -> ClientResult<api::QrResolution> {
         self.post("/v1/wallet/qr/resolve", &api::QrResolveRequest { qr_payload: qr_payload.into() }).await
     }

@@ -310,9 +310,87 @@ fn clip(s: &str, max: usize) -> String {
     if clipped.is_empty() { "-".to_string() } else { clipped }
 }
 
+/// The tags of Saoma's signature (unreserved templates, so any EMV wallet still reads the
+/// code): 80 holds the GUID, the key id's first 8 characters and the first half of the
+/// base64url Ed25519 signature; 81 the GUID and the second half. One template cannot hold
+/// it all: a TLV value is at most 99 characters.
+pub const SIGNATURE_TAGS: [&str; 2] = ["80", "81"];
+/// What the signature covers is prefixed with this, so it can mean nothing else.
+pub const SIGNING_CONTEXT: &str = "saoma-mpm-v1\n";
+
+/// A signature found in a payload: the key id's prefix and the base64url signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MpmSignature {
+    pub kid_prefix: String,
+    pub signature: String,
+}
+
+impl MpmPayload {
+    /// The bytes Saoma's signature covers: the context, then every field but the
+    /// signature's and the CRC, encoded as they were read.
+    pub fn signing_input(&self) -> Vec<u8> {
+        let unsigned: Vec<Field> = self
+            .fields
+            .iter()
+            .filter(|f| f.tag != "63" && !SIGNATURE_TAGS.contains(&f.tag.as_str()))
+            .cloned()
+            .collect();
+        let mut out = String::from(SIGNING_CONTEXT);
+        // Fields that were decoded re-encode to the same text; a failure leaves the input
+        // short, so no signature verifies against it.
+        let _ = encode_fields(&unsigned, &mut out);
+        out.into_bytes()
+    }
+
+    /// Saoma's signature in tags 80 and 81, when both carry Saoma's GUID.
+    pub fn signature(&self) -> Option<MpmSignature> {
+        let sub = |tag: &str, sub: &str| -> Option<String> {
+            let t = self.template(tag)?;
+            let text = |s: &str| {
+                t.iter().find(|f| f.tag == s).and_then(|f| match &f.value {
+                    FieldValue::Text(v) => Some(v.clone()),
+                    FieldValue::Template(_) => None,
+                })
+            };
+            (text("00")? == SAOMA_GUID).then(|| text(sub)).flatten()
+        };
+        let kid_prefix = sub("80", "01")?;
+        let signature = format!("{}{}", sub("80", "02")?, sub("81", "01")?);
+        Some(MpmSignature { kid_prefix, signature })
+    }
+
+    /// True when any field other than the signature's says the code is Saoma's.
+    pub fn claims_saoma(&self) -> bool {
+        self.saoma_merchant_id().is_some()
+    }
+}
+
 impl SaomaMerchantCode {
+    /// The signed payload: `sign` gets the signing input and answers the key id and the
+    /// base64url Ed25519 signature (86 characters).
+    pub fn encode_signed(&self, sign: impl FnOnce(&[u8]) -> (String, String)) -> Result<String, EmvError> {
+        let fields = self.fields();
+        let mut input = String::from(SIGNING_CONTEXT);
+        encode_fields(&fields, &mut input)?;
+        let (kid, signature) = sign(input.as_bytes());
+        let kid_prefix: String = kid.chars().take(8).collect();
+        let half = signature.len() / 2;
+        let (first, second) = signature.split_at(half);
+        let mut fields = fields;
+        fields.push(Field::template(
+            "80",
+            vec![Field::text("00", SAOMA_GUID), Field::text("01", kid_prefix), Field::text("02", first)],
+        ));
+        fields.push(Field::template("81", vec![Field::text("00", SAOMA_GUID), Field::text("01", second)]));
+        encode(&fields)
+    }
+
     /// The EMV MPM payload: static (01=11) without an amount, dynamic (01=12) with one.
     pub fn encode(&self) -> Result<String, EmvError> {
+        encode(&self.fields())
+    }
+
+    fn fields(&self) -> Vec<Field> {
         let mut fields = vec![
             Field::text("00", "01"),
             Field::text("01", if self.amount.is_some() { "12" } else { "11" }),
@@ -329,7 +407,7 @@ impl SaomaMerchantCode {
         if let Some(reference) = &self.reference {
             fields.push(Field::template("62", vec![Field::text("05", reference)]));
         }
-        encode(&fields)
+        fields
     }
 }
 
@@ -401,5 +479,40 @@ mod tests {
         let misordered = encode(&[Field::text("59", "A"), Field::text("00", "01")]).unwrap();
         assert_eq!(decode(&misordered), Err(EmvError::FormatIndicatorNotFirst));
         assert_eq!(decode("000201"), Err(EmvError::MissingCrc));
+    }
+
+    #[test]
+    fn a_signed_code_carries_its_signature_and_stays_readable() {
+        let code = SaomaMerchantCode {
+            merchant_id: "mch_01J0000000000000000000000".into(),
+            merchant_name: "Dragon Well Tea".into(),
+            mcc: "5812".into(),
+            country: "CN".into(),
+            city: "Hangzhou".into(),
+            currency: Currency::CNY,
+            amount: Some(Money::new(1250, Currency::CNY)),
+            reference: Some("REF123".into()),
+        };
+        let mut seen = Vec::new();
+        let sig = "s".repeat(43) + &"t".repeat(43);
+        let payload = code
+            .encode_signed(|input| {
+                seen = input.to_vec();
+                ("KIDabcdefghijk".into(), sig.clone())
+            })
+            .unwrap();
+        let decoded = decode(&payload).unwrap();
+        assert_eq!(decoded.saoma_merchant_id(), Some("mch_01J0000000000000000000000"));
+        assert_eq!(decoded.reference(), Some("REF123"));
+        let found = decoded.signature().unwrap();
+        assert_eq!((found.kid_prefix.as_str(), found.signature.as_str()), ("KIDabcde", sig.as_str()));
+        assert_eq!(decoded.signing_input(), seen, "what was signed is what a verifier rebuilds");
+        assert!(seen.starts_with(SIGNING_CONTEXT.as_bytes()));
+        // An edit anywhere else changes the signing input.
+        let body = payload[..payload.len() - 4].replace("Dragon Well Tea", "Dragon Wall Tea");
+        let edited = format!("{body}{}", crc_hex(body.as_bytes()));
+        assert_ne!(decode(&edited).unwrap().signing_input(), seen);
+        assert!(payload.chars().count() <= PAYLOAD_CHARS_MAX);
+        assert!(decode(&code.encode().unwrap()).unwrap().signature().is_none());
     }
 }

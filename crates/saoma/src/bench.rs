@@ -119,6 +119,9 @@ async fn run_one(
         settle_daily: false,
         // A benchmark pays faster than any customer: the velocity rules would stop it.
         risk_velocity: false,
+        // One client sends everything: per-address and per-key limits would throttle it.
+        rate_limit_per_ip: 0,
+        rate_limit_per_key: 0,
         master_key: Some(hex::encode(rand::random::<[u8; 32]>())),
         ..saoma_server::Config::new(url)
     };

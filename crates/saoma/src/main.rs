@@ -187,8 +187,9 @@ enum AdminCommand {
 
 #[derive(Subcommand)]
 enum QrCommand {
-    /// Prints what a scanned string is, as JSON; exit 1 when it cannot be read.
-    Decode { payload: String },
+    /// Prints what a scanned string is, as JSON; exit 1 when it cannot be read, 4 when it
+    /// claims to be Saoma's and its signature is not valid.
+    Decode(verify::QrDecodeArgs),
 }
 
 fn default_database() -> anyhow::Result<String> {
@@ -249,6 +250,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         public_scheme: args.public_scheme,
         webhook_allow_private: std::env::var("SAOMA_WEBHOOK_ALLOW_PRIVATE").is_ok_and(|v| v == "1"),
         risk_velocity: risk_velocity()?,
+        rate_limit_per_ip: per_second("SAOMA_RATE_LIMIT_IP")?.unwrap_or(saoma_server::RATE_LIMIT_PER_IP),
+        rate_limit_per_key: per_second("SAOMA_RATE_LIMIT_KEY")?.unwrap_or(saoma_server::RATE_LIMIT_PER_KEY),
         ..saoma_server::Config::new(&database_url)
     };
     if !config.risk_velocity {
@@ -524,16 +527,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Admin(cmd) => admin(cmd).await,
         Command::VerifyReceipt(args) => verify::run(args).await,
         Command::Bench(args) => bench::run(args).await.map(|_| 0),
-        Command::Qr(QrCommand::Decode { payload }) => match saoma_core::scan::classify(&payload) {
-            Ok(v) => {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-                Ok(0)
-            }
-            Err(e) => {
-                eprintln!("saoma: cannot decode: {e}");
-                Ok(1)
-            }
-        },
+        Command::Qr(QrCommand::Decode(args)) => verify::decode_qr(args).await,
     }
 }
 
@@ -569,5 +563,17 @@ fn risk_velocity() -> anyhow::Result<bool> {
         Err(_) | Ok("") | Ok("on") => Ok(true),
         Ok("off") => Ok(false),
         Ok(other) => anyhow::bail!("SAOMA_RISK_VELOCITY is \"on\" or \"off\", not {other:?}"),
+    }
+}
+
+/// A requests-per-second setting: a whole number, 0 for off.
+fn per_second(name: &str) -> anyhow::Result<Option<u32>> {
+    match std::env::var(name) {
+        Err(_) => Ok(None),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .with_context(|| format!("{name} is a whole number of requests per second (0: off)")),
     }
 }

@@ -2,7 +2,7 @@
 //! or a photo/screenshot (PNG) of the receipt's QR code.
 
 use anyhow::{Context, bail};
-use saoma_api::receipt;
+use saoma_api::{qr_signature, receipt};
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
@@ -19,16 +19,7 @@ pub struct VerifyArgs {
 /// Exit 0 when the receipt verifies (its claims printed as JSON), 1 when it does not.
 pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
     let jws = read_receipt(&args.receipt)?;
-    let jwks: serde_json::Value = match &args.jwks {
-        Some(src) if src.starts_with("http://") || src.starts_with("https://") => {
-            reqwest::get(src).await?.error_for_status()?.json().await?
-        }
-        Some(path) => {
-            serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?)
-                .with_context(|| format!("{path} is not a JWKS document"))?
-        }
-        None => saoma_client::Client::new(&args.url, saoma_client::Credentials::None).jwks().await?,
-    };
+    let jwks = load_jwks(args.jwks.as_deref(), &args.url).await?;
     match receipt::verify(&jws, &jwks) {
         Ok(claims) => {
             println!("{}", serde_json::to_string_pretty(&claims)?);
@@ -40,6 +31,70 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             Ok(1)
         }
     }
+}
+
+/// The platform's keys: a JWKS file, an http(s) URL, or SAOMA_URL's well-known one.
+async fn load_jwks(jwks: Option<&str>, url: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(match jwks {
+        Some(src) if src.starts_with("http://") || src.starts_with("https://") => {
+            reqwest::get(src).await?.error_for_status()?.json().await?
+        }
+        Some(path) => {
+            serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?)
+                .with_context(|| format!("{path} is not a JWKS document"))?
+        }
+        None => saoma_client::Client::new(url, saoma_client::Credentials::None).jwks().await?,
+    })
+}
+
+#[derive(clap::Args)]
+pub struct QrDecodeArgs {
+    /// The scanned text.
+    payload: String,
+    /// The platform's public keys, to check a Saoma code's signature: a JWKS file
+    /// (offline) or an http(s) URL. Without it, SAOMA_URL's are fetched.
+    #[arg(long)]
+    jwks: Option<String>,
+    #[arg(long, env = "SAOMA_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+}
+
+/// `saoma qr decode`: prints what a scanned string is, as JSON. A code that claims to be
+/// Saoma's is checked against the platform's keys and warned about loudly. Exit 0, 1 when
+/// it cannot be read, 4 when it claims to be Saoma's and its signature is not valid.
+pub async fn decode_qr(args: QrDecodeArgs) -> anyhow::Result<i32> {
+    let mut v = match saoma_core::scan::classify(&args.payload) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("saoma: cannot decode: {e}");
+            return Ok(1);
+        }
+    };
+    let claims_saoma = saoma_core::emv::decode(args.payload.trim()).is_ok_and(|p| p.claims_saoma());
+    let mut code = 0;
+    if claims_saoma {
+        match load_jwks(args.jwks.as_deref(), &args.url).await {
+            Ok(jwks) => {
+                let verdict = qr_signature::check_scanned(&args.payload, &jwks)
+                    .unwrap_or(qr_signature::Verdict::Absent);
+                if let Some(w) = verdict.warning() {
+                    eprintln!("saoma: WARNING: {w}");
+                }
+                if matches!(verdict, qr_signature::Verdict::Invalid(_)) {
+                    code = 4;
+                }
+                v["saoma_signature"] = verdict.name().into();
+            }
+            Err(e) => {
+                eprintln!(
+                    "saoma: WARNING: this code claims to be Saoma's; its signature is unchecked ({e}): pass --jwks or set SAOMA_URL"
+                );
+                v["saoma_signature"] = "unchecked".into();
+            }
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(code)
 }
 
 fn read_receipt(input: &str) -> anyhow::Result<String> {

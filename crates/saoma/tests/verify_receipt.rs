@@ -1,5 +1,6 @@
 //! `saoma verify-receipt` offline: from the JWS string, a file, and a PNG of the receipt's
-//! QR code, against a saved JWKS file; a forged receipt exits 1.
+//! QR code, against a saved JWKS file; a forged receipt exits 1. And `saoma qr decode`
+//! checking a merchant code's signature offline: a swapped sticker exits 4, loudly.
 
 use saoma_client::{Client, Credentials};
 use std::process::Command;
@@ -53,6 +54,7 @@ async fn verifies_receipts_from_text_file_and_qr_image() {
     let png = reqwest::get(format!("{url}/v1/qr.png?payload={jws}")).await.unwrap().bytes().await.unwrap();
     let png_path = dir.path().join("receipt.png");
     std::fs::write(&png_path, &png).unwrap();
+    let sticker = merchant.merchant_qr().await.unwrap().qr_payload;
     server.stop().await.unwrap(); // offline from here on
 
     let run = |input: &str| {
@@ -75,4 +77,26 @@ async fn verifies_receipts_from_text_file_and_qr_image() {
     let out = run(&other_sig);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("NOT valid"));
+
+    let decode = |payload: &str| {
+        Command::new(env!("CARGO_BIN_EXE_saoma"))
+            .args(["qr", "decode", payload, "--jwks", jwks_path.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let out = decode(&sticker);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["saoma_signature"], "valid");
+    let out = decode(&swapped(&sticker));
+    assert_eq!(out.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["saoma_signature"], "invalid");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING"));
+}
+
+/// A sticker made from the real one with another name (and a CRC recomputed to match).
+fn swapped(payload: &str) -> String {
+    let body = payload[..payload.len() - 4].replace("Noodle Bar", "Noodle Bat");
+    format!("{body}{}", saoma_core::emv::crc_hex(body.as_bytes()))
 }

@@ -217,6 +217,8 @@ pub async fn merchant_auth(
     if !bool::from(expected.as_slice().ct_eq(received.signature.as_slice())) {
         return Err(unauthenticated("invalid_signature", "unknown key or bad signature"));
     }
+    // Counted once the key is proven, so nobody can spend another merchant's budget.
+    state.limits.check_key(&key.id)?;
     let mut tx = state.store.begin().await?;
     let fresh = tx.remember_nonce(&key.id, &received.nonce, now_unix).await?;
     tx.commit().await?;

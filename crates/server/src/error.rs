@@ -28,6 +28,8 @@ pub struct ApiError {
     pub message: String,
     pub param: Option<&'static str>,
     pub payment_id: Option<String>,
+    /// Seconds to wait before retrying (`Retry-After`), for 429.
+    pub retry_after: Option<u64>,
 }
 
 /// Result of a handler or service.
@@ -36,7 +38,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     /// An error with a status, a code and a message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), param: None, payment_id: None }
+        ApiError { status, code, message: message.into(), param: None, payment_id: None, retry_after: None }
     }
 
     /// 400 `invalid_request` naming the field at fault.
@@ -123,6 +125,9 @@ pub fn render(err: &ApiError, request_id: &str) -> Response {
     let mut response = (err.status, axum::Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert("request-id", v);
+    }
+    if let Some(seconds) = err.retry_after {
+        response.headers_mut().insert("retry-after", HeaderValue::from(seconds));
     }
     response
 }

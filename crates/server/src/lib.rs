@@ -9,10 +9,12 @@ mod audit;
 mod auth;
 mod bills;
 mod codes;
+mod edge;
 mod error;
 mod events;
 mod json;
 mod keys;
+mod limits;
 mod merchant;
 mod operators;
 mod payments;
@@ -30,6 +32,7 @@ mod wallet_pay;
 mod webhooks;
 
 pub use error::{ApiError, ApiResult};
+pub use limits::{PER_IP_DEFAULT as RATE_LIMIT_PER_IP, PER_KEY_DEFAULT as RATE_LIMIT_PER_KEY};
 pub use secrets::rotate_master_key;
 
 use axum::Router;
@@ -65,6 +68,10 @@ pub struct Config {
     pub settle_daily: bool,
     /// Lets an operator settle a business day that is not over (tests and drills only).
     pub settle_open_days: bool,
+    /// Requests per second from one address (`SAOMA_RATE_LIMIT_IP`, 0 = off).
+    pub rate_limit_per_ip: u32,
+    /// Requests per second with one API key (`SAOMA_RATE_LIMIT_KEY`, 0 = off).
+    pub rate_limit_per_key: u32,
     /// The velocity rules (payments per minute, bad codes per terminal); `false` with
     /// `SAOMA_RISK_VELOCITY=off` for load tests. Limits and PIN rules stay on.
     pub risk_velocity: bool,
@@ -83,6 +90,8 @@ impl Config {
             settle_daily: true,
             settle_open_days: false,
             risk_velocity: true,
+            rate_limit_per_ip: limits::PER_IP_DEFAULT,
+            rate_limit_per_key: limits::PER_KEY_DEFAULT,
         }
     }
 }
@@ -109,6 +118,10 @@ pub struct AppState {
     to_announce: Arc<Notify>,
     /// Turns true when the server begins to shut down; live feeds end on it.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Rate limits of this node.
+    pub limits: Arc<limits::RateLimits>,
+    /// Signs merchant QR codes: the newest receipt key's seed.
+    qr_seed: Arc<std::sync::RwLock<[u8; 32]>>,
     /// The risk rules as last read.
     pub risk_rules: Arc<risk::RulesCache>,
     /// How many announcements from other nodes this node has heard.
@@ -146,7 +159,10 @@ impl AppState {
             hex::decode(store.setting_or_init("customer_ref_key", &util::random_hex(32)).await?)?;
         let mask_key = hex::decode(store.setting_or_init("code_mask_key", &util::random_hex(32)).await?)?;
         receipts::ensure_key(&store, &sealer).await?;
+        let qr_seed = receipts::newest_seed(&store, &sealer).await?;
+        let limits = Arc::new(limits::RateLimits::new(config.rate_limit_per_ip, config.rate_limit_per_key));
         Ok(AppState {
+            limits,
             store,
             config: Arc::new(config),
             keys: Arc::new(PlatformKeys { sealer, customer_ref_key, mask_key }),
@@ -155,6 +171,7 @@ impl AppState {
             stopping: tokio::sync::watch::Sender::new(false),
             remote_commits: Arc::default(),
             risk_rules: Arc::default(),
+            qr_seed: Arc::new(std::sync::RwLock::new(qr_seed)),
             metrics: metrics_handle(),
         })
     }
@@ -163,6 +180,17 @@ impl AppState {
     pub fn committed(&self) {
         self.changed.notify_waiters();
         self.to_announce.notify_one();
+    }
+
+    /// The seed that signs merchant QR codes.
+    pub fn qr_seed(&self) -> [u8; 32] {
+        self.qr_seed.read().map(|s| *s).unwrap_or([0; 32])
+    }
+
+    fn set_qr_seed(&self, seed: [u8; 32]) {
+        if let Ok(mut s) = self.qr_seed.write() {
+            *s = seed;
+        }
     }
 
     /// How many commit announcements (PostgreSQL NOTIFY) this node has heard.
@@ -360,7 +388,9 @@ pub fn router(state: AppState) -> Router {
         .merge(wallet)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(auth::BODY_BYTES_MAX))
+        .layer(middleware::from_fn_with_state(state.clone(), edge::guard))
         .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(state.clone(), edge::headers))
         .with_state(state)
 }
 
@@ -421,6 +451,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             if let Err(e) = housekeeping.store.forget_nonces_before(cutoff).await {
                 tracing::warn!(error = %e, "Could not forget old nonces.");
             }
+            housekeeping.limits.forget_idle();
         }
     });
     let task = tokio::spawn(async move {

@@ -253,10 +253,10 @@ pub async fn active_merchant(state: &AppState, merchant_id: &str) -> ApiResult<M
     Ok(m)
 }
 
-fn answer(p: &PaymentRow, merchant: &MerchantRow) -> Response {
+fn answer(state: &AppState, p: &PaymentRow, merchant: &MerchantRow) -> Response {
     match (p.status.as_str(), &p.failure_code) {
         ("failed", Some(code)) => ApiError::declined(code, Some(p.id.clone())).into_response(),
-        _ => Json(views::payment(p, Some(merchant))).into_response(),
+        _ => Json(views::payment(p, Some((merchant, &state.qr_seed())))).into_response(),
     }
 }
 
@@ -275,7 +275,7 @@ pub async fn create(
     let fp = fingerprint(&req, caller.terminal_id.as_deref());
     let p = retry_on_conflict(|| create_once(&state, &caller, &merchant, &req, amount, &fp)).await?;
     state.committed();
-    Ok(answer(&p, &merchant))
+    Ok(answer(&state, &p, &merchant))
 }
 
 /// What a new payment is for, before anything has happened to it.
@@ -558,7 +558,8 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let p = load_and_wait(&state, &caller, &id, q.wait).await?;
     let merchant = state.store.merchant(&p.merchant_id).await?;
-    Ok(Json(views::payment(&p, merchant.as_ref())).into_response())
+    let seed = state.qr_seed();
+    Ok(Json(views::payment(&p, merchant.as_ref().map(|m| (m, &seed)))).into_response())
 }
 
 /// `GET /v1/payments?out_trade_no=...` (one payment) or a page of payments.
@@ -568,10 +569,11 @@ pub async fn find(
     Query(q): Query<WaitQuery>,
 ) -> ApiResult<Response> {
     let merchant = state.store.merchant(&caller.merchant_id).await?;
+    let seed = state.qr_seed();
     if let Some(otn) = &q.out_trade_no {
         let p = visible(&caller, state.store.payment_by_trade_no(&caller.merchant_id, otn).await?)?;
         let p = load_and_wait(&state, &caller, &p.id, q.wait).await?;
-        return Ok(Json(views::payment(&p, merchant.as_ref())).into_response());
+        return Ok(Json(views::payment(&p, merchant.as_ref().map(|m| (m, &seed)))).into_response());
     }
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
@@ -587,8 +589,11 @@ pub async fn find(
         )
         .await?;
     let more = rows.len() as i64 > limit;
-    let data: Vec<api::Payment> =
-        rows.iter().take(limit as usize).map(|p| views::payment(p, merchant.as_ref())).collect();
+    let data: Vec<api::Payment> = rows
+        .iter()
+        .take(limit as usize)
+        .map(|p| views::payment(p, merchant.as_ref().map(|m| (m, &seed))))
+        .collect();
     let next_cursor = if more { data.last().map(|p| p.id.clone()) } else { None };
     Ok(Json(api::Page { data, next_cursor }).into_response())
 }
@@ -633,7 +638,7 @@ pub async fn cancel(
     })
     .await?;
     state.committed();
-    Ok(Json(views::payment(&p, Some(&merchant))).into_response())
+    Ok(Json(views::payment(&p, Some((&merchant, &state.qr_seed())))).into_response())
 }
 
 /// `POST /v1/payments/cancel` `{out_trade_no}`: for a POS that never saw the creation's
@@ -686,7 +691,7 @@ pub async fn cancel_by_trade_no(
     })
     .await?;
     state.committed();
-    Ok(Json(views::payment(&p, Some(&merchant))).into_response())
+    Ok(Json(views::payment(&p, Some((&merchant, &state.qr_seed())))).into_response())
 }
 
 /// Refunds part of a payment inside `tx` and returns the refund row.

@@ -1,12 +1,14 @@
 //! QR images of any payload, as PNG and SVG (`qrcode` crate), and the scanner's decoder.
 
+use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
-use axum::extract::Query;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use qrcode::QrCode;
 use saoma_api::QrResolveRequest;
+use saoma_api::qr_signature;
 use serde::Deserialize;
 
 /// `?payload=` of the image routes.
@@ -45,12 +47,30 @@ pub async fn svg(Query(q): Query<PayloadQuery>) -> ApiResult<Response> {
     Ok(([("content-type", "image/svg+xml"), ("cache-control", "no-store")], svg).into_response())
 }
 
-/// `POST /v1/qr/decode` `{qr_payload}`: what a scanned string is, as JSON.
-pub async fn decode(ApiJson(req): ApiJson<QrResolveRequest>) -> ApiResult<Response> {
-    match saoma_core::scan::classify(&req.qr_payload) {
-        Ok(v) => Ok(axum::Json(v).into_response()),
-        Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_qr", e.to_string())),
+/// `POST /v1/qr/decode` `{qr_payload}`: what a scanned string is, as JSON; a code that
+/// claims to be Saoma's also gets `saoma_signature` and `warnings` (checked against this
+/// server's keys and the merchant's status).
+pub async fn decode(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<QrResolveRequest>,
+) -> ApiResult<Response> {
+    let mut v = saoma_core::scan::classify(&req.qr_payload)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_qr", e.to_string()))?;
+    let jwks = crate::receipts::key_set(&state.store).await?;
+    if let Some(verdict) = qr_signature::check_scanned(&req.qr_payload, &jwks) {
+        let mut warnings: Vec<String> = verdict.warning().into_iter().collect();
+        let payload = saoma_core::emv::decode(req.qr_payload.trim()).ok();
+        if let Some(id) = payload.as_ref().and_then(|p| p.saoma_merchant_id()) {
+            match state.store.merchant(id).await? {
+                Some(m) if m.status == "active" => {}
+                Some(m) => warnings.push(format!("the merchant is not active ({}): do not pay", m.status)),
+                None => warnings.push("no such merchant on this platform: do not pay".into()),
+            }
+        }
+        v["saoma_signature"] = verdict.name().into();
+        v["warnings"] = warnings.into();
     }
+    Ok(axum::Json(v).into_response())
 }
 
 /// `?code=` of the barcode route.

@@ -87,17 +87,30 @@ pub async fn ensure_key(store: &Store, sealer: &Sealer) -> Result<(), StoreError
     Ok(())
 }
 
-/// `GET /.well-known/jwks.json`: every receipt key, newest first.
-pub async fn jwks(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+/// The JWKS document of every receipt key, newest first.
+pub async fn key_set(store: &Store) -> Result<serde_json::Value, StoreError> {
     let mut keys = Vec::new();
-    for k in state.store.receipt_keys().await? {
+    for k in store.receipt_keys().await? {
         let public = hex::decode(&k.public_key)
             .ok()
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .ok_or_else(|| StoreError::Corrupt("receipt public key".into()))?;
         keys.push(receipt::jwk(&public));
     }
-    Ok(Json(json!({ "keys": keys })))
+    Ok(json!({ "keys": keys }))
+}
+
+/// The seed of the newest receipt key: it also signs merchant QR codes.
+pub async fn newest_seed(store: &Store, sealer: &Sealer) -> Result<[u8; 32], StoreError> {
+    let keys = store.receipt_keys().await?;
+    let newest = keys.first().ok_or_else(|| StoreError::Corrupt("no receipt key".into()))?;
+    seed_of(&sealer.open(&newest.seed)?)
+}
+
+/// `GET /.well-known/jwks.json`: every receipt key, newest first. They verify receipts
+/// and the signatures on merchant QR codes.
+pub async fn jwks(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(key_set(&state.store).await?))
 }
 
 /// `GET /v1/payments/{id}/receipt`: the payment's newest receipt.
@@ -116,8 +129,11 @@ pub async fn get(
     Ok(Json(saoma_api::ReceiptResponse { receipt_jws: r.jws }))
 }
 
-/// `POST /v1/admin/receipt-keys/rotate` → `{kid}`.
+/// `POST /v1/admin/receipt-keys/rotate` → `{kid}`. This node signs QR codes with the new
+/// key at once, other nodes after a restart; codes signed with older keys stay valid
+/// while their keys stay published.
 pub async fn rotate(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     let kid = rotate_key(&state.store, &state.keys.sealer).await?;
+    state.set_qr_seed(newest_seed(&state.store, &state.keys.sealer).await?);
     Ok(Json(json!({ "kid": kid })))
 }

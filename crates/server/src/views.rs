@@ -6,8 +6,9 @@ use saoma_core::emv::SaomaMerchantCode;
 use saoma_core::{Currency, Money};
 use saoma_store::{MerchantRow, PaymentRow, RefundRow};
 
-/// The EMV payload of a merchant's code: static without a payment, dynamic with one.
-pub fn merchant_code(m: &MerchantRow, payment: Option<&PaymentRow>) -> Option<String> {
+/// The EMV payload of a merchant's code, signed with `seed` (tags 80 and 81): static
+/// without a payment, dynamic with one.
+pub fn merchant_code(m: &MerchantRow, payment: Option<&PaymentRow>, seed: &[u8; 32]) -> Option<String> {
     let currency = Currency::from_code(&m.currency)?;
     let code = SaomaMerchantCode {
         merchant_id: m.id.clone(),
@@ -19,7 +20,7 @@ pub fn merchant_code(m: &MerchantRow, payment: Option<&PaymentRow>) -> Option<St
         amount: payment.map(|p| Money::new(p.amount, currency)),
         reference: payment.and_then(|p| p.qr_ref.clone()),
     };
-    code.encode().ok()
+    code.encode_signed(|input| saoma_api::qr_signature::sign(input, seed)).ok()
 }
 
 /// Image URLs of a payload.
@@ -28,11 +29,12 @@ pub fn qr_urls(payload: &str) -> (String, String) {
     (format!("/v1/qr.png?payload={q}"), format!("/v1/qr.svg?payload={q}"))
 }
 
-/// A payment as the API shows it. `merchant` is needed only for a pending dynamic code.
-pub fn payment(p: &PaymentRow, merchant: Option<&MerchantRow>) -> api::Payment {
+/// A payment as the API shows it. The merchant and the QR signing seed are needed only
+/// for a pending dynamic code.
+pub fn payment(p: &PaymentRow, code: Option<(&MerchantRow, &[u8; 32])>) -> api::Payment {
     let items: Vec<api::Item> = serde_json::from_str(&p.items).unwrap_or_default();
-    let qr_payload = match (p.status.as_str(), &p.qr_ref, merchant) {
-        ("pending", Some(_), Some(m)) => merchant_code(m, Some(p)),
+    let qr_payload = match (p.status.as_str(), &p.qr_ref, code) {
+        ("pending", Some(_), Some((m, seed))) => merchant_code(m, Some(p), seed),
         _ => None,
     };
     let urls = qr_payload.as_deref().map(qr_urls);

@@ -16,6 +16,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use saoma_api as api;
+use saoma_api::qr_signature::{self, Verdict};
 use saoma_core::ids::prefix;
 use saoma_core::money::Money;
 use saoma_core::risk::{Decline, Rules};
@@ -23,10 +24,22 @@ use saoma_core::{emv, ledger};
 use saoma_store::{AuditRecord, CustomerRow, MerchantRow, StoreError, TransferRow};
 use serde_json::json;
 
-/// A scanned merchant code, with the merchant it names.
+/// A scanned merchant code, with the merchant it names and what its signature says.
 pub struct ScannedCode {
     pub payload: emv::MpmPayload,
     pub merchant: MerchantRow,
+    pub verdict: Verdict,
+}
+
+impl ScannedCode {
+    /// What to show loudly before paying.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.verdict.warning().into_iter().collect();
+        if self.merchant.status != "active" {
+            out.push(format!("the merchant is not active ({}): do not pay", self.merchant.status));
+        }
+        out
+    }
 }
 
 /// Decodes a scanned EMV code and finds the Saoma merchant it names.
@@ -41,7 +54,8 @@ pub async fn scan_merchant_code(state: &AppState, qr_payload: &str) -> ApiResult
         )
     })?;
     let merchant = state.store.merchant(merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
-    Ok(ScannedCode { payload, merchant })
+    let verdict = qr_signature::verify(&payload, &crate::receipts::key_set(&state.store).await?);
+    Ok(ScannedCode { payload, merchant, verdict })
 }
 
 /// `POST /v1/wallet/qr/resolve`.
@@ -59,6 +73,8 @@ pub async fn resolve_qr(
         amount: None,
         currency: m.currency.clone(),
         payment_id: None,
+        signature: scanned.verdict.name().to_string(),
+        warnings: scanned.warnings(),
     };
     if let Some(reference) = scanned.payload.reference() {
         let p = state.store.payment_by_qr_ref(reference).await?.filter(|p| p.merchant_id == m.id);
@@ -100,6 +116,14 @@ pub async fn pay_qr(
         client_key("client_ref", r)?;
     }
     let scanned = scan_merchant_code(&state, &req.qr_payload).await?;
+    if let Verdict::Invalid(why) = &scanned.verdict {
+        // A code that claims to be Saoma's and fails its signature was forged or edited.
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "qr_signature_invalid",
+            format!("this code's signature is not valid ({why}); it may be a sticker over the real code"),
+        ));
+    }
     let merchant = active_merchant(&state, &scanned.merchant.id).await?;
     let currency = currency_of(&merchant.currency)?;
     let reference = scanned.payload.reference().map(str::to_string);

@@ -1,0 +1,79 @@
+//! The edges: rate limits per key and per address (429 `rate_limited` with
+//! `Retry-After`), security headers on every answer, and cross-site requests refused.
+
+#[macro_use]
+mod common;
+
+use common::*;
+
+async fn rate_limited_per_key(db: Db) {
+    let config = saoma_server::Config { rate_limit_per_key: 5, ..config(&db) };
+    let w = World::with_config(db, 0, 0, config).await;
+    let p = w.till.create_payment(&charge("rl-1", 100, None)).await.unwrap();
+    let mut limited = 0;
+    for _ in 0..30 {
+        match w.till.payment(&p.id, 0).await {
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!((e.status(), e.code()), (Some(429), Some("rate_limited")));
+                limited += 1;
+            }
+        }
+    }
+    assert!(limited > 0, "30 requests at once passed a limit of 5/s with a burst of 10");
+    // The budget is the key's: the merchant's own key is not slowed by its till.
+    w.merchant.payment(&p.id, 0).await.unwrap();
+}
+
+async fn rate_limited_per_address(db: Db) {
+    let config = saoma_server::Config { rate_limit_per_ip: 5, ..config(&db) };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = saoma_server::start(config, listener).await.unwrap();
+    let http = reqwest::Client::new();
+    let mut refused = None;
+    for _ in 0..40 {
+        let r = http.get(format!("{}/healthz", server.url())).send().await.unwrap();
+        if r.status() == 429 {
+            refused = Some(r);
+            break;
+        }
+    }
+    let r = refused.expect("40 requests at once passed a limit of 5/s");
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    server.stop().await.unwrap();
+}
+
+async fn security_headers_and_cross_site_requests(db: Db) {
+    let w = World::new(db, 1, 0).await;
+    let http = reqwest::Client::new();
+    for path in ["/healthz", "/v1/nowhere", "/v1/qr.svg?payload=hello"] {
+        let r = http.get(format!("{}{path}", w.url())).send().await.unwrap();
+        let h = r.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'none'"), "{path}");
+        assert!(h.contains_key("cache-control"), "{path}");
+    }
+    let login = serde_json::json!({"phone": w.customers[0].1, "pin": PIN});
+    let from = |headers: &[(&str, &str)]| {
+        let mut r = http.post(format!("{}/v1/wallet/session", w.url())).json(&login);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send()
+    };
+    for refused in [vec![("origin", "https://evil.example")], vec![("sec-fetch-site", "cross-site")]] {
+        let r = from(&refused).await.unwrap();
+        assert_eq!(r.status(), 403, "{refused:?}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "csrf_rejected");
+    }
+    assert_eq!(from(&[("sec-fetch-site", "same-origin")]).await.unwrap().status(), 200);
+    assert_eq!(from(&[]).await.unwrap().status(), 200, "a till or app sends no browser headers");
+}
+
+on_both!(rate_limited_per_key, rate_limited_per_address, security_headers_and_cross_site_requests);
