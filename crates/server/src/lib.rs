@@ -155,9 +155,8 @@ impl AppState {
         if !sealer.opens_check(&check) {
             anyhow::bail!("this is not the master key the database's secrets are sealed with");
         }
-        let customer_ref_key =
-            hex::decode(store.setting_or_init("customer_ref_key", &util::random_hex(32)).await?)?;
-        let mask_key = hex::decode(store.setting_or_init("code_mask_key", &util::random_hex(32)).await?)?;
+        let customer_ref_key = secrets::platform_key(&store, &sealer, "customer_ref_key").await?;
+        let mask_key = secrets::platform_key(&store, &sealer, "code_mask_key").await?;
         receipts::ensure_key(&store, &sealer).await?;
         let qr_seed = receipts::newest_seed(&store, &sealer).await?;
         let limits = Arc::new(limits::RateLimits::new(config.rate_limit_per_ip, config.rate_limit_per_key));

@@ -1,5 +1,6 @@
-//! Secrets at rest: API-key secrets, device seeds, webhook secrets and receipt signing
-//! seeds are stored sealed with AES-256-GCM under the master key (`SAOMA_MASTER_KEY`), as
+//! Secrets at rest: API-key secrets, device seeds, webhook secrets, receipt signing
+//! seeds, the owner identity numbers of merchant applications and the platform keys in
+//! `settings` are stored sealed with AES-256-GCM under the master key (`SAOMA_MASTER_KEY`), as
 //! `enc:v1:<base64 of nonce and ciphertext>`. A database copied without the key yields no
 //! secret. Values written before sealing existed are read as they are and sealed by
 //! `saoma admin rotate-master-key`.
@@ -11,6 +12,10 @@ use base64::engine::general_purpose::STANDARD;
 use saoma_store::StoreError;
 
 const PREFIX: &str = "enc:v1:";
+
+/// Platform keys kept sealed in `settings`: the key of the per-merchant customer handle
+/// and the key that masks device slots in offline payment codes.
+pub const SEALED_SETTINGS: &[&str] = &["customer_ref_key", "code_mask_key"];
 const CHECK: &str = "saoma master key check";
 
 /// Seals and opens secrets with one master key.
@@ -66,6 +71,24 @@ impl Sealer {
     }
 }
 
+/// A platform key of [`SEALED_SETTINGS`]: made (32 random bytes) and stored sealed the
+/// first time; a value stored plain by an older version is sealed in place.
+pub async fn platform_key(
+    store: &saoma_store::Store,
+    sealer: &Sealer,
+    name: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let fresh = sealer.seal(&crate::util::random_hex(32));
+    let stored = store.setting_or_init(name, &fresh).await?;
+    let plain = sealer.open(&stored)?;
+    if !stored.starts_with(PREFIX) {
+        let mut tx = store.begin().await?;
+        tx.set_setting(name, &sealer.seal(&plain)).await?;
+        tx.commit().await?;
+    }
+    Ok(hex::decode(plain)?)
+}
+
 /// Re-seals every secret of the database under a new master key, in one transaction,
 /// and updates the check value. Run it with the servers stopped, then start them with the
 /// new key. Legacy unsealed values are sealed on the way. Returns how many were sealed.
@@ -81,6 +104,12 @@ pub async fn rotate_master_key(database_url: &str, old_hex: &str, new_hex: &str)
             let Some(value) = value else { continue };
             let plain = old.open(&value)?;
             tx.set_sealed_value(column, &key, &new.seal(&plain)).await?;
+            count += 1;
+        }
+    }
+    for name in SEALED_SETTINGS {
+        if let Some(value) = store.setting(name).await? {
+            tx.set_setting(name, &new.seal(&old.open(&value)?)).await?;
             count += 1;
         }
     }

@@ -79,7 +79,15 @@ async fn no_secret_reaches_logs_or_disk(db: Db) {
     let big = merchant.create_payment(&charge("quiet-3", 200_000, Some(&code))).await.unwrap();
     assert!(wallet.confirm(&big.id, "000000").await.is_err());
     wallet.confirm(&big.id, pin).await.unwrap();
+    // An operator's token in use, and a key rotated by its owner.
+    let op = w.admin.create_operator("Quiet support", "support").await.unwrap();
+    let op_token = op["token"].as_str().unwrap().to_string();
+    let support = saoma_client::Client::new(&w.url(), saoma_client::Credentials::Admin(op_token.clone()));
+    support.customer(&c.id).await.unwrap();
+    let rotated = merchant.own_rotate_key(&key.key_id, 60).await.unwrap();
     let secrets = [
+        ("operator token", op_token),
+        ("rotated key secret", rotated.secret.clone()),
         ("PIN", pin.to_string()),
         ("session token", session.token.clone()),
         ("key secret", key.secret.clone()),

@@ -72,22 +72,26 @@ async fn secrets_are_sealed_at_rest_and_rotate(db: Db) {
     let key = w.admin.create_key(&w.merchant_id, None).await.unwrap();
     let device = w.wallet(0).await.enroll_device().await.unwrap();
     let hook = w.merchant.set_webhook("http://127.0.0.1:9/hook").await.unwrap();
+    let code = w.wallet(0).await.payment_code().await.unwrap().code;
+    let before = w.till.create_payment(&charge("ref-before", 100, Some(&code))).await.unwrap();
     let mut stored = Vec::new();
     for sql in [
         "SELECT secret FROM api_keys",
         "SELECT secret FROM devices",
         "SELECT secret FROM webhook_endpoints",
         "SELECT seed FROM receipt_keys",
+        "SELECT value FROM settings WHERE name IN ('customer_ref_key', 'code_mask_key')",
     ] {
         stored.extend(column(&w.db, sql).await);
     }
-    assert!(stored.len() >= 6 && stored.iter().all(|v| v.starts_with("enc:v1:")), "{stored:?}");
+    assert!(stored.len() >= 8 && stored.iter().all(|v| v.starts_with("enc:v1:")), "{stored:?}");
     let everything = stored.join(" ");
     for secret in [key.secret.as_str(), device.secret.as_str(), hook["secret"].as_str().unwrap()] {
         assert!(!everything.contains(secret));
     }
 
     // A node with another key refuses to start; after a rotation the new key works.
+    let customer_phone = w.customers[0].1.clone();
     let World { server, db, .. } = w;
     server.stop().await.unwrap();
     let start = |key: &str| {
@@ -100,7 +104,7 @@ async fn secrets_are_sealed_at_rest_and_rotate(db: Db) {
     let other = "77".repeat(32);
     assert!(start(&other).await.is_err());
     let n = saoma_server::rotate_master_key(&db.url, TEST_MASTER_KEY, &other).await.unwrap();
-    assert!(n >= 6, "{n}");
+    assert!(n >= 8, "{n}");
     assert!(start(TEST_MASTER_KEY).await.is_err());
     let node = start(&other).await.unwrap();
     let merchant = saoma_client::Client::new(
@@ -109,6 +113,12 @@ async fn secrets_are_sealed_at_rest_and_rotate(db: Db) {
     );
     let p = merchant.create_payment(&charge("after-rotation", 100, None)).await.unwrap();
     assert_eq!(p.status, "pending", "a signed request verifies with the re-sealed secret");
+    // The platform keys survive the rotation: the customer's handle is unchanged.
+    let wallet = saoma_client::Client::new(&node.url(), saoma_client::Credentials::None);
+    let wallet = wallet.wallet_session(&customer_phone, PIN).await.unwrap();
+    let code = wallet.payment_code().await.unwrap().code;
+    let after = merchant.create_payment(&charge("ref-after", 100, Some(&code))).await.unwrap();
+    assert_eq!(after.customer_ref, before.customer_ref);
     node.stop().await.unwrap();
 }
 
