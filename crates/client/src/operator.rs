@@ -30,6 +30,22 @@ impl Client {
         self.post(&format!("/v1/admin/customers/{customer_id}/unfreeze"), &json!({ "reason": reason })).await
     }
 
+    /// Signs a customer out everywhere (a stolen phone).
+    pub async fn revoke_sessions(&self, customer_id: &str, reason: &str) -> ClientResult<Value> {
+        self.post(&format!("/v1/admin/customers/{customer_id}/sessions/revoke"), &json!({ "reason": reason }))
+            .await
+    }
+
+    /// Signs this wallet session out.
+    pub async fn end_session(&self) -> ClientResult<()> {
+        let resp = self.request("DELETE", "/v1/wallet/session", None).send().await?;
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        Err(crate::error_of(status, resp.text().await?))
+    }
+
     /// Moves a customer to another risk tier.
     pub async fn set_tier(&self, customer_id: &str, tier: &str) -> ClientResult<api::Customer> {
         self.call("PUT", &format!("/v1/admin/customers/{customer_id}/tier"), Some(&json!({ "tier": tier })))

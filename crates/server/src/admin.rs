@@ -1,6 +1,7 @@
 //! The operator's API: merchants and their review status, terminals, keys, customers,
 //! top-ups, and the trial balance.
 
+use crate::audit::Audit;
 use crate::auth::Operator;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
@@ -61,12 +62,12 @@ pub async fn create_merchant(
     };
     let mut tx = state.store.begin().await?;
     tx.insert_merchant(&m).await?;
-    tx.insert_audit(
+    tx.audit(
         &AuditRecord {
             actor: &op.id,
             action: "merchant.create",
             object_id: &m.id,
-            detail: op.detail(json!({"name": m.name})),
+            detail: json!({"name": m.name}),
         },
         &now,
     )
@@ -97,12 +98,12 @@ pub async fn create_terminal(
     let terminal_id = new_id(prefix::TERMINAL);
     let mut tx = state.store.begin().await?;
     tx.insert_terminal(&terminal_id, &id, &req.name, &now).await?;
-    tx.insert_audit(
+    tx.audit(
         &AuditRecord {
             actor: &op.id,
             action: "terminal.create",
             object_id: &terminal_id,
-            detail: op.detail(json!({"merchant_id": id})),
+            detail: json!({"merchant_id": id}),
         },
         &now,
     )
@@ -156,13 +157,8 @@ pub async fn create_customer(
         }
         other => other?,
     }
-    tx.insert_audit(
-        &AuditRecord {
-            actor: &op.id,
-            action: "customer.create",
-            object_id: &c.id,
-            detail: op.detail(json!({})),
-        },
+    tx.audit(
+        &AuditRecord { actor: &op.id, action: "customer.create", object_id: &c.id, detail: json!({}) },
         &now,
     )
     .await?;
@@ -206,12 +202,12 @@ pub async fn top_up(
         tx.insert_top_up(&t).await?;
         let entry = ledger::top_up_entry(&id, amount).map_err(ApiError::internal)?;
         tx.post_entry(&new_id(prefix::ENTRY), "top_up", &t.id, &entry, &now).await?;
-        tx.insert_audit(
+        tx.audit(
             &AuditRecord {
                 actor: &op.id,
                 action: "top_up.create",
                 object_id: &t.id,
-                detail: op.detail(json!({"amount": t.amount, "currency": t.currency})),
+                detail: json!({"amount": t.amount, "currency": t.currency}),
             },
             &now,
         )

@@ -1,11 +1,43 @@
-//! `GET /v1/admin/audit/verify`: walks every audit chain and names the first broken link.
+//! The audit log: every record says where the request came from, and
+//! `GET /v1/admin/audit/verify` walks every audit chain and names the first broken link.
 
 use crate::AppState;
 use crate::error::ApiResult;
 use axum::Json;
 use axum::extract::State;
 use saoma_core::audit::{AuditFields, StoredLink, verify_chain};
+use saoma_store::{AuditRecord, StoreError, WriteTx};
 use serde_json::{Value, json};
+
+tokio::task_local! {
+    /// The peer address of the request being served (set by `edge::guard`).
+    pub static PEER: Option<String>;
+}
+
+/// Appends audit records with where the request came from.
+pub trait Audit {
+    /// Appends `a`, its detail stamped with `from` (the peer address; absent for work the
+    /// server does on its own).
+    fn audit(
+        &mut self,
+        a: &AuditRecord<'_>,
+        now: &str,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl Audit for WriteTx {
+    async fn audit(&mut self, a: &AuditRecord<'_>, now: &str) -> Result<(), StoreError> {
+        let mut detail = a.detail.clone();
+        if let Some(map) = detail.as_object_mut()
+            && !map.contains_key("from")
+        {
+            let from = PEER.try_with(Clone::clone).ok().flatten();
+            map.insert("from".into(), from.into());
+        }
+        let stamped = AuditRecord { detail, ..*a };
+        self.insert_audit(&stamped, now).await
+    }
+}
 
 /// Verifies each chain against its head; `intact` is false when any link is broken.
 pub async fn verify(State(state): State<AppState>) -> ApiResult<Json<Value>> {

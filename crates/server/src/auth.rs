@@ -8,12 +8,11 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::util::{now, sha256_hex};
 use axum::body::{Body, to_bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use saoma_api::signing;
-use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 
 /// The largest request body accepted.
@@ -67,23 +66,6 @@ pub struct Operator {
     /// `admin` for the start-up token, else the operator's id.
     pub id: String,
     pub role: String,
-    /// The peer address the request came from.
-    pub from: Option<String>,
-}
-
-impl Operator {
-    /// An audit detail with where the operator acted from.
-    pub fn detail(&self, mut detail: serde_json::Value) -> serde_json::Value {
-        if let Some(map) = detail.as_object_mut() {
-            map.insert("from".into(), self.from.clone().into());
-        }
-        detail
-    }
-}
-
-/// The peer address of a request.
-fn peer(req: &Request) -> Option<String> {
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
 }
 
 /// Lets only `roles` through (after [`admin_auth`]).
@@ -103,6 +85,8 @@ pub async fn require_role(
 #[derive(Debug, Clone)]
 pub struct WalletCaller {
     pub customer_id: String,
+    /// The hash of the session's token.
+    pub session: String,
 }
 
 fn unauthenticated(code: &'static str, message: &str) -> ApiError {
@@ -136,8 +120,7 @@ pub async fn admin_auth(
         let op = op.ok_or_else(|| unauthenticated("unauthenticated", "invalid admin token"))?;
         (op.id, op.role)
     };
-    let from = peer(&req);
-    req.extensions_mut().insert(Operator { id, role, from });
+    req.extensions_mut().insert(Operator { id, role });
     Ok(next.run(req).await)
 }
 
@@ -149,15 +132,16 @@ pub async fn wallet_auth(
 ) -> Result<Response, ApiError> {
     let token =
         bearer(req.headers()).ok_or_else(|| unauthenticated("unauthenticated", "missing bearer token"))?;
+    let session = sha256_hex(token.as_bytes());
     let (customer_id, expires_at) = state
         .store
-        .session(&sha256_hex(token.as_bytes()))
+        .session(&session)
         .await?
         .ok_or_else(|| unauthenticated("unauthenticated", "unknown or expired session"))?;
     if expires_at <= now().1 {
         return Err(unauthenticated("unauthenticated", "unknown or expired session"));
     }
-    req.extensions_mut().insert(WalletCaller { customer_id });
+    req.extensions_mut().insert(WalletCaller { customer_id, session });
     Ok(next.run(req).await)
 }
 

@@ -42,13 +42,15 @@ const HEADERS: &[(&str, &str)] = &[
 /// The rate limit per address and the cross-site check (inside the request-id layer, so
 /// their refusals get the error envelope).
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
-    if let Some(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        state.limits.check_ip(peer.0.ip())?;
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let Some(ip) = peer {
+        state.limits.check_ip(ip)?;
     }
     if cross_site(req.method(), req.headers(), &state.config.public_scheme) {
         return Err(ApiError::forbidden("cross-site request refused").with_code("csrf_rejected"));
     }
-    Ok(next.run(req).await)
+    // Audit records written while serving this request say where it came from.
+    Ok(crate::audit::PEER.scope(peer.map(|ip| ip.to_string()), next.run(req)).await)
 }
 
 /// The security headers (outermost, so error answers get them too).

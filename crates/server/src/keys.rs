@@ -4,6 +4,7 @@
 //! `terminal` (a cashier's till: its own terminal's payments). Every change is audited.
 
 use crate::AppState;
+use crate::audit::Audit;
 use crate::auth::{MerchantCaller, Operator};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
@@ -56,7 +57,7 @@ async fn issue(
     let sealed = state.keys.sealer.seal(&secret);
     tx.insert_api_key(&key_id, merchant_id, req.terminal_id.as_deref(), &req.role, &sealed, &now).await?;
     let audit = AuditRecord { actor, action: "key.create", object_id: &key_id, detail };
-    tx.insert_audit(&audit, &now).await?;
+    tx.audit(&audit, &now).await?;
     tx.commit().await?;
     Ok(api::KeyCreated {
         key_id,
@@ -91,7 +92,7 @@ async fn revoke(
     let mut k = owned(&mut tx, id, merchant_id).await?;
     tx.revoke_api_key(id, &now).await?;
     let audit = AuditRecord { actor, action: "key.revoke", object_id: id, detail };
-    tx.insert_audit(&audit, &now).await?;
+    tx.audit(&audit, &now).await?;
     tx.commit().await?;
     k.revoked_at = Some(k.revoked_at.unwrap_or(now));
     Ok(view(&k))
@@ -135,7 +136,7 @@ async fn rotate(
         map.insert("expires_at".into(), until.into());
     }
     let audit = AuditRecord { actor, action: "key.rotate", object_id: id, detail };
-    tx.insert_audit(&audit, &now).await?;
+    tx.audit(&audit, &now).await?;
     tx.commit().await?;
     Ok(new)
 }
@@ -148,7 +149,7 @@ pub async fn admin_create(
     ApiJson(req): ApiJson<api::CreateKeyRequest>,
 ) -> ApiResult<Json<api::KeyCreated>> {
     state.store.merchant(&id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
-    let detail = op.detail(json!({"merchant_id": id, "role": req.role}));
+    let detail = json!({"merchant_id": id, "role": req.role});
     Ok(Json(issue(&state, &id, &req, &op.id, detail).await?))
 }
 
@@ -164,7 +165,7 @@ pub async fn admin_revoke(
     Extension(op): Extension<Operator>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(revoke(&state, &id, None, &op.id, op.detail(json!({}))).await?))
+    Ok(Json(revoke(&state, &id, None, &op.id, json!({})).await?))
 }
 
 /// `POST /v1/admin/keys/{id}/rotate` `{grace_seconds?}`.
@@ -174,7 +175,7 @@ pub async fn admin_rotate(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Rotation>,
 ) -> ApiResult<Json<api::KeyCreated>> {
-    Ok(Json(rotate(&state, &id, None, req.grace_seconds, &op.id, op.detail(json!({}))).await?))
+    Ok(Json(rotate(&state, &id, None, req.grace_seconds, &op.id, json!({})).await?))
 }
 
 /// `POST /v1/merchant/keys` (owner): a manager or terminal key, or another owner key.

@@ -321,6 +321,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/merchants/{id}/reinstate", post(review::reinstate))
         .route("/v1/admin/customers/{id}/freeze", post(risk_desk::freeze))
         .route("/v1/admin/customers/{id}/unfreeze", post(risk_desk::unfreeze))
+        .route("/v1/admin/customers/{id}/sessions/revoke", post(risk_desk::revoke_sessions))
         .route("/v1/admin/customers/{id}/tier", put(risk_desk::set_tier))
         .route("/v1/admin/risk/rules", put(risk_desk::put_rules))
         .route_layer(allow(auth::RISK));
@@ -364,6 +365,7 @@ pub fn router(state: AppState) -> Router {
     let wallet_open = Router::new().route("/v1/wallet/session", post(wallet::create_session));
     let wallet = Router::new()
         .route("/v1/wallet", get(wallet::get_wallet))
+        .route("/v1/wallet/session", axum::routing::delete(wallet::end_session))
         .route("/v1/wallet/payment-codes", post(wallet::issue_code))
         .route("/v1/wallet/devices", post(wallet::enroll_device))
         .route("/v1/wallet/qr/resolve", post(wallet_pay::resolve_qr))

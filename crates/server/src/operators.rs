@@ -3,6 +3,7 @@
 //! `SAOMA_ADMIN_TOKEN` is the first admin. Every change is audited.
 
 use crate::AppState;
+use crate::audit::Audit;
 use crate::auth::{OPERATOR_ROLES, Operator};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
@@ -50,12 +51,9 @@ pub async fn create(
     };
     let mut tx = state.store.begin().await?;
     tx.insert_operator(&o).await?;
-    let detail = op.detail(json!({"name": o.name, "role": o.role}));
-    tx.insert_audit(
-        &AuditRecord { actor: &op.id, action: "operator.create", object_id: &o.id, detail },
-        &now,
-    )
-    .await?;
+    let detail = json!({"name": o.name, "role": o.role});
+    tx.audit(&AuditRecord { actor: &op.id, action: "operator.create", object_id: &o.id, detail }, &now)
+        .await?;
     tx.commit().await?;
     let mut out = view(&o);
     out["token"] = token.into();
@@ -79,9 +77,8 @@ pub async fn revoke(
     if !tx.revoke_operator(&id, &now).await? {
         return Err(ApiError::not_found("operator"));
     }
-    let detail = op.detail(json!({}));
-    tx.insert_audit(&AuditRecord { actor: &op.id, action: "operator.revoke", object_id: &id, detail }, &now)
-        .await?;
+    let detail = json!({});
+    tx.audit(&AuditRecord { actor: &op.id, action: "operator.revoke", object_id: &id, detail }, &now).await?;
     tx.commit().await?;
     Ok(Json(json!({"id": id, "revoked_at": now})))
 }

@@ -1,6 +1,7 @@
 //! The merchant's payment API: create (both QR modes), query with long-poll, cancel
 //! (the POS's reversal), refund. Each operation is one database transaction.
 
+use crate::audit::Audit;
 use crate::auth::MerchantCaller;
 use crate::codes;
 use crate::error::{ApiError, ApiResult};
@@ -172,7 +173,7 @@ pub async fn charge(
         detail: json!({"amount": p.amount, "currency": p.currency,
             "risk": {"rules_version": by.rules.version, "tier": by.customer.tier}}),
     };
-    tx.insert_audit(&audit, now).await?;
+    tx.audit(&audit, now).await?;
     metrics::counter!("saoma_payments_total", "status" => "succeeded").increment(1);
     Ok(())
 }
@@ -190,7 +191,7 @@ async fn close(
     tx.update_payment(p).await?;
     let data = serde_json::to_value(views::payment(p, None)).unwrap_or_default();
     emit(tx, "payment.closed", Some(&p.merchant_id), p.customer_id.as_deref(), data, now).await?;
-    tx.insert_audit(
+    tx.audit(
         &AuditRecord { actor, action: "payment.close", object_id: &p.id, detail: json!({"reason": reason}) },
         now,
     )
@@ -385,7 +386,7 @@ async fn create_once(
         p.qr_ref = Some(ulid::Ulid::new().to_string().chars().skip(6).collect());
         p.expires_at = Some(pending_until(t, req.expires_in));
         tx.insert_payment(&p).await?;
-        tx.insert_audit(
+        tx.audit(
             &AuditRecord {
                 actor,
                 action: "payment.create",
@@ -682,7 +683,7 @@ pub async fn cancel_by_trade_no(
                     object_id: &p.id,
                     detail: json!({"reason": "cancelled before creation"}),
                 };
-                tx.insert_audit(&audit, &now).await?;
+                tx.audit(&audit, &now).await?;
                 p
             }
         };
@@ -754,7 +755,7 @@ async fn refund_in_tx(
         object_id: &refund.id,
         detail: json!({"payment_id": p.id, "amount": amount_minor}),
     };
-    tx.insert_audit(&audit, now).await?;
+    tx.audit(&audit, now).await?;
     metrics::counter!("saoma_refunds_total").increment(1);
     Ok(refund)
 }

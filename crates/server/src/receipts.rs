@@ -3,6 +3,7 @@
 //! customer's history; verified by anyone against `/.well-known/jwks.json`.
 
 use crate::AppState;
+use crate::audit::Audit;
 use crate::auth::MerchantCaller;
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::Sealer;
@@ -71,7 +72,7 @@ pub async fn rotate_key(store: &Store, sealer: &Sealer) -> Result<String, StoreE
     tx.add_receipt_key(&kid, &sealer.seal(&hex::encode(seed)), &hex::encode(public), &now).await?;
     let audit =
         AuditRecord { actor: "operator", action: "receipt_key.add", object_id: &kid, detail: json!({}) };
-    tx.insert_audit(&audit, &now).await?;
+    tx.audit(&audit, &now).await?;
     tx.commit().await?;
     Ok(kid)
 }

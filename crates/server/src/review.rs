@@ -3,6 +3,7 @@
 //! for more; suspends and reinstates. The transitions are `saoma_core::merchant`'s; every
 //! decision is audited with before, after and reason.
 
+use crate::audit::Audit;
 use crate::auth::{MerchantCaller, Operator};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
@@ -121,7 +122,7 @@ pub async fn apply(
     tx.set_merchant_status(&m.id, after).await?;
     let detail = json!({"before": m.status, "after": after, "licence_number": a.licence_number});
     let audit = AuditRecord { actor: &caller.key_id, action: "merchant.apply", object_id: &m.id, detail };
-    tx.insert_audit(&audit, &now).await?;
+    tx.audit(&audit, &now).await?;
     tx.commit().await?;
     Ok(Json(view(&a)))
 }
@@ -172,9 +173,9 @@ async fn decide(
         tx.put_application(a).await?;
     }
     tx.set_merchant_status(id, after).await?;
-    let detail = op.detail(json!({"before": m.status, "after": after, "reason": reason,
+    let detail = json!({"before": m.status, "after": after, "reason": reason,
         // An operator may approve a merchant verified outside Saoma; the record says so.
-        "application": application.as_ref().map(|a| a.submitted_at.clone())}));
+        "application": application.as_ref().map(|a| a.submitted_at.clone())});
     let action = match event {
         Review::Approve => "merchant.approve",
         Review::Reject => "merchant.reject",
@@ -183,7 +184,7 @@ async fn decide(
         Review::Reinstate => "merchant.reinstate",
         Review::Apply => "merchant.apply",
     };
-    tx.insert_audit(&AuditRecord { actor: &op.id, action, object_id: id, detail }, &now).await?;
+    tx.audit(&AuditRecord { actor: &op.id, action, object_id: id, detail }, &now).await?;
     tx.commit().await?;
     m.status = after.to_string();
     Ok(Json(views::merchant(&m)))

@@ -2,6 +2,7 @@
 //! between tiers, and the declines kept for explanation. Every change is audited with
 //! its before and after.
 
+use crate::audit::Audit;
 use crate::auth::Operator;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
@@ -40,9 +41,9 @@ pub async fn put_rules(
         actor: &op.id,
         action: "risk.rules",
         object_id: RULES_SETTING,
-        detail: op.detail(json!({"before": before, "after": rules})),
+        detail: json!({"before": before, "after": rules}),
     };
-    tx.insert_audit(&audit, &now).await?;
+    tx.audit(&audit, &now).await?;
     tx.commit().await?;
     state.risk_rules.remember(rules.clone());
     Ok(Json(rules))
@@ -89,11 +90,9 @@ async fn set_frozen(
         actor: &op.id,
         action: if frozen { "wallet.freeze" } else { "wallet.unfreeze" },
         object_id: id,
-        detail: op.detail(
-            json!({"before": {"frozen": before}, "after": {"frozen": frozen}, "reason": reason.trim()}),
-        ),
+        detail: json!({"before": {"frozen": before}, "after": {"frozen": frozen}, "reason": reason.trim()}),
     };
-    tx.insert_audit(&audit, &now).await?;
+    tx.audit(&audit, &now).await?;
     tx.commit().await?;
     c.frozen = i64::from(frozen);
     Ok(Json(views::customer(c)))
@@ -118,6 +117,26 @@ pub async fn unfreeze(
     ApiJson(req): ApiJson<Reason>,
 ) -> ApiResult<Json<api::Customer>> {
     set_frozen(&state, &op, &id, false, &req.reason).await
+}
+
+/// `POST /v1/admin/customers/{id}/sessions/revoke` `{reason}`: signs the customer out
+/// everywhere (a stolen phone); the PIN is needed to sign in again.
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<Reason>,
+) -> ApiResult<Json<serde_json::Value>> {
+    valid_reason(&req.reason)?;
+    let (_, now) = now();
+    let mut tx = state.store.begin().await?;
+    tx.customer(&id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+    let ended = tx.delete_sessions_of(&id).await?;
+    let detail = json!({"sessions_ended": ended, "reason": req.reason.trim()});
+    tx.audit(&AuditRecord { actor: &op.id, action: "wallet.sessions_revoke", object_id: &id, detail }, &now)
+        .await?;
+    tx.commit().await?;
+    Ok(Json(json!({"customer_id": id, "sessions_ended": ended})))
 }
 
 /// `{tier}` of a tier change.
@@ -145,9 +164,9 @@ pub async fn set_tier(
         actor: &op.id,
         action: "customer.tier",
         object_id: &id,
-        detail: op.detail(json!({"before": c.tier, "after": req.tier})),
+        detail: json!({"before": c.tier, "after": req.tier}),
     };
-    tx.insert_audit(&audit, &now).await?;
+    tx.audit(&audit, &now).await?;
     tx.commit().await?;
     c.tier = req.tier;
     Ok(Json(views::customer(c)))

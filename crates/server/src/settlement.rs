@@ -4,6 +4,7 @@
 //! difference named).
 
 use crate::AppState;
+use crate::audit::Audit;
 use crate::bills::{self, BusinessDay};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
@@ -106,7 +107,7 @@ async fn settle_merchant(state: &AppState, m: &MerchantRow, date: &str) -> ApiRe
         object_id: &id,
         detail: json!({"merchant_id": m.id, "date": date, "amount": s.amount, "carried": s.carried}),
     };
-    tx.insert_audit(&audit, &now).await?;
+    tx.audit(&audit, &now).await?;
     match tx.commit().await {
         Ok(()) => Ok(view(m, &s, if s.amount > 0 { "paid" } else { "carried" })),
         // Another node settled the same day at the same moment: report theirs.

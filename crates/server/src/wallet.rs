@@ -3,6 +3,7 @@
 //! transfers and history. PINs are Argon2id hashes; five wrong PINs in a row lock PIN use.
 
 use crate::AppState;
+use crate::audit::Audit;
 use crate::auth::WalletCaller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
@@ -66,7 +67,7 @@ pub async fn verify_pin(state: &AppState, customer_id: &str, pin: &str) -> ApiRe
         let minutes = PIN_LOCK_MINUTES << fresh.pin_locks.clamp(0, 6);
         let until = rfc3339(t + chrono::Duration::minutes(minutes));
         tx.set_pin_state(customer_id, 0, fresh.pin_locks + 1, Some(&until)).await?;
-        tx.insert_audit(
+        tx.audit(
             &AuditRecord {
                 actor: customer_id,
                 action: "pin.locked",
@@ -102,6 +103,17 @@ pub async fn create_session(
     tx.insert_session(&sha256_hex(token.as_bytes()), &c.id, &expires_at, &now).await?;
     tx.commit().await?;
     Ok(Json(api::Session { token, expires_at }))
+}
+
+/// `DELETE /v1/wallet/session`: signs out; the token stops working at once.
+pub async fn end_session(
+    State(state): State<AppState>,
+    Extension(me): Extension<WalletCaller>,
+) -> ApiResult<axum::http::StatusCode> {
+    let mut tx = state.store.begin().await?;
+    tx.delete_session(&me.session).await?;
+    tx.commit().await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// `GET /v1/wallet`.
@@ -156,7 +168,7 @@ pub async fn enroll_device(
         let mut tx = state.store.begin().await?;
         let sealed = state.keys.sealer.seal(&secret);
         tx.insert_device(&device_id, &me.customer_id, i64::from(slot), &sealed, &now).await?;
-        tx.insert_audit(
+        tx.audit(
             &AuditRecord {
                 actor: &me.customer_id,
                 action: "device.enroll",

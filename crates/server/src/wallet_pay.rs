@@ -2,6 +2,7 @@
 //! with the PIN, and transfers. Every path asks the risk rules first (frozen wallet,
 //! per-payment limit, velocity) and checks the daily limit inside the money transaction.
 
+use crate::audit::Audit;
 use crate::auth::WalletCaller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
@@ -369,7 +370,7 @@ pub async fn transfer(
         }
         let data = json!({"id": t.id, "amount": t.amount, "currency": t.currency});
         emit(&mut tx, "transfer.succeeded", None, Some(&me.customer_id), data, &now).await?;
-        tx.insert_audit(
+        tx.audit(
             &AuditRecord {
                 actor: &me.customer_id,
                 action: "transfer.create",

@@ -4,6 +4,7 @@
 //! for about a day, then it is dead-lettered, visible, and can be resent by hand.
 
 use crate::AppState;
+use crate::audit::Audit;
 use crate::auth::MerchantCaller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
@@ -63,7 +64,7 @@ pub async fn set_endpoint(
         object_id: &caller.merchant_id,
         detail: json!({"url": req.url}),
     };
-    tx.insert_audit(&audit, &now).await?;
+    tx.audit(&audit, &now).await?;
     tx.commit().await?;
     Ok(Json(json!({"url": req.url, "secret": secret})))
 }
@@ -135,7 +136,7 @@ pub async fn resend(
     }
     let audit =
         AuditRecord { actor: &caller.key_id, action: "webhook.resend", object_id: &id, detail: json!({}) };
-    tx.insert_audit(&audit, &now).await?;
+    tx.audit(&audit, &now).await?;
     tx.commit().await?;
     state.committed();
     let d = state

@@ -101,6 +101,14 @@ async fn frozen_wallet_cannot_pay_but_can_receive(db: Db) {
     assert_eq!(w.balance(0).await, 100_500);
 
     assert!(!w.admin.unfreeze(&me, "customer identified at branch").await.unwrap().frozen);
+    // Sessions end at once: by the customer (sign out), and everywhere by the operator.
+    let (one, two) = (w.wallet(0).await, w.wallet(0).await);
+    one.end_session().await.unwrap();
+    assert_eq!(one.wallet().await.unwrap_err().status(), Some(401));
+    two.wallet().await.unwrap();
+    let ended = w.admin.revoke_sessions(&me, "phone reported stolen").await.unwrap();
+    assert!(ended["sessions_ended"].as_u64().unwrap() >= 1);
+    assert_eq!(two.wallet().await.unwrap_err().status(), Some(401));
     assert_eq!(pay(&w, 0, "f-2", 100).await.unwrap().status, "succeeded");
     let audit = w.admin.verify_audit().await.unwrap();
     assert_eq!(audit["intact"], true, "{audit}");

@@ -25,7 +25,8 @@ async fn operator_roles_are_enforced(db: Db) {
     let w = World::new(db, 1, 1000).await;
     let c = w.customers[0].0.clone();
     let support = operator(&w, &w.admin.create_operator("Lin (support)", "support").await.unwrap());
-    let risk = operator(&w, &w.admin.create_operator("Wu (risk)", "risk_officer").await.unwrap());
+    let risk_op = w.admin.create_operator("Wu (risk)", "risk_officer").await.unwrap();
+    let risk = operator(&w, &risk_op);
     let auditor = operator(&w, &w.admin.create_operator("Zhao (audit)", "auditor").await.unwrap());
     let bad = w.admin.create_operator("Nobody", "superuser").await.unwrap_err();
     assert_eq!(bad.code(), Some("invalid_request"));
@@ -42,6 +43,16 @@ async fn operator_roles_are_enforced(db: Db) {
     // The risk officer freezes and sets rules; onboarding and money are not theirs.
     assert!(risk.freeze(&c, "chargeback pattern").await.unwrap().frozen);
     assert!(!risk.unfreeze(&c, "cleared").await.unwrap().frozen);
+    // Who, what, from where, before and after.
+    let kept =
+        column(&w.db, "SELECT actor || ' ' || detail FROM audit_log WHERE action = 'wallet.freeze'").await;
+    let (actor, detail) = kept[0].split_once(' ').unwrap();
+    assert_eq!(actor, risk_op["id"].as_str().unwrap());
+    let detail: serde_json::Value = serde_json::from_str(detail).unwrap();
+    assert_eq!(
+        (detail["from"].as_str(), detail["after"]["frozen"].as_bool()),
+        (Some("127.0.0.1"), Some(true))
+    );
     let rules = risk.risk_rules().await.unwrap();
     risk.set_risk_rules(&rules).await.unwrap();
     risk.suspend_merchant(&w.merchant_id).await.unwrap();

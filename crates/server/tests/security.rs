@@ -58,15 +58,6 @@ async fn a_removed_record_is_detected(db: Db) {
     );
 }
 
-async fn column(db: &Db, sql: &str) -> Vec<String> {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
-    let rows: Vec<(String,)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string())).fetch_all(&pool).await.unwrap();
-    pool.close().await;
-    rows.into_iter().map(|r| r.0).collect()
-}
-
 async fn secrets_are_sealed_at_rest_and_rotate(db: Db) {
     let w = World::new(db, 1, 10_000).await;
     let key = w.admin.create_key(&w.merchant_id, None).await.unwrap();

@@ -1,5 +1,5 @@
-//! Who may call: operators and their roles, and the life of API keys (listing, revoking,
-//! the grace period of a rotation).
+//! Who may call: operators and their roles, the life of API keys (listing, revoking, the
+//! grace period of a rotation), and ending wallet sessions.
 
 use crate::{ApiKeyRow, OperatorRow, Store, StoreResult, WriteTx};
 
@@ -50,6 +50,24 @@ impl WriteTx {
             .execute(self.conn())
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Ends one wallet session (the token stops working at once).
+    pub async fn delete_session(&mut self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of a customer; answers how many there were.
+    pub async fn delete_sessions_of(&mut self, customer_id: &str) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE customer_id = $1")
+            .bind(customer_id)
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// A key, locked.

@@ -223,3 +223,13 @@ pub fn charge(otn: &str, amount: i64, code: Option<&str>) -> api::CreatePaymentR
         expires_in: None,
     }
 }
+
+/// The first column of every row a query returns, read straight from the database.
+pub async fn column(db: &Db, sql: &str) -> Vec<String> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    let rows: Vec<(String,)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string())).fetch_all(&pool).await.unwrap();
+    pool.close().await;
+    rows.into_iter().map(|r| r.0).collect()
+}
