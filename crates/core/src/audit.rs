@@ -56,36 +56,72 @@ pub struct BrokenLink {
     pub reason: String,
 }
 
-/// Checks one chain, given in `chain_seq` order, against its head (the last hash and
-/// sequence number recorded for the chain). Returns the first broken link.
+/// Walks one chain in `chain_seq` order, a page at a time, so a chain of any length is
+/// checked in bounded memory.
+#[derive(Debug, Clone)]
+pub struct ChainWalk {
+    chain: i64,
+    prev: String,
+    seen: i64,
+}
+
+impl ChainWalk {
+    /// A walk from the chain's first record.
+    pub fn new(chain: i64) -> ChainWalk {
+        ChainWalk { chain, prev: GENESIS.to_string(), seen: 0 }
+    }
+
+    fn broken(&self, seq: i64, reason: &str) -> BrokenLink {
+        BrokenLink { chain: self.chain, chain_seq: seq, reason: reason.to_string() }
+    }
+
+    /// How many records the walk has checked.
+    pub fn seen(&self) -> i64 {
+        self.seen
+    }
+
+    /// Checks the next records of the chain; returns the first broken link.
+    pub fn step(&mut self, links: &[StoredLink<'_>]) -> Result<(), BrokenLink> {
+        for l in links {
+            let expected_seq = self.seen + 1;
+            if l.fields.chain_seq != expected_seq {
+                return Err(self.broken(expected_seq, "a record is missing or out of order"));
+            }
+            if l.prev_hash != self.prev {
+                return Err(self.broken(expected_seq, "the link to the previous record is wrong"));
+            }
+            if link_hash(&self.prev, &l.fields) != l.hash {
+                return Err(self.broken(expected_seq, "the record was changed after it was written"));
+            }
+            self.prev = l.hash.to_string();
+            self.seen = expected_seq;
+        }
+        Ok(())
+    }
+
+    /// After the last record: the walk must end where the chain's head says.
+    pub fn finish(&self, head: Option<(i64, &str)>) -> Result<(), BrokenLink> {
+        let last = self.seen;
+        match head {
+            Some((seq, hash)) if seq != last || hash != self.prev => {
+                Err(self.broken(last + 1, "records after this point were removed"))
+            }
+            None if last > 0 => Err(self.broken(last, "the chain has no head")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Checks one whole chain, given in `chain_seq` order, against its head (the last hash
+/// and sequence number recorded for the chain). Returns the first broken link.
 pub fn verify_chain(
     chain: i64,
     links: &[StoredLink<'_>],
     head: Option<(i64, &str)>,
 ) -> Result<(), BrokenLink> {
-    let mut prev = GENESIS.to_string();
-    let broken = |seq: i64, reason: &str| BrokenLink { chain, chain_seq: seq, reason: reason.to_string() };
-    for (i, l) in links.iter().enumerate() {
-        let expected_seq = i as i64 + 1;
-        if l.fields.chain_seq != expected_seq {
-            return Err(broken(expected_seq, "a record is missing or out of order"));
-        }
-        if l.prev_hash != prev {
-            return Err(broken(expected_seq, "the link to the previous record is wrong"));
-        }
-        if link_hash(&prev, &l.fields) != l.hash {
-            return Err(broken(expected_seq, "the record was changed after it was written"));
-        }
-        prev = l.hash.to_string();
-    }
-    let last = links.len() as i64;
-    match head {
-        Some((seq, hash)) if seq != last || hash != prev => {
-            Err(broken(last + 1, "records after this point were removed"))
-        }
-        None if last > 0 => Err(broken(last, "the chain has no head")),
-        _ => Ok(()),
-    }
+    let mut walk = ChainWalk::new(chain);
+    walk.step(links)?;
+    walk.finish(head)
 }
 
 #[cfg(test)]
@@ -134,6 +170,22 @@ mod tests {
 
         let truncated = c[..4].to_vec();
         assert_eq!(verify_chain(0, &links(&truncated), head).unwrap_err().chain_seq, 5);
+    }
+
+    #[test]
+    fn a_walk_in_pages_finds_what_a_whole_walk_finds() {
+        let c = chain(10);
+        let head = Some((10, c[9].2.as_str()));
+        let mut edited = c.clone();
+        edited[7].0.detail = "{\"amount\":1}";
+        for (records, expect) in [(&c, None), (&edited, Some(8))] {
+            for page in [1, 3, 10, 11] {
+                let all = links(records);
+                let mut walk = ChainWalk::new(0);
+                let got = all.chunks(page).try_for_each(|p| walk.step(p)).and_then(|()| walk.finish(head));
+                assert_eq!(got.err().map(|b| b.chain_seq), expect, "pages of {page}");
+            }
+        }
     }
 
     #[test]

@@ -40,20 +40,28 @@ pub async fn run(listen: &str, data_dir: &str) -> anyhow::Result<()> {
             timezone: Some("Asia/Shanghai".into()),
         })
         .await?;
-    admin.approve_merchant(&m.id).await?;
     let till = admin.create_terminal(&m.id, "Till 1").await?;
     let till_key = admin.create_key(&m.id, Some(&till.id)).await?;
     let merchant_key = admin.create_key(&m.id, None).await?;
+    // The merchant applies for review (KYC) with its licence and documents by hash; the
+    // operator approves it. Until then it could not take payments.
+    let owner = Client::new(
+        &url,
+        Credentials::Key { key_id: merchant_key.key_id.clone(), secret: merchant_key.secret.clone() },
+    );
+    owner
+        .apply(&serde_json::json!({
+            "legal_name": "Shanghai Demo Noodle Bar Co., Ltd.", "licence_number": "91310000MA1DEMO01X",
+            "owner_name": "Demo Owner", "owner_id_number": "310101199001011234",
+            "documents": [{"kind": "business_licence", "sha256": "ec9b0ba0ec9767885848f062fd768c54ceda3ce39940543cd9bff1c33fd40c65"}]
+        }))
+        .await?;
+    admin.approve_merchant(&m.id).await?;
     for (i, (phone, name, pin)) in CUSTOMERS.iter().enumerate() {
         let c = admin.create_customer(phone, name, pin).await?;
         admin.top_up(&c.id, 100_000, "CNY", &format!("demo-topup-{i}")).await?;
     }
-    let qr = Client::new(
-        &url,
-        Credentials::Key { key_id: merchant_key.key_id.clone(), secret: merchant_key.secret.clone() },
-    )
-    .merchant_qr()
-    .await?;
+    let qr = owner.merchant_qr().await?;
     let env_file = dir.join("demo.env");
     std::fs::write(
         &env_file,
@@ -77,6 +85,7 @@ pub async fn run(listen: &str, data_dir: &str) -> anyhow::Result<()> {
     println!("Customer scans the merchant's static code (payload below, image at {url}{}):", qr.qr_png_url);
     println!("  {}", qr.qr_payload);
     crate::print_qr(&qr.qr_payload);
+    println!("It carries the platform's signature: saoma qr decode '<payload>' checks it.");
     println!("Credentials are in {} (the admin token too). Ctrl-C stops the demo.", env_file.display());
     tokio::signal::ctrl_c().await?;
     server.stop().await

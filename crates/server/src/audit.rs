@@ -5,8 +5,8 @@ use crate::AppState;
 use crate::error::ApiResult;
 use axum::Json;
 use axum::extract::State;
-use saoma_core::audit::{AuditFields, StoredLink, verify_chain};
-use saoma_store::{AuditRecord, StoreError, WriteTx};
+use saoma_core::audit::{AuditFields, ChainWalk, StoredLink};
+use saoma_store::{AuditRecord, AuditRow, StoreError, WriteTx};
 use serde_json::{Value, json};
 
 tokio::task_local! {
@@ -39,37 +39,62 @@ impl Audit for WriteTx {
     }
 }
 
+/// Records read at a time: a chain of any length is checked in bounded memory.
+const PAGE: i64 = 2_000;
+
+fn link<'a>(chain: i64, r: &'a AuditRow) -> StoredLink<'a> {
+    StoredLink {
+        fields: AuditFields {
+            chain,
+            chain_seq: r.chain_seq.unwrap_or(0),
+            actor: &r.actor,
+            action: &r.action,
+            object_id: &r.object_id,
+            detail: &r.detail,
+            created_at: &r.created_at,
+        },
+        prev_hash: r.prev_hash.as_deref().unwrap_or(""),
+        hash: r.hash.as_deref().unwrap_or(""),
+    }
+}
+
+/// Walks one chain a page at a time; the first broken link, with its record if it exists.
+async fn walk_chain(
+    state: &AppState,
+    chain: i64,
+    head: (i64, &str),
+) -> Result<(i64, Option<Value>), StoreError> {
+    let mut walk = ChainWalk::new(chain);
+    loop {
+        let rows = state.store.audit_chain(chain, walk.seen(), PAGE).await?;
+        let links: Vec<StoredLink<'_>> = rows.iter().map(|r| link(chain, r)).collect();
+        let result = walk
+            .step(&links)
+            .and_then(|()| if rows.len() < PAGE as usize { walk.finish(Some(head)) } else { Ok(()) });
+        match result {
+            Err(b) => {
+                let row = rows.iter().find(|r| r.chain_seq == Some(b.chain_seq));
+                let broken = json!({
+                    "chain": b.chain, "chain_seq": b.chain_seq, "reason": b.reason,
+                    "audit_seq": row.map(|r| r.seq), "action": row.map(|r| r.action.clone()),
+                    "object_id": row.map(|r| r.object_id.clone()),
+                });
+                return Ok((walk.seen(), Some(broken)));
+            }
+            Ok(()) if rows.len() < PAGE as usize => return Ok((walk.seen(), None)),
+            Ok(()) => {}
+        }
+    }
+}
+
 /// Verifies each chain against its head; `intact` is false when any link is broken.
 pub async fn verify(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let mut broken = Vec::new();
     let mut records = 0;
     for (chain, seq_no, head_hash) in state.store.audit_heads().await? {
-        let rows = state.store.audit_chain(chain).await?;
-        records += rows.len();
-        let links: Vec<StoredLink<'_>> = rows
-            .iter()
-            .map(|r| StoredLink {
-                fields: AuditFields {
-                    chain,
-                    chain_seq: r.chain_seq.unwrap_or(0),
-                    actor: &r.actor,
-                    action: &r.action,
-                    object_id: &r.object_id,
-                    detail: &r.detail,
-                    created_at: &r.created_at,
-                },
-                prev_hash: r.prev_hash.as_deref().unwrap_or(""),
-                hash: r.hash.as_deref().unwrap_or(""),
-            })
-            .collect();
-        if let Err(b) = verify_chain(chain, &links, Some((seq_no, &head_hash))) {
-            let row = rows.iter().find(|r| r.chain_seq == Some(b.chain_seq));
-            broken.push(json!({
-                "chain": b.chain, "chain_seq": b.chain_seq, "reason": b.reason,
-                "audit_seq": row.map(|r| r.seq), "action": row.map(|r| r.action.clone()),
-                "object_id": row.map(|r| r.object_id.clone()),
-            }));
-        }
+        let (seen, bad) = walk_chain(&state, chain, (seq_no, &head_hash)).await?;
+        records += seen;
+        broken.extend(bad);
     }
     let (headless, unsealed) = state.store.audit_strays().await?;
     for chain in headless {

@@ -24,13 +24,15 @@ impl Store {
             .await?)
     }
 
-    /// One audit chain in order (rows without a chain are left out).
-    pub async fn audit_chain(&self, chain: i64) -> StoreResult<Vec<AuditRow>> {
+    /// Up to `limit` records of one audit chain after `after_seq`, in order.
+    pub async fn audit_chain(&self, chain: i64, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
         Ok(sqlx::query_as(
             "SELECT seq, actor, action, object_id, detail, created_at, chain, chain_seq, prev_hash, hash \
-             FROM audit_log WHERE chain = $1 ORDER BY chain_seq",
+             FROM audit_log WHERE chain = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3",
         )
         .bind(chain)
+        .bind(after_seq)
+        .bind(limit)
         .fetch_all(&self.read)
         .await?)
     }
