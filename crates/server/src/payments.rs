@@ -170,7 +170,8 @@ pub async fn charge(
         action: "payment.charge",
         object_id: &p.id,
         // What the risk rules looked at, so the approval can be explained afterwards.
-        detail: json!({"amount": p.amount, "currency": p.currency,
+        detail: json!({"amount": p.amount, "currency": p.currency, "fee": p.fee,
+            "before": {"status": "pending"}, "after": {"status": p.status},
             "risk": {"rules_version": by.rules.version, "tier": by.customer.tier}}),
     };
     tx.audit(&audit, now).await?;
@@ -186,13 +187,18 @@ async fn close(
     reason: &str,
     now: &str,
 ) -> Result<(), StoreError> {
-    p.status = PaymentStatus::Closed.as_str().to_string();
+    let before = std::mem::replace(&mut p.status, PaymentStatus::Closed.as_str().to_string());
     p.needs_confirm = 0;
     tx.update_payment(p).await?;
     let data = serde_json::to_value(views::payment(p, None)).unwrap_or_default();
     emit(tx, "payment.closed", Some(&p.merchant_id), p.customer_id.as_deref(), data, now).await?;
     tx.audit(
-        &AuditRecord { actor, action: "payment.close", object_id: &p.id, detail: json!({"reason": reason}) },
+        &AuditRecord {
+            actor,
+            action: "payment.close",
+            object_id: &p.id,
+            detail: json!({"reason": reason, "before": {"status": before}, "after": {"status": p.status}}),
+        },
         now,
     )
     .await
@@ -742,6 +748,7 @@ async fn refund_in_tx(
     };
     tx.insert_refund(&refund).await?;
     tx.post_entry(&new_id(prefix::ENTRY), "refund", &refund.id, &entry, now).await?;
+    let before = json!({"status": p.status, "refunded_amount": p.refunded_amount});
     p.refunded_amount = decision.refunded_after.amount_minor();
     p.fee_returned = decision.fee_returned_after.amount_minor();
     p.status = decision.status_after.as_str().to_string();
@@ -753,7 +760,8 @@ async fn refund_in_tx(
         actor,
         action: "refund.create",
         object_id: &refund.id,
-        detail: json!({"payment_id": p.id, "amount": amount_minor}),
+        detail: json!({"payment_id": p.id, "amount": amount_minor, "before": before,
+            "after": {"status": p.status, "refunded_amount": p.refunded_amount}}),
     };
     tx.audit(&audit, now).await?;
     metrics::counter!("saoma_refunds_total").increment(1);

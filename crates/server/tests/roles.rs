@@ -83,6 +83,20 @@ async fn merchant_roles_and_key_lifecycle(db: Db) {
     // The till (cashier) cannot refund; the manager can, and reads the day's bill.
     assert_eq!(status(w.till.refund(&p.id, "m-r0", 100).await), 403);
     manager.refund(&p.id, "m-r1", 100).await.unwrap();
+    // The money move is audited: who (the manager's key), from where, before and after.
+    let kept =
+        column(&w.db, "SELECT actor || ' ' || detail FROM audit_log WHERE action = 'refund.create'").await;
+    let (actor, detail) = kept[0].split_once(' ').unwrap();
+    assert_eq!(Some(actor), manager.key_id());
+    let detail: serde_json::Value = serde_json::from_str(detail).unwrap();
+    assert_eq!(
+        (
+            detail["from"].as_str(),
+            detail["before"]["refunded_amount"].as_i64(),
+            detail["after"]["refunded_amount"].as_i64()
+        ),
+        (Some("127.0.0.1"), Some(0), Some(100))
+    );
     manager.bill(&chrono::Utc::now().format("%Y-%m-%d").to_string()).await.unwrap();
     // Settings and keys are the owner's.
     assert_eq!(status(manager.set_webhook("http://127.0.0.1:9/hook").await), 403);
