@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod desk;
 mod verify;
 
 use anyhow::{Context, bail};
@@ -175,6 +176,8 @@ enum AdminCommand {
         #[arg(long, env = "SAOMA_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: String,
     },
+    #[command(flatten)]
+    Desk(desk::DeskCommand),
     /// Approves a merchant after review.
     Approve {
         merchant_id: String,
@@ -508,6 +511,7 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
             );
             Ok(if v["intact"] == true { 0 } else { 1 })
         }
+        AdminCommand::Desk(cmd) => desk::run(cmd).await,
         AdminCommand::Approve { merchant_id, server, admin_token } => {
             let m = Client::new(&server.url, Credentials::Admin(admin_token))
                 .approve_merchant(&merchant_id)
