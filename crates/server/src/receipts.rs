@@ -63,15 +63,15 @@ fn seed_of(hex_seed: &str) -> Result<[u8; 32], StoreError> {
 }
 
 /// Adds a new receipt signing key; it signs from now on, and the old ones stay published.
-pub async fn rotate_key(store: &Store, sealer: &Sealer) -> Result<String, StoreError> {
+/// `actor`: the operator who asked, or `system` for the first key of a new database.
+pub async fn rotate_key(store: &Store, sealer: &Sealer, actor: &str) -> Result<String, StoreError> {
     let seed = receipt::new_seed();
     let public = receipt::public_key(&seed);
     let kid = receipt::key_id(&public);
     let now = now().1;
     let mut tx = store.begin().await?;
     tx.add_receipt_key(&kid, &sealer.seal(&hex::encode(seed)), &hex::encode(public), &now).await?;
-    let audit =
-        AuditRecord { actor: "operator", action: "receipt_key.add", object_id: &kid, detail: json!({}) };
+    let audit = AuditRecord { actor, action: "receipt_key.add", object_id: &kid, detail: json!({}) };
     tx.audit(&audit, &now).await?;
     tx.commit().await?;
     Ok(kid)
@@ -80,7 +80,7 @@ pub async fn rotate_key(store: &Store, sealer: &Sealer) -> Result<String, StoreE
 /// Makes the first receipt key of a new database (several nodes may race: one wins).
 pub async fn ensure_key(store: &Store, sealer: &Sealer) -> Result<(), StoreError> {
     if store.receipt_keys().await?.is_empty() {
-        match rotate_key(store, sealer).await {
+        match rotate_key(store, sealer, "system").await {
             Ok(_) | Err(StoreError::UniqueViolation) => {}
             Err(e) => return Err(e),
         }
@@ -133,8 +133,11 @@ pub async fn get(
 /// `POST /v1/admin/receipt-keys/rotate` → `{kid}`. This node signs QR codes with the new
 /// key at once, other nodes after a restart; codes signed with older keys stay valid
 /// while their keys stay published.
-pub async fn rotate(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    let kid = rotate_key(&state.store, &state.keys.sealer).await?;
+pub async fn rotate(
+    State(state): State<AppState>,
+    Extension(op): Extension<crate::auth::Operator>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let kid = rotate_key(&state.store, &state.keys.sealer, &op.id).await?;
     state.set_qr_seed(newest_seed(&state.store, &state.keys.sealer).await?);
     Ok(Json(json!({ "kid": kid })))
 }

@@ -5,12 +5,13 @@
 
 use crate::AppState;
 use crate::audit::Audit;
+use crate::auth::Operator;
 use crate::bills::{self, BusinessDay};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::util::{new_id, now};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use saoma_core::ledger;
 use saoma_core::money::{Currency, Money};
 use saoma_core::statement;
@@ -27,15 +28,13 @@ pub struct SettleRequest {
 /// `POST /v1/admin/settlements` `{date}`: settles that business day for every merchant.
 pub async fn settle(
     State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
     ApiJson(req): ApiJson<SettleRequest>,
 ) -> ApiResult<Json<Value>> {
     bills::business_day(&req.date, "UTC")?;
     let mut report = Vec::new();
-    for m in state.store.merchants().await? {
-        if m.status == "pending_review" {
-            continue;
-        }
-        report.push(settle_merchant(&state, &m, &req.date).await?);
+    for m in state.store.merchants().await?.iter().filter(|m| ever_paid(m)) {
+        report.push(settle_merchant(&state, m, &req.date, &op.id).await?);
     }
     state.committed();
     Ok(Json(json!({"date": req.date, "settlements": report})))
@@ -58,7 +57,13 @@ fn view(m: &MerchantRow, s: &SettlementRow, outcome: &str) -> Value {
            "amount": s.amount, "carried": s.carried, "entry_id": s.entry_id, "outcome": outcome})
 }
 
-async fn settle_merchant(state: &AppState, m: &MerchantRow, date: &str) -> ApiResult<Value> {
+/// A merchant that may hold money: one that has passed review (active or suspended since).
+fn ever_paid(m: &MerchantRow) -> bool {
+    !matches!(m.status.as_str(), "pending_review" | "rejected")
+}
+
+/// Settles one merchant's day; `actor` is the operator, or `system` for the daily job.
+async fn settle_merchant(state: &AppState, m: &MerchantRow, date: &str, actor: &str) -> ApiResult<Value> {
     let day = bills::business_day(date, &m.timezone)?;
     if day.end > chrono::Utc::now() && !state.config.settle_open_days {
         return Err(ApiError::conflict("business_day_open", format!("{date} is not over yet for {}", m.id)));
@@ -102,7 +107,7 @@ async fn settle_merchant(state: &AppState, m: &MerchantRow, date: &str) -> ApiRe
     };
     tx.insert_settlement(&s).await?;
     let audit = AuditRecord {
-        actor: "operator",
+        actor,
         action: "settlement.create",
         object_id: &id,
         detail: json!({"merchant_id": m.id, "date": date, "amount": s.amount, "carried": s.carried}),
@@ -131,11 +136,11 @@ pub fn spawn_daily(state: AppState) {
                 _ = state.stopping() => return,
             }
             let Ok(merchants) = state.store.merchants().await else { continue };
-            for m in merchants.iter().filter(|m| m.status != "pending_review") {
+            for m in merchants.iter().filter(|m| ever_paid(m)) {
                 let tz: chrono_tz::Tz = m.timezone.parse().unwrap_or(chrono_tz::UTC);
                 let yesterday =
                     (chrono::Utc::now().with_timezone(&tz).date_naive() - chrono::Days::new(1)).to_string();
-                if let Err(e) = settle_merchant(&state, m, &yesterday).await {
+                if let Err(e) = settle_merchant(&state, m, &yesterday, "system").await {
                     tracing::warn!(merchant = %m.id, date = %yesterday, error = %e.message, "Daily settlement failed.");
                 }
             }
