@@ -253,6 +253,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         public_scheme: args.public_scheme,
         webhook_allow_private: std::env::var("SAOMA_WEBHOOK_ALLOW_PRIVATE").is_ok_and(|v| v == "1"),
         risk_velocity: risk_velocity()?,
+        trusted_proxies: trusted_proxies()?,
         rate_limit_per_ip: per_second("SAOMA_RATE_LIMIT_IP")?.unwrap_or(saoma_server::RATE_LIMIT_PER_IP),
         rate_limit_per_key: per_second("SAOMA_RATE_LIMIT_KEY")?.unwrap_or(saoma_server::RATE_LIMIT_PER_KEY),
         ..saoma_server::Config::new(&database_url)
@@ -580,4 +581,14 @@ fn per_second(name: &str) -> anyhow::Result<Option<u32>> {
             .map(Some)
             .with_context(|| format!("{name} is a whole number of requests per second (0: off)")),
     }
+}
+
+/// `SAOMA_TRUSTED_PROXIES`: comma-separated addresses of the load balancers in front.
+fn trusted_proxies() -> anyhow::Result<Vec<std::net::IpAddr>> {
+    let Ok(list) = std::env::var("SAOMA_TRUSTED_PROXIES") else { return Ok(Vec::new()) };
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().with_context(|| format!("SAOMA_TRUSTED_PROXIES: {s:?} is not an IP address")))
+        .collect()
 }

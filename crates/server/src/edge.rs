@@ -14,7 +14,20 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+/// The client's address: the peer, or, when the peer is one of the operator's trusted
+/// proxies, the right-most `X-Forwarded-For` address that is not one of them (the left
+/// part of that header is whatever the client chose to send).
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let hops: Vec<IpAddr> =
+        forwarded.flat_map(|v| v.split(',')).filter_map(|h| h.trim().parse().ok()).collect();
+    hops.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer)
+}
 
 /// True when a browser says this request comes from another site.
 fn cross_site(method: &Method, headers: &HeaderMap, scheme: &str) -> bool {
@@ -42,7 +55,10 @@ const HEADERS: &[(&str, &str)] = &[
 /// The rate limit per address and the cross-site check (inside the request-id layer, so
 /// their refusals get the error envelope).
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| client_address(c.0.ip(), req.headers(), &state.config.trusted_proxies));
     if let Some(ip) = peer {
         state.limits.check_ip(ip)?;
     }
@@ -100,5 +116,21 @@ mod tests {
         let evil = map(&[("origin", "https://evil.example"), ("host", "pay.example")]);
         assert!(cross_site(&post, &evil, "https"));
         assert!(!cross_site(&Method::GET, &evil, "https"), "reads change nothing");
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted = [ip("10.0.0.5")];
+        let fwd = map(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7")]);
+        assert_eq!(
+            client_address(ip("10.0.0.5"), &fwd, &trusted),
+            ip("203.0.113.7"),
+            "the hop the proxy saw"
+        );
+        assert_eq!(client_address(ip("198.51.100.1"), &fwd, &trusted), ip("198.51.100.1"), "untrusted peer");
+        let chain = map(&[("x-forwarded-for", "203.0.113.7, 10.0.0.5")]);
+        assert_eq!(client_address(ip("10.0.0.5"), &chain, &trusted), ip("203.0.113.7"));
+        assert_eq!(client_address(ip("10.0.0.5"), &map(&[]), &trusted), ip("10.0.0.5"));
     }
 }

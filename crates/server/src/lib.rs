@@ -68,6 +68,9 @@ pub struct Config {
     pub settle_daily: bool,
     /// Lets an operator settle a business day that is not over (tests and drills only).
     pub settle_open_days: bool,
+    /// Load balancers whose `X-Forwarded-For` is believed (`SAOMA_TRUSTED_PROXIES`): the
+    /// client address they name is the one rate-limited and audited.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Requests per second from one address (`SAOMA_RATE_LIMIT_IP`, 0 = off).
     pub rate_limit_per_ip: u32,
     /// Requests per second with one API key (`SAOMA_RATE_LIMIT_KEY`, 0 = off).
@@ -90,6 +93,7 @@ impl Config {
             settle_daily: true,
             settle_open_days: false,
             risk_velocity: true,
+            trusted_proxies: Vec::new(),
             rate_limit_per_ip: limits::PER_IP_DEFAULT,
             rate_limit_per_key: limits::PER_KEY_DEFAULT,
         }

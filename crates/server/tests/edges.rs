@@ -76,4 +76,43 @@ async fn security_headers_and_cross_site_requests(db: Db) {
     assert_eq!(from(&[]).await.unwrap().status(), 200, "a till or app sends no browser headers");
 }
 
-on_both!(rate_limited_per_key, rate_limited_per_address, security_headers_and_cross_site_requests);
+async fn clients_behind_a_trusted_proxy(db: Db) {
+    let config = saoma_server::Config {
+        rate_limit_per_ip: 5,
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..config(&db)
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = saoma_server::start(config, listener).await.unwrap();
+    let http = reqwest::Client::new();
+    // Forty clients behind one balancer are forty addresses, not one.
+    for i in 0..40 {
+        let r = http
+            .get(format!("{}/healthz", server.url()))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "client {i}");
+    }
+    // And the audit log names the client, not the balancer.
+    let created = http
+        .post(format!("{}/v1/admin/customers", server.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("x-forwarded-for", "198.51.100.23")
+        .json(&serde_json::json!({"phone": "13800001111", "name": "Fwd", "pin": PIN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let kept = column(&db, "SELECT detail FROM audit_log WHERE action = 'customer.create'").await;
+    assert!(kept[0].contains("198.51.100.23"), "{kept:?}");
+    server.stop().await.unwrap();
+}
+
+on_both!(
+    rate_limited_per_key,
+    rate_limited_per_address,
+    security_headers_and_cross_site_requests,
+    clients_behind_a_trusted_proxy,
+);
