@@ -6,7 +6,7 @@ use crate::auth::Operator;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::payments::{OpError, currency_of, money_of, retry_on_conflict};
-use crate::util::{new_id, now};
+use crate::util::{new_id, now, text_field};
 use crate::{AppState, views};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -15,14 +15,6 @@ use saoma_core::ids::prefix;
 use saoma_core::ledger;
 use saoma_store::{AuditRecord, CustomerRow, MerchantRow, TopUpRow};
 use serde_json::json;
-
-fn text_field(param: &'static str, value: &str, max: usize) -> ApiResult<()> {
-    let n = value.trim().chars().count();
-    if n == 0 || n > max || value.chars().any(char::is_control) {
-        return Err(ApiError::invalid(param, format!("{param} must be 1-{max} printable characters")));
-    }
-    Ok(())
-}
 
 /// `POST /v1/admin/merchants`.
 pub async fn create_merchant(

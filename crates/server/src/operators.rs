@@ -7,7 +7,7 @@ use crate::audit::Audit;
 use crate::auth::{OPERATOR_ROLES, Operator};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
-use crate::util::{new_id, now, random_token, sha256_hex};
+use crate::util::{new_id, now, random_token, sha256_hex, text_field};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use saoma_store::{AuditRecord, OperatorRow};
@@ -32,10 +32,7 @@ pub async fn create(
     Extension(op): Extension<Operator>,
     ApiJson(req): ApiJson<NewOperator>,
 ) -> ApiResult<Json<Value>> {
-    let n = req.name.trim().chars().count();
-    if n == 0 || n > 100 || req.name.chars().any(char::is_control) {
-        return Err(ApiError::invalid("name", "name must be 1-100 printable characters"));
-    }
+    text_field("name", &req.name, 100)?;
     if !OPERATOR_ROLES.contains(&req.role.as_str()) {
         return Err(ApiError::invalid("role", "role is admin, risk_officer, support or auditor"));
     }

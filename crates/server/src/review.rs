@@ -7,7 +7,7 @@ use crate::audit::Audit;
 use crate::auth::{MerchantCaller, Operator};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
-use crate::util::now;
+use crate::util::{now, text_field};
 use crate::{AppState, views};
 use axum::Json;
 use axum::body::Bytes;
@@ -38,17 +38,9 @@ pub struct Application {
     documents: Vec<Document>,
 }
 
-fn printable(param: &'static str, value: &str, max: usize) -> ApiResult<()> {
-    let n = value.trim().chars().count();
-    if n == 0 || n > max || value.chars().any(char::is_control) {
-        return Err(ApiError::invalid(param, format!("{param} must be 1-{max} printable characters")));
-    }
-    Ok(())
-}
-
 fn check(a: &Application) -> ApiResult<()> {
-    printable("legal_name", &a.legal_name, 200)?;
-    printable("owner_name", &a.owner_name, 100)?;
+    text_field("legal_name", &a.legal_name, 200)?;
+    text_field("owner_name", &a.owner_name, 100)?;
     if !review::valid_licence_number(&a.licence_number) {
         return Err(ApiError::invalid("licence_number", "licence_number is 5-32 of A-Z, 0-9 and -"));
     }
@@ -152,7 +144,7 @@ async fn decide(
     reason: Option<String>,
 ) -> ApiResult<Json<api::Merchant>> {
     if let Some(r) = &reason {
-        printable("reason", r, 500)?;
+        text_field("reason", r, 500)?;
     }
     let (_, now) = now();
     let mut tx = state.store.begin().await?;

@@ -7,7 +7,7 @@ use crate::auth::Operator;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::risk::{self, RULES_SETTING};
-use crate::util::now;
+use crate::util::{now, text_field};
 use crate::{AppState, views};
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -65,14 +65,6 @@ pub struct Reason {
     reason: String,
 }
 
-fn valid_reason(reason: &str) -> ApiResult<()> {
-    let n = reason.trim().chars().count();
-    if n == 0 || n > 500 || reason.chars().any(char::is_control) {
-        return Err(ApiError::invalid("reason", "reason must be 1-500 printable characters"));
-    }
-    Ok(())
-}
-
 async fn set_frozen(
     state: &AppState,
     op: &Operator,
@@ -80,7 +72,7 @@ async fn set_frozen(
     frozen: bool,
     reason: &str,
 ) -> ApiResult<Json<api::Customer>> {
-    valid_reason(reason)?;
+    text_field("reason", reason, 500)?;
     let (_, now) = now();
     let mut tx = state.store.begin().await?;
     let mut c = tx.customer(id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
@@ -127,7 +119,7 @@ pub async fn revoke_sessions(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Reason>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    valid_reason(&req.reason)?;
+    text_field("reason", &req.reason, 500)?;
     let (_, now) = now();
     let mut tx = state.store.begin().await?;
     tx.customer(&id).await?.ok_or_else(|| ApiError::not_found("customer"))?;

@@ -40,6 +40,16 @@ pub fn random_token(prefix: &str) -> String {
     format!("{prefix}{body}")
 }
 
+/// Checks a free-text field: 1 to `max` characters once trimmed, none of them control
+/// characters.
+pub fn text_field(param: &'static str, value: &str, max: usize) -> crate::ApiResult<()> {
+    let n = value.trim().chars().count();
+    if n == 0 || n > max || value.chars().any(char::is_control) {
+        return Err(crate::ApiError::invalid(param, format!("{param} must be 1-{max} printable characters")));
+    }
+    Ok(())
+}
+
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 pub fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
