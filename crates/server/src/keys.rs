@@ -13,7 +13,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use saoma_api as api;
 use saoma_core::ids::prefix;
-use saoma_store::{ApiKeyRow, AuditRecord};
+use saoma_store::{ApiKeyRow, AuditRecord, WriteTx};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -41,24 +41,23 @@ async fn check_request(state: &AppState, merchant_id: &str, req: &api::CreateKey
     }
 }
 
-/// Issues a key; its secret is in the answer only (stored sealed).
-async fn issue(
+/// Inserts a key inside `tx` and audits it (`rotates`: the key it replaces); its secret
+/// is in the answer only (stored sealed).
+async fn insert_key(
     state: &AppState,
+    tx: &mut WriteTx,
     merchant_id: &str,
     req: &api::CreateKeyRequest,
     actor: &str,
-    detail: Value,
+    rotates: Option<&str>,
+    now: &str,
 ) -> ApiResult<api::KeyCreated> {
-    check_request(state, merchant_id, req).await?;
-    let (_, now) = now();
     let key_id = new_id(prefix::KEY);
     let secret = random_token("sk_");
-    let mut tx = state.store.begin().await?;
     let sealed = state.keys.sealer.seal(&secret);
-    tx.insert_api_key(&key_id, merchant_id, req.terminal_id.as_deref(), &req.role, &sealed, &now).await?;
-    let audit = AuditRecord { actor, action: "key.create", object_id: &key_id, detail };
-    tx.audit(&audit, &now).await?;
-    tx.commit().await?;
+    tx.insert_api_key(&key_id, merchant_id, req.terminal_id.as_deref(), &req.role, &sealed, now).await?;
+    let detail = json!({"merchant_id": merchant_id, "role": req.role, "rotates": rotates});
+    tx.audit(&AuditRecord { actor, action: "key.create", object_id: &key_id, detail }, now).await?;
     Ok(api::KeyCreated {
         key_id,
         secret,
@@ -68,10 +67,30 @@ async fn issue(
     })
 }
 
+/// Issues a key after checking the request.
+async fn issue(
+    state: &AppState,
+    merchant_id: &str,
+    req: &api::CreateKeyRequest,
+    actor: &str,
+) -> ApiResult<api::KeyCreated> {
+    check_request(state, merchant_id, req).await?;
+    let (_, now) = now();
+    let mut tx = state.store.begin().await?;
+    let created = insert_key(state, &mut tx, merchant_id, req, actor, None, &now).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
 /// A key without its secret.
 fn view(k: &ApiKeyRow) -> Value {
     json!({"key_id": k.id, "merchant_id": k.merchant_id, "role": k.role, "terminal_id": k.terminal_id,
         "created_at": k.created_at, "revoked_at": k.revoked_at, "expires_at": k.expires_at})
+}
+
+/// A page of keys, without secrets.
+fn page(keys: &[ApiKeyRow]) -> Value {
+    json!({"data": keys.iter().map(view).collect::<Vec<_>>(), "next_cursor": null})
 }
 
 /// Loads a key of `merchant_id` (any merchant's when `None`), locked.
@@ -80,18 +99,12 @@ async fn owned(tx: &mut saoma_store::WriteTx, id: &str, merchant_id: Option<&str
     k.ok_or_else(|| ApiError::not_found("key"))
 }
 
-async fn revoke(
-    state: &AppState,
-    id: &str,
-    merchant_id: Option<&str>,
-    actor: &str,
-    detail: Value,
-) -> ApiResult<Value> {
+async fn revoke(state: &AppState, id: &str, merchant_id: Option<&str>, actor: &str) -> ApiResult<Value> {
     let (_, now) = now();
     let mut tx = state.store.begin().await?;
     let mut k = owned(&mut tx, id, merchant_id).await?;
     tx.revoke_api_key(id, &now).await?;
-    let audit = AuditRecord { actor, action: "key.revoke", object_id: id, detail };
+    let audit = AuditRecord { actor, action: "key.revoke", object_id: id, detail: json!({}) };
     tx.audit(&audit, &now).await?;
     tx.commit().await?;
     k.revoked_at = Some(k.revoked_at.unwrap_or(now));
@@ -105,38 +118,31 @@ pub struct Rotation {
     grace_seconds: Option<i64>,
 }
 
-/// Issues a key like the old one, and lets the old one work `grace_seconds` more.
+/// Issues a key like the old one, and lets the old one work `grace_seconds` more; both
+/// in one transaction, so a rotation never half-happens.
 async fn rotate(
     state: &AppState,
     id: &str,
     merchant_id: Option<&str>,
     grace: Option<i64>,
     actor: &str,
-    detail: Value,
 ) -> ApiResult<api::KeyCreated> {
     let grace = grace.unwrap_or(GRACE_SECONDS_DEFAULT);
     if !(0..=GRACE_SECONDS_MAX).contains(&grace) {
         return Err(ApiError::invalid("grace_seconds", "grace_seconds is 0-604800"));
     }
-    let old = state.store.api_key(id).await?.filter(|k| merchant_id.is_none_or(|m| m == k.merchant_id));
-    let old = old.ok_or_else(|| ApiError::not_found("key"))?;
+    let (t, now) = now();
+    let until = rfc3339(t + chrono::Duration::seconds(grace));
+    let mut tx = state.store.begin().await?;
+    let old = owned(&mut tx, id, merchant_id).await?;
     if old.revoked_at.is_some() {
         return Err(ApiError::conflict("key_revoked", "a revoked key cannot be rotated"));
     }
     let req = api::CreateKeyRequest { terminal_id: old.terminal_id.clone(), role: old.role.clone() };
-    let new = issue(state, &old.merchant_id, &req, actor, json!({"rotates": id})).await?;
-    let (t, now) = now();
-    let until = rfc3339(t + chrono::Duration::seconds(grace));
-    let mut tx = state.store.begin().await?;
-    owned(&mut tx, id, merchant_id).await?;
+    let new = insert_key(state, &mut tx, &old.merchant_id, &req, actor, Some(id), &now).await?;
     tx.expire_api_key(id, &until).await?;
-    let mut detail = detail;
-    if let Some(map) = detail.as_object_mut() {
-        map.insert("replaced_by".into(), new.key_id.clone().into());
-        map.insert("expires_at".into(), until.into());
-    }
-    let audit = AuditRecord { actor, action: "key.rotate", object_id: id, detail };
-    tx.audit(&audit, &now).await?;
+    let detail = json!({"replaced_by": new.key_id, "expires_at": until});
+    tx.audit(&AuditRecord { actor, action: "key.rotate", object_id: id, detail }, &now).await?;
     tx.commit().await?;
     Ok(new)
 }
@@ -149,14 +155,13 @@ pub async fn admin_create(
     ApiJson(req): ApiJson<api::CreateKeyRequest>,
 ) -> ApiResult<Json<api::KeyCreated>> {
     state.store.merchant(&id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
-    let detail = json!({"merchant_id": id, "role": req.role});
-    Ok(Json(issue(&state, &id, &req, &op.id, detail).await?))
+    Ok(Json(issue(&state, &id, &req, &op.id).await?))
 }
 
 /// `GET /v1/admin/merchants/{id}/keys`.
 pub async fn admin_list(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let keys = state.store.api_keys_of(&id).await?;
-    Ok(Json(json!({"data": keys.iter().map(view).collect::<Vec<_>>(), "next_cursor": null})))
+    Ok(Json(page(&keys)))
 }
 
 /// `POST /v1/admin/keys/{id}/revoke`.
@@ -165,7 +170,7 @@ pub async fn admin_revoke(
     Extension(op): Extension<Operator>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(revoke(&state, &id, None, &op.id, json!({})).await?))
+    Ok(Json(revoke(&state, &id, None, &op.id).await?))
 }
 
 /// `POST /v1/admin/keys/{id}/rotate` `{grace_seconds?}`.
@@ -175,7 +180,7 @@ pub async fn admin_rotate(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Rotation>,
 ) -> ApiResult<Json<api::KeyCreated>> {
-    Ok(Json(rotate(&state, &id, None, req.grace_seconds, &op.id, json!({})).await?))
+    Ok(Json(rotate(&state, &id, None, req.grace_seconds, &op.id).await?))
 }
 
 /// `POST /v1/merchant/keys` (owner): a manager or terminal key, or another owner key.
@@ -185,8 +190,7 @@ pub async fn own_create(
     ApiJson(req): ApiJson<api::CreateKeyRequest>,
 ) -> ApiResult<Json<api::KeyCreated>> {
     caller.require_owner()?;
-    let detail = json!({"merchant_id": caller.merchant_id, "role": req.role});
-    Ok(Json(issue(&state, &caller.merchant_id, &req, &caller.key_id, detail).await?))
+    Ok(Json(issue(&state, &caller.merchant_id, &req, &caller.key_id).await?))
 }
 
 /// `GET /v1/merchant/keys` (owner).
@@ -196,7 +200,7 @@ pub async fn own_list(
 ) -> ApiResult<Json<Value>> {
     caller.require_owner()?;
     let keys = state.store.api_keys_of(&caller.merchant_id).await?;
-    Ok(Json(json!({"data": keys.iter().map(view).collect::<Vec<_>>(), "next_cursor": null})))
+    Ok(Json(page(&keys)))
 }
 
 /// `POST /v1/merchant/keys/{id}/revoke` (owner).
@@ -206,7 +210,7 @@ pub async fn own_revoke(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     caller.require_owner()?;
-    Ok(Json(revoke(&state, &id, Some(&caller.merchant_id), &caller.key_id, json!({})).await?))
+    Ok(Json(revoke(&state, &id, Some(&caller.merchant_id), &caller.key_id).await?))
 }
 
 /// `POST /v1/merchant/keys/{id}/rotate` `{grace_seconds?}` (owner).
@@ -218,5 +222,5 @@ pub async fn own_rotate(
 ) -> ApiResult<Json<api::KeyCreated>> {
     caller.require_owner()?;
     let merchant = Some(caller.merchant_id.as_str());
-    Ok(Json(rotate(&state, &id, merchant, req.grace_seconds, &caller.key_id, json!({})).await?))
+    Ok(Json(rotate(&state, &id, merchant, req.grace_seconds, &caller.key_id).await?))
 }
