@@ -95,12 +95,6 @@ pub fn verify(payload: &MpmPayload, jwks: &serde_json::Value) -> Verdict {
     Verdict::Invalid("no published key verifies it".into())
 }
 
-/// The verdict on a scanned string, when it is an EMV code that claims to be Saoma's.
-pub fn check_scanned(scanned: &str, jwks: &serde_json::Value) -> Option<Verdict> {
-    let payload = saoma_core::emv::decode(scanned.trim()).ok()?;
-    Some(verify(&payload, jwks)).filter(|v| *v != Verdict::NotSaoma)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,13 +70,12 @@ pub async fn decode_qr(args: QrDecodeArgs) -> anyhow::Result<i32> {
             return Ok(1);
         }
     };
-    let claims_saoma = saoma_core::emv::decode(args.payload.trim()).is_ok_and(|p| p.claims_saoma());
+    let saoma_code = saoma_core::emv::decode(args.payload.trim()).ok().filter(|p| p.claims_saoma());
     let mut code = 0;
-    if claims_saoma {
+    if let Some(payload) = saoma_code {
         match load_jwks(args.jwks.as_deref(), &args.url).await {
             Ok(jwks) => {
-                let verdict = qr_signature::check_scanned(&args.payload, &jwks)
-                    .unwrap_or(qr_signature::Verdict::Absent);
+                let verdict = qr_signature::verify(&payload, &jwks);
                 if let Some(w) = verdict.warning() {
                     eprintln!("saoma: WARNING: {w}");
                 }

@@ -56,16 +56,15 @@ pub async fn decode(
 ) -> ApiResult<Response> {
     let mut v = saoma_core::scan::classify(&req.qr_payload)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_qr", e.to_string()))?;
-    let jwks = crate::receipts::key_set(&state.store).await?;
-    if let Some(verdict) = qr_signature::check_scanned(&req.qr_payload, &jwks) {
+    // Only a code that claims to be Saoma's needs the keys and the merchant.
+    let payload = saoma_core::emv::decode(req.qr_payload.trim()).ok();
+    if let Some((payload, id)) = payload.as_ref().and_then(|p| Some((p, p.saoma_merchant_id()?))) {
+        let verdict = qr_signature::verify(payload, &crate::receipts::key_set(&state.store).await?);
         let mut warnings: Vec<String> = verdict.warning().into_iter().collect();
-        let payload = saoma_core::emv::decode(req.qr_payload.trim()).ok();
-        if let Some(id) = payload.as_ref().and_then(|p| p.saoma_merchant_id()) {
-            match state.store.merchant(id).await? {
-                Some(m) if m.status == "active" => {}
-                Some(m) => warnings.push(format!("the merchant is not active ({}): do not pay", m.status)),
-                None => warnings.push("no such merchant on this platform: do not pay".into()),
-            }
+        match state.store.merchant(id).await? {
+            Some(m) if m.status == "active" => {}
+            Some(m) => warnings.push(format!("the merchant is not active ({}): do not pay", m.status)),
+            None => warnings.push("no such merchant on this platform: do not pay".into()),
         }
         v["saoma_signature"] = verdict.name().into();
         v["warnings"] = warnings.into();
