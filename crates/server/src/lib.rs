@@ -8,6 +8,7 @@ mod admin;
 mod audit;
 mod auth;
 mod bills;
+mod charge;
 mod codes;
 mod edge;
 mod error;
@@ -30,6 +31,7 @@ mod views;
 mod wallet;
 mod wallet_pay;
 mod webhooks;
+mod work;
 
 pub use error::{ApiError, ApiResult};
 pub use limits::{PER_IP_DEFAULT as RATE_LIMIT_PER_IP, PER_KEY_DEFAULT as RATE_LIMIT_PER_KEY};

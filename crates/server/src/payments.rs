@@ -3,11 +3,13 @@
 
 use crate::audit::Audit;
 use crate::auth::MerchantCaller;
+use crate::charge::{self, Charge, OnDecline, Payee};
 use crate::codes;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::risk;
 use crate::util::{new_id, now, rfc3339, sha256_hex};
+use crate::work::{Effect, Work};
 use crate::{AppState, views};
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -18,11 +20,9 @@ use saoma_api as api;
 use saoma_core::ids::prefix;
 use saoma_core::ledger;
 use saoma_core::money::{Currency, Money};
-use saoma_core::payment::{self, PaymentStatus, RefundError, RefundablePayment};
-use saoma_core::risk::{Decline, Rules};
-use saoma_store::{
-    AuditRecord, CustomerRow, MerchantRow, NewEvent, PaymentRow, RefundRow, StoreError, WriteTx,
-};
+use saoma_core::payment::{self, Order, Payment, PaymentMode, PaymentStatus, PinProof, RefundError};
+use saoma_core::risk::Decline;
+use saoma_store::{AuditRecord, CustomerRow, MerchantRow, NewEvent, RefundRow, StoreError, WriteTx};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
@@ -112,96 +112,28 @@ pub async fn emit(
     tx.insert_event(&NewEvent { id: &id, merchant_id, customer_id, kind, data }, now).await
 }
 
-/// Who pays a charge, under which rules, and who asked for it (for the audit log).
-pub struct Payer<'a> {
-    pub customer: &'a CustomerRow,
-    pub rules: &'a Rules,
-    pub actor: &'a str,
-}
-
-/// Why a charge did not happen.
-pub enum ChargeError {
-    /// Declined: a short balance or a limit. Nothing of the attempt may be committed.
-    Declined(Decline),
-    Store(StoreError),
-}
-
-impl From<StoreError> for ChargeError {
-    fn from(e: StoreError) -> Self {
-        ChargeError::Store(e)
-    }
-}
-
-/// Charges a pending payment to a customer inside `tx`: posts the ledger entry, checks
-/// the daily limit with the wallet locked, marks the payment succeeded, issues the
-/// receipt, queues the event and the audit record.
-pub async fn charge(
-    state: &AppState,
-    tx: &mut WriteTx,
-    p: &mut PaymentRow,
-    merchant: &MerchantRow,
-    by: &Payer<'_>,
-    now: &str,
-) -> Result<(), ChargeError> {
-    let currency = Currency::from_code(&p.currency).ok_or_else(|| StoreError::Corrupt(p.currency.clone()))?;
-    let amount = Money::new(p.amount, currency);
-    let fee = payment::fee_for(amount, u32::try_from(merchant.fee_bps).unwrap_or(0));
-    let customer_id = by.customer.id.as_str();
-    let entry = ledger::payment_entry(customer_id, &merchant.id, amount, fee)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    match tx.post_entry(&new_id(prefix::ENTRY), "payment", &p.id, &entry, now).await {
-        Err(StoreError::InsufficientFunds(_)) => {
-            return Err(ChargeError::Declined(Decline::plain("insufficient_funds")));
-        }
-        other => other?,
-    }
-    risk::check_daily(tx, by.rules, by.customer, amount, &p.id).await?.map_err(ChargeError::Declined)?;
-    p.status = PaymentStatus::Succeeded.as_str().to_string();
-    p.fee = fee.amount_minor();
-    p.customer_id = Some(customer_id.to_string());
-    p.customer_ref = Some(customer_ref(state, &merchant.id, customer_id));
-    p.needs_confirm = 0;
-    p.paid_at = Some(now.to_string());
-    crate::receipts::issue(&state.keys.sealer, tx, p, &merchant.name, None, now).await?;
-    let data = serde_json::to_value(views::payment(p, None)).unwrap_or_default();
-    emit(tx, "payment.succeeded", Some(&p.merchant_id), Some(customer_id), data, now).await?;
-    let audit = AuditRecord {
-        actor: by.actor,
-        action: "payment.charge",
-        object_id: &p.id,
-        // What the risk rules looked at, so the approval can be explained afterwards.
-        detail: json!({"amount": p.amount, "currency": p.currency, "fee": p.fee,
-            "before": {"status": "pending"}, "after": {"status": p.status},
-            "risk": {"rules_version": by.rules.version, "tier": by.customer.tier}}),
-    };
-    tx.audit(&audit, now).await?;
-    metrics::counter!("saoma_payments_total", "status" => "succeeded").increment(1);
-    Ok(())
-}
-
-/// Closes a pending payment inside `tx` (cancelled or expired).
+/// Closes a pending payment inside `work` (cancelled or expired).
 async fn close(
-    tx: &mut WriteTx,
-    p: &mut PaymentRow,
+    work: &mut Work,
+    p: &mut Payment,
     actor: &str,
     reason: &str,
     now: &str,
-) -> Result<(), StoreError> {
-    let before = std::mem::replace(&mut p.status, PaymentStatus::Closed.as_str().to_string());
-    p.needs_confirm = 0;
-    tx.update_payment(p).await?;
-    let data = serde_json::to_value(views::payment(p, None)).unwrap_or_default();
-    emit(tx, "payment.closed", Some(&p.merchant_id), p.customer_id.as_deref(), data, now).await?;
-    tx.audit(
-        &AuditRecord {
-            actor,
-            action: "payment.close",
-            object_id: &p.id,
-            detail: json!({"reason": reason, "before": {"status": before}, "after": {"status": p.status}}),
-        },
-        now,
-    )
-    .await
+) -> Result<(), OpError> {
+    let before = p.status();
+    p.close().map_err(|e| ApiError::conflict("payment_not_pending", e.to_string()))?;
+    work.update_payment(p).await?;
+    let data = serde_json::to_value(views::payment(p, None)).map_err(ApiError::internal)?;
+    emit(work, "payment.closed", Some(&p.merchant_id), p.customer_id.as_deref(), data, now).await?;
+    let audit = AuditRecord {
+        actor,
+        action: "payment.close",
+        object_id: &p.id,
+        detail: json!({"reason": reason, "before": {"status": before.as_str()},
+            "after": {"status": p.status().as_str()}}),
+    };
+    work.audit(&audit, now).await?;
+    Ok(())
 }
 
 fn fingerprint(req: &api::CreatePaymentRequest, terminal_id: Option<&str>) -> String {
@@ -260,9 +192,9 @@ pub async fn active_merchant(state: &AppState, merchant_id: &str) -> ApiResult<M
     Ok(m)
 }
 
-fn answer(state: &AppState, p: &PaymentRow, merchant: &MerchantRow) -> Response {
-    match (p.status.as_str(), &p.failure_code) {
-        ("failed", Some(code)) => ApiError::declined(code, Some(p.id.clone())).into_response(),
+fn answer(state: &AppState, p: &Payment, merchant: &MerchantRow) -> Response {
+    match (p.status(), p.failure_code()) {
+        (PaymentStatus::Failed, Some(code)) => ApiError::declined(code, Some(p.id.clone())).into_response(),
         _ => Json(views::payment(p, Some((merchant, &state.qr_seed())))).into_response(),
     }
 }
@@ -281,82 +213,40 @@ pub async fn create(
     }
     let fp = fingerprint(&req, caller.terminal_id.as_deref());
     let p = retry_on_conflict(|| create_once(&state, &caller, &merchant, &req, amount, &fp)).await?;
-    state.committed();
     Ok(answer(&state, &p, &merchant))
 }
 
-/// What a new payment is for, before anything has happened to it.
-pub struct Order<'a> {
-    pub merchant_id: &'a str,
-    pub terminal_id: Option<&'a str>,
-    pub out_trade_no: &'a str,
-    pub amount: i64,
-    pub currency: &'a str,
-    pub subject: &'a str,
-    pub items_json: String,
-    pub mode: &'a str,
-    /// A digest of the creating request; `None` marks an order number closed before any
-    /// payment was made with it.
-    pub fingerprint: Option<String>,
-}
-
-/// A new pending payment row for an order.
-pub fn pending_payment(o: Order<'_>, now: &str) -> PaymentRow {
-    PaymentRow {
-        id: new_id(prefix::PAYMENT),
-        merchant_id: o.merchant_id.to_string(),
-        terminal_id: o.terminal_id.map(str::to_string),
-        out_trade_no: o.out_trade_no.to_string(),
-        amount: o.amount,
-        currency: o.currency.to_string(),
-        subject: o.subject.to_string(),
-        items: o.items_json,
-        mode: o.mode.to_string(),
-        status: "pending".into(),
-        failure_code: None,
-        refunded_amount: 0,
-        fee: 0,
-        fee_returned: 0,
-        customer_id: None,
-        customer_ref: None,
-        fingerprint: o.fingerprint,
-        qr_ref: None,
-        needs_confirm: 0,
-        created_at: now.to_string(),
-        paid_at: None,
-        expires_at: None,
-    }
-}
-
-fn new_payment(
+/// The order a merchant's request asks to be paid.
+fn order_of(
     caller: &MerchantCaller,
     req: &api::CreatePaymentRequest,
+    amount: Money,
     fp: &str,
-    mode: &str,
+    mode: PaymentMode,
     now: &str,
-) -> PaymentRow {
+) -> ApiResult<Order> {
     let items: &[api::Item] = req.items.as_deref().unwrap_or_default();
-    let order = Order {
-        merchant_id: &caller.merchant_id,
-        terminal_id: caller.terminal_id.as_deref(),
-        out_trade_no: &req.out_trade_no,
-        amount: req.amount,
-        currency: &req.currency,
-        subject: &req.subject,
-        items_json: serde_json::to_string(items).unwrap_or_else(|_| "[]".into()),
+    Ok(Order {
+        id: new_id(prefix::PAYMENT),
+        merchant_id: caller.merchant_id.clone(),
+        terminal_id: caller.terminal_id.clone(),
+        out_trade_no: req.out_trade_no.clone(),
+        amount,
+        subject: req.subject.clone(),
+        items: serde_json::to_string(items).map_err(ApiError::internal)?,
         mode,
         fingerprint: Some(fp.to_string()),
-    };
-    pending_payment(order, now)
+        created_at: now.to_string(),
+    })
 }
 
 async fn existing_or_none(
-    tx: &mut WriteTx,
+    work: &mut Work,
     merchant_id: &str,
     otn: &str,
     fp: &str,
-) -> Result<Option<PaymentRow>, OpError> {
-    match tx.payment_by_trade_no(merchant_id, otn).await? {
+) -> Result<Option<Payment>, OpError> {
+    match work.payment_by_trade_no(merchant_id, otn).await? {
         None => Ok(None),
         Some(p) if p.fingerprint.is_none() => Err(ApiError::conflict(
             "payment_closed",
@@ -379,125 +269,121 @@ async fn create_once(
     req: &api::CreatePaymentRequest,
     amount: Money,
     fp: &str,
-) -> Result<PaymentRow, OpError> {
+) -> Result<Payment, OpError> {
     let (t, now) = now();
-    let mut tx = state.store.begin().await?;
-    if let Some(p) = existing_or_none(&mut tx, &merchant.id, &req.out_trade_no, fp).await? {
+    let mut work = Work::begin(state).await?;
+    if let Some(p) = existing_or_none(&mut work, &merchant.id, &req.out_trade_no, fp).await? {
         return Ok(p);
     }
-    let actor = caller.key_id.as_str();
-    let Some(code) = &req.payment_code else {
-        // Merchant-presented: a dynamic code the customer scans.
-        let mut p = new_payment(caller, req, fp, "mpm", &now);
-        p.qr_ref = Some(ulid::Ulid::new().to_string().chars().skip(6).collect());
-        p.expires_at = Some(pending_until(t, req.expires_in));
-        tx.insert_payment(&p).await?;
-        tx.audit(
-            &AuditRecord {
-                actor,
-                action: "payment.create",
-                object_id: &p.id,
-                detail: json!({"mode": "mpm", "amount": p.amount}),
-            },
-            &now,
-        )
-        .await?;
-        tx.commit().await?;
-        return Ok(p);
-    };
-    // Consumer-presented: the POS scanned the customer's code.
-    let rules = risk::rules(state).await?;
-    let mut p = new_payment(caller, req, fp, "cpm", &now);
-    let till = caller.terminal_id.as_deref().unwrap_or(actor);
-    if let Some(terminal) = &caller.terminal_id
-        && let Err(d) = risk::check_terminal(state, &rules, terminal, t).await?
-    {
-        return record_decline(tx, p, &d, till, &rules).await;
-    }
-    let (customer, code_hash) = match payer(state, &mut tx, code, &now, t.timestamp()).await? {
-        Err(failure) => return record_decline(tx, p, &Decline::plain(failure), till, &rules).await,
-        Ok(found) => found,
-    };
-    p.customer_id = Some(customer.id.clone());
-    if let Err(d) = risk::check_wallet(state, &rules, &customer, amount, true).await? {
-        return record_decline(tx, p, &d, &customer.id, &rules).await;
-    }
-    if rules.needs_pin(amount.amount_minor(), amount.currency()) {
-        // Over the password-free limit: the customer confirms with the PIN in the wallet.
-        p.needs_confirm = 1;
-        p.customer_ref = Some(customer_ref(state, &merchant.id, &customer.id));
-        p.expires_at = Some(pending_until(t, req.expires_in));
-        tx.insert_payment(&p).await?;
-        tx.commit().await?;
-        return Ok(p);
-    }
-    let by = Payer { customer: &customer, rules: &rules, actor };
-    match charge(state, &mut tx, &mut p, merchant, &by, &now).await {
-        Ok(()) => {
-            tx.insert_payment(&p).await?;
-            tx.commit().await?;
-            Ok(p)
+    let p = match &req.payment_code {
+        None => create_dynamic(&mut work, caller, req, amount, fp, t, &now).await?,
+        Some(code) => {
+            charge_scanned(state, &mut work, caller, merchant, req, code, amount, fp, t, &now).await?
         }
-        Err(ChargeError::Declined(d)) => {
-            // Nothing of the attempt lands; the decline is recorded in a transaction of its own.
-            drop(tx);
-            let mut tx = state.store.begin().await?;
-            if let Some(p) = existing_or_none(&mut tx, &merchant.id, &req.out_trade_no, fp).await? {
-                return Ok(p);
-            }
-            tx.mark_code_used(&code_hash, &now).await?;
-            let mut p = new_payment(caller, req, fp, "cpm", &now);
-            p.customer_id = Some(customer.id.clone());
-            record_decline(tx, p, &d, &customer.id, &rules).await
-        }
-        Err(ChargeError::Store(e)) => Err(e.into()),
-    }
+    };
+    work.commit(state).await?;
+    Ok(p)
 }
 
-/// Finds who pays with a scanned code, consuming the code inside `tx`. `Ok(Err(code))`
-/// is a decline; `Ok(Ok(..))` is the customer and the code's hash.
+/// Merchant-presented: a dynamic code the customer scans.
+async fn create_dynamic(
+    work: &mut Work,
+    caller: &MerchantCaller,
+    req: &api::CreatePaymentRequest,
+    amount: Money,
+    fp: &str,
+    t: chrono::DateTime<chrono::Utc>,
+    now: &str,
+) -> Result<Payment, OpError> {
+    let mut p = Payment::pending(order_of(caller, req, amount, fp, PaymentMode::Mpm, now)?);
+    p.qr_ref = Some(ulid::Ulid::new().to_string().chars().skip(6).collect());
+    p.expires_at = Some(pending_until(t, req.expires_in));
+    work.insert_payment(&p).await?;
+    let audit = AuditRecord {
+        actor: &caller.key_id,
+        action: "payment.create",
+        object_id: &p.id,
+        detail: json!({"mode": "mpm", "amount": amount.amount_minor()}),
+    };
+    work.audit(&audit, now).await?;
+    Ok(p)
+}
+
+/// Consumer-presented: the till scanned the customer's code. The till's own checks come
+/// first (a blocked till spends no code), then the code, then the one charge service.
+#[allow(clippy::too_many_arguments)]
+async fn charge_scanned(
+    state: &AppState,
+    work: &mut Work,
+    caller: &MerchantCaller,
+    merchant: &MerchantRow,
+    req: &api::CreatePaymentRequest,
+    code: &str,
+    amount: Money,
+    fp: &str,
+    t: chrono::DateTime<chrono::Utc>,
+    now: &str,
+) -> Result<Payment, OpError> {
+    let rules = risk::rules(state).await?;
+    let mut p = Payment::pending(order_of(caller, req, amount, fp, PaymentMode::Cpm, now)?);
+    p.expires_at = Some(pending_until(t, req.expires_in));
+    let till = caller.terminal_id.as_deref().unwrap_or(&caller.key_id);
+    let refused = match &caller.terminal_id {
+        Some(terminal) => risk::check_terminal(state, &rules, terminal, t).await?.err(),
+        None => None,
+    };
+    let payer = match refused {
+        Some(d) => Err(d),
+        None => payer(state, work, code, now, t.timestamp()).await?.map_err(Decline::plain),
+    };
+    let payer = match payer {
+        Ok(payer) => payer,
+        Err(d) => {
+            charge::decline(work, Some((&mut p, false, OnDecline::FailPayment)), &d, till, &rules).await?;
+            return Ok(p);
+        }
+    };
+    let c = Charge {
+        payer: &payer,
+        amount,
+        pin: PinProof::Absent,
+        count_velocity: true,
+        rules: &rules,
+        actor: &caller.key_id,
+    };
+    let payee =
+        Payee::Merchant { payment: &mut p, merchant, stored: false, on_decline: OnDecline::FailPayment };
+    // Every outcome is written by the service: charged, waiting for the PIN, or failed.
+    charge::charge(state, work, &c, payee, now).await?;
+    Ok(p)
+}
+
+/// Finds who pays with a scanned code, consuming the code inside `work`. `Ok(Err(code))`
+/// is a decline.
 async fn payer(
     state: &AppState,
-    tx: &mut WriteTx,
+    work: &mut Work,
     code: &str,
     now: &str,
     now_unix: i64,
-) -> Result<Result<(CustomerRow, String), &'static str>, OpError> {
+) -> Result<Result<CustomerRow, &'static str>, OpError> {
     let resolved = match codes::resolve(state, code, now, now_unix).await? {
         Err(failure) => return Ok(Err(failure)),
         Ok(r) => r,
     };
-    if !tx.mark_code_used(&resolved.code_hash, now).await? {
+    if !work.mark_code_used(&resolved.code_hash, now).await? {
         return Ok(Err("payment_code_used"));
     }
-    let customer = tx
+    let customer = work
         .customer(&resolved.customer_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("code without customer".into()))?;
-    Ok(Ok((customer, resolved.code_hash)))
-}
-
-/// Records a payment as declined, keeps why (`subject`: whom the rule looked at), and
-/// commits.
-async fn record_decline(
-    mut tx: WriteTx,
-    mut p: PaymentRow,
-    d: &Decline,
-    subject: &str,
-    rules: &Rules,
-) -> Result<PaymentRow, OpError> {
-    p.status = PaymentStatus::Failed.as_str().to_string();
-    p.failure_code = Some(d.code.to_string());
-    tx.insert_payment(&p).await?;
-    tx.insert_risk_decision(&risk::decision(d, subject, Some(&p.id), rules, &p.created_at)).await?;
-    tx.commit().await?;
-    metrics::counter!("saoma_payments_total", "status" => "failed").increment(1);
-    Ok(p)
+    Ok(Ok(customer))
 }
 
 /// Finds a payment the caller may see: another merchant's is "not found", another
 /// terminal's is forbidden to a terminal key.
-pub(crate) fn visible(caller: &MerchantCaller, p: Option<PaymentRow>) -> ApiResult<PaymentRow> {
+pub(crate) fn visible(caller: &MerchantCaller, p: Option<Payment>) -> ApiResult<Payment> {
     let p =
         p.filter(|p| p.merchant_id == caller.merchant_id).ok_or_else(|| ApiError::not_found("payment"))?;
     if let Some(t) = &caller.terminal_id
@@ -508,21 +394,32 @@ pub(crate) fn visible(caller: &MerchantCaller, p: Option<PaymentRow>) -> ApiResu
     Ok(p)
 }
 
+/// True when a pending payment's time is up.
+fn due(p: &Payment, now: &str) -> bool {
+    p.status() == PaymentStatus::Pending && p.expires_at.as_deref().is_some_and(|e| e <= now)
+}
+
 /// Closes a pending payment whose time is up, and returns it as it now stands.
-async fn expire_if_due(state: &AppState, p: PaymentRow) -> ApiResult<PaymentRow> {
+async fn expire_if_due(state: &AppState, p: Payment) -> ApiResult<Payment> {
     let (_, now) = now();
-    let due = p.status == "pending" && p.expires_at.as_deref().is_some_and(|e| e <= now.as_str());
-    if !due {
+    if !due(&p, &now) {
         return Ok(p);
     }
-    let mut tx = state.store.begin().await?;
-    let Some(mut fresh) = tx.payment(&p.id).await? else { return Ok(p) };
-    if fresh.status == "pending" {
-        close(&mut tx, &mut fresh, "system", "expired", &now).await?;
-        tx.commit().await?;
-        state.committed();
+    let mut work = Work::begin(state).await?;
+    let Some(mut fresh) = work.payment(&p.id).await? else { return Ok(p) };
+    if due(&fresh, &now) {
+        close(&mut work, &mut fresh, "system", "expired", &now).await.map_err(op_error)?;
+        work.commit(state).await?;
     }
     Ok(fresh)
+}
+
+/// An operation's error as the client's answer.
+fn op_error(e: OpError) -> ApiError {
+    match e {
+        OpError::Api(e) => e,
+        OpError::Store(e) => e.into(),
+    }
 }
 
 /// `?wait=` of the query routes.
@@ -539,7 +436,7 @@ async fn load_and_wait(
     caller: &MerchantCaller,
     id: &str,
     wait: Option<u64>,
-) -> ApiResult<PaymentRow> {
+) -> ApiResult<Payment> {
     let wait = wait.unwrap_or(0);
     if wait > 30 {
         return Err(ApiError::invalid("wait", "wait is at most 30 seconds"));
@@ -548,7 +445,7 @@ async fn load_and_wait(
     loop {
         let notified = state.changed.notified();
         let p = expire_if_due(state, visible(caller, state.store.payment(id).await?)?).await?;
-        if p.status != "pending" || tokio::time::Instant::now() >= deadline {
+        if p.status() != PaymentStatus::Pending || tokio::time::Instant::now() >= deadline {
             return Ok(p);
         }
         // Woken by a local commit, or look again soon for one made on another node.
@@ -605,24 +502,28 @@ pub async fn find(
     Ok(Json(api::Page { data, next_cursor }).into_response())
 }
 
-/// Reverses a payment inside `tx`: pending → closed, succeeded → fully refunded.
+/// Reverses a payment inside `work`: pending → closed, succeeded → fully refunded.
 async fn reverse(
     state: &AppState,
-    tx: &mut WriteTx,
-    p: &mut PaymentRow,
+    work: &mut Work,
+    p: &mut Payment,
     merchant_name: &str,
     actor: &str,
     now: &str,
 ) -> Result<(), OpError> {
-    match p.status.as_str() {
-        "pending" => close(tx, p, actor, "cancelled", now).await?,
-        "succeeded" => {
-            let remaining = p.amount - p.refunded_amount;
-            let out_refund_no = format!("cancel-{}", p.id);
-            let reason = Some("payment cancelled".into());
-            refund_in_tx(state, tx, p, merchant_name, &out_refund_no, remaining, reason, actor, now).await?;
+    match p.status() {
+        PaymentStatus::Pending => close(work, p, actor, "cancelled", now).await?,
+        PaymentStatus::Succeeded => {
+            let remaining = p.amount.checked_sub(p.refunded).map_err(ApiError::internal)?;
+            let refund = RefundAsk {
+                out_refund_no: &format!("cancel-{}", p.id),
+                amount_minor: remaining.amount_minor(),
+                reason: Some("payment cancelled".into()),
+                actor,
+            };
+            refund_in_tx(state, work, p, merchant_name, &refund, now).await?;
         }
-        _ => {}
+        PaymentStatus::Failed | PaymentStatus::Closed | PaymentStatus::Refunded => {}
     }
     Ok(())
 }
@@ -637,14 +538,13 @@ pub async fn cancel(
         state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     let p = retry_on_conflict(|| async {
         let (_, now) = now();
-        let mut tx = state.store.begin().await?;
-        let mut p = visible(&caller, tx.payment(&id).await?)?;
-        reverse(&state, &mut tx, &mut p, &merchant.name, &caller.key_id, &now).await?;
-        tx.commit().await?;
+        let mut work = Work::begin(&state).await?;
+        let mut p = visible(&caller, work.payment(&id).await?)?;
+        reverse(&state, &mut work, &mut p, &merchant.name, &caller.key_id, &now).await?;
+        work.commit(&state).await?;
         Ok(p)
     })
     .await?;
-    state.committed();
     Ok(Json(views::payment(&p, Some((&merchant, &state.qr_seed())))).into_response())
 }
 
@@ -659,71 +559,67 @@ pub async fn cancel_by_trade_no(
     client_key("out_trade_no", &req.out_trade_no)?;
     let merchant =
         state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
+    let currency = currency_of(&merchant.currency)?;
     let p = retry_on_conflict(|| async {
         let (_, now) = now();
-        let mut tx = state.store.begin().await?;
-        let p = match tx.payment_by_trade_no(&caller.merchant_id, &req.out_trade_no).await? {
+        let mut work = Work::begin(&state).await?;
+        let p = match work.payment_by_trade_no(&caller.merchant_id, &req.out_trade_no).await? {
             Some(p) => {
                 let mut p = visible(&caller, Some(p))?;
-                reverse(&state, &mut tx, &mut p, &merchant.name, &caller.key_id, &now).await?;
+                reverse(&state, &mut work, &mut p, &merchant.name, &caller.key_id, &now).await?;
                 p
             }
             None => {
-                let order = Order {
-                    merchant_id: &caller.merchant_id,
-                    terminal_id: caller.terminal_id.as_deref(),
-                    out_trade_no: &req.out_trade_no,
-                    amount: 0,
-                    currency: &merchant.currency,
-                    subject: "cancelled before creation",
-                    items_json: "[]".into(),
-                    mode: "cpm",
+                let mut p = Payment::pending(Order {
+                    id: new_id(prefix::PAYMENT),
+                    merchant_id: caller.merchant_id.clone(),
+                    terminal_id: caller.terminal_id.clone(),
+                    out_trade_no: req.out_trade_no.clone(),
+                    amount: Money::zero(currency),
+                    subject: "cancelled before creation".into(),
+                    items: "[]".into(),
+                    mode: PaymentMode::Cpm,
                     fingerprint: None,
-                };
-                let mut p = pending_payment(order, &now);
-                p.status = "closed".into();
-                tx.insert_payment(&p).await?;
+                    created_at: now.clone(),
+                });
+                p.close().map_err(ApiError::internal)?;
+                work.insert_payment(&p).await?;
                 let audit = AuditRecord {
                     actor: &caller.key_id,
                     action: "payment.close",
                     object_id: &p.id,
                     detail: json!({"reason": "cancelled before creation"}),
                 };
-                tx.audit(&audit, &now).await?;
+                work.audit(&audit, &now).await?;
                 p
             }
         };
-        tx.commit().await?;
+        work.commit(&state).await?;
         Ok(p)
     })
     .await?;
-    state.committed();
     Ok(Json(views::payment(&p, Some((&merchant, &state.qr_seed())))).into_response())
 }
 
-/// Refunds part of a payment inside `tx` and returns the refund row.
-#[allow(clippy::too_many_arguments)]
-async fn refund_in_tx(
-    state: &AppState,
-    tx: &mut WriteTx,
-    p: &mut PaymentRow,
-    merchant_name: &str,
-    out_refund_no: &str,
+/// What a refund asks for.
+struct RefundAsk<'a> {
+    out_refund_no: &'a str,
     amount_minor: i64,
     reason: Option<String>,
-    actor: &str,
+    actor: &'a str,
+}
+
+/// Refunds part of a payment inside `work` and returns the refund row.
+async fn refund_in_tx(
+    state: &AppState,
+    work: &mut Work,
+    p: &mut Payment,
+    merchant_name: &str,
+    ask: &RefundAsk<'_>,
     now: &str,
 ) -> Result<RefundRow, OpError> {
-    let currency = Currency::from_code(&p.currency).ok_or_else(|| StoreError::Corrupt(p.currency.clone()))?;
-    let amount = money_of(amount_minor, currency)?;
-    let facts = RefundablePayment {
-        status: PaymentStatus::parse(&p.status).ok_or_else(|| StoreError::Corrupt(p.status.clone()))?,
-        amount: Money::new(p.amount, currency),
-        fee: Money::new(p.fee, currency),
-        refunded: Money::new(p.refunded_amount, currency),
-        fee_returned: Money::new(p.fee_returned, currency),
-    };
-    let decision = payment::decide_refund(facts, amount).map_err(|e| match e {
+    let amount = money_of(ask.amount_minor, p.amount.currency())?;
+    let decision = payment::decide_refund(p.refundable(), amount).map_err(|e| match e {
         RefundError::NotRefundable(_) => ApiError::conflict("payment_not_refundable", e.to_string()),
         RefundError::ExceedsPayment { .. } => {
             ApiError::new(StatusCode::BAD_REQUEST, "refund_exceeds_payment", e.to_string())
@@ -738,33 +634,31 @@ async fn refund_in_tx(
         id: new_id(prefix::REFUND),
         payment_id: p.id.clone(),
         merchant_id: p.merchant_id.clone(),
-        out_refund_no: out_refund_no.to_string(),
-        amount: amount_minor,
-        currency: p.currency.clone(),
+        out_refund_no: ask.out_refund_no.to_string(),
+        amount: ask.amount_minor,
+        currency: p.amount.currency().code().to_string(),
         fee_returned: decision.fee_returned.amount_minor(),
         status: "succeeded".into(),
-        reason,
+        reason: ask.reason.clone(),
         created_at: now.to_string(),
     };
-    tx.insert_refund(&refund).await?;
-    tx.post_entry(&new_id(prefix::ENTRY), "refund", &refund.id, &entry, now).await?;
-    let before = json!({"status": p.status, "refunded_amount": p.refunded_amount});
-    p.refunded_amount = decision.refunded_after.amount_minor();
-    p.fee_returned = decision.fee_returned_after.amount_minor();
-    p.status = decision.status_after.as_str().to_string();
-    tx.update_payment(p).await?;
-    crate::receipts::issue(&state.keys.sealer, tx, p, merchant_name, Some(&refund), now).await?;
+    work.insert_refund(&refund).await?;
+    work.post_entry(&new_id(prefix::ENTRY), "refund", &refund.id, &entry, now).await?;
+    let before = json!({"status": p.status().as_str(), "refunded_amount": p.refunded.amount_minor()});
+    p.apply_refund(&decision).map_err(|e| ApiError::conflict("payment_not_refundable", e.to_string()))?;
+    work.update_payment(p).await?;
+    crate::receipts::issue(&state.keys.sealer, work, p, merchant_name, Some(&refund), now).await?;
     let data = json!({"refund": views::refund(&refund), "payment": views::payment(p, None)});
-    emit(tx, "refund.succeeded", Some(&p.merchant_id), Some(&customer_id), data, now).await?;
+    emit(work, "refund.succeeded", Some(&p.merchant_id), Some(&customer_id), data, now).await?;
     let audit = AuditRecord {
-        actor,
+        actor: ask.actor,
         action: "refund.create",
         object_id: &refund.id,
-        detail: json!({"payment_id": p.id, "amount": amount_minor, "before": before,
-            "after": {"status": p.status, "refunded_amount": p.refunded_amount}}),
+        detail: json!({"payment_id": p.id, "amount": ask.amount_minor, "before": before,
+            "after": {"status": p.status().as_str(), "refunded_amount": p.refunded.amount_minor()}}),
     };
-    tx.audit(&audit, now).await?;
-    metrics::counter!("saoma_refunds_total").increment(1);
+    work.audit(&audit, now).await?;
+    work.on_commit(Effect::RefundSucceeded);
     Ok(refund)
 }
 
@@ -784,9 +678,9 @@ pub async fn refund(
         state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     let r = retry_on_conflict(|| async {
         let (_, now) = now();
-        let mut tx = state.store.begin().await?;
-        let mut p = visible(&caller, tx.payment(&id).await?)?;
-        if let Some(existing) = tx.refund_by_no(&caller.merchant_id, &req.out_refund_no).await? {
+        let mut work = Work::begin(&state).await?;
+        let mut p = visible(&caller, work.payment(&id).await?)?;
+        if let Some(existing) = work.refund_by_no(&caller.merchant_id, &req.out_refund_no).await? {
             if existing.payment_id != p.id || existing.amount != req.amount {
                 return Err(ApiError::conflict(
                     "idempotency_conflict",
@@ -796,22 +690,16 @@ pub async fn refund(
             }
             return Ok(existing);
         }
-        let r = refund_in_tx(
-            &state,
-            &mut tx,
-            &mut p,
-            &merchant.name,
-            &req.out_refund_no,
-            req.amount,
-            req.reason.clone(),
-            &caller.key_id,
-            &now,
-        )
-        .await?;
-        tx.commit().await?;
+        let ask = RefundAsk {
+            out_refund_no: &req.out_refund_no,
+            amount_minor: req.amount,
+            reason: req.reason.clone(),
+            actor: &caller.key_id,
+        };
+        let r = refund_in_tx(&state, &mut work, &mut p, &merchant.name, &ask, &now).await?;
+        work.commit(&state).await?;
         Ok(r)
     })
     .await?;
-    state.committed();
     Ok(Json(views::refund(&r)).into_response())
 }

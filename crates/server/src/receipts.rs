@@ -12,14 +12,15 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use saoma_api::receipt::{self, ReceiptClaims};
 use saoma_core::ids::prefix;
-use saoma_store::{AuditRecord, PaymentRow, ReceiptRow, RefundRow, Store, StoreError, WriteTx};
+use saoma_core::payment::Payment;
+use saoma_store::{AuditRecord, ReceiptRow, RefundRow, Store, StoreError, WriteTx};
 use serde_json::json;
 
 /// Signs and records the receipt of a payment as it now stands (after `refund`, if given).
 pub async fn issue(
     sealer: &Sealer,
     tx: &mut WriteTx,
-    p: &PaymentRow,
+    p: &Payment,
     merchant_name: &str,
     refund: Option<&RefundRow>,
     now: &str,
@@ -31,12 +32,13 @@ pub async fn issue(
         out_trade_no: p.out_trade_no.clone(),
         merchant_id: p.merchant_id.clone(),
         merchant_name: merchant_name.to_string(),
-        amount: p.amount,
-        currency: p.currency.clone(),
-        status: p.status.clone(),
+        amount: p.amount.amount_minor(),
+        currency: p.amount.currency().code().to_string(),
+        status: p.status().as_str().to_string(),
         paid_at: p.paid_at.clone(),
-        items: serde_json::from_str(&p.items).unwrap_or_else(|_| json!([])),
-        refunded_amount: p.refunded_amount,
+        items: serde_json::from_str(&p.items)
+            .map_err(|e| StoreError::Corrupt(format!("payment {} items: {e}", p.id)))?,
+        refunded_amount: p.refunded.amount_minor(),
         iat: chrono::Utc::now().timestamp(),
         refund_id: refund.map(|r| r.id.clone()),
         refund_amount: refund.map(|r| r.amount),
@@ -124,7 +126,7 @@ pub async fn get(
     let r = state.store.latest_receipt(&p.id).await?.ok_or_else(|| {
         ApiError::conflict(
             "receipt_unavailable",
-            format!("payment is {}: receipts are for paid payments", p.status),
+            format!("payment is {}: receipts are for paid payments", p.status().as_str()),
         )
     })?;
     Ok(Json(saoma_api::ReceiptResponse { receipt_jws: r.jws }))

@@ -1,17 +1,14 @@
 //! The risk engine's glue: loads the operator's rules, counts what the velocity and
 //! daily rules look at, asks `saoma_core::risk` to decide, and keeps every decline.
 //!
-//! Velocity counts are read outside the money transaction: they may be off by the
-//! payments in flight, which a velocity rule tolerates. The daily limit is checked inside
-//! it, after the wallet's row is locked by the posting, so two payments of one customer
-//! cannot both slip under it.
+//! The wallet's own checks (frozen, limits, velocity, balance) are decided by
+//! `saoma_core::payment::decide_charge` inside the charge's transaction (`crate::charge`).
 
 use crate::AppState;
 use crate::util::{new_id, rfc3339};
 use chrono::{DateTime, Duration, Utc};
-use saoma_core::money::Money;
 use saoma_core::risk::{Decline, Rules};
-use saoma_store::{CustomerRow, RiskDecisionRow, StoreError, WriteTx};
+use saoma_store::{RiskDecisionRow, StoreError};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -20,10 +17,6 @@ pub const RULES_SETTING: &str = "risk_rules";
 /// How long a node uses the rules it read before it reads them again: a change made on
 /// one node reaches the others within this.
 const RULES_TTL: std::time::Duration = std::time::Duration::from_secs(2);
-/// How far back the daily limit looks.
-const DAILY_WINDOW_HOURS: i64 = 24;
-/// The longest a payment can stay pending before it is paid (`expires_in` ≤ 86400 s).
-const PENDING_HOURS_MAX: i64 = 24;
 
 /// The rules as last read, and when.
 #[derive(Default)]
@@ -82,48 +75,6 @@ pub async fn check_terminal(
     Ok(rules.check_terminal(Some(bad), Some(recent)))
 }
 
-/// A customer about to pay `amount`: frozen, the tier's per-payment limit, velocity
-/// (`count_velocity`: false for transfers, which the PIN guards).
-pub async fn check_wallet(
-    state: &AppState,
-    rules: &Rules,
-    customer: &CustomerRow,
-    amount: Money,
-    count_velocity: bool,
-) -> Result<Result<(), Decline>, StoreError> {
-    let recent = if state.config.risk_velocity && count_velocity {
-        Some(state.store.wallet_attempts(&customer.id, &ago(Utc::now(), 60)).await?)
-    } else {
-        None
-    };
-    Ok(rules.check_wallet(
-        customer.frozen != 0,
-        &customer.tier,
-        amount.amount_minor(),
-        amount.currency(),
-        recent,
-    ))
-}
-
-/// Inside the money transaction, after the customer's wallet is debited: the daily limit,
-/// counting `amount` of `except_id` (the payment or transfer being made) once.
-pub async fn check_daily(
-    tx: &mut WriteTx,
-    rules: &Rules,
-    customer: &CustomerRow,
-    amount: Money,
-    except_id: &str,
-) -> Result<Result<(), Decline>, StoreError> {
-    let t = Utc::now();
-    let since = ago(t, DAILY_WINDOW_HOURS * 3600);
-    let created_since = ago(t, (DAILY_WINDOW_HOURS + PENDING_HOURS_MAX) * 3600);
-    let before = tx
-        .paid_out_since(&customer.id, amount.currency().code(), (&since, &created_since), except_id)
-        .await?;
-    let spent = before.saturating_add(amount.amount_minor());
-    Ok(rules.check_daily(&customer.tier, spent, amount.currency()))
-}
-
 /// The row that keeps a decline for explanation.
 pub fn decision(
     d: &Decline,
@@ -143,18 +94,4 @@ pub fn decision(
         rules_version: rules.version,
         created_at: now.to_string(),
     }
-}
-
-/// Keeps a decline in a transaction of its own (when nothing else is written with it).
-pub async fn record(
-    state: &AppState,
-    d: &Decline,
-    subject_id: &str,
-    payment_id: Option<&str>,
-    rules: &Rules,
-) -> Result<(), StoreError> {
-    let now = crate::util::now().1;
-    let mut tx = state.store.begin().await?;
-    tx.insert_risk_decision(&decision(d, subject_id, payment_id, rules, &now)).await?;
-    tx.commit().await
 }

@@ -2,13 +2,14 @@
 
 use crate::util::percent_encode;
 use saoma_api as api;
+use saoma_core::Currency;
 use saoma_core::emv::SaomaMerchantCode;
-use saoma_core::{Currency, Money};
-use saoma_store::{MerchantRow, PaymentRow, RefundRow};
+use saoma_core::payment::{Payment, PaymentStatus};
+use saoma_store::{MerchantRow, RefundRow};
 
 /// The EMV payload of a merchant's code, signed with `seed` (tags 80 and 81): static
 /// without a payment, dynamic with one.
-pub fn merchant_code(m: &MerchantRow, payment: Option<&PaymentRow>, seed: &[u8; 32]) -> Option<String> {
+pub fn merchant_code(m: &MerchantRow, payment: Option<&Payment>, seed: &[u8; 32]) -> Option<String> {
     let currency = Currency::from_code(&m.currency)?;
     let code = SaomaMerchantCode {
         merchant_id: m.id.clone(),
@@ -17,7 +18,7 @@ pub fn merchant_code(m: &MerchantRow, payment: Option<&PaymentRow>, seed: &[u8; 
         country: m.country.clone(),
         city: m.city.clone(),
         currency,
-        amount: payment.map(|p| Money::new(p.amount, currency)),
+        amount: payment.map(|p| p.amount),
         reference: payment.and_then(|p| p.qr_ref.clone()),
     };
     code.encode_signed(|input| saoma_api::qr_signature::sign(input, seed)).ok()
@@ -31,28 +32,30 @@ pub fn qr_urls(payload: &str) -> (String, String) {
 
 /// A payment as the API shows it. The merchant and the QR signing seed are needed only
 /// for a pending dynamic code.
-pub fn payment(p: &PaymentRow, code: Option<(&MerchantRow, &[u8; 32])>) -> api::Payment {
+pub fn payment(p: &Payment, code: Option<(&MerchantRow, &[u8; 32])>) -> api::Payment {
+    // The lines were checked when the payment was created; stored ones always parse.
     let items: Vec<api::Item> = serde_json::from_str(&p.items).unwrap_or_default();
-    let qr_payload = match (p.status.as_str(), &p.qr_ref, code) {
-        ("pending", Some(_), Some((m, seed))) => merchant_code(m, Some(p), seed),
+    let pending = p.status() == PaymentStatus::Pending;
+    let qr_payload = match (pending, &p.qr_ref, code) {
+        (true, Some(_), Some((m, seed))) => merchant_code(m, Some(p), seed),
         _ => None,
     };
     let urls = qr_payload.as_deref().map(qr_urls);
-    let next_action = (p.status == "pending" && p.needs_confirm == 1).then(|| "customer_confirm".to_string());
+    let next_action = (pending && p.needs_confirm).then(|| "customer_confirm".to_string());
     api::Payment {
         id: p.id.clone(),
         out_trade_no: p.out_trade_no.clone(),
         merchant_id: p.merchant_id.clone(),
         terminal_id: p.terminal_id.clone(),
-        amount: p.amount,
-        currency: p.currency.clone(),
+        amount: p.amount.amount_minor(),
+        currency: p.amount.currency().code().to_string(),
         subject: p.subject.clone(),
         items,
-        mode: p.mode.clone(),
-        status: p.status.clone(),
-        failure_code: p.failure_code.clone(),
-        refunded_amount: p.refunded_amount,
-        fee: p.fee,
+        mode: p.mode.as_str().to_string(),
+        status: p.status().as_str().to_string(),
+        failure_code: p.failure_code().map(str::to_string),
+        refunded_amount: p.refunded.amount_minor(),
+        fee: p.fee.amount_minor(),
         customer_ref: p.customer_ref.clone(),
         created_at: p.created_at.clone(),
         paid_at: p.paid_at.clone(),

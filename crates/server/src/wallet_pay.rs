@@ -2,28 +2,25 @@
 //! with the PIN, and transfers. Every path asks the risk rules first (frozen wallet,
 //! per-payment limit, velocity) and checks the daily limit inside the money transaction.
 
-use crate::audit::Audit;
 use crate::auth::WalletCaller;
+use crate::charge::{self, Charge, OnDecline, Outcome, Payee};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
-use crate::payments::{
-    ChargeError, OpError, Order, Payer, active_merchant, charge, client_key, currency_of, emit, money_of,
-    pending_payment, retry_on_conflict,
-};
+use crate::payments::{OpError, active_merchant, client_key, currency_of, money_of, retry_on_conflict};
 use crate::util::{new_id, now, rfc3339, sha256_hex};
 use crate::wallet::verify_pin;
+use crate::work::Work;
 use crate::{AppState, risk, views};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use saoma_api as api;
 use saoma_api::qr_signature::{self, Verdict};
+use saoma_core::emv;
 use saoma_core::ids::prefix;
 use saoma_core::money::Money;
-use saoma_core::risk::{Decline, Rules};
-use saoma_core::{emv, ledger};
-use saoma_store::{AuditRecord, CustomerRow, MerchantRow, StoreError, TransferRow};
-use serde_json::json;
+use saoma_core::payment::{Order, Payment, PaymentMode, PaymentStatus, PinProof};
+use saoma_store::{CustomerRow, MerchantRow, StoreError, TransferRow};
 
 /// A scanned merchant code, with the merchant it names and what its signature says.
 pub struct ScannedCode {
@@ -81,33 +78,41 @@ pub async fn resolve_qr(
         let p = state.store.payment_by_qr_ref(reference).await?.filter(|p| p.merchant_id == m.id);
         let p = p.ok_or_else(|| ApiError::not_found("payment"))?;
         out.kind = "payment".into();
-        out.amount = Some(p.amount);
+        out.amount = Some(p.amount.amount_minor());
         out.payment_id = Some(p.id);
     }
     Ok(Json(out))
 }
 
-/// The customer paying, as stored now (frozen and tier may have changed since login).
-async fn me_now(state: &AppState, me: &WalletCaller) -> ApiResult<CustomerRow> {
-    state.store.customer(&me.customer_id).await?.ok_or_else(|| ApiError::not_found("customer"))
+/// The customer paying, as stored now, read (and on PostgreSQL locked) inside the charge's
+/// transaction: frozen and tier may have changed since sign-in.
+async fn payer_now(work: &mut Work, me: &WalletCaller) -> Result<CustomerRow, OpError> {
+    Ok(work.customer(&me.customer_id).await?.ok_or_else(|| ApiError::not_found("customer"))?)
 }
 
-/// Keeps a decline and answers it (402 with the failure code).
-async fn declined(
-    state: &AppState,
-    d: &Decline,
-    me: &CustomerRow,
-    payment_id: Option<String>,
-    rules: &Rules,
-) -> OpError {
-    if let Err(e) = risk::record(state, d, &me.id, payment_id.as_deref(), rules).await {
-        return e.into();
+/// The answer to a charge's outcome: the charged object, or the refusal.
+fn refusal(outcome: &Outcome, payment_id: Option<String>) -> Option<ApiError> {
+    match outcome {
+        Outcome::Charged => None,
+        Outcome::NeedsPin => {
+            Some(ApiError::new(StatusCode::FORBIDDEN, "pin_required", "this amount needs the PIN"))
+        }
+        Outcome::Declined(d) => Some(ApiError::declined(d.code, payment_id)),
     }
-    OpError::Api(ApiError::declined(d.code, payment_id))
+}
+
+/// What a wallet's QR payment asks for: the code's reference (dynamic) or the typed
+/// amount (static).
+struct QrAsk<'a> {
+    merchant: &'a MerchantRow,
+    reference: Option<String>,
+    amount_minor: Option<i64>,
+    pin: PinProof,
 }
 
 /// `POST /v1/wallet/qr/pay`: pays a dynamic code's payment, or the amount typed for a
-/// static code. Idempotent on `client_ref`.
+/// static code. Idempotent on `client_ref`: the same request again answers the same
+/// payment, another request with it is refused.
 pub async fn pay_qr(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
@@ -129,129 +134,129 @@ pub async fn pay_qr(
     let currency = currency_of(&merchant.currency)?;
     let reference = scanned.payload.reference().map(str::to_string);
     let amount_minor = match (&reference, req.amount) {
-        (Some(_), _) => None,
-        (None, Some(a)) => Some(money_of(a, currency)?.amount_minor()),
+        (Some(_), Some(a)) | (None, Some(a)) => Some(money_of(a, currency)?.amount_minor()),
+        (Some(_), None) => None,
         (None, None) => return Err(ApiError::invalid("amount", "a static code needs the amount")),
     };
-    let rules = risk::rules(&state).await?;
     // The PIN is checked before the transaction: Argon2 is slow on purpose.
-    let due = match &reference {
-        Some(r) => state.store.payment_by_qr_ref(r).await?.map(|p| p.amount),
-        None => amount_minor,
-    };
-    let pin_checked = match &req.pin {
+    let pin = match &req.pin {
         Some(pin) => {
             verify_pin(&state, &me.customer_id, pin).await?;
-            true
+            PinProof::Verified
         }
-        None => false,
+        None => PinProof::Absent,
     };
-    if !pin_checked && due.is_some_and(|a| rules.needs_pin(a, currency)) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "pin_required", "this amount needs the PIN"));
-    }
-    let p = retry_on_conflict(|| async {
+    let rules = risk::rules(&state).await?;
+    let ask = QrAsk { merchant: &merchant, reference, amount_minor, pin };
+    let (p, outcome, stored) = retry_on_conflict(|| async {
         let (t, now) = now();
-        let mut tx = state.store.begin().await?;
+        let mut work = Work::begin(&state).await?;
         if let Some(r) = &req.client_ref
-            && let Some(id) = tx.wallet_request(&me.customer_id, r).await?
+            && let Some(id) = work.wallet_request(&me.customer_id, r).await?
         {
-            return tx
-                .payment(&id)
-                .await?
-                .ok_or_else(|| OpError::Store(StoreError::Corrupt("lost wallet request".into())));
+            let p =
+                work.payment(&id).await?.ok_or_else(|| StoreError::Corrupt("lost wallet request".into()))?;
+            return same_qr_request(&p, &ask).map(|()| (p, Outcome::Charged, true));
         }
-        // A dynamic code's payment exists already; a static code's is made here.
-        let (mut p, is_new) = match &reference {
-            Some(r) => {
-                let p = tx.payment_by_qr_ref(r).await?.filter(|p| p.merchant_id == merchant.id);
-                let p = p.ok_or_else(|| ApiError::not_found("payment"))?;
-                if p.status == "succeeded" && p.customer_id.as_deref() == Some(me.customer_id.as_str()) {
-                    return Ok(p);
-                }
-                if p.status != "pending" {
-                    return Err(ApiError::conflict(
-                        "payment_not_pending",
-                        format!("payment is {}", p.status),
-                    )
-                    .into());
-                }
-                if p.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
-                    return Err(ApiError::conflict("payment_expired", "this code has expired").into());
-                }
-                if req.amount.is_some_and(|a| a != p.amount) {
-                    return Err(ApiError::invalid("amount", "the amount differs from the code's").into());
-                }
-                (p, false)
-            }
-            None => {
-                let out_trade_no = format!("wallet_{}", ulid::Ulid::new());
-                let subject = format!("Payment to {}", merchant.name);
-                let client_ref = format!("wallet:{}:{:?}", me.customer_id, req.client_ref);
-                let order = Order {
-                    merchant_id: &merchant.id,
-                    terminal_id: None,
-                    out_trade_no: &out_trade_no,
-                    amount: amount_minor.unwrap_or(0),
-                    currency: &merchant.currency,
-                    subject: &subject,
-                    items_json: "[]".into(),
-                    mode: "mpm",
-                    fingerprint: Some(sha256_hex(client_ref.as_bytes())),
-                };
-                let mut p = pending_payment(order, &now);
-                p.expires_at = Some(rfc3339(t));
-                (p, true)
-            }
+        let (mut p, stored) = match &ask.reference {
+            Some(r) => match dynamic_payment(&mut work, &me, &ask, r, &now).await? {
+                Ok(p) => (p, true),
+                // Paid already by this customer: the answer to a retry.
+                Err(paid) => return Ok((paid, Outcome::Charged, true)),
+            },
+            None => (static_payment(&me, &ask, currency, &req.client_ref, t, &now), false),
+        };
+        let payer = payer_now(&mut work, &me).await?;
+        let c = Charge {
+            payer: &payer,
+            amount: p.amount,
+            pin: ask.pin,
+            count_velocity: true,
+            rules: &rules,
+            actor: &me.customer_id,
         };
         // A declined dynamic payment stays pending: the customer may top up and pay it.
-        let shown_id = reference.as_ref().map(|_| p.id.clone());
-        let customer = me_now(&state, &me).await?;
-        let amount = Money::new(p.amount, currency);
-        if let Err(d) = risk::check_wallet(&state, &rules, &customer, amount, true).await? {
-            drop(tx);
-            return Err(declined(&state, &d, &customer, shown_id, &rules).await);
+        let payee = Payee::Merchant {
+            payment: &mut p,
+            merchant: &merchant,
+            stored,
+            on_decline: OnDecline::KeepPayment,
+        };
+        let outcome = charge::charge(&state, &mut work, &c, payee, &now).await?;
+        if let (Outcome::Charged, Some(r)) = (&outcome, &req.client_ref) {
+            work.insert_wallet_request(&me.customer_id, r, &p.id).await?;
         }
-        let by = Payer { customer: &customer, rules: &rules, actor: &me.customer_id };
-        match charge(&state, &mut tx, &mut p, &merchant, &by, &now).await {
-            Err(ChargeError::Declined(d)) => {
-                drop(tx);
-                return Err(declined(&state, &d, &customer, shown_id, &rules).await);
-            }
-            Err(ChargeError::Store(e)) => return Err(e.into()),
-            Ok(()) => {}
-        }
-        if is_new {
-            tx.insert_payment(&p).await?;
-        } else {
-            tx.update_payment(&p).await?;
-        }
-        if let Some(r) = &req.client_ref {
-            tx.insert_wallet_request(&me.customer_id, r, &p.id).await?;
-        }
-        tx.commit().await?;
-        Ok(p)
+        work.commit(&state).await?;
+        Ok((p, outcome, stored))
     })
     .await?;
-    state.committed();
-    Ok(Json(views::payment(&p, None)))
+    match refusal(&outcome, stored.then(|| p.id.clone())) {
+        Some(e) => Err(e),
+        None => Ok(Json(views::payment(&p, None))),
+    }
 }
 
-/// Marks a pending payment the customer was asked to confirm as failed, with why.
-async fn fail_pending(state: &AppState, id: &str, d: &Decline, rules: &Rules) -> ApiResult<ApiError> {
-    let (_, now) = now();
-    let mut tx = state.store.begin().await?;
-    let mut p = tx.payment(id).await?.ok_or_else(|| ApiError::not_found("payment"))?;
-    if p.status == "pending" {
-        p.status = "failed".into();
-        p.failure_code = Some(d.code.to_string());
-        p.needs_confirm = 0;
-        tx.update_payment(&p).await?;
-        let subject = p.customer_id.clone().unwrap_or_default();
-        tx.insert_risk_decision(&risk::decision(d, &subject, Some(id), rules, &now)).await?;
-        tx.commit().await?;
+/// A `client_ref` used again must name the same payment: the same code and amount.
+fn same_qr_request(p: &Payment, ask: &QrAsk<'_>) -> Result<(), OpError> {
+    let same_amount = ask.amount_minor.is_none_or(|a| a == p.amount.amount_minor());
+    if p.merchant_id == ask.merchant.id && p.qr_ref == ask.reference && same_amount {
+        return Ok(());
     }
-    state.committed();
-    Ok(ApiError::declined(d.code, Some(p.id)))
+    Err(ApiError::conflict("idempotency_conflict", "client_ref was already used with another request").into())
+}
+
+/// The payment a dynamic code names, locked and still payable; `Err` with the payment
+/// when this customer has paid it already.
+async fn dynamic_payment(
+    work: &mut Work,
+    me: &WalletCaller,
+    ask: &QrAsk<'_>,
+    reference: &str,
+    now: &str,
+) -> Result<Result<Payment, Payment>, OpError> {
+    let p = work.payment_by_qr_ref(reference).await?.filter(|p| p.merchant_id == ask.merchant.id);
+    let p = p.ok_or_else(|| ApiError::not_found("payment"))?;
+    if p.status() == PaymentStatus::Succeeded && p.customer_id.as_deref() == Some(me.customer_id.as_str()) {
+        return Ok(Err(p));
+    }
+    if p.status() != PaymentStatus::Pending {
+        return Err(
+            ApiError::conflict("payment_not_pending", format!("payment is {}", p.status().as_str())).into()
+        );
+    }
+    if p.expires_at.as_deref().is_some_and(|e| e <= now) {
+        return Err(ApiError::conflict("payment_expired", "this code has expired").into());
+    }
+    if ask.amount_minor.is_some_and(|a| a != p.amount.amount_minor()) {
+        return Err(ApiError::invalid("amount", "the amount differs from the code's").into());
+    }
+    Ok(Ok(p))
+}
+
+/// A new payment for the amount the customer typed at a static code.
+fn static_payment(
+    me: &WalletCaller,
+    ask: &QrAsk<'_>,
+    currency: saoma_core::Currency,
+    client_ref: &Option<String>,
+    t: chrono::DateTime<chrono::Utc>,
+    now: &str,
+) -> Payment {
+    let key = format!("wallet:{}:{:?}", me.customer_id, client_ref);
+    let mut p = Payment::pending(Order {
+        id: new_id(prefix::PAYMENT),
+        merchant_id: ask.merchant.id.clone(),
+        terminal_id: None,
+        out_trade_no: format!("wallet_{}", ulid::Ulid::new()),
+        amount: Money::new(ask.amount_minor.unwrap_or(0), currency),
+        subject: format!("Payment to {}", ask.merchant.name),
+        items: "[]".into(),
+        mode: PaymentMode::Mpm,
+        fingerprint: Some(sha256_hex(key.as_bytes())),
+        created_at: now.to_string(),
+    });
+    p.expires_at = Some(rfc3339(t));
+    p
 }
 
 /// `POST /v1/wallet/payments/{id}/confirm`: the customer confirms a scanned payment above
@@ -262,45 +267,50 @@ pub async fn confirm(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<api::ConfirmRequest>,
 ) -> ApiResult<Json<api::Payment>> {
-    let p =
-        state.store.payment(&id).await?.filter(|p| p.customer_id.as_deref() == Some(me.customer_id.as_str()));
-    let p = p.ok_or_else(|| ApiError::not_found("payment"))?;
-    if p.status == "succeeded" {
+    let mine = |p: Option<Payment>| p.filter(|p| p.customer_id.as_deref() == Some(me.customer_id.as_str()));
+    let p = mine(state.store.payment(&id).await?).ok_or_else(|| ApiError::not_found("payment"))?;
+    if p.status() == PaymentStatus::Succeeded {
         return Ok(Json(views::payment(&p, None)));
     }
-    if p.status != "pending" || p.needs_confirm != 1 {
-        return Err(ApiError::conflict("payment_not_pending", format!("payment is {}", p.status)));
+    if p.status() != PaymentStatus::Pending || !p.needs_confirm {
+        return Err(ApiError::conflict("payment_not_pending", format!("payment is {}", p.status().as_str())));
     }
     verify_pin(&state, &me.customer_id, &req.pin).await?;
     let merchant = active_merchant(&state, &p.merchant_id).await?;
     let rules = risk::rules(&state).await?;
-    let customer = me_now(&state, &me).await?;
-    let amount = Money::new(p.amount, currency_of(&p.currency)?);
-    // The attempt was counted when the till scanned the code; frozen and the limit may
-    // have changed since.
-    if let Err(d) = risk::check_wallet(&state, &rules, &customer, amount, false).await? {
-        return Err(fail_pending(&state, &id, &d, &rules).await?);
-    }
-    let (_, now) = now();
-    let mut tx = state.store.begin().await?;
-    let mut p = tx.payment(&id).await?.ok_or_else(|| ApiError::not_found("payment"))?;
-    if p.status != "pending" {
-        return Ok(Json(views::payment(&p, None)));
-    }
-    let by = Payer { customer: &customer, rules: &rules, actor: &me.customer_id };
-    match charge(&state, &mut tx, &mut p, &merchant, &by, &now).await {
-        Ok(()) => {
-            tx.update_payment(&p).await?;
-            tx.commit().await?;
+    let (p, outcome) = retry_on_conflict(|| async {
+        let (_, now) = now();
+        let mut work = Work::begin(&state).await?;
+        let mut p = mine(work.payment(&id).await?).ok_or_else(|| ApiError::not_found("payment"))?;
+        if p.status() != PaymentStatus::Pending {
+            return Ok((p, Outcome::Charged));
         }
-        Err(ChargeError::Declined(d)) => {
-            drop(tx);
-            return Err(fail_pending(&state, &id, &d, &rules).await?);
-        }
-        Err(ChargeError::Store(e)) => return Err(e.into()),
+        let payer = payer_now(&mut work, &me).await?;
+        // The attempt was counted when the till scanned the code; frozen and the limits
+        // are looked at again now.
+        let c = Charge {
+            payer: &payer,
+            amount: p.amount,
+            pin: PinProof::Verified,
+            count_velocity: false,
+            rules: &rules,
+            actor: &me.customer_id,
+        };
+        let payee = Payee::Merchant {
+            payment: &mut p,
+            merchant: &merchant,
+            stored: true,
+            on_decline: OnDecline::FailPayment,
+        };
+        let outcome = charge::charge(&state, &mut work, &c, payee, &now).await?;
+        work.commit(&state).await?;
+        Ok((p, outcome))
+    })
+    .await?;
+    match refusal(&outcome, Some(p.id.clone())) {
+        Some(e) => Err(e),
+        None => Ok(Json(views::payment(&p, None))),
     }
-    state.committed();
-    Ok(Json(views::payment(&p, None)))
 }
 
 /// `POST /v1/wallet/transfers`: to a phone number or a scanned receive code; idempotent
@@ -327,10 +337,10 @@ pub async fn transfer(
     }
     verify_pin(&state, &me.customer_id, &req.pin).await?;
     let rules = risk::rules(&state).await?;
-    let t = retry_on_conflict(|| async {
+    let (t, outcome) = retry_on_conflict(|| async {
         let (_, now) = now();
-        let mut tx = state.store.begin().await?;
-        if let Some(existing) = tx.transfer_by_client_ref(&me.customer_id, &req.client_ref).await? {
+        let mut work = Work::begin(&state).await?;
+        if let Some(existing) = work.transfer_by_client_ref(&me.customer_id, &req.client_ref).await? {
             if existing.to_customer_id != to.id
                 || existing.amount != req.amount
                 || existing.currency != req.currency
@@ -341,13 +351,9 @@ pub async fn transfer(
                 )
                 .into());
             }
-            return Ok(existing);
+            return Ok((existing, Outcome::Charged));
         }
-        let customer = me_now(&state, &me).await?;
-        if let Err(d) = risk::check_wallet(&state, &rules, &customer, amount, false).await? {
-            drop(tx);
-            return Err(declined(&state, &d, &customer, None, &rules).await);
-        }
+        let payer = payer_now(&mut work, &me).await?;
         let t = TransferRow {
             id: new_id(prefix::TRANSFER),
             from_customer_id: me.customer_id.clone(),
@@ -357,33 +363,22 @@ pub async fn transfer(
             client_ref: req.client_ref.clone(),
             created_at: now.clone(),
         };
-        tx.insert_transfer(&t).await?;
-        let entry = ledger::transfer_entry(&me.customer_id, &to.id, amount).map_err(ApiError::internal)?;
-        let posted = match tx.post_entry(&new_id(prefix::ENTRY), "transfer", &t.id, &entry, &now).await {
-            Err(StoreError::InsufficientFunds(_)) => Err(Decline::plain("insufficient_funds")),
-            Err(e) => return Err(e.into()),
-            Ok(()) => risk::check_daily(&mut tx, &rules, &customer, amount, &t.id).await?,
+        let c = Charge {
+            payer: &payer,
+            amount,
+            pin: PinProof::Verified,
+            count_velocity: false,
+            rules: &rules,
+            actor: &me.customer_id,
         };
-        if let Err(d) = posted {
-            drop(tx);
-            return Err(declined(&state, &d, &customer, None, &rules).await);
-        }
-        let data = json!({"id": t.id, "amount": t.amount, "currency": t.currency});
-        emit(&mut tx, "transfer.succeeded", None, Some(&me.customer_id), data, &now).await?;
-        tx.audit(
-            &AuditRecord {
-                actor: &me.customer_id,
-                action: "transfer.create",
-                object_id: &t.id,
-                detail: json!({"amount": t.amount, "risk": {"rules_version": rules.version, "tier": customer.tier}}),
-            },
-            &now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(t)
+        let outcome = charge::charge(&state, &mut work, &c, Payee::Customer { transfer: &t }, &now).await?;
+        work.commit(&state).await?;
+        Ok((t, outcome))
     })
     .await?;
+    if let Some(e) = refusal(&outcome, None) {
+        return Err(e);
+    }
     Ok(Json(api::Transfer {
         id: t.id,
         from_customer_id: t.from_customer_id,

@@ -1,11 +1,13 @@
 //! Reads outside any business transaction, from the read pool.
 
+use crate::rows::{PaymentRow, payment_of};
 use crate::tx::{PAYMENT_COLUMNS, WriteTx};
 use crate::{
     ApiKeyRow, AuditRow, BalanceRow, CustomerRow, DeviceRow, EventRow, HistoryRow, MerchantRow,
     ReceiptKeyRow, ReceiptRow,
 };
-use crate::{Backend, EventCursor, PaymentRow, RefundRow, Store, StoreResult, TerminalRow, TrialBalanceRow};
+use crate::{Backend, EventCursor, RefundRow, Store, StoreResult, TerminalRow, TrialBalanceRow};
+use saoma_core::payment::Payment;
 use sqlx::AssertSqlSafe;
 
 impl Store {
@@ -142,9 +144,9 @@ impl Store {
     }
 
     /// A payment by id.
-    pub async fn payment(&self, id: &str) -> StoreResult<Option<PaymentRow>> {
+    pub async fn payment(&self, id: &str) -> StoreResult<Option<Payment>> {
         let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
-        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.read).await?)
+        payment_of(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.read).await?)
     }
 
     /// A merchant's payment by its order number.
@@ -152,20 +154,22 @@ impl Store {
         &self,
         merchant_id: &str,
         out_trade_no: &str,
-    ) -> StoreResult<Option<PaymentRow>> {
+    ) -> StoreResult<Option<Payment>> {
         let sql =
             format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND out_trade_no = $2");
-        Ok(sqlx::query_as(AssertSqlSafe(sql))
-            .bind(merchant_id)
-            .bind(out_trade_no)
-            .fetch_optional(&self.read)
-            .await?)
+        payment_of(
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(merchant_id)
+                .bind(out_trade_no)
+                .fetch_optional(&self.read)
+                .await?,
+        )
     }
 
     /// The payment a dynamic QR reference names.
-    pub async fn payment_by_qr_ref(&self, qr_ref: &str) -> StoreResult<Option<PaymentRow>> {
+    pub async fn payment_by_qr_ref(&self, qr_ref: &str) -> StoreResult<Option<Payment>> {
         let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE qr_ref = $1");
-        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(qr_ref).fetch_optional(&self.read).await?)
+        payment_of(sqlx::query_as(AssertSqlSafe(sql)).bind(qr_ref).fetch_optional(&self.read).await?)
     }
 
     /// A merchant's payments, newest first, before a cursor (a payment id), optionally of one terminal.
@@ -175,18 +179,19 @@ impl Store {
         terminal_id: Option<&str>,
         before_id: Option<&str>,
         limit: i64,
-    ) -> StoreResult<Vec<PaymentRow>> {
+    ) -> StoreResult<Vec<Payment>> {
         let sql = format!(
             "SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND ($2 IS NULL OR terminal_id = $2) \
              AND ($3 IS NULL OR id < $3) AND fingerprint IS NOT NULL ORDER BY id DESC LIMIT $4"
         );
-        Ok(sqlx::query_as(AssertSqlSafe(sql))
+        let rows: Vec<PaymentRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(merchant_id)
             .bind(terminal_id)
             .bind(before_id)
             .bind(limit)
             .fetch_all(&self.read)
-            .await?)
+            .await?;
+        rows.into_iter().map(PaymentRow::into_payment).collect()
     }
 
     /// The refunds of a payment, oldest first.

@@ -89,6 +89,19 @@ impl WriteTx {
         Ok(n)
     }
 
+    /// Payment attempts a customer made since `since`, counted inside the charge's
+    /// transaction.
+    pub async fn wallet_attempts(&mut self, customer_id: &str, since: &str) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE customer_id = $1 AND created_at >= $2",
+        )
+        .bind(customer_id)
+        .bind(since)
+        .fetch_one(self.conn())
+        .await?;
+        Ok(n)
+    }
+
     /// Keeps a risk decline.
     pub async fn insert_risk_decision(&mut self, d: &RiskDecisionRow) -> StoreResult<()> {
         sqlx::query(

@@ -78,9 +78,10 @@ pub struct DeviceRow {
     pub created_at: String,
 }
 
-/// A payment row.
+/// A payment row. Outside this crate a payment is [`saoma_core::payment::Payment`];
+/// [`PaymentRow::into_payment`] and [`PaymentRow::of`] are the one conversion.
 #[derive(Debug, Clone, FromRow, PartialEq)]
-pub struct PaymentRow {
+pub(crate) struct PaymentRow {
     pub id: String,
     pub merchant_id: String,
     pub terminal_id: Option<String>,
@@ -394,4 +395,80 @@ pub struct MerchantApplicationRow {
     pub submitted_at: String,
     pub decided_at: Option<String>,
     pub decided_by: Option<String>,
+}
+
+impl PaymentRow {
+    /// The domain payment this row holds; a row the rules cannot read is corrupt.
+    pub(crate) fn into_payment(self) -> crate::StoreResult<saoma_core::payment::Payment> {
+        use saoma_core::payment::{Order, Payment, PaymentMode, PaymentStatus};
+        use saoma_core::{Currency, Money};
+        let corrupt = |what: &str| crate::StoreError::Corrupt(format!("payment {}: {what}", self.id));
+        let currency = Currency::from_code(&self.currency).ok_or_else(|| corrupt("currency"))?;
+        let status = PaymentStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?;
+        let mode = PaymentMode::parse(&self.mode).ok_or_else(|| corrupt("mode"))?;
+        let needs_confirm = match self.needs_confirm {
+            0 => false,
+            1 => true,
+            _ => return Err(corrupt("needs_confirm")),
+        };
+        let money = |minor: i64| Money::new(minor, currency);
+        let mut p = Payment::pending(Order {
+            id: self.id,
+            merchant_id: self.merchant_id,
+            terminal_id: self.terminal_id,
+            out_trade_no: self.out_trade_no,
+            amount: money(self.amount),
+            subject: self.subject,
+            items: self.items,
+            mode,
+            fingerprint: self.fingerprint,
+            created_at: self.created_at,
+        })
+        .restored(status, self.failure_code);
+        p.refunded = money(self.refunded_amount);
+        p.fee = money(self.fee);
+        p.fee_returned = money(self.fee_returned);
+        p.customer_id = self.customer_id;
+        p.customer_ref = self.customer_ref;
+        p.qr_ref = self.qr_ref;
+        p.needs_confirm = needs_confirm;
+        p.paid_at = self.paid_at;
+        p.expires_at = self.expires_at;
+        Ok(p)
+    }
+
+    /// The row that stores a domain payment.
+    pub(crate) fn of(p: &saoma_core::payment::Payment) -> PaymentRow {
+        PaymentRow {
+            id: p.id.clone(),
+            merchant_id: p.merchant_id.clone(),
+            terminal_id: p.terminal_id.clone(),
+            out_trade_no: p.out_trade_no.clone(),
+            amount: p.amount.amount_minor(),
+            currency: p.amount.currency().code().to_string(),
+            subject: p.subject.clone(),
+            items: p.items.clone(),
+            mode: p.mode.as_str().to_string(),
+            status: p.status().as_str().to_string(),
+            failure_code: p.failure_code().map(str::to_string),
+            refunded_amount: p.refunded.amount_minor(),
+            fee: p.fee.amount_minor(),
+            fee_returned: p.fee_returned.amount_minor(),
+            customer_id: p.customer_id.clone(),
+            customer_ref: p.customer_ref.clone(),
+            fingerprint: p.fingerprint.clone(),
+            qr_ref: p.qr_ref.clone(),
+            needs_confirm: i64::from(p.needs_confirm),
+            created_at: p.created_at.clone(),
+            paid_at: p.paid_at.clone(),
+            expires_at: p.expires_at.clone(),
+        }
+    }
+}
+
+/// Converts an optional row read from the database.
+pub(crate) fn payment_of(
+    row: Option<PaymentRow>,
+) -> crate::StoreResult<Option<saoma_core::payment::Payment>> {
+    row.map(PaymentRow::into_payment).transpose()
 }

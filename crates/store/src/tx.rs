@@ -2,11 +2,11 @@
 //! on PostgreSQL (`FOR UPDATE`); SQLite has a single writer, so its reads are already
 //! consistent with its writes.
 
+use crate::rows::{PaymentRow, payment_of};
 use crate::{AuditRecord, Backend, NewEvent, StoreError, StoreResult};
-use crate::{
-    CustomerRow, MerchantRow, PaymentRow, ReceiptKeyRow, ReceiptRow, RefundRow, TopUpRow, TransferRow,
-};
-use saoma_core::ledger::JournalEntry;
+use crate::{CustomerRow, MerchantRow, ReceiptKeyRow, ReceiptRow, RefundRow, TopUpRow, TransferRow};
+use saoma_core::ledger::{AccountRef, JournalEntry};
+use saoma_core::payment::Payment;
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
 // Every dynamic SQL string here is built from constants of this crate, never from input.
@@ -323,9 +323,9 @@ impl WriteTx {
     }
 
     /// Loads a payment by id, locked.
-    pub async fn payment(&mut self, id: &str) -> StoreResult<Option<PaymentRow>> {
+    pub async fn payment(&mut self, id: &str) -> StoreResult<Option<Payment>> {
         let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1{}", self.lock());
-        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.tx).await?)
+        payment_of(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.tx).await?)
     }
 
     /// Loads a merchant's payment by its order number, locked.
@@ -333,26 +333,29 @@ impl WriteTx {
         &mut self,
         merchant_id: &str,
         out_trade_no: &str,
-    ) -> StoreResult<Option<PaymentRow>> {
+    ) -> StoreResult<Option<Payment>> {
         let sql = format!(
             "SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND out_trade_no = $2{}",
             self.lock()
         );
-        Ok(sqlx::query_as(AssertSqlSafe(sql))
-            .bind(merchant_id)
-            .bind(out_trade_no)
-            .fetch_optional(&mut *self.tx)
-            .await?)
+        payment_of(
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(merchant_id)
+                .bind(out_trade_no)
+                .fetch_optional(&mut *self.tx)
+                .await?,
+        )
     }
 
     /// Loads the payment a dynamic QR code refers to, locked.
-    pub async fn payment_by_qr_ref(&mut self, qr_ref: &str) -> StoreResult<Option<PaymentRow>> {
+    pub async fn payment_by_qr_ref(&mut self, qr_ref: &str) -> StoreResult<Option<Payment>> {
         let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE qr_ref = $1{}", self.lock());
-        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(qr_ref).fetch_optional(&mut *self.tx).await?)
+        payment_of(sqlx::query_as(AssertSqlSafe(sql)).bind(qr_ref).fetch_optional(&mut *self.tx).await?)
     }
 
     /// Inserts a payment.
-    pub async fn insert_payment(&mut self, p: &PaymentRow) -> StoreResult<()> {
+    pub async fn insert_payment(&mut self, p: &Payment) -> StoreResult<()> {
+        let p = PaymentRow::of(p);
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
@@ -386,8 +389,9 @@ impl WriteTx {
     }
 
     /// Saves the fields of a payment that change after creation.
-    pub async fn update_payment(&mut self, p: &PaymentRow) -> StoreResult<()> {
-        sqlx::query(
+    pub async fn update_payment(&mut self, p: &Payment) -> StoreResult<()> {
+        let p = PaymentRow::of(p);
+        let updated = sqlx::query(
             "UPDATE payments SET status = $1, failure_code = $2, refunded_amount = $3, fee = $4, fee_returned = $5, \
              customer_id = $6, customer_ref = $7, needs_confirm = $8, paid_at = $9 WHERE id = $10",
         )
@@ -403,7 +407,32 @@ impl WriteTx {
         .bind(&p.id)
         .execute(&mut *self.tx)
         .await?;
+        if updated.rows_affected() != 1 {
+            return Err(StoreError::Corrupt(format!("payment {} vanished while being saved", p.id)));
+        }
         Ok(())
+    }
+
+    /// Locks the customers' wallets in `currency`, in the global lock order (wallets first,
+    /// by id), and returns their balances in the order asked (0 for a wallet never used).
+    /// A charge decides against these balances; nothing can move them until commit.
+    pub async fn lock_wallets(
+        &mut self,
+        customer_ids: &[&str],
+        currency: saoma_core::Currency,
+    ) -> StoreResult<Vec<i64>> {
+        let mut keys: Vec<String> =
+            customer_ids.iter().map(|c| AccountRef::wallet(c, currency).key()).collect();
+        keys.sort();
+        keys.dedup();
+        let sql = format!("SELECT balance FROM accounts WHERE id = $1{}", self.lock());
+        let mut balances = std::collections::HashMap::new();
+        for key in keys {
+            let row: Option<(i64,)> =
+                sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(&key).fetch_optional(&mut *self.tx).await?;
+            balances.insert(key, row.map_or(0, |(b,)| b));
+        }
+        Ok(customer_ids.iter().map(|c| balances[&AccountRef::wallet(c, currency).key()]).collect())
     }
 
     /// Loads a merchant's refund by its refund number.
@@ -554,7 +583,12 @@ impl WriteTx {
             .map_err(StoreError::from_sqlx)?;
         let mut postings: Vec<_> =
             entry.postings().iter().map(|p| (self.shards.row_id(&p.account), p)).collect();
-        postings.sort_by(|a, b| a.0.cmp(&b.0));
+        // The global lock order: wallets first (a charge locks them before it decides),
+        // then every other row, each group by id.
+        postings.sort_by(|a, b| {
+            let wallet = |p: &saoma_core::ledger::Posting| !p.account.kind.must_stay_non_negative();
+            (wallet(a.1), &a.0).cmp(&(wallet(b.1), &b.0))
+        });
         for (account_id, p) in postings {
             sqlx::query(
                 "INSERT INTO accounts (id, kind, owner_id, currency, balance) VALUES ($1, $2, $3, $4, 0) \

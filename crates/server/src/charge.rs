@@ -1,0 +1,263 @@
+//! The one service that charges a customer's wallet, for every path that moves a
+//! customer's money to someone else: a payment code scanned at a till, a static or
+//! dynamic merchant code paid in the wallet, a PIN confirmation, a transfer.
+//!
+//! Inside the caller's transaction it locks the payer's wallet, reads every fact the
+//! decision needs, asks `saoma_core::payment::decide_charge`, and then writes in one
+//! place either the charge (ledger entry, payment state, receipt, outbox event, audit
+//! record) or the decline (risk decision, and the failed payment when the attempt owns
+//! it). Nothing is decided from a store error: the SQL overdraft guard is only a backstop
+//! whose firing is a bug.
+
+use crate::audit::Audit;
+use crate::payments::{OpError, customer_ref, emit};
+use crate::risk;
+use crate::util::new_id;
+use crate::work::{Effect, Work};
+use crate::{ApiError, AppState, views};
+use chrono::{Duration, Utc};
+use saoma_core::ids::prefix;
+use saoma_core::ledger::{self, JournalEntry};
+use saoma_core::money::Money;
+use saoma_core::payment::{self, ChargeDecision, ChargeFacts, Payment, PaymentMode, PinProof};
+use saoma_core::risk::{Decline, Rules};
+use saoma_store::{AuditRecord, CustomerRow, MerchantRow, StoreError, TransferRow};
+use serde_json::json;
+
+/// How far back the daily limit looks.
+const DAILY_WINDOW_HOURS: i64 = 24;
+/// The longest a payment can stay pending before it is paid (`expires_in` ≤ 86400 s).
+const PENDING_HOURS_MAX: i64 = 24;
+
+/// Who pays, how much, and what proves they agreed.
+pub struct Charge<'a> {
+    /// The payer as stored now, read inside the charge's transaction.
+    pub payer: &'a CustomerRow,
+    pub amount: Money,
+    pub pin: PinProof,
+    /// Counts this attempt against the wallet's velocity rule (transfers are guarded by
+    /// the PIN instead).
+    pub count_velocity: bool,
+    pub rules: &'a Rules,
+    /// Who asked, for the audit log.
+    pub actor: &'a str,
+}
+
+/// What a declined attempt does to its payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDecline {
+    /// The attempt is the payment (a till's scan, a PIN confirmation): it fails with the
+    /// decline's code, and asking again answers the same decline.
+    FailPayment,
+    /// The payment is the merchant's and stays payable (a dynamic code the customer may
+    /// pay after a top-up), or there is nothing to keep (a static code's attempt).
+    KeepPayment,
+}
+
+/// Whom the money goes to.
+pub enum Payee<'a> {
+    /// A merchant's payment; `stored`: the payment row exists already.
+    Merchant { payment: &'a mut Payment, merchant: &'a MerchantRow, stored: bool, on_decline: OnDecline },
+    /// Another customer.
+    Customer { transfer: &'a TransferRow },
+}
+
+/// How a charge ended; everything it wrote is in the caller's transaction.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The money moved.
+    Charged,
+    /// Over the password-free limit without the PIN. A till's scan now waits, pending,
+    /// for the customer to confirm in the wallet; any other request is refused as it is.
+    NeedsPin,
+    /// Refused, and the refusal is recorded.
+    Declined(Decline),
+}
+
+/// Decides and performs a charge inside `work`. The caller commits whatever the outcome.
+pub async fn charge(
+    state: &AppState,
+    work: &mut Work,
+    c: &Charge<'_>,
+    mut payee: Payee<'_>,
+    now: &str,
+) -> Result<Outcome, OpError> {
+    let (available, paid_out_24h, recent_attempts) = observe(state, work, c, &payee).await?;
+    let facts = ChargeFacts {
+        amount: c.amount,
+        frozen: c.payer.frozen != 0,
+        tier: &c.payer.tier,
+        recent_attempts,
+        available,
+        paid_out_24h,
+        pin: c.pin,
+    };
+    match payment::decide_charge(c.rules, &facts) {
+        ChargeDecision::Charge => {
+            match &mut payee {
+                Payee::Merchant { payment, merchant, stored, .. } => {
+                    pay_merchant(state, work, c, payment, merchant, *stored, now).await?
+                }
+                Payee::Customer { transfer } => pay_customer(work, c, transfer, now).await?,
+            }
+            Ok(Outcome::Charged)
+        }
+        ChargeDecision::NeedsPin => {
+            if let Payee::Merchant { payment, merchant, stored: false, .. } = payee
+                && payment.mode == PaymentMode::Cpm
+            {
+                payment.needs_confirm = true;
+                payment.customer_id = Some(c.payer.id.clone());
+                payment.customer_ref = Some(customer_ref(state, &merchant.id, &c.payer.id));
+                work.insert_payment(payment).await?;
+            }
+            Ok(Outcome::NeedsPin)
+        }
+        ChargeDecision::Decline(d) => {
+            let payment = match payee {
+                Payee::Merchant { payment, stored, on_decline, .. } => {
+                    payment.customer_id.get_or_insert_with(|| c.payer.id.clone());
+                    Some((payment, stored, on_decline))
+                }
+                Payee::Customer { .. } => None,
+            };
+            decline(work, payment, &d, &c.payer.id, c.rules).await?;
+            Ok(Outcome::Declined(d))
+        }
+    }
+}
+
+/// Records a decline in `work`: the risk decision (`subject`: whom the rule looked at)
+/// and, when the attempt owns its payment, the payment as failed. Used by [`charge`] and
+/// by the till's checks that come before a payer is known (bad codes, a blocked till).
+pub async fn decline(
+    work: &mut Work,
+    payment: Option<(&mut Payment, bool, OnDecline)>,
+    d: &Decline,
+    subject: &str,
+    rules: &Rules,
+) -> Result<(), OpError> {
+    let mut payment_id = None;
+    if let Some((p, stored, on_decline)) = payment {
+        if on_decline == OnDecline::FailPayment {
+            p.decline(d.code).map_err(|e| ApiError::conflict("payment_not_pending", e.to_string()))?;
+            if stored {
+                work.update_payment(p).await?;
+            } else {
+                work.insert_payment(p).await?;
+            }
+            work.on_commit(Effect::PaymentFailed);
+        }
+        // A payment the customer never saw stored is not named: it does not exist.
+        if stored || on_decline == OnDecline::FailPayment {
+            payment_id = Some(p.id.clone());
+        }
+    }
+    let now = crate::util::now().1;
+    work.insert_risk_decision(&risk::decision(d, subject, payment_id.as_deref(), rules, &now)).await?;
+    Ok(())
+}
+
+/// Reads what a charge's decision counts, with the payer's wallet (and a payee's) locked:
+/// the balance, what was paid out in the last 24 hours, the attempts of the last minute.
+async fn observe(
+    state: &AppState,
+    work: &mut Work,
+    c: &Charge<'_>,
+    payee: &Payee<'_>,
+) -> Result<(i64, i64, Option<i64>), StoreError> {
+    let currency = c.amount.currency();
+    let (deciding_id, locked) = match payee {
+        Payee::Merchant { payment, .. } => (payment.id.as_str(), vec![c.payer.id.as_str()]),
+        Payee::Customer { transfer } => {
+            (transfer.id.as_str(), vec![c.payer.id.as_str(), transfer.to_customer_id.as_str()])
+        }
+    };
+    let available = work.lock_wallets(&locked, currency).await?[0];
+    let t = Utc::now();
+    let ago = |hours: i64| crate::util::rfc3339(t - Duration::hours(hours));
+    let window = (ago(DAILY_WINDOW_HOURS), ago(DAILY_WINDOW_HOURS + PENDING_HOURS_MAX));
+    let paid_out_24h =
+        work.paid_out_since(&c.payer.id, currency.code(), (&window.0, &window.1), deciding_id).await?;
+    let recent_attempts = if state.config.risk_velocity && c.count_velocity {
+        let since = crate::util::rfc3339(t - Duration::seconds(60));
+        Some(work.wallet_attempts(&c.payer.id, &since).await?)
+    } else {
+        None
+    };
+    Ok((available, paid_out_24h, recent_attempts))
+}
+
+/// Posts an entry the decision already allowed; an overdraft here is a bug.
+async fn post(
+    work: &mut Work,
+    kind: &str,
+    ref_id: &str,
+    entry: &JournalEntry,
+    now: &str,
+) -> Result<(), StoreError> {
+    match work.post_entry(&new_id(prefix::ENTRY), kind, ref_id, entry, now).await {
+        Err(StoreError::InsufficientFunds(account)) => Err(StoreError::Corrupt(format!(
+            "invariant broken: {account} would be overdrawn after its balance was checked under lock"
+        ))),
+        other => other,
+    }
+}
+
+async fn pay_merchant(
+    state: &AppState,
+    work: &mut Work,
+    c: &Charge<'_>,
+    p: &mut Payment,
+    merchant: &MerchantRow,
+    stored: bool,
+    now: &str,
+) -> Result<(), OpError> {
+    let fee_bps = u32::try_from(merchant.fee_bps)
+        .map_err(|_| StoreError::Corrupt(format!("merchant {} fee_bps {}", merchant.id, merchant.fee_bps)))?;
+    let fee = payment::fee_for(c.amount, fee_bps);
+    let entry = ledger::payment_entry(&c.payer.id, &merchant.id, c.amount, fee)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    post(work, "payment", &p.id, &entry, now).await?;
+    let before = p.status();
+    p.charge(&c.payer.id, fee, now).map_err(|e| ApiError::conflict("payment_not_pending", e.to_string()))?;
+    p.customer_ref = Some(customer_ref(state, &merchant.id, &c.payer.id));
+    if stored {
+        work.update_payment(p).await?;
+    } else {
+        work.insert_payment(p).await?;
+    }
+    crate::receipts::issue(&state.keys.sealer, work, p, &merchant.name, None, now).await?;
+    let data = serde_json::to_value(views::payment(p, None)).map_err(ApiError::internal)?;
+    emit(work, "payment.succeeded", Some(&p.merchant_id), Some(&c.payer.id), data, now).await?;
+    let audit = AuditRecord {
+        actor: c.actor,
+        action: "payment.charge",
+        object_id: &p.id,
+        // What the risk rules looked at, so the approval can be explained afterwards.
+        detail: json!({"amount": p.amount.amount_minor(), "currency": p.amount.currency().code(),
+            "fee": fee.amount_minor(), "before": {"status": before.as_str()},
+            "after": {"status": p.status().as_str()},
+            "risk": {"rules_version": c.rules.version, "tier": c.payer.tier}}),
+    };
+    work.audit(&audit, now).await?;
+    work.on_commit(Effect::PaymentSucceeded);
+    Ok(())
+}
+
+async fn pay_customer(work: &mut Work, c: &Charge<'_>, t: &TransferRow, now: &str) -> Result<(), OpError> {
+    work.insert_transfer(t).await?;
+    let entry = ledger::transfer_entry(&t.from_customer_id, &t.to_customer_id, c.amount)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    post(work, "transfer", &t.id, &entry, now).await?;
+    let data = json!({"id": t.id, "amount": t.amount, "currency": t.currency});
+    emit(work, "transfer.succeeded", None, Some(&t.from_customer_id), data, now).await?;
+    let audit = AuditRecord {
+        actor: c.actor,
+        action: "transfer.create",
+        object_id: &t.id,
+        detail: json!({"amount": t.amount, "risk": {"rules_version": c.rules.version, "tier": c.payer.tier}}),
+    };
+    work.audit(&audit, now).await?;
+    Ok(())
+}

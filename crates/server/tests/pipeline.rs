@@ -1,0 +1,105 @@
+//! Proves the one charge pipeline holds on every path: transfers in both directions at
+//! once neither deadlock nor overdraw (one lock order, balance decided under the lock),
+//! a wallet's `client_ref` answers the same payment only for the same request, and a
+//! decline is kept in the transaction that decided it, on both backends.
+
+mod common;
+
+use common::{Db, PIN, World, charge};
+use saoma_api as api;
+
+fn transfer_to(phone: &str, amount: i64, client_ref: &str) -> api::TransferRequest {
+    api::TransferRequest {
+        to_phone: Some(phone.into()),
+        qr_payload: None,
+        amount,
+        currency: "CNY".into(),
+        pin: PIN.into(),
+        client_ref: client_ref.into(),
+    }
+}
+
+async fn crossed_transfers_neither_deadlock_nor_overdraw(db: Db) {
+    let w = World::new(db, 2, 1_000).await;
+    let (a, b) = (w.wallet(0).await, w.wallet(1).await);
+    let (phone_a, phone_b) = (w.customers[0].1.clone(), w.customers[1].1.clone());
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (from, to) = if i % 2 == 0 { (a.clone(), phone_b.clone()) } else { (b.clone(), phone_a.clone()) };
+        tasks.push(tokio::spawn(
+            async move { from.transfer(&transfer_to(&to, 150, &format!("x-{i}"))).await },
+        ));
+    }
+    let mut moved = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => moved += 1,
+            Err(e) => {
+                assert_eq!(e.code(), Some("insufficient_funds"), "only a short balance may refuse: {e:?}")
+            }
+        }
+    }
+    assert!(moved >= 8, "at most a few transfers can find a wallet short, {moved} moved");
+    let (ba, bb) = (w.balance(0).await, w.balance(1).await);
+    assert!(ba >= 0 && bb >= 0, "no wallet below zero: {ba} {bb}");
+    assert_eq!(ba + bb, 2_000, "transfers move money, never make or lose it");
+    w.assert_balanced().await;
+}
+
+async fn wallet_client_ref_answers_only_the_same_request(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    let wallet = w.wallet(0).await;
+    let qr = w.till.merchant_qr().await.unwrap();
+    let pay = |amount: i64| api::QrPayRequest {
+        qr_payload: qr.qr_payload.clone(),
+        amount: Some(amount),
+        pin: None,
+        client_ref: Some("lunch-1".into()),
+    };
+    let first = wallet.pay_qr(&pay(880)).await.unwrap();
+    assert_eq!(wallet.pay_qr(&pay(880)).await.unwrap().id, first.id, "a retry answers the same payment");
+    let err = wallet.pay_qr(&pay(990)).await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(409), Some("idempotency_conflict")));
+    // Nor may the key be reused for another merchant's dynamic code.
+    let dynamic = w.till.create_payment(&charge("dyn-ref", 500, None)).await.unwrap();
+    let other = api::QrPayRequest {
+        qr_payload: dynamic.qr_payload.unwrap(),
+        amount: None,
+        pin: None,
+        client_ref: Some("lunch-1".into()),
+    };
+    assert_eq!(wallet.pay_qr(&other).await.unwrap_err().code(), Some("idempotency_conflict"));
+    assert_eq!(w.till.payment(&dynamic.id, 0).await.unwrap().status, "pending", "nothing was paid");
+    assert_eq!(w.balance(0).await, 10_000 - 880, "charged once");
+    w.assert_balanced().await;
+}
+
+async fn a_decline_is_kept_with_its_rule_and_moves_nothing(db: Db) {
+    let w = World::new(db, 1, 1_000).await;
+    let wallet = w.wallet(0).await;
+    let code = wallet.payment_code().await.unwrap().code;
+    let err = w.till.create_payment(&charge("short-1", 1_001, Some(&code))).await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(402), Some("insufficient_funds")));
+    let failed = w.till.payment_by_trade_no("short-1", 0).await.unwrap();
+    assert_eq!(
+        (failed.status.as_str(), failed.failure_code.as_deref()),
+        ("failed", Some("insufficient_funds"))
+    );
+    // The same request again answers the same decline, and the code stays spent.
+    let again = w.till.create_payment(&charge("short-1", 1_001, Some(&code))).await.unwrap_err();
+    assert_eq!(again.code(), Some("insufficient_funds"));
+    let retry = w.till.create_payment(&charge("short-2", 500, Some(&code))).await.unwrap_err();
+    assert_eq!(retry.code(), Some("payment_code_used"));
+    let kept = w.admin.risk_decisions(None, Some(&failed.id)).await.unwrap();
+    let kept = kept["data"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "one decision per decline: {kept:?}");
+    assert_eq!((kept[0]["rule"].as_str(), kept[0]["observed"].as_i64()), (Some("balance"), Some(1_000)));
+    assert_eq!(w.balance(0).await, 1_000);
+    w.assert_balanced().await;
+}
+
+on_both!(
+    crossed_transfers_neither_deadlock_nor_overdraw,
+    wallet_client_ref_answers_only_the_same_request,
+    a_decline_is_kept_with_its_rule_and_moves_nothing,
+);
