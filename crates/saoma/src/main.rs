@@ -256,6 +256,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies: trusted_proxies()?,
         rate_limit_per_ip: per_second("SAOMA_RATE_LIMIT_IP")?.unwrap_or(saoma_server::RATE_LIMIT_PER_IP),
         rate_limit_per_key: per_second("SAOMA_RATE_LIMIT_KEY")?.unwrap_or(saoma_server::RATE_LIMIT_PER_KEY),
+        pin_checks_in_flight: pin_checks()?,
         ..saoma_server::Config::new(&database_url)
     };
     if !config.risk_velocity {
@@ -387,7 +388,7 @@ async fn wallet(cmd: WalletCommand) -> anyhow::Result<i32> {
         }
         WalletCommand::Enroll { phone, pin, out, server } => {
             let session = Client::new(&server.url, Credentials::None).wallet_session(&phone, &pin).await?;
-            let d = session.enroll_device().await?;
+            let d = session.enroll_device(&pin).await?;
             let file =
                 DeviceFile { device_id: d.device_id, secret: d.secret, slot: d.slot, mask_key: d.mask_key };
             std::fs::write(&out, serde_json::to_string_pretty(&file)?)
@@ -572,6 +573,17 @@ fn risk_velocity() -> anyhow::Result<bool> {
 }
 
 /// A requests-per-second setting: a whole number, 0 for off.
+/// `SAOMA_PIN_CHECKS`: PIN checks (Argon2id, about 19 MiB each) at once on this node.
+fn pin_checks() -> anyhow::Result<usize> {
+    match std::env::var("SAOMA_PIN_CHECKS") {
+        Err(_) => Ok(saoma_server::Config::new("").pin_checks_in_flight),
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=1024).contains(&n) => Ok(n),
+            _ => anyhow::bail!("SAOMA_PIN_CHECKS is a whole number from 1 to 1024, not {v:?}"),
+        },
+    }
+}
+
 fn per_second(name: &str) -> anyhow::Result<Option<u32>> {
     match std::env::var(name) {
         Err(_) => Ok(None),

@@ -13,12 +13,14 @@ mod codes;
 mod edge;
 mod error;
 mod events;
+mod guesses;
 mod json;
 mod keys;
 mod limits;
 mod merchant;
 mod operators;
 mod payments;
+mod pin;
 mod qr;
 mod receipts;
 mod review;
@@ -80,6 +82,11 @@ pub struct Config {
     /// The velocity rules (payments per minute, bad codes per terminal); `false` with
     /// `SAOMA_RISK_VELOCITY=off` for load tests. Limits and PIN rules stay on.
     pub risk_velocity: bool,
+    /// PIN checks (Argon2id, about 19 MiB each) running at once on this node
+    /// (`SAOMA_PIN_CHECKS`); more wait, then get 503.
+    pub pin_checks_in_flight: usize,
+    /// How often this node closes pending payments past their expiry.
+    pub expiry_sweep_every: std::time::Duration,
 }
 
 impl Config {
@@ -95,6 +102,8 @@ impl Config {
             settle_daily: true,
             settle_open_days: false,
             risk_velocity: true,
+            pin_checks_in_flight: 8,
+            expiry_sweep_every: std::time::Duration::from_secs(5),
             trusted_proxies: Vec::new(),
             rate_limit_per_ip: limits::PER_IP_DEFAULT,
             rate_limit_per_key: limits::PER_KEY_DEFAULT,
@@ -133,6 +142,10 @@ pub struct AppState {
     /// How many announcements from other nodes this node has heard.
     remote_commits: Arc<std::sync::atomic::AtomicU64>,
     metrics: PrometheusHandle,
+    /// Bounds the Argon2 work of PIN checks on this node.
+    pub pin_workers: Arc<tokio::sync::Semaphore>,
+    /// The bad-code counters known to exist (see `codes::ensure_counters`).
+    pub guess_scopes: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 fn metrics_handle() -> PrometheusHandle {
@@ -166,6 +179,7 @@ impl AppState {
         receipts::ensure_key(&store, &sealer).await?;
         let qr_seed = receipts::newest_seed(&store, &sealer).await?;
         let limits = Arc::new(limits::RateLimits::new(config.rate_limit_per_ip, config.rate_limit_per_key));
+        let config_pin_checks = config.pin_checks_in_flight.max(1);
         Ok(AppState {
             limits,
             store,
@@ -178,6 +192,8 @@ impl AppState {
             risk_rules: Arc::default(),
             qr_seed: Arc::new(std::sync::RwLock::new(qr_seed)),
             metrics: metrics_handle(),
+            pin_workers: Arc::new(tokio::sync::Semaphore::new(config_pin_checks)),
+            guess_scopes: Arc::default(),
         })
     }
 
@@ -373,7 +389,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/wallet", get(wallet::get_wallet))
         .route("/v1/wallet/session", axum::routing::delete(wallet::end_session))
         .route("/v1/wallet/payment-codes", post(wallet::issue_code))
-        .route("/v1/wallet/devices", post(wallet::enroll_device))
+        .route("/v1/wallet/devices", post(wallet::enroll_device).get(wallet::list_devices))
+        .route("/v1/wallet/devices/{id}", axum::routing::delete(wallet::remove_device))
         .route("/v1/wallet/qr/resolve", post(wallet_pay::resolve_qr))
         .route("/v1/wallet/qr/pay", post(wallet_pay::pay_qr))
         .route("/v1/wallet/payments/{id}/confirm", post(wallet_pay::confirm))
@@ -445,6 +462,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     if state.config.settle_daily {
         settlement::spawn_daily(state.clone());
     }
+    payments::spawn_expiry_sweep(state.clone(), state.config.expiry_sweep_every);
     let housekeeping = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));

@@ -6,6 +6,7 @@ use crate::auth::MerchantCaller;
 use crate::charge::{self, Charge, OnDecline, Payee};
 use crate::codes;
 use crate::error::{ApiError, ApiResult};
+use crate::guesses;
 use crate::json::ApiJson;
 use crate::risk;
 use crate::util::{new_id, now, rfc3339, sha256_hex};
@@ -21,7 +22,7 @@ use saoma_core::ids::prefix;
 use saoma_core::ledger;
 use saoma_core::money::{Currency, Money};
 use saoma_core::payment::{self, Order, Payment, PaymentMode, PaymentStatus, PinProof, RefundError};
-use saoma_core::risk::Decline;
+use saoma_core::risk::{Decline, Rules};
 use saoma_store::{AuditRecord, CustomerRow, MerchantRow, NewEvent, RefundRow, StoreError, WriteTx};
 use serde::Deserialize;
 use serde_json::json;
@@ -30,7 +31,7 @@ use std::time::Duration;
 /// How long a dynamic code or an unconfirmed payment waits by default.
 const PENDING_TTL_SECONDS: i64 = 15 * 60;
 /// How often a unique-key race is retried before giving up.
-const CONFLICT_RETRIES: usize = 3;
+const CONFLICT_RETRIES: usize = 5;
 
 /// Runs an operation again when a concurrent writer inserted the same key first; the next
 /// attempt then finds that row and answers as an idempotent retry.
@@ -41,7 +42,9 @@ where
 {
     for _ in 0..CONFLICT_RETRIES {
         match op().await {
-            Err(OpError::Store(StoreError::UniqueViolation)) => continue,
+            // A concurrent writer won the race (a key inserted, or a deadlock PostgreSQL
+            // broke by rolling this attempt back): the next attempt sees what it wrote.
+            Err(OpError::Store(StoreError::UniqueViolation | StoreError::Deadlock)) => continue,
             Err(OpError::Store(e)) => return Err(e.into()),
             Err(OpError::Api(e)) => return Err(e),
             Ok(v) => return Ok(v),
@@ -113,7 +116,7 @@ pub async fn emit(
 }
 
 /// Closes a pending payment inside `work` (cancelled or expired).
-async fn close(
+pub(crate) async fn close(
     work: &mut Work,
     p: &mut Payment,
     actor: &str,
@@ -212,6 +215,9 @@ pub async fn create(
             .with_code("currency_mismatch"));
     }
     let fp = fingerprint(&req, caller.terminal_id.as_deref());
+    if req.payment_code.is_some() {
+        guesses::ensure_counters(&state, &caller).await?;
+    }
     let p = retry_on_conflict(|| create_once(&state, &caller, &merchant, &req, amount, &fp)).await?;
     Ok(answer(&state, &p, &merchant))
 }
@@ -278,7 +284,8 @@ async fn create_once(
     let p = match &req.payment_code {
         None => create_dynamic(&mut work, caller, req, amount, fp, t, &now).await?,
         Some(code) => {
-            charge_scanned(state, &mut work, caller, merchant, req, code, amount, fp, t, &now).await?
+            let scan = Scan { caller, merchant, req, code, amount, fp, t };
+            charge_scanned(state, &mut work, &scan, &now).await?
         }
     };
     work.commit(state).await?;
@@ -309,32 +316,36 @@ async fn create_dynamic(
     Ok(p)
 }
 
+/// A till's scan of a customer's payment code.
+struct Scan<'a> {
+    caller: &'a MerchantCaller,
+    merchant: &'a MerchantRow,
+    req: &'a api::CreatePaymentRequest,
+    code: &'a str,
+    amount: Money,
+    fp: &'a str,
+    t: chrono::DateTime<chrono::Utc>,
+}
+
 /// Consumer-presented: the till scanned the customer's code. The till's own checks come
 /// first (a blocked till spends no code), then the code, then the one charge service.
-#[allow(clippy::too_many_arguments)]
 async fn charge_scanned(
     state: &AppState,
     work: &mut Work,
-    caller: &MerchantCaller,
-    merchant: &MerchantRow,
-    req: &api::CreatePaymentRequest,
-    code: &str,
-    amount: Money,
-    fp: &str,
-    t: chrono::DateTime<chrono::Utc>,
+    s: &Scan<'_>,
     now: &str,
 ) -> Result<Payment, OpError> {
     let rules = risk::rules(state).await?;
-    let mut p = Payment::pending(order_of(caller, req, amount, fp, PaymentMode::Cpm, now)?);
-    p.expires_at = Some(pending_until(t, req.expires_in));
-    let till = caller.terminal_id.as_deref().unwrap_or(&caller.key_id);
-    let refused = match &caller.terminal_id {
-        Some(terminal) => risk::check_terminal(state, &rules, terminal, t).await?.err(),
+    let mut p = Payment::pending(order_of(s.caller, s.req, s.amount, s.fp, PaymentMode::Cpm, now)?);
+    p.expires_at = Some(pending_until(s.t, s.req.expires_in));
+    let till = s.caller.terminal_id.as_deref().unwrap_or(&s.caller.key_id);
+    let refused = match &s.caller.terminal_id {
+        Some(terminal) => risk::check_terminal(state, &rules, terminal, s.t).await?.err(),
         None => None,
     };
     let payer = match refused {
         Some(d) => Err(d),
-        None => payer(state, work, code, now, t.timestamp()).await?.map_err(Decline::plain),
+        None => scanned_payer(state, work, s, &rules, now).await?,
     };
     let payer = match payer {
         Ok(payer) => payer,
@@ -345,40 +356,61 @@ async fn charge_scanned(
     };
     let c = Charge {
         payer: &payer,
-        amount,
+        amount: s.amount,
         pin: PinProof::Absent,
         count_velocity: true,
         rules: &rules,
-        actor: &caller.key_id,
+        actor: &s.caller.key_id,
     };
-    let payee =
-        Payee::Merchant { payment: &mut p, merchant, stored: false, on_decline: OnDecline::FailPayment };
+    let payee = Payee::Merchant {
+        payment: &mut p,
+        merchant: s.merchant,
+        stored: false,
+        on_decline: OnDecline::FailPayment,
+    };
     // Every outcome is written by the service: charged, waiting for the PIN, or failed.
     charge::charge(state, work, &c, payee, now).await?;
     Ok(p)
 }
 
-/// Finds who pays with a scanned code, consuming the code inside `work`. `Ok(Err(code))`
-/// is a decline.
-async fn payer(
+/// Who pays with the scanned code, or why nobody does. The code is looked at before
+/// anything is locked or spent; a bad one is counted against the caller (`crate::guesses`).
+async fn scanned_payer(
     state: &AppState,
     work: &mut Work,
-    code: &str,
+    s: &Scan<'_>,
+    rules: &Rules,
     now: &str,
-    now_unix: i64,
-) -> Result<Result<CustomerRow, &'static str>, OpError> {
-    let resolved = match codes::resolve(state, code, now, now_unix).await? {
-        Err(failure) => return Ok(Err(failure)),
-        Ok(r) => r,
+) -> Result<Result<CustomerRow, Decline>, OpError> {
+    let found = match codes::resolve(state, s.code, now, s.t.timestamp()).await? {
+        Ok(r) if state.store.code_used(&r.code_hash).await? => Err("payment_code_used"),
+        other => other,
     };
-    if !work.mark_code_used(&resolved.code_hash, now).await? {
-        return Ok(Err("payment_code_used"));
+    let bad = found.is_err();
+    if let Some(d) = guesses::blocked(work, s.caller, rules, s.t, bad).await? {
+        return Ok(Err(d));
+    }
+    match found {
+        Err(failure) => {
+            guesses::count_bad(work, s.caller, rules, s.t).await?;
+            Ok(Err(Decline::plain(failure)))
+        }
+        // Two scans of one good code at once: the loser is declined, not counted as a guess.
+        Ok(r) => Ok(payer(work, &r).await?.ok_or_else(|| Decline::plain("payment_code_used"))),
+    }
+}
+
+/// Consumes a good code inside `work` and loads who pays with it; `None` when a
+/// concurrent scan spent it first.
+async fn payer(work: &mut Work, code: &codes::ResolvedCode) -> Result<Option<CustomerRow>, OpError> {
+    if !work.mark_code_used(&code.code_hash, &now().1).await? {
+        return Ok(None);
     }
     let customer = work
-        .customer(&resolved.customer_id)
+        .customer(&code.customer_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("code without customer".into()))?;
-    Ok(Ok(customer))
+    Ok(Some(customer))
 }
 
 /// Finds a payment the caller may see: another merchant's is "not found", another
@@ -395,7 +427,7 @@ pub(crate) fn visible(caller: &MerchantCaller, p: Option<Payment>) -> ApiResult<
 }
 
 /// True when a pending payment's time is up.
-fn due(p: &Payment, now: &str) -> bool {
+pub(crate) fn due(p: &Payment, now: &str) -> bool {
     p.status() == PaymentStatus::Pending && p.expires_at.as_deref().is_some_and(|e| e <= now)
 }
 
@@ -412,6 +444,41 @@ async fn expire_if_due(state: &AppState, p: Payment) -> ApiResult<Payment> {
         work.commit(state).await?;
     }
     Ok(fresh)
+}
+
+/// Closes, every `every`, the pending payments whose time is up, with their
+/// `payment.closed` event and webhook. Each is closed under its row lock after a fresh
+/// look, so across nodes every payment closes exactly once.
+pub fn spawn_expiry_sweep(state: AppState, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = state.stopping() => return,
+            }
+            if let Err(e) = sweep_once(&state).await {
+                tracing::warn!(error = %e.message, "Could not close expired payments.");
+            }
+        }
+    });
+}
+
+/// One pass of the expiry sweep; the number of payments it closed.
+async fn sweep_once(state: &AppState) -> ApiResult<usize> {
+    const BATCH: i64 = 100;
+    let (_, now) = now();
+    let mut closed = 0;
+    for id in state.store.overdue_payments(&now, BATCH).await? {
+        let mut work = Work::begin(state).await?;
+        let Some(mut p) = work.payment(&id).await? else { continue };
+        if due(&p, &now) {
+            close(&mut work, &mut p, "system", "expired", &now).await.map_err(op_error)?;
+            work.commit(state).await?;
+            closed += 1;
+        }
+    }
+    Ok(closed)
 }
 
 /// An operation's error as the client's answer.

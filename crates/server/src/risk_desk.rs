@@ -112,7 +112,8 @@ pub async fn unfreeze(
 }
 
 /// `POST /v1/admin/customers/{id}/sessions/revoke` `{reason}`: signs the customer out
-/// everywhere (a stolen phone); the PIN is needed to sign in again.
+/// everywhere (a stolen phone) and revokes every enrolled device, whose offline codes are
+/// refused from then on; the PIN is needed to sign in and enrol again.
 pub async fn revoke_sessions(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -124,11 +125,12 @@ pub async fn revoke_sessions(
     let mut tx = state.store.begin().await?;
     tx.customer(&id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
     let ended = tx.delete_sessions_of(&id).await?;
-    let detail = json!({"sessions_ended": ended, "reason": req.reason.trim()});
+    let devices = tx.revoke_devices(&id, None, &now).await?;
+    let detail = json!({"sessions_ended": ended, "devices_revoked": devices, "reason": req.reason.trim()});
     tx.audit(&AuditRecord { actor: &op.id, action: "wallet.sessions_revoke", object_id: &id, detail }, &now)
         .await?;
     tx.commit().await?;
-    Ok(Json(json!({"customer_id": id, "sessions_ended": ended})))
+    Ok(Json(json!({"customer_id": id, "sessions_ended": ended, "devices_revoked": devices})))
 }
 
 /// `{tier}` of a tier change.

@@ -58,7 +58,7 @@ async fn cashier_scans_customer_code(db: Db) {
 async fn offline_device_code_pays_once(db: Db) {
     let w = World::new(db, 1, 10_000).await;
     let wallet = w.wallet(0).await;
-    let d = wallet.enroll_device().await.unwrap();
+    let d = wallet.enroll_device(common::PIN).await.unwrap();
     let secret = hex::decode(&d.secret).unwrap();
     let mask = hex::decode(&d.mask_key).unwrap();
     let code = saoma_core::paycode::offline_code(&secret, d.slot, &mask, chrono::Utc::now().timestamp());

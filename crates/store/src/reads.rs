@@ -127,9 +127,9 @@ impl Store {
             .await?)
     }
 
-    /// The device enrolled in a slot.
+    /// The live (not revoked) device enrolled in a slot.
     pub async fn device_by_slot(&self, slot: i64) -> StoreResult<Option<DeviceRow>> {
-        Ok(sqlx::query_as("SELECT * FROM devices WHERE slot = $1")
+        Ok(sqlx::query_as("SELECT * FROM devices WHERE slot = $1 AND revoked_at IS NULL")
             .bind(slot)
             .fetch_optional(&self.read)
             .await?)
@@ -170,6 +170,19 @@ impl Store {
     pub async fn payment_by_qr_ref(&self, qr_ref: &str) -> StoreResult<Option<Payment>> {
         let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE qr_ref = $1");
         payment_of(sqlx::query_as(AssertSqlSafe(sql)).bind(qr_ref).fetch_optional(&self.read).await?)
+    }
+
+    /// Pending payments whose time was up at `now`, the longest overdue first.
+    pub async fn overdue_payments(&self, now: &str, limit: i64) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM payments WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= $1 \
+             ORDER BY expires_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     /// A merchant's payments, newest first, before a cursor (a payment id), optionally of one terminal.

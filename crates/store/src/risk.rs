@@ -4,37 +4,13 @@
 
 use crate::{RiskDecisionRow, Store, StoreResult, WriteTx};
 
-/// Failure codes that mean the terminal presented a bad payment code.
-const BAD_CODE_FAILURES: &str = "('invalid_payment_code', 'payment_code_expired', 'payment_code_used')";
-
 impl Store {
-    /// Payment attempts a terminal made since `since`, and how many of those since
-    /// `bad_since` failed on a bad payment code.
-    pub async fn terminal_activity(
-        &self,
-        terminal_id: &str,
-        since: &str,
-        bad_since: &str,
-    ) -> StoreResult<(i64, i64)> {
-        let sql = format!(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT), \
-                    CAST(COALESCE(SUM(CASE WHEN failure_code IN {BAD_CODE_FAILURES} THEN 1 ELSE 0 END), 0) AS BIGINT) \
-             FROM payments WHERE terminal_id = $1 AND created_at >= $3"
-        );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(terminal_id)
-            .bind(since)
-            .bind(bad_since.min(since))
-            .fetch_one(&self.read)
-            .await?)
-    }
-
-    /// Payment attempts a customer made since `since`.
-    pub async fn wallet_attempts(&self, customer_id: &str, since: &str) -> StoreResult<i64> {
+    /// Payment attempts a terminal made since `since`.
+    pub async fn terminal_attempts(&self, terminal_id: &str, since: &str) -> StoreResult<i64> {
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE customer_id = $1 AND created_at >= $2",
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE terminal_id = $1 AND created_at >= $2",
         )
-        .bind(customer_id)
+        .bind(terminal_id)
         .bind(since)
         .fetch_one(&self.read)
         .await?;

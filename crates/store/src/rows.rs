@@ -76,6 +76,9 @@ pub struct DeviceRow {
     pub slot: i64,
     pub secret: String,
     pub created_at: String,
+    /// Set when the customer removed the device or was signed out everywhere; its
+    /// offline codes are refused from then on.
+    pub revoked_at: Option<String>,
 }
 
 /// A payment row. Outside this crate a payment is [`saoma_core::payment::Payment`];
