@@ -6,6 +6,7 @@ pub mod events;
 mod keys;
 mod operator;
 pub mod pos;
+pub mod queue;
 mod review;
 
 use saoma_api as api;

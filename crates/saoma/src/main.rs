@@ -4,13 +4,12 @@
 mod bench;
 mod demo;
 mod desk;
+mod till;
 mod verify;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use saoma_api as api;
-use saoma_client::{Client, Credentials, pos};
-use std::time::Duration;
+use saoma_client::{Client, Credentials};
 
 #[derive(Parser)]
 #[command(name = "saoma", version, about = "Scan-to-pay: payment server, POS, wallet and admin tools")]
@@ -31,9 +30,8 @@ enum Command {
         #[arg(long, default_value = "saoma-data")]
         data_dir: String,
     },
-    /// The cashier's commands.
-    #[command(subcommand)]
-    Pos(PosCommand),
+    /// The cashier's till: with no subcommand, reads scans from standard input.
+    Pos(till::PosArgs),
     /// The customer's commands.
     #[command(subcommand)]
     Wallet(WalletCommand),
@@ -65,30 +63,6 @@ struct ServeArgs {
 struct ServerEnv {
     #[arg(long, env = "SAOMA_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
-}
-
-#[derive(Subcommand)]
-enum PosCommand {
-    /// Charges a scanned payment code; exit 0 paid, 2 declined, 3 not charged, 1 error.
-    Charge {
-        #[arg(long)]
-        code: String,
-        /// Amount in minor units (1250 = ¥12.50).
-        #[arg(long)]
-        amount: i64,
-        #[arg(long, default_value = "CNY")]
-        currency: String,
-        #[arg(long)]
-        out_trade_no: Option<String>,
-        #[arg(long, default_value = "POS sale")]
-        subject: String,
-        #[command(flatten)]
-        server: ServerEnv,
-        #[arg(long, env = "SAOMA_KEY_ID")]
-        key_id: String,
-        #[arg(long, env = "SAOMA_KEY_SECRET", hide_env_values = true)]
-        key_secret: String,
-    },
 }
 
 #[derive(Subcommand)]
@@ -304,46 +278,6 @@ pub fn print_qr(payload: &str) {
     }
 }
 
-async fn pos_charge(cmd: PosCommand) -> anyhow::Result<i32> {
-    let PosCommand::Charge { code, amount, currency, out_trade_no, subject, server, key_id, key_secret } =
-        cmd;
-    let client = Client::with_timeout(
-        &server.url,
-        Credentials::Key { key_id, secret: key_secret },
-        Duration::from_secs(15),
-    );
-    let out_trade_no =
-        out_trade_no.unwrap_or_else(|| format!("pos-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f")));
-    eprintln!("Charging {amount} {currency} minor units, order {out_trade_no}.");
-    let req = api::CreatePaymentRequest {
-        out_trade_no,
-        amount,
-        currency,
-        subject,
-        items: None,
-        payment_code: Some(code.trim().to_string()),
-        expires_in: None,
-    };
-    let outcome = pos::charge(&client, &req, &pos::PosSettings::default()).await?;
-    Ok(match outcome {
-        pos::Outcome::Paid(p) => {
-            println!("{}", serde_json::to_string_pretty(&p)?);
-            eprintln!("Paid: {} ({}).", p.id, p.status);
-            0
-        }
-        pos::Outcome::Declined { code, payment_id } => {
-            println!("{}", serde_json::json!({"declined": code, "payment_id": payment_id}));
-            eprintln!("Declined: {code}.");
-            2
-        }
-        pos::Outcome::NotCharged(p) => {
-            println!("{}", serde_json::json!({"not_charged": p}));
-            eprintln!("Not charged: the sale was closed or reversed.");
-            3
-        }
-    })
-}
-
 /// What `saoma wallet enroll` writes: enough to make codes with no network.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct DeviceFile {
@@ -528,7 +462,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve(args) => serve(args).await.map(|_| 0),
         Command::Demo { listen, data_dir } => demo::run(&listen, &data_dir).await.map(|_| 0),
-        Command::Pos(cmd) => pos_charge(cmd).await,
+        Command::Pos(args) => till::run(args).await,
         Command::Wallet(cmd) => wallet(cmd).await,
         Command::Admin(cmd) => admin(cmd).await,
         Command::VerifyReceipt(args) => verify::run(args).await,

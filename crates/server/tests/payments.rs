@@ -251,7 +251,13 @@ async fn pos_engine_charges_and_declines(db: Db) {
         std::time::Duration::from_millis(200),
     );
     let quick = PosSettings { query_attempts: 1, query_pause: std::time::Duration::from_millis(10), ..fast };
-    assert!(pos::charge(&dead, &charge("pos-3", 1, Some("660000000000000000")), &quick).await.is_err());
+    let unknown = saoma_core::paycode::online_code(0);
+    assert!(pos::charge(&dead, &charge("pos-3", 1, Some(&unknown)), &quick).await.is_err());
+    // A misread is refused before any network call.
+    match pos::charge(&dead, &charge("pos-4", 1, Some("660000000000000000")), &quick).await.unwrap() {
+        Outcome::Misread(_) => {}
+        other => panic!("expected a misread, got {other:?}"),
+    }
     w.assert_balanced().await;
 }
 
