@@ -7,7 +7,8 @@ use crate::AppState;
 use crate::audit::Audit;
 use crate::auth::{MerchantCaller, Operator};
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
+use crate::page;
 use crate::util::{new_id, now, random_token, rfc3339};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -88,9 +89,17 @@ fn view(k: &ApiKeyRow) -> Value {
         "created_at": k.created_at, "revoked_at": k.revoked_at, "expires_at": k.expires_at})
 }
 
-/// A page of keys, without secrets.
-fn page(keys: &[ApiKeyRow]) -> Value {
-    json!({"data": keys.iter().map(view).collect::<Vec<_>>(), "next_cursor": null})
+/// The keys list's cursor: the time and id of the last key shown.
+const KEYS: page::Cursor = page::Cursor::of("api_keys");
+
+/// A page of a merchant's keys, oldest first, without secrets.
+async fn list_page(state: &AppState, merchant_id: &str, q: &page::PageQuery) -> ApiResult<Value> {
+    let limit = page::limit(q.limit, 50)?;
+    let after = KEYS.read::<2>(q.cursor.as_deref())?;
+    let after = after.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
+    let rows = state.store.api_keys_of(merchant_id, after, limit + 1).await?;
+    let (rows, next_cursor) = KEYS.page(rows, limit, |k| vec![&k.created_at, &k.id]);
+    Ok(json!({"data": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next_cursor}))
 }
 
 /// Loads a key of `merchant_id` (any merchant's when `None`), locked.
@@ -159,9 +168,12 @@ pub async fn admin_create(
 }
 
 /// `GET /v1/admin/merchants/{id}/keys`.
-pub async fn admin_list(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let keys = state.store.api_keys_of(&id).await?;
-    Ok(Json(page(&keys)))
+pub async fn admin_list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<page::PageQuery>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(list_page(&state, &id, &q).await?))
 }
 
 /// `POST /v1/admin/keys/{id}/revoke`.
@@ -197,10 +209,10 @@ pub async fn own_create(
 pub async fn own_list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
+    ApiQuery(q): ApiQuery<page::PageQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require_owner()?;
-    let keys = state.store.api_keys_of(&caller.merchant_id).await?;
-    Ok(Json(page(&keys)))
+    Ok(Json(list_page(&state, &caller.merchant_id, &q).await?))
 }
 
 /// `POST /v1/merchant/keys/{id}/revoke` (owner).

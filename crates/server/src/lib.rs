@@ -18,6 +18,7 @@ mod keys;
 mod limits;
 mod merchant;
 mod operators;
+mod page;
 mod payments;
 mod qr;
 mod receipts;

@@ -6,13 +6,14 @@ use crate::auth::MerchantCaller;
 use crate::charge::{self, Charge, OnDecline, Payee};
 use crate::codes;
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
+use crate::page;
 use crate::risk;
 use crate::util::{new_id, now, rfc3339, sha256_hex};
 use crate::work::{Effect, Work};
 use crate::{AppState, views};
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
@@ -458,7 +459,7 @@ pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     Path(id): Path<String>,
-    Query(q): Query<WaitQuery>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> ApiResult<Response> {
     let p = load_and_wait(&state, &caller, &id, q.wait).await?;
     let merchant = state.store.merchant(&p.merchant_id).await?;
@@ -466,11 +467,14 @@ pub async fn get(
     Ok(Json(views::payment(&p, merchant.as_ref().map(|m| (m, &seed)))).into_response())
 }
 
-/// `GET /v1/payments?out_trade_no=...` (one payment) or a page of payments.
+/// The payments list's cursor: the id of the last payment shown (ids grow with time).
+const PAYMENTS: page::Cursor = page::Cursor::of("payments");
+
+/// `GET /v1/payments?out_trade_no=...` (one payment) or a page of payments, newest first.
 pub async fn find(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    Query(q): Query<WaitQuery>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> ApiResult<Response> {
     let merchant = state.store.merchant(&caller.merchant_id).await?;
     let seed = state.qr_seed();
@@ -479,26 +483,16 @@ pub async fn find(
         let p = load_and_wait(&state, &caller, &p.id, q.wait).await?;
         return Ok(Json(views::payment(&p, merchant.as_ref().map(|m| (m, &seed)))).into_response());
     }
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid("limit", "limit must be 1-100"));
-    }
+    let limit = page::limit(q.limit, 20)?;
+    let before = PAYMENTS.read::<1>(q.cursor.as_deref())?;
+    let before = before.as_ref().map(|[id]| id.as_str());
     let rows = state
         .store
-        .payments_of_merchant(
-            &caller.merchant_id,
-            caller.terminal_id.as_deref(),
-            q.cursor.as_deref(),
-            limit + 1,
-        )
+        .payments_of_merchant(&caller.merchant_id, caller.terminal_id.as_deref(), before, limit + 1)
         .await?;
-    let more = rows.len() as i64 > limit;
-    let data: Vec<api::Payment> = rows
-        .iter()
-        .take(limit as usize)
-        .map(|p| views::payment(p, merchant.as_ref().map(|m| (m, &seed))))
-        .collect();
-    let next_cursor = if more { data.last().map(|p| p.id.clone()) } else { None };
+    let (rows, next_cursor) = PAYMENTS.page(rows, limit, |p| vec![&p.id]);
+    let data: Vec<api::Payment> =
+        rows.iter().map(|p| views::payment(p, merchant.as_ref().map(|m| (m, &seed)))).collect();
     Ok(Json(api::Page { data, next_cursor }).into_response())
 }
 

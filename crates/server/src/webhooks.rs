@@ -7,10 +7,11 @@ use crate::AppState;
 use crate::audit::Audit;
 use crate::auth::MerchantCaller;
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
+use crate::page;
 use crate::util::{new_id, now, rfc3339};
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use base64::Engine;
 use saoma_store::{AttemptOutcome, AuditRecord, DeliveryRow};
 use serde::Deserialize;
@@ -73,26 +74,31 @@ pub async fn set_endpoint(
 pub struct DeliveryQuery {
     status: Option<String>,
     limit: Option<i64>,
+    cursor: Option<String>,
 }
 
-/// `GET /v1/merchant/webhook/deliveries[?status=dead]`: the delivery log, newest first.
+/// The delivery log's cursor: the time and id of the last delivery shown.
+const DELIVERIES: page::Cursor = page::Cursor::of("webhook_deliveries");
+
+/// `GET /v1/merchant/webhook/deliveries[?status=dead]`: the delivery log, newest first, a
+/// page at a time.
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    Query(q): Query<DeliveryQuery>,
+    ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require_merchant_key()?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid("limit", "limit must be 1-100"));
-    }
+    let limit = page::limit(q.limit, 50)?;
     if let Some(s) = &q.status
         && !["pending", "delivered", "dead"].contains(&s.as_str())
     {
         return Err(ApiError::invalid("status", "status is pending, delivered or dead"));
     }
-    let rows = state.store.deliveries(&caller.merchant_id, q.status.as_deref(), limit).await?;
-    Ok(Json(json!({"data": rows.iter().map(view).collect::<Vec<_>>()})))
+    let before = DELIVERIES.read::<2>(q.cursor.as_deref())?;
+    let before = before.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
+    let rows = state.store.deliveries(&caller.merchant_id, q.status.as_deref(), before, limit + 1).await?;
+    let (rows, next_cursor) = DELIVERIES.page(rows, limit, |d| vec![&d.created_at, &d.id]);
+    Ok(Json(json!({"data": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next_cursor})))
 }
 
 /// `GET /v1/merchant/webhook/deliveries/{id}`: one delivery with every attempt.

@@ -12,17 +12,40 @@ impl Store {
             .await?)
     }
 
-    /// Every operator, oldest first.
-    pub async fn operators(&self) -> StoreResult<Vec<OperatorRow>> {
-        Ok(sqlx::query_as("SELECT * FROM operators ORDER BY created_at, id").fetch_all(&self.read).await?)
+    /// Operators, oldest first (by time, then id), after `after` (the time and id of the
+    /// last one already seen).
+    pub async fn operators(&self, after: Option<(&str, &str)>, limit: i64) -> StoreResult<Vec<OperatorRow>> {
+        let (after_at, after_id) = after.unzip();
+        Ok(sqlx::query_as(
+            "SELECT * FROM operators WHERE $1 IS NULL OR created_at > $1 OR (created_at = $1 AND id > $2) \
+             ORDER BY created_at, id LIMIT $3",
+        )
+        .bind(after_at)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
     }
 
-    /// A merchant's keys, oldest first.
-    pub async fn api_keys_of(&self, merchant_id: &str) -> StoreResult<Vec<ApiKeyRow>> {
-        Ok(sqlx::query_as("SELECT * FROM api_keys WHERE merchant_id = $1 ORDER BY created_at, id")
-            .bind(merchant_id)
-            .fetch_all(&self.read)
-            .await?)
+    /// A merchant's keys, oldest first (by time, then id), after `after` (the time and id
+    /// of the last one already seen).
+    pub async fn api_keys_of(
+        &self,
+        merchant_id: &str,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ApiKeyRow>> {
+        let (after_at, after_id) = after.unzip();
+        Ok(sqlx::query_as(
+            "SELECT * FROM api_keys WHERE merchant_id = $1 \
+             AND ($2 IS NULL OR created_at > $2 OR (created_at = $2 AND id > $3)) ORDER BY created_at, id LIMIT $4",
+        )
+        .bind(merchant_id)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
     }
 }
 

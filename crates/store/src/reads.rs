@@ -278,8 +278,15 @@ impl Store {
         .await?)
     }
 
-    /// A customer's history: payments, refunds, transfers and top-ups, newest first.
-    pub async fn history(&self, customer_id: &str, limit: i64) -> StoreResult<Vec<HistoryRow>> {
+    /// A customer's history: payments, refunds, transfers and top-ups, newest first (by
+    /// time, then id), after `before` (the time and id of the last item already seen).
+    pub async fn history(
+        &self,
+        customer_id: &str,
+        before: Option<(&str, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<HistoryRow>> {
+        let (before_at, before_id) = before.unzip();
         Ok(sqlx::query_as(
             "SELECT * FROM ( \
              SELECT 'payment' AS kind, p.id AS id, -p.amount AS amount, p.currency AS currency, \
@@ -297,9 +304,12 @@ impl Store {
                FROM transfers t JOIN customers c ON c.id = t.from_customer_id WHERE t.to_customer_id = $1 \
              UNION ALL SELECT 'top_up', u.id, u.amount, u.currency, u.reference, u.created_at, NULL \
                FROM top_ups u WHERE u.customer_id = $1 \
-             ) h ORDER BY created_at DESC, id DESC LIMIT $2",
+             ) h WHERE $2 IS NULL OR h.created_at < $2 OR (h.created_at = $2 AND h.id < $3) \
+             ORDER BY created_at DESC, id DESC LIMIT $4",
         )
         .bind(customer_id)
+        .bind(before_at)
+        .bind(before_id)
         .bind(limit)
         .fetch_all(&self.read)
         .await?)
