@@ -256,6 +256,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies: trusted_proxies()?,
         rate_limit_per_ip: per_second("SAOMA_RATE_LIMIT_IP")?.unwrap_or(saoma_server::RATE_LIMIT_PER_IP),
         rate_limit_per_key: per_second("SAOMA_RATE_LIMIT_KEY")?.unwrap_or(saoma_server::RATE_LIMIT_PER_KEY),
+        terminal_reversal_window: terminal_reversal_window()?,
         ..saoma_server::Config::new(&database_url)
     };
     if !config.risk_velocity {
@@ -568,6 +569,20 @@ fn risk_velocity() -> anyhow::Result<bool> {
         Err(_) | Ok("") | Ok("on") => Ok(true),
         Ok("off") => Ok(false),
         Ok(other) => anyhow::bail!("SAOMA_RISK_VELOCITY is \"on\" or \"off\", not {other:?}"),
+    }
+}
+
+/// `SAOMA_TERMINAL_REVERSAL_WINDOW_SECONDS`: how long after the charge a till may reverse
+/// a paid sale (0: never; a refund then always needs a manager or merchant key).
+fn terminal_reversal_window() -> anyhow::Result<std::time::Duration> {
+    const NAME: &str = "SAOMA_TERMINAL_REVERSAL_WINDOW_SECONDS";
+    match std::env::var(NAME) {
+        Err(_) => Ok(saoma_server::TERMINAL_REVERSAL_WINDOW_DEFAULT),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(std::time::Duration::from_secs)
+            .with_context(|| format!("{NAME} is a whole number of seconds")),
     }
 }
 

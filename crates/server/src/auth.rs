@@ -49,6 +49,20 @@ impl MerchantCaller {
     }
 }
 
+/// Refuses, inside the transaction that makes the change, a change to a suspended
+/// merchant: its keys may read, but not refund, issue keys or change the webhook. The
+/// status is read under a lock, so a suspension cannot slip in before the commit.
+pub async fn refuse_suspended(tx: &mut saoma_store::WriteTx, merchant_id: &str) -> ApiResult<()> {
+    match tx.merchant_status(merchant_id).await?.as_deref() {
+        Some("suspended") => Err(ApiError::forbidden(
+            "the merchant is suspended: its keys may read, but not refund, issue keys or change the webhook",
+        )
+        .with_code("merchant_inactive")),
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found("merchant")),
+    }
+}
+
 /// The operator roles, and what each may do (docs/security.md).
 pub const OPERATOR_ROLES: &[&str] = &["admin", "risk_officer", "support", "auditor"];
 /// Every operator: read-only views.

@@ -68,16 +68,28 @@ async fn insert_key(
     })
 }
 
+/// Who asks for a key change: the operator, or the merchant's own key (refused while the
+/// merchant is suspended).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum By {
+    Operator,
+    Owner,
+}
+
 /// Issues a key after checking the request.
 async fn issue(
     state: &AppState,
     merchant_id: &str,
     req: &api::CreateKeyRequest,
     actor: &str,
+    by: By,
 ) -> ApiResult<api::KeyCreated> {
     check_request(state, merchant_id, req).await?;
     let (_, now) = now();
     let mut tx = state.store.begin().await?;
+    if by == By::Owner {
+        crate::auth::refuse_suspended(&mut tx, merchant_id).await?;
+    }
     let created = insert_key(state, &mut tx, merchant_id, req, actor, None, &now).await?;
     tx.commit().await?;
     Ok(created)
@@ -128,7 +140,9 @@ pub struct Rotation {
 }
 
 /// Issues a key like the old one, and lets the old one work `grace_seconds` more; both
-/// in one transaction, so a rotation never half-happens.
+/// in one transaction, so a rotation never half-happens. A key already on its way out
+/// keeps the sooner of its end and the new one, and an expired key cannot be rotated: no
+/// rotation makes a key live longer.
 async fn rotate(
     state: &AppState,
     id: &str,
@@ -147,9 +161,15 @@ async fn rotate(
     if old.revoked_at.is_some() {
         return Err(ApiError::conflict("key_revoked", "a revoked key cannot be rotated"));
     }
+    if old.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
+        return Err(ApiError::conflict("key_expired", "an expired key cannot be rotated"));
+    }
+    if merchant_id.is_some() {
+        crate::auth::refuse_suspended(&mut tx, &old.merchant_id).await?;
+    }
     let req = api::CreateKeyRequest { terminal_id: old.terminal_id.clone(), role: old.role.clone() };
     let new = insert_key(state, &mut tx, &old.merchant_id, &req, actor, Some(id), &now).await?;
-    tx.expire_api_key(id, &until).await?;
+    let until = tx.expire_api_key(id, &until).await?;
     let detail = json!({"replaced_by": new.key_id, "expires_at": until});
     tx.audit(&AuditRecord { actor, action: "key.rotate", object_id: id, detail }, &now).await?;
     tx.commit().await?;
@@ -164,7 +184,7 @@ pub async fn admin_create(
     ApiJson(req): ApiJson<api::CreateKeyRequest>,
 ) -> ApiResult<Json<api::KeyCreated>> {
     state.store.merchant(&id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
-    Ok(Json(issue(&state, &id, &req, &op.id).await?))
+    Ok(Json(issue(&state, &id, &req, &op.id, By::Operator).await?))
 }
 
 /// `GET /v1/admin/merchants/{id}/keys`.
@@ -202,7 +222,7 @@ pub async fn own_create(
     ApiJson(req): ApiJson<api::CreateKeyRequest>,
 ) -> ApiResult<Json<api::KeyCreated>> {
     caller.require_owner()?;
-    Ok(Json(issue(&state, &caller.merchant_id, &req, &caller.key_id).await?))
+    Ok(Json(issue(&state, &caller.merchant_id, &req, &caller.key_id, By::Owner).await?))
 }
 
 /// `GET /v1/merchant/keys` (owner).

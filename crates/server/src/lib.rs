@@ -51,6 +51,12 @@ use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+/// How long after the charge a till may reverse a paid sale, unless the operator says.
+pub const TERMINAL_REVERSAL_WINDOW_DEFAULT: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// The longest reversal window an operator may set: a till's reversal stays a correction
+/// made at the counter, never a refund days later.
+pub const TERMINAL_REVERSAL_WINDOW_MAX: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// How the server is set up.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -81,6 +87,10 @@ pub struct Config {
     /// The velocity rules (payments per minute, bad codes per terminal); `false` with
     /// `SAOMA_RISK_VELOCITY=off` for load tests. Limits and PIN rules stay on.
     pub risk_velocity: bool,
+    /// How long after the charge a till (terminal key) may still reverse a paid sale
+    /// (`SAOMA_TERMINAL_REVERSAL_WINDOW_SECONDS`); after it, a refund needs a manager or
+    /// merchant key.
+    pub terminal_reversal_window: std::time::Duration,
 }
 
 impl Config {
@@ -99,6 +109,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             rate_limit_per_ip: limits::PER_IP_DEFAULT,
             rate_limit_per_key: limits::PER_KEY_DEFAULT,
+            terminal_reversal_window: TERMINAL_REVERSAL_WINDOW_DEFAULT,
         }
     }
 }
@@ -156,6 +167,12 @@ impl AppState {
             .master_key
             .as_deref()
             .ok_or_else(|| anyhow::anyhow!("no master key: set SAOMA_MASTER_KEY (64 hex characters)"))?;
+        if config.terminal_reversal_window > TERMINAL_REVERSAL_WINDOW_MAX {
+            anyhow::bail!(
+                "the terminal reversal window is at most {} seconds",
+                TERMINAL_REVERSAL_WINDOW_MAX.as_secs()
+            );
+        }
         let sealer = secrets::Sealer::from_hex(master)?;
         let store = Store::open(&config.database_url).await?;
         let check = store.setting_or_init("master_key_check", &sealer.check_value()).await?;

@@ -496,18 +496,47 @@ pub async fn find(
     Ok(Json(api::Page { data, next_cursor }).into_response())
 }
 
-/// Reverses a payment inside `work`: pending → closed, succeeded → fully refunded.
+/// Refuses a till's reversal of a paid sale once the operator's window after the charge
+/// has passed: from then on it is a refund, which needs a manager or merchant key.
+fn check_reversal_window(
+    state: &AppState,
+    caller: &MerchantCaller,
+    p: &Payment,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<()> {
+    if caller.terminal_id.is_none() {
+        return Ok(());
+    }
+    let window = state.config.terminal_reversal_window;
+    let paid_at = p.paid_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let within = paid_at.is_some_and(|paid| {
+        chrono::Duration::from_std(window).is_ok_and(|w| now.signed_duration_since(paid) <= w)
+    });
+    if within {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "a till may reverse a paid sale only within {} s of the charge; refund it with a manager or merchant key",
+        window.as_secs()
+    ))
+    .with_code("reversal_window_closed"))
+}
+
+/// Reverses a payment inside `work`: pending → closed, succeeded → fully refunded (by a
+/// till only within the reversal window).
 async fn reverse(
     state: &AppState,
     work: &mut Work,
     p: &mut Payment,
     merchant_name: &str,
-    actor: &str,
-    now: &str,
+    caller: &MerchantCaller,
+    (t, now): (chrono::DateTime<chrono::Utc>, &str),
 ) -> Result<(), OpError> {
+    let actor = caller.key_id.as_str();
     match p.status() {
         PaymentStatus::Pending => close(work, p, actor, "cancelled", now).await?,
         PaymentStatus::Succeeded => {
+            check_reversal_window(state, caller, p, t)?;
             let remaining = p.amount.checked_sub(p.refunded).map_err(ApiError::internal)?;
             let refund = RefundAsk {
                 out_refund_no: &format!("cancel-{}", p.id),
@@ -531,10 +560,10 @@ pub async fn cancel(
     let merchant =
         state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     let p = retry_on_conflict(|| async {
-        let (_, now) = now();
+        let (t, now) = now();
         let mut work = Work::begin(&state).await?;
         let mut p = visible(&caller, work.payment(&id).await?)?;
-        reverse(&state, &mut work, &mut p, &merchant.name, &caller.key_id, &now).await?;
+        reverse(&state, &mut work, &mut p, &merchant.name, &caller, (t, &now)).await?;
         work.commit(&state).await?;
         Ok(p)
     })
@@ -555,12 +584,12 @@ pub async fn cancel_by_trade_no(
         state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     let currency = currency_of(&merchant.currency)?;
     let p = retry_on_conflict(|| async {
-        let (_, now) = now();
+        let (t, now) = now();
         let mut work = Work::begin(&state).await?;
         let p = match work.payment_by_trade_no(&caller.merchant_id, &req.out_trade_no).await? {
             Some(p) => {
                 let mut p = visible(&caller, Some(p))?;
-                reverse(&state, &mut work, &mut p, &merchant.name, &caller.key_id, &now).await?;
+                reverse(&state, &mut work, &mut p, &merchant.name, &caller, (t, &now)).await?;
                 p
             }
             None => {
@@ -612,6 +641,7 @@ async fn refund_in_tx(
     ask: &RefundAsk<'_>,
     now: &str,
 ) -> Result<RefundRow, OpError> {
+    crate::auth::refuse_suspended(work, &p.merchant_id).await?;
     let amount = money_of(ask.amount_minor, p.amount.currency())?;
     let decision = payment::decide_refund(p.refundable(), amount).map_err(|e| match e {
         RefundError::NotRefundable(_) => ApiError::conflict("payment_not_refundable", e.to_string()),

@@ -57,6 +57,7 @@ pub async fn set_endpoint(
     let (t, now) = now();
     let previous_until = rfc3339(t + SECRET_OVERLAP);
     let mut tx = state.store.begin().await?;
+    crate::auth::refuse_suspended(&mut tx, &caller.merchant_id).await?;
     let sealed = state.keys.sealer.seal(&secret);
     tx.set_webhook_endpoint(&caller.merchant_id, &req.url, &sealed, &previous_until, &now).await?;
     let audit = AuditRecord {

@@ -109,13 +109,32 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Lets a key work until `at` (the old key of a rotation).
-    pub async fn expire_api_key(&mut self, id: &str, at: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
-            .bind(at)
+    /// Lets a key work until `at` at the latest (the old key of a rotation); a key that
+    /// already ends sooner keeps its end, so no rotation extends a key's life. Answers the
+    /// key's end as it now stands.
+    pub async fn expire_api_key(&mut self, id: &str, at: &str) -> StoreResult<String> {
+        sqlx::query(
+            "UPDATE api_keys SET expires_at = CASE WHEN expires_at IS NOT NULL AND expires_at < $1 \
+             THEN expires_at ELSE $1 END WHERE id = $2",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(self.conn())
+        .await?;
+        let end: (Option<String>,) = sqlx::query_as("SELECT expires_at FROM api_keys WHERE id = $1")
             .bind(id)
-            .execute(self.conn())
+            .fetch_one(self.conn())
             .await?;
-        Ok(())
+        Ok(end.0.unwrap_or_else(|| at.to_string()))
+    }
+
+    /// A merchant's status, read under a shared lock (PostgreSQL): a suspension waits for
+    /// this transaction to end, and this transaction for a suspension in flight, so what it
+    /// decides on the status holds until it commits.
+    pub async fn merchant_status(&mut self, id: &str) -> StoreResult<Option<String>> {
+        let sql = format!("SELECT status FROM merchants WHERE id = $1{}", self.share_lock());
+        let row: Option<(String,)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.conn()).await?;
+        Ok(row.map(|r| r.0))
     }
 }

@@ -75,6 +75,14 @@ impl WriteTx {
         }
     }
 
+    /// A shared row lock on PostgreSQL (SQLite's single writer needs none).
+    pub(crate) fn share_lock(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
+        }
+    }
+
     pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.tx
     }
