@@ -205,10 +205,7 @@ pub async fn merchant_auth(
     .map_err(|e| unauthenticated("invalid_signature", &e.to_string()))?;
     let key = state.store.api_key(&received.key_id).await?;
     let now_text = now().1;
-    let live = |k: &saoma_store::ApiKeyRow| {
-        k.revoked_at.is_none() && k.expires_at.as_deref().is_none_or(|e| e > now_text.as_str())
-    };
-    let Some(key) = key.filter(live) else {
+    let Some(key) = key.filter(|k| k.is_live(&now_text)) else {
         return Err(unauthenticated("invalid_signature", "unknown key or bad signature"));
     };
     let expected = signing::hmac(&state.keys.sealer.open(&key.secret)?, &base);

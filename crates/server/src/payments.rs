@@ -95,11 +95,12 @@ pub fn money_of(amount: i64, currency: Currency) -> ApiResult<Money> {
 }
 
 /// Queues an outbox event in `tx`, and its webhook delivery when the merchant has an
-/// endpoint; both are announced only once `tx` commits.
+/// endpoint; both are announced only once `tx` commits. `terminal_id` is the till whose
+/// payment it is about: that till's key sees it in its live feed, other tills' keys do not.
 pub async fn emit(
     tx: &mut WriteTx,
     kind: &str,
-    merchant_id: Option<&str>,
+    (merchant_id, terminal_id): (Option<&str>, Option<&str>),
     customer_id: Option<&str>,
     data: serde_json::Value,
     now: &str,
@@ -110,7 +111,7 @@ pub async fn emit(
         let body = json!({"id": id, "type": kind, "created_at": now, "data": data}).to_string();
         tx.queue_delivery(&id, merchant_id, kind, &body, now).await?;
     }
-    tx.insert_event(&NewEvent { id: &id, merchant_id, customer_id, kind, data }, now).await
+    tx.insert_event(&NewEvent { id: &id, merchant_id, terminal_id, customer_id, kind, data }, now).await
 }
 
 /// Closes a pending payment inside `work` (cancelled or expired).
@@ -125,7 +126,8 @@ async fn close(
     p.close().map_err(|e| ApiError::conflict("payment_not_pending", e.to_string()))?;
     work.update_payment(p).await?;
     let data = serde_json::to_value(views::payment(p, None)).map_err(ApiError::internal)?;
-    emit(work, "payment.closed", Some(&p.merchant_id), p.customer_id.as_deref(), data, now).await?;
+    let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());
+    emit(work, "payment.closed", scope, p.customer_id.as_deref(), data, now).await?;
     let audit = AuditRecord {
         actor,
         action: "payment.close",
@@ -673,7 +675,8 @@ async fn refund_in_tx(
     work.update_payment(p).await?;
     crate::receipts::issue(&state.keys.sealer, work, p, merchant_name, Some(&refund), now).await?;
     let data = json!({"refund": views::refund(&refund), "payment": views::payment(p, None)});
-    emit(work, "refund.succeeded", Some(&p.merchant_id), Some(&customer_id), data, now).await?;
+    let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());
+    emit(work, "refund.succeeded", scope, Some(&customer_id), data, now).await?;
     let audit = AuditRecord {
         actor: ask.actor,
         action: "refund.create",

@@ -202,27 +202,57 @@ impl Store {
             .await?)
     }
 
-    /// A merchant's outbox events after a cursor, oldest first. On PostgreSQL only events
-    /// whose writing transactions are older than every transaction still running are
-    /// returned, so no event can later appear behind the cursor.
+    /// A merchant's outbox events after a cursor, oldest first; only one terminal's when
+    /// `terminal_id` is set. On PostgreSQL only events whose writing transactions are older
+    /// than every transaction still running are returned, so no event can later appear
+    /// behind the cursor.
     pub async fn events_after(
         &self,
         merchant_id: &str,
+        terminal_id: Option<&str>,
         after: EventCursor,
         limit: i64,
     ) -> StoreResult<Vec<EventRow>> {
+        // Two statements, so each has its own index: a till's feed reads its own events
+        // only, however busy the merchant's other tills are.
+        let scope = match terminal_id {
+            Some(_) => "terminal_id = $5 AND merchant_id = $1",
+            None => "merchant_id = $1",
+        };
         let sql = format!(
-            "SELECT * FROM events WHERE merchant_id = $1 AND (tx_id > $2 OR (tx_id = $2 AND seq > $3)){} \
+            "SELECT * FROM events WHERE {scope} AND (tx_id > $2 OR (tx_id = $2 AND seq > $3)){} \
              ORDER BY tx_id, seq LIMIT $4",
             self.settled_events()
         );
-        Ok(sqlx::query_as(AssertSqlSafe(sql))
+        let query = sqlx::query_as(AssertSqlSafe(sql))
             .bind(merchant_id)
             .bind(after.tx_id)
             .bind(after.seq)
-            .bind(limit)
-            .fetch_all(&self.read)
-            .await?)
+            .bind(limit);
+        let query = match terminal_id {
+            Some(t) => query.bind(t),
+            None => query,
+        };
+        Ok(query.fetch_all(&self.read).await?)
+    }
+
+    /// The next events of key `key_id`'s live feed: `merchant_id`'s, or only those of
+    /// `terminal_id` for a terminal key. `None` once the key may no longer be used
+    /// (revoked, or past the end of a rotation) at `now`. The key is looked at after the
+    /// events are read, so nothing is handed to a key that had ended before the read.
+    pub async fn feed_events(
+        &self,
+        key_id: &str,
+        (merchant_id, terminal_id): (&str, Option<&str>),
+        after: EventCursor,
+        limit: i64,
+        now: &str,
+    ) -> StoreResult<Option<Vec<EventRow>>> {
+        let events = self.events_after(merchant_id, terminal_id, after, limit).await?;
+        match self.api_key(key_id).await? {
+            Some(k) if k.is_live(now) => Ok(Some(events)),
+            _ => Ok(None),
+        }
     }
 
     /// The cursor after the newest settled event (the start of a feed "from now").
