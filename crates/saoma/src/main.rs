@@ -59,6 +59,10 @@ struct ServeArgs {
     /// The scheme clients sign (`https` behind a TLS-terminating proxy).
     #[arg(long, env = "SAOMA_PUBLIC_SCHEME", default_value = "http")]
     public_scheme: String,
+    /// A separate address (e.g. `10.0.0.5:9090`, on a private network) serving `/metrics`
+    /// without a token; on the API's address `/metrics` needs an operator's token.
+    #[arg(long, env = "SAOMA_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(clap::Args)]
@@ -257,6 +261,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         rate_limit_per_ip: per_second("SAOMA_RATE_LIMIT_IP")?.unwrap_or(saoma_server::RATE_LIMIT_PER_IP),
         rate_limit_per_key: per_second("SAOMA_RATE_LIMIT_KEY")?.unwrap_or(saoma_server::RATE_LIMIT_PER_KEY),
         terminal_reversal_window: terminal_reversal_window()?,
+        metrics_listen: args.metrics_listen,
         ..saoma_server::Config::new(&database_url)
     };
     if !config.risk_velocity {
@@ -267,6 +272,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let server = saoma_server::start(config, listener).await?;
     tracing::info!(url = %server.url(), "Saoma is taking payments.");
+    if let Some(at) = server.metrics_addr {
+        tracing::info!(%at, "Metrics are served on their own address.");
+    }
     shutdown_signal().await;
     tracing::info!("Shutting down: finishing requests in flight.");
     server.stop().await

@@ -212,14 +212,17 @@ pub async fn merchant_auth(
     if !bool::from(expected.as_slice().ct_eq(received.signature.as_slice())) {
         return Err(unauthenticated("invalid_signature", "unknown key or bad signature"));
     }
-    // Counted once the key is proven, so nobody can spend another merchant's budget.
-    state.limits.check_key(&key.id)?;
+    // The nonce decides first, in its own transaction: a replayed request is refused
+    // before it is counted, so replaying a captured request cannot spend the key's rate
+    // budget. A fresh request is counted next, once the key is proven (nobody can spend
+    // another merchant's budget); if it is over the limit, the transaction rolls back and
+    // the nonce stays unused.
     let mut tx = state.store.begin().await?;
-    let fresh = tx.remember_nonce(&key.id, &received.nonce, now_unix).await?;
-    tx.commit().await?;
-    if !fresh {
+    if !tx.remember_nonce(&key.id, &received.nonce, now_unix).await? {
         return Err(unauthenticated("replayed_request", "this nonce was already used"));
     }
+    state.limits.check_key(&key.id)?;
+    tx.commit().await?;
     let caller = MerchantCaller {
         key_id: key.id,
         merchant_id: key.merchant_id,
