@@ -37,6 +37,7 @@ mod work;
 pub use error::{ApiError, ApiResult};
 pub use limits::{PER_IP_DEFAULT as RATE_LIMIT_PER_IP, PER_KEY_DEFAULT as RATE_LIMIT_PER_KEY};
 pub use secrets::rotate_master_key;
+pub use webhooks::HostLookup;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -94,6 +95,9 @@ pub struct Config {
     /// A separate address serving `/metrics` to anyone who can reach it (`--metrics-listen`,
     /// for a private network); on the API's address `/metrics` needs an operator's token.
     pub metrics_listen: Option<SocketAddr>,
+    /// Resolves webhook hosts; the system's resolver when `None`. Each attempt resolves
+    /// once, vets the answer, and connects only to it.
+    pub webhook_lookup: Option<Arc<dyn webhooks::HostLookup>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -114,6 +118,7 @@ impl std::fmt::Debug for Config {
             risk_velocity,
             terminal_reversal_window,
             metrics_listen,
+            webhook_lookup,
         } = self;
         let hidden = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
         f.debug_struct("Config")
@@ -131,6 +136,7 @@ impl std::fmt::Debug for Config {
             .field("risk_velocity", risk_velocity)
             .field("terminal_reversal_window", terminal_reversal_window)
             .field("metrics_listen", metrics_listen)
+            .field("webhook_lookup", &webhook_lookup.as_ref().map_or("system", |_| "custom"))
             .finish()
     }
 }
@@ -153,6 +159,7 @@ impl Config {
             rate_limit_per_key: limits::PER_KEY_DEFAULT,
             terminal_reversal_window: TERMINAL_REVERSAL_WINDOW_DEFAULT,
             metrics_listen: None,
+            webhook_lookup: None,
         }
     }
 }
