@@ -110,7 +110,7 @@ async fn list_page(state: &AppState, merchant_id: &str, q: &page::PageQuery) -> 
     let after = KEYS.read::<2>(q.cursor.as_deref())?;
     let after = after.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
     let rows = state.store.api_keys_of(merchant_id, after, limit + 1).await?;
-    let (rows, next_cursor) = KEYS.page(rows, limit, |k| vec![&k.created_at, &k.id]);
+    let (rows, next_cursor) = KEYS.page(rows, limit, |k| vec![&k.created_at, &k.id])?;
     Ok(json!({"data": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next_cursor}))
 }
 

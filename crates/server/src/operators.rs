@@ -70,7 +70,7 @@ pub async fn list(
     let after = OPERATORS.read::<2>(q.cursor.as_deref())?;
     let after = after.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
     let rows = state.store.operators(after, limit + 1).await?;
-    let (rows, next_cursor) = OPERATORS.page(rows, limit, |o| vec![&o.created_at, &o.id]);
+    let (rows, next_cursor) = OPERATORS.page(rows, limit, |o| vec![&o.created_at, &o.id])?;
     Ok(Json(json!({"data": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next_cursor})))
 }
 

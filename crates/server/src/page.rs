@@ -1,7 +1,7 @@
 //! Cursor pagination, the same for every list: `?limit=` (1-100) and `?cursor=`, answered
 //! `{"data": [...], "next_cursor": ...}`.
 //!
-//! A list is sorted on a unique key (a time and an id), and a cursor is the key of the
+//! A list is sorted on a unique key (an id, or a time and an id), and a cursor is the key of the
 //! last item of the page, so the next page starts strictly after it. Rows that arrive
 //! while a client pages sort before its cursor in a newest-first list (the client sees
 //! them on its next first page) and after it in an oldest-first list (it reaches them):
@@ -57,28 +57,27 @@ impl Cursor {
     }
 
     /// The cursor after an item with these key parts.
-    fn write(&self, key: &[&str]) -> String {
+    fn write(&self, key: &[&str]) -> ApiResult<String> {
         let mut parts = vec![self.list];
         parts.extend_from_slice(key);
-        // A list of strings always serialises.
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&parts).unwrap_or_default())
+        Ok(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&parts).map_err(ApiError::internal)?))
     }
 
-    /// Cuts `rows` (fetched with a limit of `limit + 1`) to a page, and names the cursor
-    /// of the next page when there is one.
+    /// Cuts `rows` (fetched with a limit of `limit + 1`) to a page of `limit`, and names
+    /// the cursor of the next page when there is one.
     pub fn page<T>(
         &self,
         mut rows: Vec<T>,
         limit: i64,
         key: impl Fn(&T) -> Vec<&str>,
-    ) -> (Vec<T>, Option<String>) {
-        let limit = usize::try_from(limit).unwrap_or(0);
+    ) -> ApiResult<(Vec<T>, Option<String>)> {
+        let limit = usize::try_from(limit).map_err(ApiError::internal)?;
         if rows.len() <= limit {
-            return (rows, None);
+            return Ok((rows, None));
         }
         rows.truncate(limit);
-        let next = rows.last().map(|last| self.write(&key(last)));
-        (rows, next)
+        let next = rows.last().map(|last| self.write(&key(last))).transpose()?;
+        Ok((rows, next))
     }
 }
 
@@ -90,7 +89,8 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_strangers_are_refused() {
-        let (page, next) = LIST.page(vec![("a", "1"), ("b", "2"), ("c", "3")], 2, |r| vec![r.0, r.1]);
+        let (page, next) =
+            LIST.page(vec![("a", "1"), ("b", "2"), ("c", "3")], 2, |r| vec![r.0, r.1]).unwrap();
         assert_eq!(page.len(), 2);
         let next = next.expect("a third row exists");
         assert_eq!(LIST.read::<2>(Some(&next)).unwrap(), Some(["b".to_string(), "2".to_string()]));
@@ -98,7 +98,7 @@ mod tests {
         assert!(Cursor::of("u").read::<2>(Some(&next)).is_err(), "another list's cursor");
         assert!(LIST.read::<2>(Some("not a cursor")).is_err());
         assert_eq!(LIST.read::<2>(None).unwrap(), None);
-        let (_, last) = LIST.page(vec![("a", "1")], 2, |r| vec![r.0, r.1]);
+        let (_, last) = LIST.page(vec![("a", "1")], 2, |r| vec![r.0, r.1]).unwrap();
         assert_eq!(last, None, "the last page has no next cursor");
         assert!(limit(Some(0), 20).is_err() && limit(Some(101), 20).is_err());
         assert_eq!(limit(None, 20).unwrap(), 20);

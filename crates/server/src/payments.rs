@@ -492,7 +492,7 @@ pub async fn find(
         .store
         .payments_of_merchant(&caller.merchant_id, caller.terminal_id.as_deref(), before, limit + 1)
         .await?;
-    let (rows, next_cursor) = PAYMENTS.page(rows, limit, |p| vec![&p.id]);
+    let (rows, next_cursor) = PAYMENTS.page(rows, limit, |p| vec![&p.id])?;
     let data: Vec<api::Payment> =
         rows.iter().map(|p| views::payment(p, merchant.as_ref().map(|m| (m, &seed)))).collect();
     Ok(Json(api::Page { data, next_cursor }).into_response())

@@ -190,7 +190,7 @@ pub async fn decisions(
         .store
         .risk_decisions(q.subject_id.as_deref(), q.payment_id.as_deref(), before, limit + 1)
         .await?;
-    let (rows, next_cursor) = DECISIONS.page(rows, limit, |d| vec![&d.created_at, &d.id]);
+    let (rows, next_cursor) = DECISIONS.page(rows, limit, |d| vec![&d.created_at, &d.id])?;
     let data: Vec<serde_json::Value> = rows
         .into_iter()
         .map(|d| {

@@ -225,7 +225,7 @@ pub async fn transactions(
     let before = HISTORY.read::<2>(q.cursor.as_deref())?;
     let before = before.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
     let rows = state.store.history(&me.customer_id, before, limit + 1).await?;
-    let (rows, next_cursor) = HISTORY.page(rows, limit, |h| vec![&h.created_at, &h.id]);
+    let (rows, next_cursor) = HISTORY.page(rows, limit, |h| vec![&h.created_at, &h.id])?;
     let data = rows
         .into_iter()
         .map(|h| api::WalletTransaction {

@@ -100,7 +100,7 @@ pub async fn list(
     let before = DELIVERIES.read::<2>(q.cursor.as_deref())?;
     let before = before.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
     let rows = state.store.deliveries(&caller.merchant_id, q.status.as_deref(), before, limit + 1).await?;
-    let (rows, next_cursor) = DELIVERIES.page(rows, limit, |d| vec![&d.created_at, &d.id]);
+    let (rows, next_cursor) = DELIVERIES.page(rows, limit, |d| vec![&d.created_at, &d.id])?;
     Ok(Json(json!({"data": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next_cursor})))
 }
 
