@@ -57,6 +57,10 @@ struct ServeArgs {
     /// The scheme clients sign (`https` behind a TLS-terminating proxy).
     #[arg(long, env = "SAOMA_PUBLIC_SCHEME", default_value = "http")]
     public_scheme: String,
+    /// A separate address (e.g. `10.0.0.5:9090`, on a private network) serving `/metrics`
+    /// without a token; on the API's address `/metrics` needs an operator's token.
+    #[arg(long, env = "SAOMA_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(clap::Args)]
@@ -231,6 +235,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         rate_limit_per_ip: per_second("SAOMA_RATE_LIMIT_IP")?.unwrap_or(saoma_server::RATE_LIMIT_PER_IP),
         rate_limit_per_key: per_second("SAOMA_RATE_LIMIT_KEY")?.unwrap_or(saoma_server::RATE_LIMIT_PER_KEY),
         pin_checks_in_flight: pin_checks()?,
+        terminal_reversal_window: terminal_reversal_window()?,
+        metrics_listen: args.metrics_listen,
         ..saoma_server::Config::new(&database_url)
     };
     if !config.risk_velocity {
@@ -241,6 +247,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let server = saoma_server::start(config, listener).await?;
     tracing::info!(url = %server.url(), "Saoma is taking payments.");
+    if let Some(at) = server.metrics_addr {
+        tracing::info!(%at, "Metrics are served on their own address.");
+    }
     shutdown_signal().await;
     tracing::info!("Shutting down: finishing requests in flight.");
     server.stop().await
@@ -503,6 +512,20 @@ fn risk_velocity() -> anyhow::Result<bool> {
         Err(_) | Ok("") | Ok("on") => Ok(true),
         Ok("off") => Ok(false),
         Ok(other) => anyhow::bail!("SAOMA_RISK_VELOCITY is \"on\" or \"off\", not {other:?}"),
+    }
+}
+
+/// `SAOMA_TERMINAL_REVERSAL_WINDOW_SECONDS`: how long after the charge a till may reverse
+/// a paid sale (0: never; a refund then always needs a manager or merchant key).
+fn terminal_reversal_window() -> anyhow::Result<std::time::Duration> {
+    const NAME: &str = "SAOMA_TERMINAL_REVERSAL_WINDOW_SECONDS";
+    match std::env::var(NAME) {
+        Err(_) => Ok(saoma_server::TERMINAL_REVERSAL_WINDOW_DEFAULT),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(std::time::Duration::from_secs)
+            .with_context(|| format!("{NAME} is a whole number of seconds")),
     }
 }
 

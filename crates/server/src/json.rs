@@ -43,3 +43,21 @@ impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequest<S> for ApiJson<T> 
         if bytes.is_empty() { Ok(None) } else { parse(&bytes).map(Some) }
     }
 }
+
+/// A query string. One that does not parse (`?limit=ten`) is refused 400 `invalid_request`
+/// in the error envelope, like a bad body.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|q| ApiQuery(q.0)).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("invalid query string: {}", e.body_text()),
+            )
+        })
+    }
+}

@@ -19,6 +19,7 @@ mod keys;
 mod limits;
 mod merchant;
 mod operators;
+mod page;
 mod payments;
 mod pin;
 mod qr;
@@ -38,6 +39,7 @@ mod work;
 pub use error::{ApiError, ApiResult};
 pub use limits::{PER_IP_DEFAULT as RATE_LIMIT_PER_IP, PER_KEY_DEFAULT as RATE_LIMIT_PER_KEY};
 pub use secrets::rotate_master_key;
+pub use webhooks::HostLookup;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -52,8 +54,14 @@ use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-/// How the server is set up.
-#[derive(Clone, Debug)]
+/// How long after the charge a till may reverse a paid sale, unless the operator says.
+pub const TERMINAL_REVERSAL_WINDOW_DEFAULT: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// The longest reversal window an operator may set: a till's reversal stays a correction
+/// made at the counter, never a refund days later.
+pub const TERMINAL_REVERSAL_WINDOW_MAX: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// How the server is set up. Its `Debug` names every setting but prints no secret.
+#[derive(Clone)]
 pub struct Config {
     /// `sqlite:///path.db` or `postgres://...`.
     pub database_url: String,
@@ -87,6 +95,61 @@ pub struct Config {
     pub pin_checks_in_flight: usize,
     /// How often this node closes pending payments past their expiry.
     pub expiry_sweep_every: std::time::Duration,
+    /// How long after the charge a till (terminal key) may still reverse a paid sale
+    /// (`SAOMA_TERMINAL_REVERSAL_WINDOW_SECONDS`); after it, a refund needs a manager or
+    /// merchant key.
+    pub terminal_reversal_window: std::time::Duration,
+    /// A separate address serving `/metrics` to anyone who can reach it (`--metrics-listen`,
+    /// for a private network); on the API's address `/metrics` needs an operator's token.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Resolves webhook hosts; the system's resolver when `None`. Each attempt resolves
+    /// once, vets the answer, and connects only to it.
+    pub webhook_lookup: Option<Arc<dyn webhooks::HostLookup>>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Every field is named here, so a new one cannot be printed without a thought.
+        let Config {
+            database_url,
+            admin_token,
+            public_scheme,
+            webhook_allow_private,
+            webhook_retry_delays,
+            master_key,
+            settle_daily,
+            settle_open_days,
+            trusted_proxies,
+            rate_limit_per_ip,
+            rate_limit_per_key,
+            risk_velocity,
+            terminal_reversal_window,
+            metrics_listen,
+            webhook_lookup,
+            pin_checks_in_flight,
+            expiry_sweep_every,
+        } = self;
+        let hidden = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Config")
+            .field("database_url", &util::without_password(database_url))
+            .field("admin_token", &hidden(admin_token))
+            .field("public_scheme", public_scheme)
+            .field("webhook_allow_private", webhook_allow_private)
+            .field("webhook_retry_delays", webhook_retry_delays)
+            .field("master_key", &hidden(master_key))
+            .field("settle_daily", settle_daily)
+            .field("settle_open_days", settle_open_days)
+            .field("trusted_proxies", trusted_proxies)
+            .field("rate_limit_per_ip", rate_limit_per_ip)
+            .field("rate_limit_per_key", rate_limit_per_key)
+            .field("risk_velocity", risk_velocity)
+            .field("terminal_reversal_window", terminal_reversal_window)
+            .field("metrics_listen", metrics_listen)
+            .field("webhook_lookup", &webhook_lookup.as_ref().map_or("system", |_| "custom"))
+            .field("pin_checks_in_flight", pin_checks_in_flight)
+            .field("expiry_sweep_every", expiry_sweep_every)
+            .finish()
+    }
 }
 
 impl Config {
@@ -107,6 +170,9 @@ impl Config {
             trusted_proxies: Vec::new(),
             rate_limit_per_ip: limits::PER_IP_DEFAULT,
             rate_limit_per_key: limits::PER_KEY_DEFAULT,
+            terminal_reversal_window: TERMINAL_REVERSAL_WINDOW_DEFAULT,
+            metrics_listen: None,
+            webhook_lookup: None,
         }
     }
 }
@@ -168,6 +234,12 @@ impl AppState {
             .master_key
             .as_deref()
             .ok_or_else(|| anyhow::anyhow!("no master key: set SAOMA_MASTER_KEY (64 hex characters)"))?;
+        if config.terminal_reversal_window > TERMINAL_REVERSAL_WINDOW_MAX {
+            anyhow::bail!(
+                "the terminal reversal window is at most {} seconds",
+                TERMINAL_REVERSAL_WINDOW_MAX.as_secs()
+            );
+        }
         let sealer = secrets::Sealer::from_hex(master)?;
         let store = Store::open(&config.database_url).await?;
         let check = store.setting_or_init("master_key_check", &sealer.check_value()).await?;
@@ -359,6 +431,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/risk/rules", get(risk_desk::get_rules))
         .route("/v1/admin/risk/decisions", get(risk_desk::decisions))
         .route("/v1/admin/settlements/{date}", get(settlement::report))
+        // On the API's address the metrics are an operator's; see `metrics_router`.
+        .route("/metrics", get(metrics_text))
         .route_layer(allow(auth::ANY_OPERATOR));
     let admin = admin_only
         .merge(risk_desk)
@@ -400,7 +474,6 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::wallet_auth));
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
         .route("/.well-known/jwks.json", get(receipts::jwks))
         .route("/v1/qr.png", get(qr::png))
         .route("/v1/qr.svg", get(qr::svg))
@@ -418,9 +491,22 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `/metrics` alone, for the separate metrics address (`--metrics-listen`): whoever can
+/// reach that address (the operator's private network) reads them without a token.
+fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(state.clone(), edge::headers))
+        .with_state(state)
+}
+
 /// A running server.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served without a token, when `metrics_listen` asked for it.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -454,6 +540,24 @@ fn install_tls_provider() {
 pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<RunningServer> {
     let state = AppState::new(config).await?;
     let addr = listener.local_addr()?;
+    let metrics_addr = match state.config.metrics_listen {
+        Some(at) => {
+            let metrics_listener = TcpListener::bind(at).await?;
+            let metrics_addr = metrics_listener.local_addr()?;
+            let app = metrics_router(state.clone());
+            let stopping = state.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(metrics_listener, app)
+                    .with_graceful_shutdown(async move { stopping.stopping().await })
+                    .await;
+                if let Err(e) = served {
+                    tracing::warn!(error = %e, "The metrics address stopped serving.");
+                }
+            });
+            Some(metrics_addr)
+        }
+        None => None,
+    };
     let app = router(state.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     install_tls_provider();
@@ -486,5 +590,5 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             })
             .await
     });
-    Ok(RunningServer { addr, state, shutdown: Some(tx), task })
+    Ok(RunningServer { addr, metrics_addr, state, shutdown: Some(tx), task })
 }

@@ -7,13 +7,14 @@ use crate::charge::{self, Charge, OnDecline, Payee};
 use crate::codes;
 use crate::error::{ApiError, ApiResult};
 use crate::guesses;
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
+use crate::page;
 use crate::risk;
 use crate::util::{new_id, now, rfc3339, sha256_hex};
 use crate::work::{Effect, Work};
 use crate::{AppState, views};
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
@@ -97,11 +98,12 @@ pub fn money_of(amount: i64, currency: Currency) -> ApiResult<Money> {
 }
 
 /// Queues an outbox event in `tx`, and its webhook delivery when the merchant has an
-/// endpoint; both are announced only once `tx` commits.
+/// endpoint; both are announced only once `tx` commits. `terminal_id` is the till whose
+/// payment it is about: that till's key sees it in its live feed, other tills' keys do not.
 pub async fn emit(
     tx: &mut WriteTx,
     kind: &str,
-    merchant_id: Option<&str>,
+    (merchant_id, terminal_id): (Option<&str>, Option<&str>),
     customer_id: Option<&str>,
     data: serde_json::Value,
     now: &str,
@@ -112,7 +114,7 @@ pub async fn emit(
         let body = json!({"id": id, "type": kind, "created_at": now, "data": data}).to_string();
         tx.queue_delivery(&id, merchant_id, kind, &body, now).await?;
     }
-    tx.insert_event(&NewEvent { id: &id, merchant_id, customer_id, kind, data }, now).await
+    tx.insert_event(&NewEvent { id: &id, merchant_id, terminal_id, customer_id, kind, data }, now).await
 }
 
 /// Closes a pending payment inside `work` (cancelled or expired).
@@ -127,7 +129,8 @@ pub(crate) async fn close(
     p.close().map_err(|e| ApiError::conflict("payment_not_pending", e.to_string()))?;
     work.update_payment(p).await?;
     let data = serde_json::to_value(views::payment(p, None)).map_err(ApiError::internal)?;
-    emit(work, "payment.closed", Some(&p.merchant_id), p.customer_id.as_deref(), data, now).await?;
+    let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());
+    emit(work, "payment.closed", scope, p.customer_id.as_deref(), data, now).await?;
     let audit = AuditRecord {
         actor,
         action: "payment.close",
@@ -525,7 +528,7 @@ pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     Path(id): Path<String>,
-    Query(q): Query<WaitQuery>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> ApiResult<Response> {
     let p = load_and_wait(&state, &caller, &id, q.wait).await?;
     let merchant = state.store.merchant(&p.merchant_id).await?;
@@ -533,11 +536,14 @@ pub async fn get(
     Ok(Json(views::payment(&p, merchant.as_ref().map(|m| (m, &seed)))).into_response())
 }
 
-/// `GET /v1/payments?out_trade_no=...` (one payment) or a page of payments.
+/// The payments list's cursor: the id of the last payment shown (ids grow with time).
+const PAYMENTS: page::Cursor = page::Cursor::of("payments");
+
+/// `GET /v1/payments?out_trade_no=...` (one payment) or a page of payments, newest first.
 pub async fn find(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    Query(q): Query<WaitQuery>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> ApiResult<Response> {
     let merchant = state.store.merchant(&caller.merchant_id).await?;
     let seed = state.qr_seed();
@@ -546,41 +552,60 @@ pub async fn find(
         let p = load_and_wait(&state, &caller, &p.id, q.wait).await?;
         return Ok(Json(views::payment(&p, merchant.as_ref().map(|m| (m, &seed)))).into_response());
     }
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid("limit", "limit must be 1-100"));
-    }
+    let limit = page::limit(q.limit, 20)?;
+    let before = PAYMENTS.read::<1>(q.cursor.as_deref())?;
+    let before = before.as_ref().map(|[id]| id.as_str());
     let rows = state
         .store
-        .payments_of_merchant(
-            &caller.merchant_id,
-            caller.terminal_id.as_deref(),
-            q.cursor.as_deref(),
-            limit + 1,
-        )
+        .payments_of_merchant(&caller.merchant_id, caller.terminal_id.as_deref(), before, limit + 1)
         .await?;
-    let more = rows.len() as i64 > limit;
-    let data: Vec<api::Payment> = rows
-        .iter()
-        .take(limit as usize)
-        .map(|p| views::payment(p, merchant.as_ref().map(|m| (m, &seed))))
-        .collect();
-    let next_cursor = if more { data.last().map(|p| p.id.clone()) } else { None };
+    let (rows, next_cursor) = PAYMENTS.page(rows, limit, |p| vec![&p.id])?;
+    let data: Vec<api::Payment> =
+        rows.iter().map(|p| views::payment(p, merchant.as_ref().map(|m| (m, &seed)))).collect();
     Ok(Json(api::Page { data, next_cursor }).into_response())
 }
 
-/// Reverses a payment inside `work`: pending → closed, succeeded → fully refunded.
+/// Refuses a till's reversal of a paid sale once the operator's window after the charge
+/// has passed: from then on it is a refund, which needs a manager or merchant key.
+fn check_reversal_window(
+    state: &AppState,
+    caller: &MerchantCaller,
+    p: &Payment,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<()> {
+    if caller.terminal_id.is_none() {
+        return Ok(());
+    }
+    let window = state.config.terminal_reversal_window;
+    let paid_at = p.paid_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let within = paid_at.is_some_and(|paid| {
+        chrono::Duration::from_std(window).is_ok_and(|w| now.signed_duration_since(paid) <= w)
+    });
+    if within {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "a till may reverse a paid sale only within {} s of the charge; refund it with a manager or merchant key",
+        window.as_secs()
+    ))
+    .with_code("reversal_window_closed"))
+}
+
+/// Reverses a payment inside `work`: pending → closed, succeeded → fully refunded (by a
+/// till only within the reversal window).
 async fn reverse(
     state: &AppState,
     work: &mut Work,
     p: &mut Payment,
     merchant_name: &str,
-    actor: &str,
-    now: &str,
+    caller: &MerchantCaller,
+    (t, now): (chrono::DateTime<chrono::Utc>, &str),
 ) -> Result<(), OpError> {
+    let actor = caller.key_id.as_str();
     match p.status() {
         PaymentStatus::Pending => close(work, p, actor, "cancelled", now).await?,
         PaymentStatus::Succeeded => {
+            check_reversal_window(state, caller, p, t)?;
             let remaining = p.amount.checked_sub(p.refunded).map_err(ApiError::internal)?;
             let refund = RefundAsk {
                 out_refund_no: &format!("cancel-{}", p.id),
@@ -604,10 +629,10 @@ pub async fn cancel(
     let merchant =
         state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     let p = retry_on_conflict(|| async {
-        let (_, now) = now();
+        let (t, now) = now();
         let mut work = Work::begin(&state).await?;
         let mut p = visible(&caller, work.payment(&id).await?)?;
-        reverse(&state, &mut work, &mut p, &merchant.name, &caller.key_id, &now).await?;
+        reverse(&state, &mut work, &mut p, &merchant.name, &caller, (t, &now)).await?;
         work.commit(&state).await?;
         Ok(p)
     })
@@ -628,12 +653,12 @@ pub async fn cancel_by_trade_no(
         state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     let currency = currency_of(&merchant.currency)?;
     let p = retry_on_conflict(|| async {
-        let (_, now) = now();
+        let (t, now) = now();
         let mut work = Work::begin(&state).await?;
         let p = match work.payment_by_trade_no(&caller.merchant_id, &req.out_trade_no).await? {
             Some(p) => {
                 let mut p = visible(&caller, Some(p))?;
-                reverse(&state, &mut work, &mut p, &merchant.name, &caller.key_id, &now).await?;
+                reverse(&state, &mut work, &mut p, &merchant.name, &caller, (t, &now)).await?;
                 p
             }
             None => {
@@ -685,6 +710,7 @@ async fn refund_in_tx(
     ask: &RefundAsk<'_>,
     now: &str,
 ) -> Result<RefundRow, OpError> {
+    crate::auth::refuse_suspended(work, &p.merchant_id).await?;
     let amount = money_of(ask.amount_minor, p.amount.currency())?;
     let decision = payment::decide_refund(p.refundable(), amount).map_err(|e| match e {
         RefundError::NotRefundable(_) => ApiError::conflict("payment_not_refundable", e.to_string()),
@@ -716,7 +742,8 @@ async fn refund_in_tx(
     work.update_payment(p).await?;
     crate::receipts::issue(&state.keys.sealer, work, p, merchant_name, Some(&refund), now).await?;
     let data = json!({"refund": views::refund(&refund), "payment": views::payment(p, None)});
-    emit(work, "refund.succeeded", Some(&p.merchant_id), Some(&customer_id), data, now).await?;
+    let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());
+    emit(work, "refund.succeeded", scope, Some(&customer_id), data, now).await?;
     let audit = AuditRecord {
         actor: ask.actor,
         action: "refund.create",

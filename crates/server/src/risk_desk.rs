@@ -5,12 +5,13 @@
 use crate::audit::Audit;
 use crate::auth::Operator;
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
+use crate::page;
 use crate::risk::{self, RULES_SETTING};
 use crate::util::{now, text_field};
 use crate::{AppState, views};
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use saoma_api as api;
 use saoma_core::risk::Rules;
 use saoma_store::AuditRecord;
@@ -172,19 +173,26 @@ pub struct DecisionQuery {
     subject_id: Option<String>,
     payment_id: Option<String>,
     limit: Option<i64>,
+    cursor: Option<String>,
 }
+
+/// The decisions list's cursor: the time and id of the last decision shown.
+const DECISIONS: page::Cursor = page::Cursor::of("risk_decisions");
 
 /// `GET /v1/admin/risk/decisions`: declines, newest first, each with the rule that fired,
 /// what it observed, the threshold and the rules' version.
 pub async fn decisions(
     State(state): State<AppState>,
-    Query(q): Query<DecisionQuery>,
+    ApiQuery(q): ApiQuery<DecisionQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid("limit", "limit must be 1-100"));
-    }
-    let rows = state.store.risk_decisions(q.subject_id.as_deref(), q.payment_id.as_deref(), limit).await?;
+    let limit = page::limit(q.limit, 50)?;
+    let before = DECISIONS.read::<2>(q.cursor.as_deref())?;
+    let before = before.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
+    let rows = state
+        .store
+        .risk_decisions(q.subject_id.as_deref(), q.payment_id.as_deref(), before, limit + 1)
+        .await?;
+    let (rows, next_cursor) = DECISIONS.page(rows, limit, |d| vec![&d.created_at, &d.id])?;
     let data: Vec<serde_json::Value> = rows
         .into_iter()
         .map(|d| {
@@ -193,5 +201,5 @@ pub async fn decisions(
                 "rules_version": d.rules_version, "created_at": d.created_at})
         })
         .collect();
-    Ok(Json(json!({"data": data, "next_cursor": null})))
+    Ok(Json(json!({"data": data, "next_cursor": next_cursor})))
 }

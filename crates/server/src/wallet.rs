@@ -6,12 +6,13 @@ use crate::AppState;
 use crate::audit::Audit;
 use crate::auth::WalletCaller;
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
+use crate::page;
 use crate::payments::retry_on_conflict;
 use crate::pin::{verify_pin, weigh_nothing};
 use crate::util::{new_id, now, random_token, rfc3339, sha256_hex};
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use rand::Rng;
 use saoma_api as api;
@@ -191,23 +192,27 @@ pub async fn receive_code(
     Ok(Json(serde_json::json!({"qr_payload": payload, "qr_png_url": png})))
 }
 
-/// `?limit=` of the history.
+/// `?limit=&cursor=` of the history.
 #[derive(Deserialize)]
-pub struct LimitQuery {
+pub struct HistoryQuery {
     limit: Option<i64>,
+    cursor: Option<String>,
 }
 
-/// `GET /v1/wallet/transactions`.
+/// The history's cursor: the time and id of the last item shown.
+const HISTORY: page::Cursor = page::Cursor::of("wallet_transactions");
+
+/// `GET /v1/wallet/transactions`: newest first, a page at a time.
 pub async fn transactions(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
-    Query(q): Query<LimitQuery>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<api::Page<api::WalletTransaction>>> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid("limit", "limit must be 1-100"));
-    }
-    let rows = state.store.history(&me.customer_id, limit).await?;
+    let limit = page::limit(q.limit, 50)?;
+    let before = HISTORY.read::<2>(q.cursor.as_deref())?;
+    let before = before.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
+    let rows = state.store.history(&me.customer_id, before, limit + 1).await?;
+    let (rows, next_cursor) = HISTORY.page(rows, limit, |h| vec![&h.created_at, &h.id])?;
     let data = rows
         .into_iter()
         .map(|h| api::WalletTransaction {
@@ -220,5 +225,5 @@ pub async fn transactions(
             receipt_jws: h.receipt_jws,
         })
         .collect();
-    Ok(Json(api::Page { data, next_cursor: None }))
+    Ok(Json(api::Page { data, next_cursor }))
 }

@@ -17,19 +17,26 @@ impl Store {
         Ok(n)
     }
 
-    /// Risk declines, newest first, of one subject (customer or terminal) or one payment.
+    /// Risk declines, newest first (by time, then id), of one subject (customer or terminal)
+    /// or one payment, after `before` (the time and id of the last one already seen).
     pub async fn risk_decisions(
         &self,
         subject_id: Option<&str>,
         payment_id: Option<&str>,
+        before: Option<(&str, &str)>,
         limit: i64,
     ) -> StoreResult<Vec<RiskDecisionRow>> {
+        let (before_at, before_id) = before.unzip();
         Ok(sqlx::query_as(
             "SELECT * FROM risk_decisions WHERE ($1 IS NULL OR subject_id = $1) \
-               AND ($2 IS NULL OR payment_id = $2) ORDER BY created_at DESC, id DESC LIMIT $3",
+               AND ($2 IS NULL OR payment_id = $2) \
+               AND ($3 IS NULL OR created_at < $3 OR (created_at = $3 AND id < $4)) \
+               ORDER BY created_at DESC, id DESC LIMIT $5",
         )
         .bind(subject_id)
         .bind(payment_id)
+        .bind(before_at)
+        .bind(before_id)
         .bind(limit)
         .fetch_all(&self.read)
         .await?)
