@@ -44,8 +44,17 @@ async fn parallel_wrong_pins_weigh_at_most_five(db: Db) {
     let count = |code: &str| answers.get(code).copied().unwrap_or(0);
     let wrong = count("unauthenticated");
     assert!(wrong <= 4, "at most four wrong PINs answered as wrong before the fifth locks: {answers:?}");
-    // The rest were refused unweighed: locked, or told to retry while five checks ran.
-    assert_eq!(wrong + count("pin_locked") + count("rate_limited"), 40, "{answers:?}");
+    // The rest were refused unweighed: locked, told to retry while five checks ran, or
+    // (on a loaded machine) told the server was busy.
+    let unweighed = count("pin_locked") + count("rate_limited") + count("unavailable");
+    assert_eq!(wrong + unweighed, 40, "{answers:?}");
+    // Wrong PINs one at a time from here: however the flood went, the fifth weighed in all
+    // locks PIN use.
+    let mut later = 0;
+    while refused_sign_in(&w, &phone, "000000").await.code() == Some("unauthenticated") {
+        later += 1;
+        assert!(wrong + later <= 4, "a fifth wrong PIN was answered as wrong: {answers:?}, then {later}");
+    }
     // Locked now: the right PIN is refused too.
     assert_eq!(refused_sign_in(&w, &phone, PIN).await.code(), Some("pin_locked"));
 
@@ -71,7 +80,7 @@ async fn parallel_wrong_pins_weigh_at_most_five(db: Db) {
     for t in tasks {
         match t.await.unwrap().as_str() {
             "invalid_pin" => wrong += 1,
-            other => assert!(["pin_locked", "rate_limited"].contains(&other), "{other}"),
+            other => assert!(["pin_locked", "rate_limited", "unavailable"].contains(&other), "{other}"),
         }
     }
     assert!(wrong <= 4, "{wrong} wrong PINs weighed before the lock");

@@ -44,6 +44,15 @@ impl AccountShards {
     }
 }
 
+/// `($1, $2, ...), (...)`: the placeholders of a multi-row `VALUES` of `rows` rows.
+fn values_list(rows: usize, columns: usize) -> String {
+    let row = |r: usize| {
+        let cells: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
+        format!("({})", cells.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
 /// The columns that hold secrets sealed under the master key: (table, key column, column).
 pub const SEALED_COLUMNS: &[(&str, &str, &str)] = &[
     ("api_keys", "id", "secret"),
@@ -569,8 +578,9 @@ impl WriteTx {
     }
 
     /// Records a journal entry and applies its postings to the accounts (split accounts:
-    /// to one of their shard rows), in row-id order so concurrent writers on PostgreSQL
-    /// lock rows in one order and cannot deadlock.
+    /// to one of their shard rows) in a few statements (the entry, one per wallet, one for
+    /// every other account, one for the postings), locking rows in one global order
+    /// (wallets first, then by id) so concurrent writers on PostgreSQL cannot deadlock.
     /// Fails with [`StoreError::InsufficientFunds`] when a wallet would go below zero; the
     /// caller then drops the transaction, so nothing of it lands.
     pub async fn post_entry(
@@ -589,47 +599,87 @@ impl WriteTx {
             .execute(&mut *self.tx)
             .await
             .map_err(StoreError::from_sqlx)?;
-        let mut postings: Vec<_> =
-            entry.postings().iter().map(|p| (self.shards.row_id(&p.account), p)).collect();
-        // The global lock order: wallets first (a charge locks them before it decides),
-        // then every other row, each group by id.
-        postings.sort_by(|a, b| {
-            let wallet = |p: &saoma_core::ledger::Posting| !p.account.kind.must_stay_non_negative();
-            (wallet(a.1), &a.0).cmp(&(wallet(b.1), &b.0))
-        });
-        for (account_id, p) in postings {
+        let postings: Vec<_> = entry.postings().iter().map(|p| (self.shards.row_id(&p.account), p)).collect();
+        // One change per account row, in the global lock order: wallets first (a charge
+        // locks them before it decides), then every other row, each group by id.
+        let mut changes: std::collections::BTreeMap<(bool, &str), (&saoma_core::ledger::Posting, i64)> =
+            std::collections::BTreeMap::new();
+        for (account_id, p) in &postings {
+            let key = (!p.account.kind.must_stay_non_negative(), account_id.as_str());
+            changes.entry(key).or_insert((p, 0)).1 += p.balance_delta();
+        }
+        for ((other, account_id), (p, delta)) in &changes {
+            if !*other {
+                self.move_wallet(account_id, p, *delta).await?;
+            }
+        }
+        let others: Vec<_> = changes.iter().filter(|((other, _), _)| *other).collect();
+        if !others.is_empty() {
+            // Accounts without a floor: one statement creates or moves them all, in order.
+            let sql = format!(
+                "INSERT INTO accounts (id, kind, owner_id, currency, balance) VALUES {} \
+                 ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + excluded.balance",
+                values_list(others.len(), 5)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for ((_, account_id), (p, delta)) in others {
+                let a = &p.account;
+                q = q
+                    .bind(*account_id)
+                    .bind(a.kind.as_str())
+                    .bind(&a.owner)
+                    .bind(a.currency_code)
+                    .bind(*delta);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        let sql = format!(
+            "INSERT INTO postings (entry_id, account_id, direction, amount, currency) VALUES {}",
+            values_list(postings.len(), 5)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (account_id, p) in &postings {
+            let (amount, currency) = (p.amount.amount_minor(), p.amount.currency().code());
+            q = q
+                .bind(entry_id)
+                .bind(account_id.as_str())
+                .bind(p.direction.as_str())
+                .bind(amount)
+                .bind(currency);
+        }
+        q.execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Moves a wallet's balance by `delta` in one statement: a credit creates the wallet if
+    /// need be; a debit never takes it below zero ([`StoreError::InsufficientFunds`]).
+    async fn move_wallet(
+        &mut self,
+        account_id: &str,
+        p: &saoma_core::ledger::Posting,
+        delta: i64,
+    ) -> StoreResult<()> {
+        let moved = if delta >= 0 {
             sqlx::query(
-                "INSERT INTO accounts (id, kind, owner_id, currency, balance) VALUES ($1, $2, $3, $4, 0) \
-                 ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO accounts (id, kind, owner_id, currency, balance) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + excluded.balance",
             )
-            .bind(&account_id)
+            .bind(account_id)
             .bind(p.account.kind.as_str())
             .bind(&p.account.owner)
             .bind(p.account.currency_code)
-            .execute(&mut *self.tx)
-            .await?;
-            let delta = p.balance_delta();
-            let guard = if p.account.kind.must_stay_non_negative() { " AND balance + $1 >= 0" } else { "" };
-            let updated = sqlx::query(AssertSqlSafe(format!(
-                "UPDATE accounts SET balance = balance + $1 WHERE id = $2{guard}"
-            )))
             .bind(delta)
-            .bind(&account_id)
             .execute(&mut *self.tx)
-            .await?;
-            if updated.rows_affected() != 1 {
-                return Err(StoreError::InsufficientFunds(account_id));
-            }
-            sqlx::query(
-                "INSERT INTO postings (entry_id, account_id, direction, amount, currency) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(entry_id)
-            .bind(&account_id)
-            .bind(p.direction.as_str())
-            .bind(p.amount.amount_minor())
-            .bind(p.amount.currency().code())
-            .execute(&mut *self.tx)
-            .await?;
+            .await?
+        } else {
+            sqlx::query("UPDATE accounts SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0")
+                .bind(delta)
+                .bind(account_id)
+                .execute(&mut *self.tx)
+                .await?
+        };
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::InsufficientFunds(account_id.to_string()));
         }
         Ok(())
     }
