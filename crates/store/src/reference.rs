@@ -9,6 +9,7 @@
 use crate::{Backend, StoreError, StoreResult};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, AssertSqlSafe, Executor};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -143,10 +144,28 @@ impl Reference {
                 while Instant::now() < deadline {
                     let t = Instant::now();
                     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                    for _ in 0..batch {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
+                    // One lock order for every transaction, so concurrent ones never
+                    // deadlock: wallets by id, then the accounts by id (credits summed).
+                    let mut payments: Vec<(u64, u64)> = (0..batch)
+                        .map(|_| {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            ((i.wrapping_mul(7919)) % wallets.max(1), i)
+                        })
+                        .collect();
+                    payments.sort_unstable();
+                    let mut credits: BTreeMap<String, i64> = BTreeMap::new();
+                    for (wallet, i) in payments {
                         let merchant = if hot { 0 } else { i % merchants.max(1) };
-                        pay(&mut tx, i, (i.wrapping_mul(7919)) % wallets.max(1), merchant, i % shards)
+                        let (net, fee) = pay(&mut tx, i, wallet, merchant).await?;
+                        let shard = i % shards;
+                        *credits.entry(format!("m{merchant}#{shard}")).or_default() += net;
+                        *credits.entry(format!("fee#{shard}")).or_default() += fee;
+                    }
+                    for (account, delta) in credits {
+                        sqlx::query("UPDATE ref_accounts SET balance = balance + $1 WHERE id = $2")
+                            .bind(delta)
+                            .bind(account)
+                            .execute(&mut *tx)
                             .await?;
                     }
                     tx.commit().await.map_err(StoreError::from_sqlx)?;
@@ -218,19 +237,14 @@ async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<Result
     out
 }
 
-/// One payment, statement by statement, inside the caller's transaction.
-async fn pay(
-    tx: &mut sqlx::AnyConnection,
-    i: u64,
-    wallet: u64,
-    merchant: u64,
-    shard: u64,
-) -> StoreResult<()> {
+/// One payment, statement by statement, inside the caller's transaction; the caller
+/// credits the merchant's payable and the fee revenue with the (net, fee) returned.
+async fn pay(tx: &mut sqlx::AnyConnection, i: u64, wallet: u64, merchant: u64) -> StoreResult<(i64, i64)> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let amount = 100 + (i % 900) as i64;
     let fee = amount * FEE_BPS / 10_000;
     let (id, entry) = (format!("pay_{i}"), format!("je_{i}"));
-    let (payable, fee_account) = (format!("m{merchant}#{shard}"), format!("fee#{shard}"));
+    let (payable, fee_account) = (format!("m{merchant}"), "fee".to_string());
     let wallet = wallet as i64;
     sqlx::query("INSERT INTO ref_used_codes (code, used_at) VALUES ($1, $2)")
         .bind(format!("66{i:016}"))
@@ -245,16 +259,6 @@ async fn pay(
             .await?;
     if debited.rows_affected() != 1 {
         return Err(StoreError::InsufficientFunds(format!("reference wallet {wallet}")));
-    }
-    // Accounts in id order, as the store locks them.
-    let mut credits = [(payable.as_str(), amount - fee), (fee_account.as_str(), fee)];
-    credits.sort();
-    for (account, delta) in credits {
-        sqlx::query("UPDATE ref_accounts SET balance = balance + $1 WHERE id = $2")
-            .bind(delta)
-            .bind(account)
-            .execute(&mut *tx)
-            .await?;
     }
     sqlx::query(
         "INSERT INTO ref_payments (id, merchant, out_trade_no, wallet, amount, fee, status, created_at) \
@@ -309,5 +313,5 @@ async fn pay(
         .bind(&now)
         .execute(&mut *tx)
         .await?;
-    Ok(())
+    Ok((amount - fee, fee))
 }

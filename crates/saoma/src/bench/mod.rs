@@ -201,6 +201,7 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
     let seed_started = Instant::now();
     let wants_qr = args.scenario.contains(&Scenario::Mpm);
     let tills = seed::merchants(&admin, args.merchants, wants_qr).await?;
+    eprintln!("saoma bench: merchants made in {:.1} s", seed_started.elapsed().as_secs_f64());
     let wallets = seed::wallets(&store, args.wallets, PIN).await?;
     let sessions = match wants_qr {
         true => seed::sessions(&store, &wallets, SESSIONS_MAX).await?,

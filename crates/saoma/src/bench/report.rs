@@ -244,7 +244,7 @@ pub fn print_text(report: &Report) {
         );
         for r in &report.references {
             println!(
-                "{:<18} {:>5} {:>10.1} {:>8.1} {:>8.1} {:>8.1}",
+                "{:<24} {:>5} {:>10.1} {:>8.1} {:>8.1} {:>8.1}",
                 r.name, r.connections, r.per_s, r.latency.p50_ms, r.latency.p99_ms, r.latency.p999_ms
             );
         }
