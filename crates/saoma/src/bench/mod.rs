@@ -136,9 +136,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         draw(dir, &report)?;
     }
     if args.json {
+        // The table still goes to the terminal; the object alone to stdout.
+        eprint!("{}", report::text(&report));
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        report::print_text(&report);
+        print!("{}", report::text(&report));
     }
     Ok(())
 }

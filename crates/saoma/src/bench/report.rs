@@ -181,8 +181,11 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 }
 
 /// The human-readable report.
-pub fn print_text(report: &Report) {
-    println!(
+pub fn text(report: &Report) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "saoma bench: {} backend, {} merchants, {} wallets (seeded in {:.1} s), {} s per run after {} s warm-up, {} cores",
         report.backend,
         report.seed.merchants,
@@ -192,8 +195,9 @@ pub fn print_text(report: &Report) {
         report.machine.warmup_s,
         report.machine.cores
     );
-    println!();
-    println!(
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
         "{:<8} {:>5} {:>7} {:>10} {:>8} {:>8} {:>8} {:>7} {:>10} {:>9} {:>9} {:>6} {:>5}",
         "scenario",
         "conns",
@@ -210,7 +214,8 @@ pub fn print_text(report: &Report) {
         "busy"
     );
     for r in &report.runs {
-        println!(
+        let _ = writeln!(
+            out,
             "{:<8} {:>5} {:>7} {:>10.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>10} {:>9} {:>9} {:>6.2} {:>4.0}%",
             r.scenario,
             r.connections,
@@ -227,38 +232,43 @@ pub fn print_text(report: &Report) {
             r.machine_busy * 100.0
         );
     }
-    println!(
+    let _ = writeln!(
+        out,
         "(server/db/bench ms: CPU milliseconds per payment of the server process, of PostgreSQL, of this load generator)"
     );
     if report.runs.iter().any(|r| !r.flush_metric) {
-        println!(
+        let _ = writeln!(
+            out,
             "(/flush: the server exports no {} counter: each payment is its own database transaction, 1.00 by construction)",
             super::FLUSH_METRIC
         );
     }
     if !report.references.is_empty() {
-        println!();
-        println!(
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
             "{:<18} {:>5} {:>10} {:>8} {:>8} {:>8}",
             "reference", "conns", "per s", "p50 ms", "p99 ms", "p99.9 ms"
         );
         for r in &report.references {
-            println!(
+            let _ = writeln!(
+                out,
                 "{:<24} {:>5} {:>10.1} {:>8.1} {:>8.1} {:>8.1}",
                 r.name, r.connections, r.per_s, r.latency.p50_ms, r.latency.p99_ms, r.latency.p999_ms
             );
         }
     }
-    println!();
-    println!("ratios at {} connections:", report.connections);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "ratios at {} connections:", report.connections);
     for (name, value) in &report.ratios {
-        println!("  {name:<40} {value:>8.2}");
+        let _ = writeln!(out, "  {name:<40} {value:>8.2}");
     }
     if !report.targets.is_empty() {
-        println!();
-        println!("targets of issue #13:");
+        let _ = writeln!(out);
+        let _ = writeln!(out, "targets of issue #13:");
         for t in &report.targets {
-            println!(
+            let _ = writeln!(
+                out,
                 "  {:<40} {:>8.2}  target {:<7} {}",
                 t.name,
                 t.value,
@@ -267,11 +277,13 @@ pub fn print_text(report: &Report) {
             );
         }
     }
-    println!();
-    println!(
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
         "invariants: checked after each of the {} runs (trial balance, wallet debits = merchant credits + fees, no duplicate payment): ok",
         report.invariant_checks
     );
+    out
 }
 
 #[cfg(test)]
