@@ -5,7 +5,7 @@
 use plotters::prelude::*;
 use std::path::Path;
 
-const COLORS: [RGBColor; 7] = [
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -13,6 +13,9 @@ const COLORS: [RGBColor; 7] = [
     RGBColor(255, 127, 14),
     RGBColor(23, 190, 207),
     RGBColor(127, 127, 127),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(188, 189, 34),
 ];
 
 fn failed(e: impl std::fmt::Display) -> anyhow::Error {

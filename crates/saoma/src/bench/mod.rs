@@ -371,6 +371,7 @@ async fn one_run(
     store: &Store,
     server_pid: Option<u32>,
 ) -> anyhow::Result<RunReport> {
+    let postgres = store.backend() == saoma_store::Backend::Postgres;
     let seconds = (plan.warmup + plan.duration).as_secs_f64() + 1.0;
     if plan.scenario.uses_codes() {
         // Enough codes for the run: at the rate asked, or at well above the best so far.
@@ -410,7 +411,8 @@ async fn one_run(
         errors: result.errors,
         other_ops_per_s: result.other_ops as f64 / (plan.warmup + plan.duration).as_secs_f64(),
         server_cpu_ms_per_payment: per_payment(w.server_cpu_s),
-        db_cpu_ms_per_payment: per_payment(Some(w.db_cpu_s).filter(|s| *s > 0.0)),
+        // PostgreSQL's processes; nothing to read for SQLite, which runs inside the server.
+        db_cpu_ms_per_payment: per_payment(Some(w.db_cpu_s).filter(|_| postgres)),
         bench_cpu_ms_per_payment: per_payment(w.bench_cpu_s),
         machine_busy: w.machine_busy,
         payments_per_flush: match w.flushes {
