@@ -34,37 +34,59 @@ pub struct Till {
 }
 
 /// Makes `count` approved merchants with one terminal, a terminal key and a merchant key
-/// each, 16 requests at a time; reads each one's static QR code when `with_qr`.
+/// each, 8 merchants at a time; reads each one's static QR code when `with_qr`.
 pub async fn merchants(admin: &Client, count: usize, with_qr: bool) -> anyhow::Result<Vec<Till>> {
     futures::stream::iter(0..count)
         .map(|i| async move {
-            let m = admin
-                .create_merchant(&api::CreateMerchantRequest {
-                    name: format!("Bench Shop {i}"),
-                    mcc: "5812".into(),
-                    city: "Hangzhou".into(),
-                    country: "CN".into(),
-                    currency: "CNY".into(),
-                    fee_bps: 60,
-                    timezone: None,
-                })
-                .await?;
-            admin.approve_merchant(&m.id).await?;
-            let t = admin.create_terminal(&m.id, "Till").await?;
-            let k = admin.create_key(&m.id, Some(&t.id)).await?;
+            let req = api::CreateMerchantRequest {
+                name: format!("Bench Shop {i}"),
+                mcc: "5812".into(),
+                city: "Hangzhou".into(),
+                country: "CN".into(),
+                currency: "CNY".into(),
+                fee_bps: 60,
+                timezone: None,
+            };
+            let m = busy_retry(|| admin.create_merchant(&req)).await?;
+            busy_retry(|| admin.approve_merchant(&m.id)).await?;
+            let t = busy_retry(|| admin.create_terminal(&m.id, "Till")).await?;
+            let k = busy_retry(|| admin.create_key(&m.id, Some(&t.id))).await?;
             let credentials = Credentials::Key { key_id: k.key_id, secret: k.secret };
-            let k = admin.create_key(&m.id, None).await?;
+            let k = busy_retry(|| admin.create_key(&m.id, None)).await?;
             let manager = Credentials::Key { key_id: k.key_id, secret: k.secret };
             let qr_payload = match with_qr {
-                true => Some(admin.with_credentials(credentials.clone()).merchant_qr().await?.qr_payload),
+                true => {
+                    let till = admin.with_credentials(credentials.clone());
+                    Some(busy_retry(|| till.merchant_qr()).await?.qr_payload)
+                }
                 false => None,
             };
             Ok::<Till, anyhow::Error>(Till { credentials, manager, qr_payload })
         })
-        .buffered(16)
+        .buffered(8)
         .try_collect()
         .await
         .context("making the merchants")
+}
+
+/// Sends again, up to five times, what the server refused with 503 (no database
+/// connection came free in time: nothing of the request was done).
+async fn busy_retry<T, F, Fut>(mut send: F) -> Result<T, saoma_client::ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, saoma_client::ClientError>>,
+{
+    let mut tries = 0;
+    loop {
+        match send().await {
+            Err(e) if e.status() == Some(503) && tries < 5 => {
+                tries += 1;
+                eprintln!("saoma bench: the server is busy while seeding; trying again ({tries}/5)");
+                tokio::time::sleep(std::time::Duration::from_millis(500 * tries)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Makes `count` customers (phones `188` + 8 digits) with the PIN `pin`, each with a
