@@ -121,6 +121,12 @@ impl Client {
         }
     }
 
+    /// The same connection pool with other credentials: many tills or wallets over one
+    /// keep-alive connection, as a load generator drives them.
+    pub fn with_credentials(&self, credentials: Credentials) -> Client {
+        Client { http: self.http.clone(), base: self.base.clone(), credentials }
+    }
+
     /// A request with the credentials applied (signed, for a key); `bytes` is the body.
     pub(crate) fn request(
         &self,

@@ -482,13 +482,17 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
 
 fn main() {
     saoma_client::install_tls();
+    let cli = Cli::parse();
+    // The bench reads whole tables between runs on purpose: sqlx's slow-statement warnings
+    // and notices would only bury its progress bars.
+    let default_filter = if matches!(cli.command, Command::Bench(_)) { "warn,sqlx=error" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SAOMA_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("SAOMA_LOG")
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

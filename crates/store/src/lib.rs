@@ -8,8 +8,10 @@
 //! pool instead of failing with `database is locked`.
 
 mod access;
+mod bulk;
 mod guards;
 mod reads;
+pub mod reference;
 mod review;
 mod risk;
 mod rows;
@@ -17,6 +19,7 @@ mod settlement;
 mod tx;
 mod webhooks;
 
+pub use bulk::LedgerFlows;
 pub use guards::GuessCount;
 pub use rows::*;
 pub use tx::{SEALED_COLUMNS, WriteTx};
@@ -24,6 +27,10 @@ pub use tx::{SEALED_COLUMNS, WriteTx};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::time::Duration;
+
+/// SQLite's `synchronous` setting on every connection (in WAL mode). The benchmark's
+/// SQLite reference loops use it too, so they compare like with like.
+pub const SQLITE_SYNCHRONOUS: &str = "NORMAL";
 
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +142,10 @@ impl Store {
                         if backend == Backend::Sqlite {
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute(sqlx::AssertSqlSafe(format!(
+                                "PRAGMA synchronous = {SQLITE_SYNCHRONOUS}"
+                            )))
+                            .await?;
                         } else {
                             // No statement or forgotten transaction may hold locks for long.
                             let set = format!(

@@ -15,7 +15,7 @@ use sqlx::{Any, AssertSqlSafe, Transaction};
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
     backend: Backend,
-    shards: std::sync::Arc<AccountShards>,
+    pub(crate) shards: std::sync::Arc<AccountShards>,
     audit_chain: Option<i64>,
 }
 
@@ -34,7 +34,7 @@ impl AccountShards {
         (self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.count.max(1)) as i64
     }
 
-    fn row_id(&self, account: &saoma_core::ledger::AccountRef) -> String {
+    pub(crate) fn row_id(&self, account: &saoma_core::ledger::AccountRef) -> String {
         let key = account.key();
         if self.count <= 1 || account.kind.must_stay_non_negative() {
             return key;

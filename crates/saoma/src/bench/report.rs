@@ -1,0 +1,300 @@
+//! The figures: percentiles, the ratios against the references and the issue's targets,
+//! printed as a table or as one JSON object.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Percentiles of latencies in microseconds, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    /// From unsorted samples (sorted in place).
+    pub fn of(samples: &mut [u64]) -> Latency {
+        samples.sort_unstable();
+        let pct = |p: f64| match samples.len() {
+            0 => 0.0,
+            n => samples[(((n - 1) as f64) * p).round() as usize] as f64 / 1000.0,
+        };
+        Latency { p50_ms: pct(0.5), p99_ms: pct(0.99), p999_ms: pct(0.999), max_ms: pct(1.0) }
+    }
+}
+
+/// One run of Saoma.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub scenario: &'static str,
+    pub connections: usize,
+    /// The open loop's arrival rate; absent for a closed loop.
+    pub rate: Option<f64>,
+    pub payments: u64,
+    pub seconds: f64,
+    pub payments_per_s: f64,
+    #[serde(flatten)]
+    pub latency: Latency,
+    pub errors: u64,
+    /// Queries, refunds and cancellations per second (`mixed`).
+    pub other_ops_per_s: f64,
+    pub server_cpu_ms_per_payment: Option<f64>,
+    /// PostgreSQL's processes (all of them on the machine).
+    pub db_cpu_ms_per_payment: Option<f64>,
+    pub bench_cpu_ms_per_payment: Option<f64>,
+    /// Share of the machine's CPU busy during the window, 0-1.
+    pub machine_busy: f64,
+    pub payments_per_flush: f64,
+    /// True when the server exports a flush counter; otherwise each payment is its own
+    /// database transaction and `payments_per_flush` is 1 by construction.
+    pub flush_metric: bool,
+    /// Payments the server's `saoma_payments_total` counted in the window.
+    pub payments_counted_by_server: Option<f64>,
+    pub codes_ran_out: bool,
+    pub invariants: &'static str,
+    #[serde(skip)]
+    pub latencies_us: Vec<u64>,
+}
+
+/// One reference measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefReport {
+    pub name: &'static str,
+    pub connections: usize,
+    pub per_s: f64,
+    #[serde(flatten)]
+    pub latency: Latency,
+    pub commits: u64,
+    #[serde(skip)]
+    pub latencies_us: Vec<u64>,
+}
+
+/// The whole invocation.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The headline run's scenario (the first asked for), at `connections`.
+    pub scenario: &'static str,
+    pub backend: &'static str,
+    pub connections: usize,
+    pub payments_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub errors: u64,
+    /// Reference name → per second, at the headline's connections.
+    pub reference: BTreeMap<String, f64>,
+    /// Ratio name → value, at the headline's connections.
+    pub ratios: BTreeMap<String, f64>,
+    /// The issue's targets: name → (value, target, met).
+    pub targets: Vec<Target>,
+    /// Invariant checks that ran (one per run) and passed.
+    pub invariant_checks: usize,
+    pub seed: Seed,
+    pub runs: Vec<RunReport>,
+    pub references: Vec<RefReport>,
+    pub machine: Machine,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Target {
+    pub name: String,
+    pub value: f64,
+    pub target: String,
+    pub met: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Seed {
+    pub merchants: usize,
+    pub wallets: usize,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+}
+
+/// Reference names, as they appear in `reference` and in the ratios.
+pub const PGBENCH: &str = "pgbench_tpcb";
+pub const RAW_SQL: &str = "raw_sql_one_tx";
+pub const SQLITE_ONE: &str = "sqlite_one_commit";
+pub const SQLITE_BATCHED: &str = "sqlite_batched";
+pub const SQLITE_ONE_FULL: &str = "sqlite_one_commit_full";
+
+/// Fills `reference`, `ratios` and `targets` from the runs at `connections`.
+pub fn compare(report: &mut Report) {
+    let c = report.connections;
+    let refs: Vec<&RefReport> = report.references.iter().filter(|r| r.connections == c).collect();
+    for r in &refs {
+        report.reference.insert(r.name.to_string(), r.per_s);
+    }
+    let closed: Vec<&RunReport> =
+        report.runs.iter().filter(|r| r.connections == c && r.rate.is_none()).collect();
+    for run in &closed {
+        for r in &refs {
+            report
+                .ratios
+                .insert(format!("{}_vs_{}", run.scenario, r.name), run.payments_per_s / r.per_s.max(1e-9));
+            if r.name == PGBENCH || r.name == RAW_SQL {
+                report.ratios.insert(
+                    format!("p99_{}_vs_{}", run.scenario, r.name),
+                    run.latency.p99_ms / r.latency.p99_ms.max(1e-9),
+                );
+            }
+        }
+    }
+    let find = |s: &str| closed.iter().find(|r| r.scenario == s);
+    if let (Some(hot), Some(spread)) = (find("hot"), find("spread")) {
+        report.ratios.insert("hot_vs_spread".into(), hot.payments_per_s / spread.payments_per_s.max(1e-9));
+    }
+    let mut target = |name: &str, at_least: Option<f64>, at_most: Option<f64>| {
+        if let Some(&value) = report.ratios.get(name) {
+            let (text, met) = match (at_least, at_most) {
+                (Some(t), _) => (format!(">= {t}"), value >= t),
+                (_, Some(t)) => (format!("<= {t}"), value <= t),
+                _ => return,
+            };
+            report.targets.push(Target { name: name.to_string(), value, target: text, met });
+        }
+    };
+    target("spread_vs_pgbench_tpcb", Some(1.5), None);
+    target("hot_vs_spread", Some(0.95), None);
+    target("p99_spread_vs_pgbench_tpcb", None, Some(1.0));
+    target("hot_vs_sqlite_one_commit", Some(5.0), None);
+    for run in report.runs.iter().filter(|r| r.rate.is_some()) {
+        report.targets.push(Target {
+            name: format!("{} at {:.0}/s open loop: p99_ms", run.scenario, run.rate.unwrap_or(0.0)),
+            value: run.latency.p99_ms,
+            target: "<= 20".into(),
+            met: run.latency.p99_ms <= 20.0,
+        });
+    }
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "n/a".into(), |v| format!("{v:.digits$}"))
+}
+
+/// The human-readable report.
+pub fn text(report: &Report) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "saoma bench: {} backend, {} merchants, {} wallets (seeded in {:.1} s), {} s per run after {} s warm-up, {} cores",
+        report.backend,
+        report.seed.merchants,
+        report.seed.wallets,
+        report.seed.seconds,
+        report.machine.duration_s,
+        report.machine.warmup_s,
+        report.machine.cores
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<8} {:>5} {:>7} {:>10} {:>8} {:>8} {:>8} {:>7} {:>10} {:>9} {:>9} {:>6} {:>5}",
+        "scenario",
+        "conns",
+        "rate",
+        "payments/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "errors",
+        "server ms",
+        "db ms",
+        "bench ms",
+        "/flush",
+        "busy"
+    );
+    for r in &report.runs {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>5} {:>7} {:>10.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>10} {:>9} {:>9} {:>6.2} {:>4.0}%",
+            r.scenario,
+            r.connections,
+            r.rate.map_or_else(|| "closed".into(), |v| format!("{v:.0}")),
+            r.payments_per_s,
+            r.latency.p50_ms,
+            r.latency.p99_ms,
+            r.latency.p999_ms,
+            r.errors,
+            opt(r.server_cpu_ms_per_payment, 2),
+            opt(r.db_cpu_ms_per_payment, 2),
+            opt(r.bench_cpu_ms_per_payment, 2),
+            r.payments_per_flush,
+            r.machine_busy * 100.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        "(server/db/bench ms: CPU milliseconds per payment of the server process, of PostgreSQL, of this load generator)"
+    );
+    if report.runs.iter().any(|r| !r.flush_metric) {
+        let _ = writeln!(
+            out,
+            "(/flush: the server exports no {} counter: each payment is its own database transaction, 1.00 by construction)",
+            super::FLUSH_METRIC
+        );
+    }
+    if !report.references.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<18} {:>5} {:>10} {:>8} {:>8} {:>8}",
+            "reference", "conns", "per s", "p50 ms", "p99 ms", "p99.9 ms"
+        );
+        for r in &report.references {
+            let _ = writeln!(
+                out,
+                "{:<24} {:>5} {:>10.1} {:>8.1} {:>8.1} {:>8.1}",
+                r.name, r.connections, r.per_s, r.latency.p50_ms, r.latency.p99_ms, r.latency.p999_ms
+            );
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "ratios at {} connections:", report.connections);
+    for (name, value) in &report.ratios {
+        let _ = writeln!(out, "  {name:<40} {value:>8.2}");
+    }
+    if !report.targets.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "targets of issue #13:");
+        for t in &report.targets {
+            let _ = writeln!(
+                out,
+                "  {:<40} {:>8.2}  target {:<7} {}",
+                t.name,
+                t.value,
+                t.target,
+                if t.met { "met" } else { "MISSED" }
+            );
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "invariants: checked after each of the {} runs (trial balance, wallet debits = merchant credits + fees, no duplicate payment): ok",
+        report.invariant_checks
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_sample_at_their_rank() {
+        let mut samples: Vec<u64> = (1..=1000).map(|v| v * 1000).collect();
+        let l = Latency::of(&mut samples);
+        assert_eq!((l.p50_ms, l.p99_ms, l.max_ms), (501.0, 990.0, 1000.0));
+        assert_eq!(Latency::of(&mut []).p99_ms, 0.0);
+    }
+}
