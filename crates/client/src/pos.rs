@@ -31,6 +31,18 @@ pub enum Outcome {
     ReversalQueued { out_trade_no: String },
 }
 
+/// True when an error leaves the outcome of a request unknown: the answer was lost, or a
+/// gateway or an overloaded server answered in its place (429, 5xx), so the request may
+/// have been done.
+pub fn outcome_unknown(e: &ClientError) -> bool {
+    match e {
+        ClientError::Transport(_) => true,
+        ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => {
+            *status == 429 || *status >= 500
+        }
+    }
+}
+
 /// Refuses a scan that cannot be a payment code, before any network call.
 pub fn check_scan(code: &str) -> Result<(), String> {
     saoma_core::paycode::parse(code.trim()).map(|_| ()).map_err(|e| e.to_string())
@@ -79,8 +91,8 @@ async fn reverse(
     for _ in 0..settings.query_attempts.max(1) {
         match client.cancel_by_trade_no(out_trade_no).await {
             Ok(p) => return Ok(Outcome::NotCharged(Some(p))),
-            Err(ClientError::Transport(e)) => {
-                last = Some(ClientError::Transport(e));
+            Err(e) if outcome_unknown(&e) => {
+                last = Some(e);
                 tokio::time::sleep(settings.query_pause).await;
             }
             Err(e) => return Err(e),
@@ -117,7 +129,7 @@ async fn reverse_or_queue(
     settings: &PosSettings,
 ) -> Result<Outcome, ClientError> {
     match (reverse(client, out_trade_no, settings).await, queue) {
-        (Err(ClientError::Transport(e)), Some(q)) => {
+        (Err(e), Some(q)) if outcome_unknown(&e) => {
             let request = Queued::Cancel { out_trade_no: out_trade_no.to_string() };
             q.push(&request).await.map_err(|qe| ClientError::Unexpected {
                 status: 0,
@@ -148,8 +160,9 @@ async fn charge_with(
         Err(ClientError::Api { error, .. }) if error.code == "payment_closed" => {
             return Ok(Outcome::NotCharged(None));
         }
-        Err(ClientError::Transport(_)) => {
-            // The answer was lost: ask what happened, then reverse if still unknown.
+        Err(e) if outcome_unknown(&e) => {
+            // The answer was lost (or a gateway's error stood in for it): ask what
+            // happened, then reverse if still unknown.
             let mut found = None;
             for _ in 0..settings.query_attempts {
                 tokio::time::sleep(settings.query_pause).await;
@@ -158,7 +171,8 @@ async fn charge_with(
                         found = Some(p);
                         break;
                     }
-                    Err(ClientError::Api { status: 404, .. }) | Err(ClientError::Transport(_)) => continue,
+                    Err(ClientError::Api { status: 404, .. }) => continue,
+                    Err(e) if outcome_unknown(&e) => continue,
                     Err(e) => return Err(e),
                 }
             }
@@ -182,7 +196,7 @@ async fn charge_with(
                     return Ok(done);
                 }
             }
-            Err(ClientError::Transport(_)) => tokio::time::sleep(settings.query_pause).await,
+            Err(e) if outcome_unknown(&e) => tokio::time::sleep(settings.query_pause).await,
             Err(e) => return Err(e),
         }
     }

@@ -113,7 +113,8 @@ impl PosQueue {
                     self.settle(&entry, &answer).await?;
                     out.done += 1;
                 }
-                Err(ClientError::Transport(e)) => {
+                Err(e) if crate::pos::outcome_unknown(&e) => {
+                    // Not reached, or a gateway or a busy server answered: try again later.
                     sqlx::query("UPDATE queue SET attempts = attempts + 1, last_error = $1 WHERE seq = $2")
                         .bind(e.to_string())
                         .bind(entry.seq)
@@ -178,7 +179,7 @@ pub async fn send_or_queue(
     }
     match send(client, &request).await {
         Ok(answer) => Ok(Some(answer)),
-        Err(ClientError::Transport(_)) => {
+        Err(e) if crate::pos::outcome_unknown(&e) => {
             queue.push(&request).await?;
             Ok(None)
         }

@@ -68,9 +68,10 @@ enum PosCommand {
     Queue,
 }
 
-/// A fresh order or refund number: the till keeps it before sending.
+/// A fresh order or refund number: the till keeps it before sending. The random tail keeps
+/// two tills of one merchant apart even in the same millisecond.
 fn order_number(kind: &str) -> String {
-    format!("{kind}-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"))
+    format!("{kind}-{}-{:08x}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"), rand::random::<u32>())
 }
 
 /// Runs `saoma pos`; the exit code.
@@ -208,6 +209,9 @@ async fn interactive(client: &Client, queue: &PosQueue, currency: Currency) -> a
             "q" | "quit" => return Ok(0),
             "sync" => {
                 let r = queue.replay(client).await?;
+                for (request, answer) in &r.refused {
+                    eprintln!("REFUSED, NOT SENT AGAIN: {request:?}: {answer}. Ask a manager.");
+                }
                 eprintln!("Sent {}; {} waiting.", r.done, r.waiting);
                 continue;
             }

@@ -65,6 +65,10 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     if cross_site(req.method(), req.headers(), &state.config.public_scheme) {
         return Err(ApiError::forbidden("cross-site request refused").with_code("csrf_rejected"));
     }
+    // No text the server stores or looks up may hold NUL (PostgreSQL refuses it).
+    if req.uri().to_string().to_ascii_lowercase().contains("%00") {
+        return Err(ApiError::invalid("path", "the address may not contain NUL (%00)"));
+    }
     // Audit records written while serving this request say where it came from.
     Ok(crate::audit::PEER.scope(peer.map(|ip| ip.to_string()), next.run(req)).await)
 }

@@ -21,6 +21,15 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiError> {
+    // A JSON string can carry NUL only as the escape `\u0000`; no text the server keeps may
+    // hold it (PostgreSQL refuses it), so it is a client's mistake, answered as one.
+    if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "text may not contain NUL (\\u0000)",
+        ));
+    }
     serde_json::from_slice(bytes).map(ApiJson).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("invalid JSON body: {e}"))
     })

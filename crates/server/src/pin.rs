@@ -44,11 +44,18 @@ pub fn pin_locked() -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "pin_locked", "too many wrong PINs; PIN use is locked for a while")
 }
 
-/// Checks a customer's PIN, counting failures (see the module's documentation).
+/// Checks a customer's PIN, counting failures (see the module's documentation). The check
+/// runs as a task of its own, so a client that hangs up mid-check neither leaves its
+/// reservation behind nor escapes having its guess counted.
 pub async fn verify_pin(state: &AppState, customer_id: &str, pin: &str) -> ApiResult<()> {
-    let (hash, check_id) = reserve(state, customer_id).await?;
-    let weighed = weigh(state, hash, pin).await;
-    settle(state, customer_id, &check_id, weighed).await
+    let (state, customer_id, pin) = (state.clone(), customer_id.to_string(), pin.to_string());
+    tokio::spawn(async move {
+        let (hash, check_id) = reserve(&state, &customer_id).await?;
+        let weighed = weigh(&state, hash, &pin).await;
+        settle(&state, &customer_id, &check_id, weighed).await
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// Spends the time of a PIN check on a made-up hash: a wrong phone takes as long as a

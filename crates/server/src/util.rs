@@ -53,13 +53,27 @@ pub fn text_field(param: &'static str, value: &str, max: usize) -> crate::ApiRes
 /// A database URL with the password of its user part, if any, replaced by `***`
 /// (`postgres://saoma:***@db/saoma`), for printing.
 pub fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let hidden = hide_query_password(url);
+    let Some((scheme, rest)) = hidden.split_once("://") else { return hidden };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
+    let Some(at) = rest[..authority_end].rfind('@') else { return hidden };
     match rest[..at].split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
-        None => url.to_string(),
+        None => hidden,
     }
+}
+
+/// Hides a `password=` query parameter (libpq's other way to give one).
+fn hide_query_password(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else { return url.to_string() };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => p.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", params.join("&"))
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -88,5 +102,13 @@ mod tests {
         assert_eq!(without_password("postgres://p:a@b@db/x"), "postgres://p:***@db/x");
         assert_eq!(without_password("postgres://saoma@db/saoma"), "postgres://saoma@db/saoma");
         assert_eq!(without_password("sqlite:///var/lib/saoma.db"), "sqlite:///var/lib/saoma.db");
+        assert_eq!(
+            without_password("postgres://saoma@db:5432/saoma?password=s3cret&sslmode=require"),
+            "postgres://saoma@db:5432/saoma?password=***&sslmode=require"
+        );
+        assert_eq!(
+            without_password("postgres://db/saoma?user=u&PASSWORD=s3cret"),
+            "postgres://db/saoma?user=u&PASSWORD=***"
+        );
     }
 }

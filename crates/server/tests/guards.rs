@@ -259,4 +259,24 @@ on_both!(
     a_parallel_burst_of_bad_codes_is_counted_and_blocks,
     devices_need_the_pin_and_die_with_sign_out_everywhere,
     overdue_payments_close_once_and_cannot_be_confirmed,
+    nul_is_a_clients_mistake,
 );
+
+/// NUL in a path, a query or a JSON string is a client's mistake (400), never a 500
+/// (PostgreSQL refuses NUL in text).
+async fn nul_is_a_clients_mistake(db: Db) {
+    let w = World::new(db, 1, 0).await;
+    let http = reqwest::Client::new();
+    let session = http
+        .post(format!("{}/v1/wallet/session", w.url()))
+        .header("content-type", "application/json")
+        .body(r#"{"phone": "1\u0000", "pin": "123456"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), 400);
+    let path = http.get(format!("{}/v1/qr.svg?payload=%00", w.url())).send().await.unwrap();
+    assert_eq!(path.status(), 400);
+    let e = w.till.payment("pay_%00", 0).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(400), Some("invalid_request")));
+}
