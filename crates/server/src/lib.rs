@@ -157,10 +157,7 @@ impl AppState {
             .ok_or_else(|| anyhow::anyhow!("no master key: set SAOMA_MASTER_KEY (64 hex characters)"))?;
         let sealer = secrets::Sealer::from_hex(master)?;
         let store = Store::open(&config.database_url).await?;
-        let check = store.setting_or_init("master_key_check", &sealer.check_value()).await?;
-        if !sealer.opens_check(&check) {
-            anyhow::bail!("this is not the master key the database's secrets are sealed with");
-        }
+        secrets::unlock(&store, &sealer).await?;
         let customer_ref_key = secrets::platform_key(&store, &sealer, "customer_ref_key").await?;
         let mask_key = secrets::platform_key(&store, &sealer, "code_mask_key").await?;
         receipts::ensure_key(&store, &sealer).await?;

@@ -166,7 +166,7 @@ pub async fn enroll_device(
         let (_, now) = now();
         let slot = rand::thread_rng().gen_range(0..paycode::SLOT_SPACE);
         let mut tx = state.store.begin().await?;
-        let sealed = state.keys.sealer.seal(&secret);
+        let sealed = state.keys.sealer.seal(crate::secrets::Place::device(&device_id), &secret);
         tx.insert_device(&device_id, &me.customer_id, i64::from(slot), &sealed, &now).await?;
         tx.audit(
             &AuditRecord {

@@ -1,6 +1,8 @@
 //! Proves the tamper-evident audit log (an edit or a deletion made straight in the
-//! database is detected and the first broken link named) and secrets at rest (sealed under
-//! the master key, useless without it, re-sealed by a key rotation).
+//! database is detected and the first broken link named) and secrets at rest: sealed under
+//! the master key, useless without it, re-sealed by a key rotation, and bound to their place
+//! (a sealed value copied to another row, or a plain value written over a sealed one, is
+//! refused when used; older values are sealed to their place once, at the first start).
 
 #[macro_use]
 mod common;
@@ -75,7 +77,7 @@ async fn secrets_are_sealed_at_rest_and_rotate(db: Db) {
     ] {
         stored.extend(column(&w.db, sql).await);
     }
-    assert!(stored.len() >= 8 && stored.iter().all(|v| v.starts_with("enc:v1:")), "{stored:?}");
+    assert!(stored.len() >= 8 && stored.iter().all(|v| v.starts_with("enc:v2:")), "{stored:?}");
     let everything = stored.join(" ");
     for secret in [key.secret.as_str(), device.secret.as_str(), hook["secret"].as_str().unwrap()] {
         assert!(!everything.contains(secret));
@@ -113,8 +115,121 @@ async fn secrets_are_sealed_at_rest_and_rotate(db: Db) {
     node.stop().await.unwrap();
 }
 
+/// Starts a node on `db` with the test master key.
+async fn start(db: &Db) -> anyhow::Result<saoma_server::RunningServer> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    saoma_server::start(config(db), listener).await
+}
+
+fn signed(url: &str, key_id: &str, secret: &str) -> saoma_client::Client {
+    saoma_client::Client::new(
+        url,
+        saoma_client::Credentials::Key { key_id: key_id.into(), secret: secret.into() },
+    )
+}
+
+async fn a_secret_moved_or_written_plain_is_refused_at_use(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    // The insider's own key, whose secret they know, and another merchant's key.
+    let mine = w.admin.create_key(&w.merchant_id, None).await.unwrap();
+    let other = w.admin.create_merchant(&merchant_req("Other Shop")).await.unwrap();
+    w.admin.approve_merchant(&other.id).await.unwrap();
+    let victim = w.admin.create_key(&other.id, None).await.unwrap();
+    let as_victim = signed(&w.url(), &victim.key_id, &victim.secret);
+    as_victim.create_payment(&charge("seal-0", 100, None)).await.unwrap();
+
+    // The insider's sealed secret copied into the victim's row does not sign for it.
+    sql(
+        &w.db,
+        &format!(
+            "UPDATE api_keys SET secret = (SELECT secret FROM api_keys WHERE id = '{}') WHERE id = '{}'",
+            mine.key_id, victim.key_id
+        ),
+    )
+    .await;
+    let forged = signed(&w.url(), &victim.key_id, &mine.secret);
+    let err = forged.create_payment(&charge("seal-1", 100, None)).await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(500), Some("internal_error")), "{err}");
+
+    // Nor does a plain value written over the sealed one.
+    sql(&w.db, &format!("UPDATE api_keys SET secret = 'sk_known' WHERE id = '{}'", victim.key_id)).await;
+    let forged = signed(&w.url(), &victim.key_id, "sk_known");
+    let err = forged.create_payment(&charge("seal-2", 100, None)).await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(500), Some("internal_error")), "{err}");
+    let made = column(&w.db, "SELECT id FROM payments WHERE out_trade_no IN ('seal-1', 'seal-2')").await;
+    assert!(made.is_empty(), "nothing was created: {made:?}");
+}
+
+async fn a_platform_key_written_plain_stops_the_start(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    let World { server, db, .. } = w;
+    server.stop().await.unwrap();
+    sql(&db, &format!("UPDATE settings SET value = '{}' WHERE name = 'customer_ref_key'", "ab".repeat(32)))
+        .await;
+    let err = start(&db).await.err().expect("a plain platform key is refused");
+    assert!(format!("{err:#}").contains("customer_ref_key"), "{err:#}");
+}
+
+/// A value sealed the way versions before place binding sealed it: no associated data.
+fn sealed_without_place(plain: &str) -> String {
+    use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
+    use base64::Engine;
+    let key = hex::decode(TEST_MASTER_KEY).unwrap();
+    let cipher = aes_gcm::Aes256Gcm::new(aes_gcm::Key::<aes_gcm::Aes256Gcm>::from_slice(&key));
+    let nonce = aes_gcm::Aes256Gcm::generate_nonce(&mut OsRng);
+    let sealed = cipher.encrypt(&nonce, plain.as_bytes()).unwrap();
+    format!(
+        "enc:v1:{}",
+        base64::engine::general_purpose::STANDARD.encode([nonce.as_slice(), &sealed].concat())
+    )
+}
+
+async fn older_values_are_sealed_to_their_place_once_at_start(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    let plain = w.admin.create_key(&w.merchant_id, None).await.unwrap();
+    let unbound = w.admin.create_key(&w.merchant_id, None).await.unwrap();
+    let World { server, db, .. } = w;
+    server.stop().await.unwrap();
+    // The database as an older version left it.
+    sql(&db, &format!("UPDATE api_keys SET secret = '{}' WHERE id = '{}'", plain.secret, plain.key_id)).await;
+    let v1 = sealed_without_place(&unbound.secret);
+    sql(&db, &format!("UPDATE api_keys SET secret = '{v1}' WHERE id = '{}'", unbound.key_id)).await;
+    let check = sealed_without_place("saoma master key check");
+    sql(&db, &format!("UPDATE settings SET value = '{check}' WHERE name = 'master_key_check'")).await;
+
+    // The first start seals them to their place; both keys still sign.
+    let node = start(&db).await.unwrap();
+    for k in [&plain, &unbound] {
+        let p = signed(&node.url(), &k.key_id, &k.secret)
+            .create_payment(&charge(&format!("mig-{}", k.key_id), 100, None))
+            .await
+            .unwrap();
+        assert_eq!(p.status, "pending");
+    }
+    let stored = column(&db, "SELECT secret FROM api_keys").await;
+    assert!(stored.iter().all(|v| v.starts_with("enc:v2:")), "{stored:?}");
+    let check = column(&db, "SELECT value FROM settings WHERE name = 'master_key_check'").await;
+    assert!(check[0].starts_with("enc:v2:"));
+    node.stop().await.unwrap();
+
+    // The migration ran once: a plain value written afterwards is refused, restart or not.
+    sql(&db, &format!("UPDATE api_keys SET secret = '{}' WHERE id = '{}'", plain.secret, plain.key_id)).await;
+    let node = start(&db).await.unwrap();
+    let err = signed(&node.url(), &plain.key_id, &plain.secret)
+        .create_payment(&charge("mig-after", 100, None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(500), "{err}");
+    let stored = column(&db, &format!("SELECT secret FROM api_keys WHERE id = '{}'", plain.key_id)).await;
+    assert_eq!(stored, vec![plain.secret.clone()], "a refused value is left as it is");
+    node.stop().await.unwrap();
+}
+
 on_both!(
     edits_and_deletions_are_detected,
     a_removed_record_is_detected,
-    secrets_are_sealed_at_rest_and_rotate
+    secrets_are_sealed_at_rest_and_rotate,
+    a_secret_moved_or_written_plain_is_refused_at_use,
+    a_platform_key_written_plain_stops_the_start,
+    older_values_are_sealed_to_their_place_once_at_start
 );

@@ -94,6 +94,14 @@ impl WriteTx {
         Ok(())
     }
 
+    /// A setting's value, locked until commit on PostgreSQL.
+    pub async fn setting(&mut self, name: &str) -> StoreResult<Option<String>> {
+        let sql = format!("SELECT value FROM settings WHERE name = $1{}", self.lock());
+        let row: Option<(String,)> =
+            sqlx::query_as(AssertSqlSafe(sql)).bind(name).fetch_optional(&mut *self.tx).await?;
+        Ok(row.map(|(v,)| v))
+    }
+
     /// Overwrites a setting.
     pub async fn set_setting(&mut self, name: &str, value: &str) -> StoreResult<()> {
         sqlx::query("UPDATE settings SET value = $1 WHERE name = $2")
