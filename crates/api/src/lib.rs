@@ -1,6 +1,7 @@
 //! The JSON types of the Saoma HTTP API (shared/API.md), shared by server and client, and
 //! the request-signing scheme. Wire formats live only here. Requests refuse unknown fields.
 
+pub mod checkpoint;
 pub mod qr_signature;
 pub mod receipt;
 pub mod signing;

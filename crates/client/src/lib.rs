@@ -270,6 +270,12 @@ impl Client {
         self.get("/v1/admin/audit/verify").await
     }
 
+    /// Signs a checkpoint of the audit chains' heads now; answers the newest, JWS included
+    /// (operator).
+    pub async fn audit_checkpoint(&self) -> ClientResult<serde_json::Value> {
+        self.post("/v1/admin/audit/checkpoints", &serde_json::json!({})).await
+    }
+
     /// Compares payments, ledger, statements and settlements of a day (operator).
     pub async fn reconcile(&self, date: &str) -> ClientResult<serde_json::Value> {
         self.get(&format!("/v1/admin/reconciliation/{date}")).await

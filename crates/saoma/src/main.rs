@@ -169,7 +169,8 @@ enum AdminCommand {
         #[arg(long, env = "SAOMA_NEW_MASTER_KEY", hide_env_values = true)]
         new_key: Option<String>,
     },
-    /// Walks the audit log's hash chains; names the first broken link and exits 1 if any.
+    /// Walks the audit log's hash chains against the newest signed checkpoint of their
+    /// heads; names the first broken link, a chain cut short or removed, and exits 1 if any.
     VerifyAudit {
         #[command(flatten)]
         server: ServerEnv,
@@ -491,6 +492,10 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
         AdminCommand::VerifyAudit { server, admin_token } => {
             let v = Client::new(&server.url, Credentials::Admin(admin_token)).verify_audit().await?;
             for b in v["broken"].as_array().cloned().unwrap_or_default() {
+                if b["chain"].is_null() {
+                    println!("BROKEN: {}", b["reason"].as_str().unwrap_or(""));
+                    continue;
+                }
                 println!(
                     "BROKEN chain {} record {}: {} (audit row {}, {} {})",
                     b["chain"],
@@ -500,6 +505,13 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
                     b["action"].as_str().unwrap_or("-"),
                     b["object_id"].as_str().unwrap_or("-")
                 );
+            }
+            match v["checkpoint"]["created_at"].as_str() {
+                Some(at) if v["checkpoint"]["valid"] != false => println!(
+                    "checked against the signed checkpoint of {at} ({} chains then, {} now)",
+                    v["checkpoint"]["chains"], v["chains"]
+                ),
+                _ => println!("no valid signed checkpoint to check against"),
             }
             println!(
                 "{} records checked; {}",

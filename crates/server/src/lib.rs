@@ -331,6 +331,7 @@ pub fn router(state: AppState) -> Router {
     let audit_desk = Router::new()
         .route("/v1/admin/ledger/trial-balance", get(admin::trial_balance))
         .route("/v1/admin/audit/verify", get(audit::verify))
+        .route("/v1/admin/audit/checkpoints", post(audit::take_checkpoint))
         .route("/v1/admin/reconciliation/{date}", get(settlement::reconcile))
         .route_layer(allow(auth::AUDIT));
     let read_only = Router::new()
@@ -433,6 +434,8 @@ fn install_tls_provider() {
 /// Starts the server on a bound listener, in the background.
 pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<RunningServer> {
     let state = AppState::new(config).await?;
+    // The heads as this node finds them are anchored before it writes anything.
+    audit::checkpoint(&state.store, &state.keys.sealer).await?;
     let addr = listener.local_addr()?;
     let app = router(state.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -456,6 +459,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
                 tracing::warn!(error = %e, "Could not forget old nonces.");
             }
             housekeeping.limits.forget_idle();
+            if let Err(e) = audit::checkpoint(&housekeeping.store, &housekeeping.keys.sealer).await {
+                tracing::error!(error = %e, "Could not sign an audit checkpoint.");
+            }
         }
     });
     let task = tokio::spawn(async move {

@@ -13,7 +13,7 @@ use axum::extract::{Extension, Path, State};
 use saoma_api::receipt::{self, ReceiptClaims};
 use saoma_core::ids::prefix;
 use saoma_core::payment::Payment;
-use saoma_store::{AuditRecord, ReceiptRow, RefundRow, Store, StoreError, WriteTx};
+use saoma_store::{AuditRecord, ReceiptKeyRow, ReceiptRow, RefundRow, Store, StoreError, WriteTx};
 use serde_json::json;
 
 /// Signs and records the receipt of a payment as it now stands (after `refund`, if given).
@@ -26,7 +26,7 @@ pub async fn issue(
     now: &str,
 ) -> Result<(), StoreError> {
     let key = tx.signing_receipt_key().await?.ok_or_else(|| StoreError::Corrupt("no receipt key".into()))?;
-    let seed = seed_of(&sealer.open(Place::receipt_seed(&key.kid), &key.seed)?)?;
+    let seed = open_seed(sealer, &key)?;
     let claims = ReceiptClaims {
         payment_id: p.id.clone(),
         out_trade_no: p.out_trade_no.clone(),
@@ -57,8 +57,9 @@ pub async fn issue(
     tx.insert_receipt(&row).await
 }
 
-fn seed_of(hex_seed: &str) -> Result<[u8; 32], StoreError> {
-    hex::decode(hex_seed)
+/// The signing seed of a receipt key, opened at its place.
+pub fn open_seed(sealer: &Sealer, key: &ReceiptKeyRow) -> Result<[u8; 32], StoreError> {
+    hex::decode(sealer.open(Place::receipt_seed(&key.kid), &key.seed)?)
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .ok_or_else(|| StoreError::Corrupt("receipt key seed".into()))
@@ -113,7 +114,7 @@ pub async fn key_set(store: &Store) -> Result<serde_json::Value, StoreError> {
 pub async fn newest_seed(store: &Store, sealer: &Sealer) -> Result<[u8; 32], StoreError> {
     let keys = store.receipt_keys().await?;
     let newest = keys.first().ok_or_else(|| StoreError::Corrupt("no receipt key".into()))?;
-    seed_of(&sealer.open(Place::receipt_seed(&newest.kid), &newest.seed)?)
+    open_seed(sealer, newest)
 }
 
 /// `GET /.well-known/jwks.json`: every receipt key, newest first. They verify receipts

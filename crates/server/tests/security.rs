@@ -1,5 +1,7 @@
 //! Proves the tamper-evident audit log (an edit or a deletion made straight in the
-//! database is detected and the first broken link named) and secrets at rest: sealed under
+//! database is detected and the first broken link named; against the signed checkpoints a
+//! chain cut at its tail or removed whole is detected too, and a checkpoint cannot be
+//! forged or quietly removed) and secrets at rest: sealed under
 //! the master key, useless without it, re-sealed by a key rotation, and bound to their place
 //! (a sealed value copied to another row, or a plain value written over a sealed one, is
 //! refused when used; older values are sealed to their place once, at the first start).
@@ -113,6 +115,118 @@ async fn secrets_are_sealed_at_rest_and_rotate(db: Db) {
     let after = merchant.create_payment(&charge("ref-after", 100, Some(&code))).await.unwrap();
     assert_eq!(after.customer_ref, before.customer_ref);
     node.stop().await.unwrap();
+}
+
+/// The chain and position of the newest audit record: the head of its chain.
+async fn newest_record(db: &Db) -> (i64, i64) {
+    let row = column(
+        db,
+        "SELECT CAST(chain AS TEXT) || ':' || CAST(chain_seq AS TEXT) FROM audit_log \
+         WHERE seq = (SELECT MAX(seq) FROM audit_log)",
+    )
+    .await;
+    let (chain, seq) = row[0].split_once(':').unwrap();
+    (chain.parse().unwrap(), seq.parse().unwrap())
+}
+
+/// Cuts the newest record off its chain and moves the head back to match, so the chain on
+/// its own is consistent again.
+async fn cut_tail(db: &Db) {
+    let (chain, seq) = newest_record(db).await;
+    sql(db, &format!("DELETE FROM audit_log WHERE chain = {chain} AND chain_seq = {seq}")).await;
+    if seq == 1 {
+        sql(db, &format!("DELETE FROM audit_heads WHERE chain = {chain}")).await;
+    } else {
+        sql(
+            db,
+            &format!(
+                "UPDATE audit_heads SET seq_no = {}, hash = (SELECT hash FROM audit_log \
+                 WHERE chain = {chain} AND chain_seq = {}) WHERE chain = {chain}",
+                seq - 1,
+                seq - 1
+            ),
+        )
+        .await;
+    }
+}
+
+fn reasons(v: &serde_json::Value) -> String {
+    v["broken"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["reason"].as_str().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+async fn a_cut_tail_is_detected_against_the_checkpoint(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    let code = w.wallet(0).await.payment_code().await.unwrap().code;
+    let p = w.till.create_payment(&charge("cut-1", 500, Some(&code))).await.unwrap();
+    w.merchant.refund(&p.id, "cut-r1", 100).await.unwrap();
+    let c = w.admin.audit_checkpoint().await.unwrap();
+    assert_eq!(c["written"], true, "{c}");
+    assert!(c["jws"].as_str().unwrap().split('.').count() == 3);
+    let v = w.admin.verify_audit().await.unwrap();
+    assert_eq!(v["intact"], true, "{v}");
+    assert_eq!(v["checkpoint"]["seq"], c["seq"], "{v}");
+
+    // The refund's record cut off, its chain's head moved back: every link still holds.
+    cut_tail(&w.db).await;
+    let v = w.admin.verify_audit().await.unwrap();
+    assert_eq!(v["intact"], false, "{v}");
+    assert!(reasons(&v).contains("cut") || reasons(&v).contains("removed whole"), "{v}");
+}
+
+async fn a_chain_removed_whole_is_detected(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    let code = w.wallet(0).await.payment_code().await.unwrap().code;
+    w.till.create_payment(&charge("whole-1", 500, Some(&code))).await.unwrap();
+    w.admin.audit_checkpoint().await.unwrap();
+    let before = w.admin.verify_audit().await.unwrap();
+    assert_eq!(before["intact"], true, "{before}");
+
+    let (chain, _) = newest_record(&w.db).await;
+    sql(&w.db, &format!("DELETE FROM audit_log WHERE chain = {chain}")).await;
+    sql(&w.db, &format!("DELETE FROM audit_heads WHERE chain = {chain}")).await;
+    let v = w.admin.verify_audit().await.unwrap();
+    assert_eq!(v["intact"], false, "{v}");
+    assert!(reasons(&v).contains("removed whole"), "{v}");
+    assert_eq!(v["chains"].as_i64(), before["chains"].as_i64().map(|n| n - 1), "{v}");
+}
+
+async fn a_settlement_anchors_the_heads(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    let code = w.wallet(0).await.payment_code().await.unwrap().code;
+    w.till.create_payment(&charge("stl-1", 500, Some(&code))).await.unwrap();
+    let today = chrono::Utc::now().date_naive().to_string();
+    w.admin.settle(&today).await.unwrap();
+    // No checkpoint asked for: the settlement run signed one that covers its own record.
+    cut_tail(&w.db).await;
+    let v = w.admin.verify_audit().await.unwrap();
+    assert_eq!(v["intact"], false, "{v}");
+}
+
+async fn a_forged_or_removed_checkpoint_is_refused(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    let code = w.wallet(0).await.payment_code().await.unwrap().code;
+    w.till.create_payment(&charge("fake-1", 500, Some(&code))).await.unwrap();
+    let c = w.admin.audit_checkpoint().await.unwrap();
+    // A checkpoint rewritten to match a cut log: its signature no longer holds.
+    let jws = c["jws"].as_str().unwrap();
+    let parts: Vec<&str> = jws.split('.').collect();
+    let forged_body = parts[1].chars().rev().collect::<String>();
+    let forged = format!("{}.{forged_body}.{}", parts[0], parts[2]);
+    sql(&w.db, &format!("UPDATE audit_checkpoints SET jws = '{forged}' WHERE seq = {}", c["seq"])).await;
+    let v = w.admin.verify_audit().await.unwrap();
+    assert_eq!(v["intact"], false, "{v}");
+    assert!(reasons(&v).contains("cannot be believed"), "{v}");
+    // Removing every checkpoint does not make the log look unanchored and fine.
+    sql(&w.db, "DELETE FROM audit_checkpoints").await;
+    let v = w.admin.verify_audit().await.unwrap();
+    assert_eq!(v["intact"], false, "{v}");
+    assert!(reasons(&v).contains("no signed checkpoint"), "{v}");
 }
 
 /// Starts a node on `db` with the test master key.
@@ -231,5 +345,9 @@ on_both!(
     secrets_are_sealed_at_rest_and_rotate,
     a_secret_moved_or_written_plain_is_refused_at_use,
     a_platform_key_written_plain_stops_the_start,
-    older_values_are_sealed_to_their_place_once_at_start
+    older_values_are_sealed_to_their_place_once_at_start,
+    a_cut_tail_is_detected_against_the_checkpoint,
+    a_chain_removed_whole_is_detected,
+    a_settlement_anchors_the_heads,
+    a_forged_or_removed_checkpoint_is_refused
 );

@@ -89,6 +89,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_risk.sql")),
     (9, include_str!("../migrations/0009_roles.sql")),
     (10, include_str!("../migrations/0010_kyc.sql")),
+    (11, include_str!("../migrations/0011_audit_checkpoints.sql")),
 ];
 
 impl Store {

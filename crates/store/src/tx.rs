@@ -706,6 +706,30 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Every audit chain's head as committed: (chain, last sequence number, last hash).
+    /// Not locked: a checkpoint must not hold up the writers of the chains.
+    pub async fn audit_heads(&mut self) -> StoreResult<Vec<(i64, i64, String)>> {
+        Ok(sqlx::query_as("SELECT chain, seq_no, hash FROM audit_heads ORDER BY chain")
+            .fetch_all(&mut *self.tx)
+            .await?)
+    }
+
+    /// Records a signed checkpoint of the audit chains' heads.
+    pub async fn insert_audit_checkpoint(
+        &mut self,
+        created_at: &str,
+        kid: &str,
+        jws: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO audit_checkpoints (created_at, kid, jws) VALUES ($1, $2, $3)")
+            .bind(created_at)
+            .bind(kid)
+            .bind(jws)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// The receipt key that signs now (the newest), if any.
     pub async fn signing_receipt_key(&mut self) -> StoreResult<Option<ReceiptKeyRow>> {
         Ok(sqlx::query_as("SELECT * FROM receipt_keys ORDER BY generation DESC LIMIT 1")
