@@ -387,6 +387,11 @@ impl Client {
         self.post("/v1/wallet/devices", &serde_json::json!({})).await
     }
 
+    /// Fetches an enrolled device's locators from now on (customer).
+    pub async fn device_schedule(&self, device_id: &str) -> ClientResult<api::CodeSchedule> {
+        self.post(&format!("/v1/wallet/devices/{device_id}/schedule"), &serde_json::json!({})).await
+    }
+
     /// What a scanned string is (`POST /v1/qr/decode`), with a Saoma code's signature verdict.
     pub async fn decode_qr(&self, qr_payload: &str) -> ClientResult<serde_json::Value> {
         self.post("/v1/qr/decode", &serde_json::json!({ "qr_payload": qr_payload })).await

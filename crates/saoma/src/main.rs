@@ -105,6 +105,18 @@ enum WalletCommand {
         #[command(flatten)]
         server: ServerEnv,
     },
+    /// Fetches the next 48 hours of a device file's schedule (the device must be online).
+    Refresh {
+        #[arg(long, env = "SAOMA_PHONE")]
+        phone: String,
+        #[arg(long, env = "SAOMA_PIN", hide_env_values = true)]
+        pin: String,
+        /// The device file from `saoma wallet enroll`, updated in place.
+        #[arg(long)]
+        device: String,
+        #[command(flatten)]
+        server: ServerEnv,
+    },
     /// Enrols this machine as a device that makes codes offline; writes the device file.
     Enroll {
         #[arg(long, env = "SAOMA_PHONE")]
@@ -344,31 +356,36 @@ async fn pos_charge(cmd: PosCommand) -> anyhow::Result<i32> {
     })
 }
 
-/// What `saoma wallet enroll` writes: enough to make codes with no network.
+/// What `saoma wallet enroll` writes: enough to make codes with no network until the
+/// schedule ends (`saoma wallet refresh` fetches the next one).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct DeviceFile {
     device_id: String,
     secret: String,
     slot: u32,
-    mask_key: String,
+    /// Absent in files of versions that handed out a shared mask key: `refresh` adds it.
+    #[serde(default)]
+    schedule: Option<saoma_api::CodeSchedule>,
+}
+
+fn read_device_file(path: &str) -> anyhow::Result<DeviceFile> {
+    serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?)
+        .with_context(|| format!("{path} is not a device file: enrol the device again"))
+}
+
+fn write_device_file(path: &str, file: &DeviceFile) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(file)?).with_context(|| format!("writing {path}"))
 }
 
 async fn wallet(cmd: WalletCommand) -> anyhow::Result<i32> {
     match cmd {
         WalletCommand::Code { phone, pin, device, server } => {
             let code = if let Some(path) = device {
-                let file: DeviceFile = serde_json::from_str(
-                    &std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?,
-                )
-                .context("device file is not valid")?;
-                let secret = hex::decode(&file.secret).context("device secret is not hex")?;
-                let mask_key = hex::decode(&file.mask_key).context("mask key is not hex")?;
-                saoma_core::paycode::offline_code(
-                    &secret,
-                    file.slot,
-                    &mask_key,
-                    chrono::Utc::now().timestamp(),
-                )
+                let file = read_device_file(&path)?;
+                let refresh = || format!("{path}: run `saoma wallet refresh --device {path}` while online");
+                let schedule = file.schedule.as_ref().with_context(refresh)?;
+                saoma_api::offline_code(&file.secret, file.slot, schedule, chrono::Utc::now().timestamp())
+                    .with_context(refresh)?
             } else {
                 let (Some(phone), Some(pin)) = (phone, pin) else {
                     bail!("give --phone and --pin, or --device FILE")
@@ -389,11 +406,22 @@ async fn wallet(cmd: WalletCommand) -> anyhow::Result<i32> {
         WalletCommand::Enroll { phone, pin, out, server } => {
             let session = Client::new(&server.url, Credentials::None).wallet_session(&phone, &pin).await?;
             let d = session.enroll_device().await?;
-            let file =
-                DeviceFile { device_id: d.device_id, secret: d.secret, slot: d.slot, mask_key: d.mask_key };
-            std::fs::write(&out, serde_json::to_string_pretty(&file)?)
-                .with_context(|| format!("writing {out}"))?;
+            let file = DeviceFile {
+                device_id: d.device_id,
+                secret: d.secret,
+                slot: d.slot,
+                schedule: Some(d.schedule),
+            };
+            write_device_file(&out, &file)?;
             eprintln!("Enrolled {}; device file written to {out} (keep it secret).", file.device_id);
+            Ok(0)
+        }
+        WalletCommand::Refresh { phone, pin, device, server } => {
+            let mut file = read_device_file(&device)?;
+            let session = Client::new(&server.url, Credentials::None).wallet_session(&phone, &pin).await?;
+            file.schedule = Some(session.device_schedule(&file.device_id).await?);
+            write_device_file(&device, &file)?;
+            eprintln!("Offline codes of {} now work for the next 48 hours.", file.device_id);
             Ok(0)
         }
         WalletCommand::Balance { phone, pin, server } => {

@@ -108,8 +108,9 @@ pub struct PlatformKeys {
     pub sealer: secrets::Sealer,
     /// Keys the per-merchant customer handle (`customer_ref`).
     pub customer_ref_key: Vec<u8>,
-    /// Masks device slots in offline payment codes.
-    pub mask_key: Vec<u8>,
+    /// Enciphers device slots into the locators of offline payment codes; never leaves
+    /// the server.
+    pub slot_cipher: saoma_core::paycode::SlotCipher,
 }
 
 /// What every handler shares.
@@ -159,7 +160,9 @@ impl AppState {
         let store = Store::open(&config.database_url).await?;
         secrets::unlock(&store, &sealer).await?;
         let customer_ref_key = secrets::platform_key(&store, &sealer, "customer_ref_key").await?;
-        let mask_key = secrets::platform_key(&store, &sealer, "code_mask_key").await?;
+        let slot_cipher = saoma_core::paycode::SlotCipher::new(
+            &secrets::platform_key(&store, &sealer, "code_locator_key").await?,
+        )?;
         receipts::ensure_key(&store, &sealer).await?;
         let qr_seed = receipts::newest_seed(&store, &sealer).await?;
         let limits = Arc::new(limits::RateLimits::new(config.rate_limit_per_ip, config.rate_limit_per_key));
@@ -167,7 +170,7 @@ impl AppState {
             limits,
             store,
             config: Arc::new(config),
-            keys: Arc::new(PlatformKeys { sealer, customer_ref_key, mask_key }),
+            keys: Arc::new(PlatformKeys { sealer, customer_ref_key, slot_cipher }),
             changed: Arc::new(Notify::new()),
             to_announce: Arc::new(Notify::new()),
             stopping: tokio::sync::watch::Sender::new(false),
@@ -372,6 +375,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/wallet/session", axum::routing::delete(wallet::end_session))
         .route("/v1/wallet/payment-codes", post(wallet::issue_code))
         .route("/v1/wallet/devices", post(wallet::enroll_device))
+        .route("/v1/wallet/devices/{id}/schedule", post(wallet::device_schedule))
         .route("/v1/wallet/qr/resolve", post(wallet_pay::resolve_qr))
         .route("/v1/wallet/qr/pay", post(wallet_pay::pay_qr))
         .route("/v1/wallet/payments/{id}/confirm", post(wallet_pay::confirm))

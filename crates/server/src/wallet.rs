@@ -12,7 +12,7 @@ use crate::util::{new_id, now, random_token, rfc3339, sha256_hex};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use axum::Json;
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use rand::Rng;
 use saoma_api as api;
@@ -186,9 +186,40 @@ pub async fn enroll_device(
         device_id,
         secret,
         slot,
-        mask_key: hex::encode(&state.keys.mask_key),
         step_seconds: paycode::STEP_SECONDS,
+        schedule: schedule_from_now(&state, slot).await?,
     }))
+}
+
+/// `POST /v1/wallet/devices/{id}/schedule`: the device's locators from now on, fetched
+/// whenever the device is online (docs/payment-codes.md). Another customer's device is
+/// not found.
+pub async fn device_schedule(
+    State(state): State<AppState>,
+    Extension(me): Extension<WalletCaller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<api::CodeSchedule>> {
+    let device = state
+        .store
+        .device(&id)
+        .await?
+        .filter(|d| d.customer_id == me.customer_id)
+        .ok_or_else(|| ApiError::not_found("device"))?;
+    let slot = u32::try_from(device.slot).map_err(ApiError::internal)?;
+    Ok(Json(schedule_from_now(&state, slot).await?))
+}
+
+/// A device's schedule: its locators from ten minutes back (a slow clock still finds its
+/// step) to 48 hours ahead, enciphered off the async threads.
+async fn schedule_from_now(state: &AppState, slot: u32) -> ApiResult<api::CodeSchedule> {
+    let keys = state.keys.clone();
+    let first = paycode::step_of(now().0.timestamp()) - paycode::SCHEDULE_BACK_STEPS;
+    let count = paycode::SCHEDULE_BACK_STEPS + paycode::SCHEDULE_AHEAD_STEPS;
+    let locators = tokio::task::spawn_blocking(move || keys.slot_cipher.schedule(slot, first, count))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(api::CodeSchedule::new(first, &locators))
 }
 
 /// `GET /v1/wallet/receive-code` → `{qr_payload, qr_png_url}`: the code a friend scans to

@@ -75,7 +75,7 @@ async fn secrets_are_sealed_at_rest_and_rotate(db: Db) {
         "SELECT secret FROM devices",
         "SELECT secret FROM webhook_endpoints",
         "SELECT seed FROM receipt_keys",
-        "SELECT value FROM settings WHERE name IN ('customer_ref_key', 'code_mask_key')",
+        "SELECT value FROM settings WHERE name IN ('customer_ref_key', 'code_locator_key')",
     ] {
         stored.extend(column(&w.db, sql).await);
     }
@@ -274,6 +274,17 @@ async fn a_secret_moved_or_written_plain_is_refused_at_use(db: Db) {
     assert!(made.is_empty(), "nothing was created: {made:?}");
 }
 
+async fn a_device_secret_written_plain_does_not_pay(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    let d = w.wallet(0).await.enroll_device().await.unwrap();
+    // The device's own secret, written back plain as an insider or an old version would.
+    sql(&w.db, &format!("UPDATE devices SET secret = '{}' WHERE id = '{}'", d.secret, d.device_id)).await;
+    let code = d.code_at(chrono::Utc::now().timestamp()).unwrap();
+    let err = w.till.create_payment(&charge("plain-dev", 500, Some(&code))).await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(500), Some("internal_error")), "{err}");
+    assert_eq!(w.balance(0).await, 10_000);
+}
+
 async fn a_platform_key_written_plain_stops_the_start(db: Db) {
     let w = World::new(db, 1, 10_000).await;
     let World { server, db, .. } = w;
@@ -345,6 +356,7 @@ on_both!(
     secrets_are_sealed_at_rest_and_rotate,
     a_secret_moved_or_written_plain_is_refused_at_use,
     a_platform_key_written_plain_stops_the_start,
+    a_device_secret_written_plain_does_not_pay,
     older_values_are_sealed_to_their_place_once_at_start,
     a_cut_tail_is_detected_against_the_checkpoint,
     a_chain_removed_whole_is_detected,

@@ -90,6 +90,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_roles.sql")),
     (10, include_str!("../migrations/0010_kyc.sql")),
     (11, include_str!("../migrations/0011_audit_checkpoints.sql")),
+    (12, include_str!("../migrations/0012_code_locator_key.sql")),
 ];
 
 impl Store {

@@ -136,6 +136,11 @@ impl Store {
             .await?)
     }
 
+    /// A device by id.
+    pub async fn device(&self, id: &str) -> StoreResult<Option<DeviceRow>> {
+        Ok(sqlx::query_as("SELECT * FROM devices WHERE id = $1").bind(id).fetch_optional(&self.read).await?)
+    }
+
     /// The device enrolled in a slot.
     pub async fn device_by_slot(&self, slot: i64) -> StoreResult<Option<DeviceRow>> {
         Ok(sqlx::query_as("SELECT * FROM devices WHERE slot = $1")
