@@ -4,7 +4,8 @@
 //! forged or quietly removed) and secrets at rest: sealed under
 //! the master key, useless without it, re-sealed by a key rotation, and bound to their place
 //! (a sealed value copied to another row, or a plain value written over a sealed one, is
-//! refused when used; older values are sealed to their place once, at the first start).
+//! refused when used; older values are sealed to their place once, at the first start,
+//! also when two nodes start at once).
 
 #[macro_use]
 mod common;
@@ -350,7 +351,45 @@ async fn older_values_are_sealed_to_their_place_once_at_start(db: Db) {
     node.stop().await.unwrap();
 }
 
+async fn two_nodes_migrate_once_and_share_checkpoints(db: Db) {
+    if !db.is_postgres() {
+        return; // Several nodes share PostgreSQL; the embedded SQLite default is one node.
+    }
+    let w = World::new(db, 1, 10_000).await;
+    let key = w.admin.create_key(&w.merchant_id, None).await.unwrap();
+    let World { server, db, .. } = w;
+    server.stop().await.unwrap();
+    sql(&db, &format!("UPDATE api_keys SET secret = '{}' WHERE id = '{}'", key.secret, key.key_id)).await;
+    let check = sealed_without_place("saoma master key check");
+    sql(&db, &format!("UPDATE settings SET value = '{check}' WHERE name = 'master_key_check'")).await;
+
+    // Two nodes start at once on the older database: one migrates, both serve.
+    let (a, b) = tokio::join!(start(&db), start(&db));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    for (i, node) in [&a, &b].into_iter().enumerate() {
+        let p = signed(&node.url(), &key.key_id, &key.secret)
+            .create_payment(&charge(&format!("two-{i}"), 100, None))
+            .await
+            .unwrap();
+        assert_eq!(p.status, "pending");
+    }
+    let stored = column(&db, "SELECT secret FROM api_keys").await;
+    assert!(stored.iter().all(|v| v.starts_with("enc:v2:")), "{stored:?}");
+
+    // A checkpoint signed on node B anchors what node A verifies.
+    let admin_a = saoma_client::Client::new(&a.url(), saoma_client::Credentials::Admin(ADMIN_TOKEN.into()));
+    let admin_b = saoma_client::Client::new(&b.url(), saoma_client::Credentials::Admin(ADMIN_TOKEN.into()));
+    admin_b.audit_checkpoint().await.unwrap();
+    assert_eq!(admin_a.verify_audit().await.unwrap()["intact"], true);
+    cut_tail(&db).await;
+    let v = admin_a.verify_audit().await.unwrap();
+    assert_eq!(v["intact"], false, "{v}");
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
 on_both!(
+    two_nodes_migrate_once_and_share_checkpoints,
     edits_and_deletions_are_detected,
     a_removed_record_is_detected,
     secrets_are_sealed_at_rest_and_rotate,
