@@ -336,6 +336,21 @@ pub struct PaymentCodeIssued {
     pub expires_at: String,
 }
 
+/// `POST /v1/wallet/devices`: the customer's PIN, which enrolling a device needs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollDeviceRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+}
+
+/// An enrolled device as the customer sees it (`GET /v1/wallet/devices`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Device {
+    pub id: String,
+    pub created_at: String,
+}
+
 /// `POST /v1/wallet/devices`: what a device needs to make codes offline
 /// (docs/payment-codes.md). Nothing in it is shared with any other device.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ pub mod events;
 mod keys;
 mod operator;
 pub mod pos;
+pub mod queue;
 mod review;
 
 use saoma_api as api;
@@ -171,6 +172,16 @@ impl Client {
             return serde_json::from_str(&text).map_err(|_| ClientError::Unexpected { status, body: text });
         }
         Err(error_of(status, text))
+    }
+
+    /// Sends a request whose success has no body (204).
+    pub async fn call_no_content(&self, method: &str, path: &str) -> ClientResult<()> {
+        let resp = self.request(method, path, None).send().await?;
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        Err(error_of(status, resp.text().await?))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
@@ -383,8 +394,18 @@ impl Client {
     }
 
     /// Enrols this device for offline codes.
-    pub async fn enroll_device(&self) -> ClientResult<api::DeviceEnrolled> {
-        self.post("/v1/wallet/devices", &serde_json::json!({})).await
+    pub async fn enroll_device(&self, pin: &str) -> ClientResult<api::DeviceEnrolled> {
+        self.post("/v1/wallet/devices", &api::EnrollDeviceRequest { pin: Some(pin.to_string()) }).await
+    }
+
+    /// The customer's devices that still make offline codes.
+    pub async fn devices(&self) -> ClientResult<api::Page<api::Device>> {
+        self.get("/v1/wallet/devices").await
+    }
+
+    /// Removes a device: its offline codes are refused from now on.
+    pub async fn remove_device(&self, device_id: &str) -> ClientResult<()> {
+        self.call_no_content("DELETE", &format!("/v1/wallet/devices/{device_id}")).await
     }
 
     /// Fetches an enrolled device's locators from now on (customer).

@@ -38,12 +38,7 @@ impl Client {
 
     /// Signs this wallet session out.
     pub async fn end_session(&self) -> ClientResult<()> {
-        let resp = self.request("DELETE", "/v1/wallet/session", None).send().await?;
-        let status = resp.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(());
-        }
-        Err(crate::error_of(status, resp.text().await?))
+        self.call_no_content("DELETE", "/v1/wallet/session").await
     }
 
     /// Moves a customer to another risk tier.

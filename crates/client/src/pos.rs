@@ -4,7 +4,13 @@
 //! answer is lost it queries by that number, and when the outcome stays unknown (or the
 //! customer never confirms) it cancels by that number, which also stops a charge that is
 //! still on its way. So a sale is paid once or not at all.
+//!
+//! A scan that fails the code's own checks (length, prefix, check digit) is refused
+//! before anything is sent: the cashier scans again. With a queue
+//! ([`crate::queue::PosQueue`]), a reversal that cannot reach the server is kept and sent
+//! when the network returns; charges are never taken offline.
 
+use crate::queue::{PosQueue, Queued};
 use crate::{Client, ClientError};
 use saoma_api as api;
 use std::time::Duration;
@@ -18,6 +24,16 @@ pub enum Outcome {
     Declined { code: String, payment_id: Option<String> },
     /// Not charged: closed or reversed.
     NotCharged(Option<api::Payment>),
+    /// The scan is not a payment code (a misread): nothing was sent; scan again.
+    Misread(String),
+    /// The server could not be reached to learn the outcome; the reversal of the order is
+    /// queued and goes out when the network returns, so the customer is not charged.
+    ReversalQueued { out_trade_no: String },
+}
+
+/// Refuses a scan that cannot be a payment code, before any network call.
+pub fn check_scan(code: &str) -> Result<(), String> {
+    saoma_core::paycode::parse(code.trim()).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Timings of the engine.
@@ -73,12 +89,57 @@ async fn reverse(
     Err(last.unwrap_or(ClientError::Unexpected { status: 0, body: "cancel did not get through".into() }))
 }
 
-/// Charges a scanned code.
+/// Charges a scanned code. When the outcome cannot be learnt nor the sale reversed, this
+/// is an error: see [`charge_queued`] for a till with a queue.
 pub async fn charge(
     client: &Client,
     req: &api::CreatePaymentRequest,
     settings: &PosSettings,
 ) -> Result<Outcome, ClientError> {
+    charge_with(client, None, req, settings).await
+}
+
+/// Charges a scanned code; a reversal that cannot reach the server is queued.
+pub async fn charge_queued(
+    client: &Client,
+    queue: &PosQueue,
+    req: &api::CreatePaymentRequest,
+    settings: &PosSettings,
+) -> Result<Outcome, ClientError> {
+    charge_with(client, Some(queue), req, settings).await
+}
+
+/// Reverses, or, with a queue and no network, queues the reversal.
+async fn reverse_or_queue(
+    client: &Client,
+    queue: Option<&PosQueue>,
+    out_trade_no: &str,
+    settings: &PosSettings,
+) -> Result<Outcome, ClientError> {
+    match (reverse(client, out_trade_no, settings).await, queue) {
+        (Err(ClientError::Transport(e)), Some(q)) => {
+            let request = Queued::Cancel { out_trade_no: out_trade_no.to_string() };
+            q.push(&request).await.map_err(|qe| ClientError::Unexpected {
+                status: 0,
+                body: format!("the server is unreachable ({e}) and the reversal could not be queued: {qe}"),
+            })?;
+            Ok(Outcome::ReversalQueued { out_trade_no: out_trade_no.to_string() })
+        }
+        (other, _) => other,
+    }
+}
+
+async fn charge_with(
+    client: &Client,
+    queue: Option<&PosQueue>,
+    req: &api::CreatePaymentRequest,
+    settings: &PosSettings,
+) -> Result<Outcome, ClientError> {
+    if let Some(code) = &req.payment_code
+        && let Err(why) = check_scan(code)
+    {
+        return Ok(Outcome::Misread(why));
+    }
     let payment = match client.create_payment(req).await {
         Ok(p) => p,
         Err(ClientError::Api { status: 402, error, .. }) => {
@@ -103,7 +164,7 @@ pub async fn charge(
             }
             match found {
                 Some(p) => p,
-                None => return reverse(client, &req.out_trade_no, settings).await,
+                None => return reverse_or_queue(client, queue, &req.out_trade_no, settings).await,
             }
         }
         Err(e) => return Err(e),
@@ -125,7 +186,7 @@ pub async fn charge(
             Err(e) => return Err(e),
         }
     }
-    match reverse(client, &req.out_trade_no, settings).await? {
+    match reverse_or_queue(client, queue, &req.out_trade_no, settings).await? {
         // The confirmation may have landed just before the reversal: then it was refunded.
         Outcome::NotCharged(Some(p)) => Ok(settled(p.clone()).unwrap_or(Outcome::NotCharged(Some(p)))),
         other => Ok(other),

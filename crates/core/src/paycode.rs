@@ -1,7 +1,9 @@
 //! Customer payment codes: 18 digits, one-time, valid for at most 60 seconds.
 //!
 //! Two kinds share the length and differ by prefix:
-//! - `66` + 16 random digits: issued online by the server, which remembers it (hashed).
+//! - `66` + 15 random digits + a Luhn check digit: issued online by the server, which
+//!   remembers it (hashed). The check digit lets a till refuse a misread before it asks
+//!   the server (and before a misread counts as a guess against it).
 //! - `67` + 8-digit locator + 8-digit one-time password: computed offline on an enrolled
 //!   device, RFC 6238-style with a 30-second step.
 //!
@@ -59,10 +61,31 @@ pub enum PaymentCodeError {
     BadFormat,
     #[error("not a Saoma payment code prefix")]
     UnknownPrefix,
+    #[error("the check digit does not match: the code was misread")]
+    BadCheck,
     #[error("the locator key must be 32 bytes")]
     BadKey,
     #[error("the locator cipher failed: {0}")]
     Cipher(String),
+}
+
+/// The Luhn check digit of `digits` (ASCII digits).
+pub fn luhn_digit(digits: &str) -> u8 {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let twice = d * 2;
+                if twice > 9 { twice - 9 } else { twice }
+            } else {
+                d
+            }
+        })
+        .sum();
+    ((10 - sum % 10) % 10) as u8
 }
 
 /// Reads a payment code (digits only; the caller trims scanner line endings).
@@ -71,7 +94,12 @@ pub fn parse(code: &str) -> Result<PaymentCode, PaymentCodeError> {
         return Err(PaymentCodeError::BadFormat);
     }
     match &code[..2] {
-        ONLINE_PREFIX => Ok(PaymentCode::Online(code.to_string())),
+        ONLINE_PREFIX => {
+            if luhn_digit(&code[..CODE_DIGITS - 1]) != code.as_bytes()[CODE_DIGITS - 1] - b'0' {
+                return Err(PaymentCodeError::BadCheck);
+            }
+            Ok(PaymentCode::Online(code.to_string()))
+        }
         OFFLINE_PREFIX => {
             let locator = code[2..10].parse().map_err(|_| PaymentCodeError::BadFormat)?;
             let otp = code[10..18].parse().map_err(|_| PaymentCodeError::BadFormat)?;
@@ -81,9 +109,12 @@ pub fn parse(code: &str) -> Result<PaymentCode, PaymentCodeError> {
     }
 }
 
-/// Builds an online code from 16 random digits drawn by the caller (0 ≤ n < 10^16).
+/// Builds an online code from 15 random digits drawn by the caller (any `random`; only
+/// its value modulo 10^15 is used), and the check digit.
 pub fn online_code(random: u64) -> String {
-    format!("{ONLINE_PREFIX}{:016}", random % 10_000_000_000_000_000)
+    let body = format!("{ONLINE_PREFIX}{:015}", random % 1_000_000_000_000_000);
+    let check = luhn_digit(&body);
+    format!("{body}{check}")
 }
 
 /// The time step of a Unix time.
@@ -247,5 +278,21 @@ mod tests {
         assert_eq!(parse("66123456789012345a"), Err(PaymentCodeError::BadFormat));
         assert_eq!(parse("281234567890123456"), Err(PaymentCodeError::UnknownPrefix));
         assert!(matches!(parse(&online_code(7)), Ok(PaymentCode::Online(_))));
+    }
+
+    #[test]
+    fn a_misread_digit_or_swap_fails_the_check() {
+        assert_eq!(luhn_digit("7992739871"), 3, "the textbook Luhn example");
+        let code = online_code(123_456_789_012_345);
+        for i in 2..CODE_DIGITS {
+            let mut wrong = code.clone().into_bytes();
+            wrong[i] = b'0' + (wrong[i] - b'0' + 1) % 10;
+            let wrong = String::from_utf8(wrong).unwrap();
+            assert_eq!(parse(&wrong), Err(PaymentCodeError::BadCheck), "digit {i} misread");
+        }
+        let mut swapped = code.clone().into_bytes();
+        let i = (2..CODE_DIGITS - 2).find(|&i| swapped[i] != swapped[i + 1]).unwrap();
+        swapped.swap(i, i + 1);
+        assert_eq!(parse(&String::from_utf8(swapped).unwrap()), Err(PaymentCodeError::BadCheck));
     }
 }

@@ -27,10 +27,30 @@ pub struct Velocity {
     pub wallet_per_minute: i64,
     /// Payment attempts one terminal may make per minute.
     pub terminal_per_minute: i64,
-    /// Bad payment codes (invalid, expired, used) after which a terminal is blocked...
+    /// Bad payment codes (invalid, expired, used) after which a till, or a key that is not
+    /// a till's, is blocked...
     pub bad_codes: i64,
-    /// ...counted over this many seconds; the block lifts as old attempts leave the window.
+    /// ...and after which the whole merchant is (all its keys together, so minting keys
+    /// does not multiply the budget)...
+    #[serde(default = "merchant_bad_codes_default")]
+    pub merchant_bad_codes: i64,
+    /// ...counted in windows of this many seconds; a block lifts when its window ends.
     pub bad_code_window_seconds: i64,
+}
+
+fn merchant_bad_codes_default() -> i64 {
+    50
+}
+
+/// Whose bad payment codes are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuessScope {
+    /// A till (every key of one terminal together).
+    Terminal,
+    /// A merchant or manager key.
+    Key,
+    /// Every key of the merchant.
+    Merchant,
 }
 
 /// The operator's rule set. `version` grows with every change.
@@ -65,6 +85,7 @@ impl Default for Rules {
                 wallet_per_minute: 20,
                 terminal_per_minute: 120,
                 bad_codes: 10,
+                merchant_bad_codes: merchant_bad_codes_default(),
                 bad_code_window_seconds: 600,
             },
         }
@@ -135,7 +156,7 @@ impl Rules {
             }
         }
         let v = &self.velocity;
-        let counts = [v.wallet_per_minute, v.terminal_per_minute, v.bad_codes];
+        let counts = [v.wallet_per_minute, v.terminal_per_minute, v.bad_codes, v.merchant_bad_codes];
         if counts.iter().any(|n| !(1..=100_000).contains(n)) {
             return bad("velocity counts are 1-100000");
         }
@@ -163,20 +184,29 @@ impl Rules {
         amount_minor > self.password_free_minor(currency)
     }
 
-    /// A terminal about to take a payment code: blocked after too many bad codes, or
-    /// making payments faster than a till can. `None` counts mean "not counted" (the
-    /// velocity rules are off).
-    pub fn check_terminal(&self, bad_codes: Option<i64>, recent: Option<i64>) -> Result<(), Decline> {
+    /// A terminal about to take a payment code, making payments faster than a till can
+    /// (`recent` attempts in the last minute). `None`: not counted (the velocity rules
+    /// are off). Bad codes are [`Rules::check_bad_codes`]'s.
+    pub fn check_terminal(&self, recent: Option<i64>) -> Result<(), Decline> {
         let v = &self.velocity;
-        if let Some(n) = bad_codes
-            && n >= v.bad_codes
-        {
-            return Err(Decline::new("risk_declined", "terminal_bad_codes", n, v.bad_codes));
-        }
         if let Some(n) = recent
             && n >= v.terminal_per_minute
         {
             return Err(Decline::new("risk_declined", "terminal_velocity", n, v.terminal_per_minute));
+        }
+        Ok(())
+    }
+
+    /// A till, key or merchant about to present a payment code, after `bad` bad codes in
+    /// the current window: blocked at the threshold, before the code is even looked at.
+    pub fn check_bad_codes(&self, scope: GuessScope, bad: i64) -> Result<(), Decline> {
+        let (rule, limit) = match scope {
+            GuessScope::Terminal => ("terminal_bad_codes", self.velocity.bad_codes),
+            GuessScope::Key => ("key_bad_codes", self.velocity.bad_codes),
+            GuessScope::Merchant => ("merchant_bad_codes", self.velocity.merchant_bad_codes),
+        };
+        if bad >= limit {
+            return Err(Decline::new("risk_declined", rule, bad, limit));
         }
         Ok(())
     }
@@ -229,7 +259,8 @@ mod tests {
         r.validate().unwrap();
         // Ten coffees in a minute and a ¥40,000 purchase pass for a standard customer.
         assert!(r.check_wallet(false, "standard", 4_000_000, CNY, Some(10)).is_ok());
-        assert!(r.check_terminal(Some(3), Some(60)).is_ok());
+        assert!(r.check_terminal(Some(60)).is_ok());
+        assert!(r.check_bad_codes(GuessScope::Terminal, 3).is_ok());
         assert!(r.check_daily("standard", 10_000_000, CNY).is_ok());
     }
 
@@ -240,8 +271,11 @@ mod tests {
         assert_eq!(rule(r.check_wallet(true, "standard", 1, CNY, None)), "wallet_frozen");
         assert_eq!(rule(r.check_wallet(false, "basic", 200_001, CNY, None)), "per_payment_limit");
         assert_eq!(rule(r.check_wallet(false, "standard", 1, CNY, Some(20))), "wallet_velocity");
-        assert_eq!(rule(r.check_terminal(Some(10), None)), "terminal_bad_codes");
-        assert_eq!(rule(r.check_terminal(None, Some(120))), "terminal_velocity");
+        assert_eq!(rule(r.check_bad_codes(GuessScope::Terminal, 10)), "terminal_bad_codes");
+        assert_eq!(rule(r.check_bad_codes(GuessScope::Key, 10)), "key_bad_codes");
+        assert_eq!(rule(r.check_bad_codes(GuessScope::Merchant, 50)), "merchant_bad_codes");
+        assert!(r.check_bad_codes(GuessScope::Merchant, 49).is_ok());
+        assert_eq!(rule(r.check_terminal(Some(120))), "terminal_velocity");
         let d = r.check_daily("basic", 500_001, CNY).unwrap_err();
         assert_eq!(
             (d.code, d.rule, d.observed, d.threshold),
@@ -263,7 +297,7 @@ mod tests {
     #[test]
     fn velocity_off_counts_nothing() {
         let r = Rules::default();
-        assert!(r.check_terminal(None, None).is_ok());
+        assert!(r.check_terminal(None).is_ok());
         assert!(r.check_wallet(false, "standard", 1, CNY, None).is_ok());
     }
 

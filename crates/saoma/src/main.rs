@@ -4,13 +4,12 @@
 mod bench;
 mod demo;
 mod desk;
+mod till;
 mod verify;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use saoma_api as api;
-use saoma_client::{Client, Credentials, pos};
-use std::time::Duration;
+use saoma_client::{Client, Credentials};
 
 #[derive(Parser)]
 #[command(name = "saoma", version, about = "Scan-to-pay: payment server, POS, wallet and admin tools")]
@@ -31,9 +30,8 @@ enum Command {
         #[arg(long, default_value = "saoma-data")]
         data_dir: String,
     },
-    /// The cashier's commands.
-    #[command(subcommand)]
-    Pos(PosCommand),
+    /// The cashier's till: with no subcommand, reads scans from standard input.
+    Pos(till::PosArgs),
     /// The customer's commands.
     #[command(subcommand)]
     Wallet(WalletCommand),
@@ -59,36 +57,16 @@ struct ServeArgs {
     /// The scheme clients sign (`https` behind a TLS-terminating proxy).
     #[arg(long, env = "SAOMA_PUBLIC_SCHEME", default_value = "http")]
     public_scheme: String,
+    /// A separate address (e.g. `10.0.0.5:9090`, on a private network) serving `/metrics`
+    /// without a token; on the API's address `/metrics` needs an operator's token.
+    #[arg(long, env = "SAOMA_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(clap::Args)]
 struct ServerEnv {
     #[arg(long, env = "SAOMA_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
-}
-
-#[derive(Subcommand)]
-enum PosCommand {
-    /// Charges a scanned payment code; exit 0 paid, 2 declined, 3 not charged, 1 error.
-    Charge {
-        #[arg(long)]
-        code: String,
-        /// Amount in minor units (1250 = ¥12.50).
-        #[arg(long)]
-        amount: i64,
-        #[arg(long, default_value = "CNY")]
-        currency: String,
-        #[arg(long)]
-        out_trade_no: Option<String>,
-        #[arg(long, default_value = "POS sale")]
-        subject: String,
-        #[command(flatten)]
-        server: ServerEnv,
-        #[arg(long, env = "SAOMA_KEY_ID")]
-        key_id: String,
-        #[arg(long, env = "SAOMA_KEY_SECRET", hide_env_values = true)]
-        key_secret: String,
-    },
 }
 
 #[derive(Subcommand)]
@@ -269,6 +247,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies: trusted_proxies()?,
         rate_limit_per_ip: per_second("SAOMA_RATE_LIMIT_IP")?.unwrap_or(saoma_server::RATE_LIMIT_PER_IP),
         rate_limit_per_key: per_second("SAOMA_RATE_LIMIT_KEY")?.unwrap_or(saoma_server::RATE_LIMIT_PER_KEY),
+        pin_checks_in_flight: pin_checks()?,
+        terminal_reversal_window: terminal_reversal_window()?,
+        metrics_listen: args.metrics_listen,
         ..saoma_server::Config::new(&database_url)
     };
     if !config.risk_velocity {
@@ -279,6 +260,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let server = saoma_server::start(config, listener).await?;
     tracing::info!(url = %server.url(), "Saoma is taking payments.");
+    if let Some(at) = server.metrics_addr {
+        tracing::info!(%at, "Metrics are served on their own address.");
+    }
     shutdown_signal().await;
     tracing::info!("Shutting down: finishing requests in flight.");
     server.stop().await
@@ -314,46 +298,6 @@ pub fn print_qr(payload: &str) {
         }
         Err(e) => eprintln!("cannot draw a QR code: {e}"),
     }
-}
-
-async fn pos_charge(cmd: PosCommand) -> anyhow::Result<i32> {
-    let PosCommand::Charge { code, amount, currency, out_trade_no, subject, server, key_id, key_secret } =
-        cmd;
-    let client = Client::with_timeout(
-        &server.url,
-        Credentials::Key { key_id, secret: key_secret },
-        Duration::from_secs(15),
-    );
-    let out_trade_no =
-        out_trade_no.unwrap_or_else(|| format!("pos-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f")));
-    eprintln!("Charging {amount} {currency} minor units, order {out_trade_no}.");
-    let req = api::CreatePaymentRequest {
-        out_trade_no,
-        amount,
-        currency,
-        subject,
-        items: None,
-        payment_code: Some(code.trim().to_string()),
-        expires_in: None,
-    };
-    let outcome = pos::charge(&client, &req, &pos::PosSettings::default()).await?;
-    Ok(match outcome {
-        pos::Outcome::Paid(p) => {
-            println!("{}", serde_json::to_string_pretty(&p)?);
-            eprintln!("Paid: {} ({}).", p.id, p.status);
-            0
-        }
-        pos::Outcome::Declined { code, payment_id } => {
-            println!("{}", serde_json::json!({"declined": code, "payment_id": payment_id}));
-            eprintln!("Declined: {code}.");
-            2
-        }
-        pos::Outcome::NotCharged(p) => {
-            println!("{}", serde_json::json!({"not_charged": p}));
-            eprintln!("Not charged: the sale was closed or reversed.");
-            3
-        }
-    })
 }
 
 /// What `saoma wallet enroll` writes: enough to make codes with no network until the
@@ -405,7 +349,7 @@ async fn wallet(cmd: WalletCommand) -> anyhow::Result<i32> {
         }
         WalletCommand::Enroll { phone, pin, out, server } => {
             let session = Client::new(&server.url, Credentials::None).wallet_session(&phone, &pin).await?;
-            let d = session.enroll_device().await?;
+            let d = session.enroll_device(&pin).await?;
             let file = DeviceFile {
                 device_id: d.device_id,
                 secret: d.secret,
@@ -567,7 +511,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve(args) => serve(args).await.map(|_| 0),
         Command::Demo { listen, data_dir } => demo::run(&listen, &data_dir).await.map(|_| 0),
-        Command::Pos(cmd) => pos_charge(cmd).await,
+        Command::Pos(args) => till::run(args).await,
         Command::Wallet(cmd) => wallet(cmd).await,
         Command::Admin(cmd) => admin(cmd).await,
         Command::VerifyReceipt(args) => verify::run(args).await,
@@ -611,7 +555,32 @@ fn risk_velocity() -> anyhow::Result<bool> {
     }
 }
 
+/// `SAOMA_TERMINAL_REVERSAL_WINDOW_SECONDS`: how long after the charge a till may reverse
+/// a paid sale (0: never; a refund then always needs a manager or merchant key).
+fn terminal_reversal_window() -> anyhow::Result<std::time::Duration> {
+    const NAME: &str = "SAOMA_TERMINAL_REVERSAL_WINDOW_SECONDS";
+    match std::env::var(NAME) {
+        Err(_) => Ok(saoma_server::TERMINAL_REVERSAL_WINDOW_DEFAULT),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(std::time::Duration::from_secs)
+            .with_context(|| format!("{NAME} is a whole number of seconds")),
+    }
+}
+
 /// A requests-per-second setting: a whole number, 0 for off.
+/// `SAOMA_PIN_CHECKS`: PIN checks (Argon2id, about 19 MiB each) at once on this node.
+fn pin_checks() -> anyhow::Result<usize> {
+    match std::env::var("SAOMA_PIN_CHECKS") {
+        Err(_) => Ok(saoma_server::Config::new("").pin_checks_in_flight),
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=1024).contains(&n) => Ok(n),
+            _ => anyhow::bail!("SAOMA_PIN_CHECKS is a whole number from 1 to 1024, not {v:?}"),
+        },
+    }
+}
+
 fn per_second(name: &str) -> anyhow::Result<Option<u32>> {
     match std::env::var(name) {
         Err(_) => Ok(None),

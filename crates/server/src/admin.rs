@@ -128,7 +128,7 @@ pub async fn create_customer(
     if !crate::risk::rules(&state).await?.tiers.contains_key(&tier) {
         return Err(ApiError::invalid("tier", "no such tier in the risk rules"));
     }
-    let pin_hash = crate::wallet::hash_pin(&req.pin)?;
+    let pin_hash = crate::pin::hash_pin(&req.pin)?;
     let (_, now) = now();
     let c = CustomerRow {
         id: new_id(prefix::CUSTOMER),

@@ -49,6 +49,20 @@ impl MerchantCaller {
     }
 }
 
+/// Refuses, inside the transaction that makes the change, a change to a suspended
+/// merchant: its keys may read, but not refund, issue keys or change the webhook. The
+/// status is read under a lock, so a suspension cannot slip in before the commit.
+pub async fn refuse_suspended(tx: &mut saoma_store::WriteTx, merchant_id: &str) -> ApiResult<()> {
+    match tx.merchant_status(merchant_id).await?.as_deref() {
+        Some("suspended") => Err(ApiError::forbidden(
+            "the merchant is suspended: its keys may read, but not refund, issue keys or change the webhook",
+        )
+        .with_code("merchant_inactive")),
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found("merchant")),
+    }
+}
+
 /// The operator roles, and what each may do (docs/security.md).
 pub const OPERATOR_ROLES: &[&str] = &["admin", "risk_officer", "support", "auditor"];
 /// Every operator: read-only views.
@@ -191,10 +205,7 @@ pub async fn merchant_auth(
     .map_err(|e| unauthenticated("invalid_signature", &e.to_string()))?;
     let key = state.store.api_key(&received.key_id).await?;
     let now_text = now().1;
-    let live = |k: &saoma_store::ApiKeyRow| {
-        k.revoked_at.is_none() && k.expires_at.as_deref().is_none_or(|e| e > now_text.as_str())
-    };
-    let Some(key) = key.filter(live) else {
+    let Some(key) = key.filter(|k| k.is_live(&now_text)) else {
         return Err(unauthenticated("invalid_signature", "unknown key or bad signature"));
     };
     let expected =
@@ -202,14 +213,17 @@ pub async fn merchant_auth(
     if !bool::from(expected.as_slice().ct_eq(received.signature.as_slice())) {
         return Err(unauthenticated("invalid_signature", "unknown key or bad signature"));
     }
-    // Counted once the key is proven, so nobody can spend another merchant's budget.
-    state.limits.check_key(&key.id)?;
+    // The nonce decides first, in its own transaction: a replayed request is refused
+    // before it is counted, so replaying a captured request cannot spend the key's rate
+    // budget. A fresh request is counted next, once the key is proven (nobody can spend
+    // another merchant's budget); if it is over the limit, the transaction rolls back and
+    // the nonce stays unused.
     let mut tx = state.store.begin().await?;
-    let fresh = tx.remember_nonce(&key.id, &received.nonce, now_unix).await?;
-    tx.commit().await?;
-    if !fresh {
+    if !tx.remember_nonce(&key.id, &received.nonce, now_unix).await? {
         return Err(unauthenticated("replayed_request", "this nonce was already used"));
     }
+    state.limits.check_key(&key.id)?;
+    tx.commit().await?;
     let caller = MerchantCaller {
         key_id: key.id,
         merchant_id: key.merchant_id,

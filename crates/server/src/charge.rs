@@ -229,7 +229,8 @@ async fn pay_merchant(
     }
     crate::receipts::issue(&state.keys.sealer, work, p, &merchant.name, None, now).await?;
     let data = serde_json::to_value(views::payment(p, None)).map_err(ApiError::internal)?;
-    emit(work, "payment.succeeded", Some(&p.merchant_id), Some(&c.payer.id), data, now).await?;
+    let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());
+    emit(work, "payment.succeeded", scope, Some(&c.payer.id), data, now).await?;
     let audit = AuditRecord {
         actor: c.actor,
         action: "payment.charge",
@@ -251,7 +252,7 @@ async fn pay_customer(work: &mut Work, c: &Charge<'_>, t: &TransferRow, now: &st
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     post(work, "transfer", &t.id, &entry, now).await?;
     let data = json!({"id": t.id, "amount": t.amount, "currency": t.currency});
-    emit(work, "transfer.succeeded", None, Some(&t.from_customer_id), data, now).await?;
+    emit(work, "transfer.succeeded", (None, None), Some(&t.from_customer_id), data, now).await?;
     let audit = AuditRecord {
         actor: c.actor,
         action: "transfer.create",

@@ -2,10 +2,16 @@
 //! committed is announced, and payments made through any node show up: a commit on this
 //! node wakes the feed at once, one on another node through PostgreSQL LISTEN/NOTIFY, and
 //! a poll every half second covers a lost notification.
+//!
+//! A feed is the key's, not the merchant's: a terminal key's carries its own till's
+//! payments and refunds only, and each read of the outbox checks that the key is still
+//! live, so the feed of a revoked or rotated-out key ends. It must never hand over an
+//! event read after its key ended.
 
 use crate::AppState;
 use crate::auth::MerchantCaller;
 use crate::error::ApiResult;
+use crate::util::now;
 use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -25,11 +31,10 @@ pub async fn stream(
         Some(cursor) => cursor,
         None => state.store.last_event_cursor().await?,
     };
-    let merchant_id = caller.merchant_id;
     let caller_state = state.clone();
     let s = futures::stream::unfold((start, Vec::new()), move |(mut last, mut queue)| {
         let state = state.clone();
-        let merchant_id = merchant_id.clone();
+        let caller = caller.clone();
         async move {
             loop {
                 if let Some(row) = queue.pop() {
@@ -45,12 +50,15 @@ pub async fn stream(
                     return Some((Ok(event), (last, queue)));
                 }
                 let notified = state.changed.notified();
-                match state.store.events_after(&merchant_id, last, 100).await {
-                    Ok(rows) if !rows.is_empty() => {
+                let scope = (caller.merchant_id.as_str(), caller.terminal_id.as_deref());
+                match state.store.feed_events(&caller.key_id, scope, last, 100, &now().1).await {
+                    // The key was revoked or rotated out: the feed ends here.
+                    Ok(None) => return None,
+                    Ok(Some(rows)) if !rows.is_empty() => {
                         last = rows.last().map_or(last, saoma_store::EventCursor::of);
                         queue = rows.into_iter().rev().collect();
                     }
-                    Ok(_) => {
+                    Ok(Some(_)) => {
                         let _ = tokio::time::timeout(Duration::from_millis(500), notified).await;
                     }
                     Err(e) => {

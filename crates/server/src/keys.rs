@@ -7,7 +7,8 @@ use crate::AppState;
 use crate::audit::Audit;
 use crate::auth::{MerchantCaller, Operator};
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
+use crate::page;
 use crate::util::{new_id, now, random_token, rfc3339};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -67,16 +68,28 @@ async fn insert_key(
     })
 }
 
+/// Who asks for a key change: the operator, or the merchant's own key (refused while the
+/// merchant is suspended).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum By {
+    Operator,
+    Owner,
+}
+
 /// Issues a key after checking the request.
 async fn issue(
     state: &AppState,
     merchant_id: &str,
     req: &api::CreateKeyRequest,
     actor: &str,
+    by: By,
 ) -> ApiResult<api::KeyCreated> {
     check_request(state, merchant_id, req).await?;
     let (_, now) = now();
     let mut tx = state.store.begin().await?;
+    if by == By::Owner {
+        crate::auth::refuse_suspended(&mut tx, merchant_id).await?;
+    }
     let created = insert_key(state, &mut tx, merchant_id, req, actor, None, &now).await?;
     tx.commit().await?;
     Ok(created)
@@ -88,9 +101,17 @@ fn view(k: &ApiKeyRow) -> Value {
         "created_at": k.created_at, "revoked_at": k.revoked_at, "expires_at": k.expires_at})
 }
 
-/// A page of keys, without secrets.
-fn page(keys: &[ApiKeyRow]) -> Value {
-    json!({"data": keys.iter().map(view).collect::<Vec<_>>(), "next_cursor": null})
+/// The keys list's cursor: the time and id of the last key shown.
+const KEYS: page::Cursor = page::Cursor::of("api_keys");
+
+/// A page of a merchant's keys, oldest first, without secrets.
+async fn list_page(state: &AppState, merchant_id: &str, q: &page::PageQuery) -> ApiResult<Value> {
+    let limit = page::limit(q.limit, 50)?;
+    let after = KEYS.read::<2>(q.cursor.as_deref())?;
+    let after = after.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
+    let rows = state.store.api_keys_of(merchant_id, after, limit + 1).await?;
+    let (rows, next_cursor) = KEYS.page(rows, limit, |k| vec![&k.created_at, &k.id])?;
+    Ok(json!({"data": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next_cursor}))
 }
 
 /// Loads a key of `merchant_id` (any merchant's when `None`), locked.
@@ -119,7 +140,9 @@ pub struct Rotation {
 }
 
 /// Issues a key like the old one, and lets the old one work `grace_seconds` more; both
-/// in one transaction, so a rotation never half-happens.
+/// in one transaction, so a rotation never half-happens. A key already on its way out
+/// keeps the sooner of its end and the new one, and an expired key cannot be rotated: no
+/// rotation makes a key live longer.
 async fn rotate(
     state: &AppState,
     id: &str,
@@ -138,9 +161,15 @@ async fn rotate(
     if old.revoked_at.is_some() {
         return Err(ApiError::conflict("key_revoked", "a revoked key cannot be rotated"));
     }
+    if old.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
+        return Err(ApiError::conflict("key_expired", "an expired key cannot be rotated"));
+    }
+    if merchant_id.is_some() {
+        crate::auth::refuse_suspended(&mut tx, &old.merchant_id).await?;
+    }
     let req = api::CreateKeyRequest { terminal_id: old.terminal_id.clone(), role: old.role.clone() };
     let new = insert_key(state, &mut tx, &old.merchant_id, &req, actor, Some(id), &now).await?;
-    tx.expire_api_key(id, &until).await?;
+    let until = tx.expire_api_key(id, &until).await?;
     let detail = json!({"replaced_by": new.key_id, "expires_at": until});
     tx.audit(&AuditRecord { actor, action: "key.rotate", object_id: id, detail }, &now).await?;
     tx.commit().await?;
@@ -155,13 +184,16 @@ pub async fn admin_create(
     ApiJson(req): ApiJson<api::CreateKeyRequest>,
 ) -> ApiResult<Json<api::KeyCreated>> {
     state.store.merchant(&id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
-    Ok(Json(issue(&state, &id, &req, &op.id).await?))
+    Ok(Json(issue(&state, &id, &req, &op.id, By::Operator).await?))
 }
 
 /// `GET /v1/admin/merchants/{id}/keys`.
-pub async fn admin_list(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let keys = state.store.api_keys_of(&id).await?;
-    Ok(Json(page(&keys)))
+pub async fn admin_list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<page::PageQuery>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(list_page(&state, &id, &q).await?))
 }
 
 /// `POST /v1/admin/keys/{id}/revoke`.
@@ -190,17 +222,17 @@ pub async fn own_create(
     ApiJson(req): ApiJson<api::CreateKeyRequest>,
 ) -> ApiResult<Json<api::KeyCreated>> {
     caller.require_owner()?;
-    Ok(Json(issue(&state, &caller.merchant_id, &req, &caller.key_id).await?))
+    Ok(Json(issue(&state, &caller.merchant_id, &req, &caller.key_id, By::Owner).await?))
 }
 
 /// `GET /v1/merchant/keys` (owner).
 pub async fn own_list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
+    ApiQuery(q): ApiQuery<page::PageQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require_owner()?;
-    let keys = state.store.api_keys_of(&caller.merchant_id).await?;
-    Ok(Json(page(&keys)))
+    Ok(Json(list_page(&state, &caller.merchant_id, &q).await?))
 }
 
 /// `POST /v1/merchant/keys/{id}/revoke` (owner).

@@ -13,12 +13,15 @@ mod codes;
 mod edge;
 mod error;
 mod events;
+mod guesses;
 mod json;
 mod keys;
 mod limits;
 mod merchant;
 mod operators;
+mod page;
 mod payments;
+mod pin;
 mod qr;
 mod receipts;
 mod review;
@@ -36,6 +39,7 @@ mod work;
 pub use error::{ApiError, ApiResult};
 pub use limits::{PER_IP_DEFAULT as RATE_LIMIT_PER_IP, PER_KEY_DEFAULT as RATE_LIMIT_PER_KEY};
 pub use secrets::rotate_master_key;
+pub use webhooks::HostLookup;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -50,8 +54,14 @@ use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-/// How the server is set up.
-#[derive(Clone, Debug)]
+/// How long after the charge a till may reverse a paid sale, unless the operator says.
+pub const TERMINAL_REVERSAL_WINDOW_DEFAULT: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// The longest reversal window an operator may set: a till's reversal stays a correction
+/// made at the counter, never a refund days later.
+pub const TERMINAL_REVERSAL_WINDOW_MAX: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// How the server is set up. Its `Debug` names every setting but prints no secret.
+#[derive(Clone)]
 pub struct Config {
     /// `sqlite:///path.db` or `postgres://...`.
     pub database_url: String,
@@ -80,6 +90,66 @@ pub struct Config {
     /// The velocity rules (payments per minute, bad codes per terminal); `false` with
     /// `SAOMA_RISK_VELOCITY=off` for load tests. Limits and PIN rules stay on.
     pub risk_velocity: bool,
+    /// PIN checks (Argon2id, about 19 MiB each) running at once on this node
+    /// (`SAOMA_PIN_CHECKS`); more wait, then get 503.
+    pub pin_checks_in_flight: usize,
+    /// How often this node closes pending payments past their expiry.
+    pub expiry_sweep_every: std::time::Duration,
+    /// How long after the charge a till (terminal key) may still reverse a paid sale
+    /// (`SAOMA_TERMINAL_REVERSAL_WINDOW_SECONDS`); after it, a refund needs a manager or
+    /// merchant key.
+    pub terminal_reversal_window: std::time::Duration,
+    /// A separate address serving `/metrics` to anyone who can reach it (`--metrics-listen`,
+    /// for a private network); on the API's address `/metrics` needs an operator's token.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Resolves webhook hosts; the system's resolver when `None`. Each attempt resolves
+    /// once, vets the answer, and connects only to it.
+    pub webhook_lookup: Option<Arc<dyn webhooks::HostLookup>>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Every field is named here, so a new one cannot be printed without a thought.
+        let Config {
+            database_url,
+            admin_token,
+            public_scheme,
+            webhook_allow_private,
+            webhook_retry_delays,
+            master_key,
+            settle_daily,
+            settle_open_days,
+            trusted_proxies,
+            rate_limit_per_ip,
+            rate_limit_per_key,
+            risk_velocity,
+            terminal_reversal_window,
+            metrics_listen,
+            webhook_lookup,
+            pin_checks_in_flight,
+            expiry_sweep_every,
+        } = self;
+        let hidden = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Config")
+            .field("database_url", &util::without_password(database_url))
+            .field("admin_token", &hidden(admin_token))
+            .field("public_scheme", public_scheme)
+            .field("webhook_allow_private", webhook_allow_private)
+            .field("webhook_retry_delays", webhook_retry_delays)
+            .field("master_key", &hidden(master_key))
+            .field("settle_daily", settle_daily)
+            .field("settle_open_days", settle_open_days)
+            .field("trusted_proxies", trusted_proxies)
+            .field("rate_limit_per_ip", rate_limit_per_ip)
+            .field("rate_limit_per_key", rate_limit_per_key)
+            .field("risk_velocity", risk_velocity)
+            .field("terminal_reversal_window", terminal_reversal_window)
+            .field("metrics_listen", metrics_listen)
+            .field("webhook_lookup", &webhook_lookup.as_ref().map_or("system", |_| "custom"))
+            .field("pin_checks_in_flight", pin_checks_in_flight)
+            .field("expiry_sweep_every", expiry_sweep_every)
+            .finish()
+    }
 }
 
 impl Config {
@@ -95,9 +165,14 @@ impl Config {
             settle_daily: true,
             settle_open_days: false,
             risk_velocity: true,
+            pin_checks_in_flight: 8,
+            expiry_sweep_every: std::time::Duration::from_secs(5),
             trusted_proxies: Vec::new(),
             rate_limit_per_ip: limits::PER_IP_DEFAULT,
             rate_limit_per_key: limits::PER_KEY_DEFAULT,
+            terminal_reversal_window: TERMINAL_REVERSAL_WINDOW_DEFAULT,
+            metrics_listen: None,
+            webhook_lookup: None,
         }
     }
 }
@@ -134,6 +209,10 @@ pub struct AppState {
     /// How many announcements from other nodes this node has heard.
     remote_commits: Arc<std::sync::atomic::AtomicU64>,
     metrics: PrometheusHandle,
+    /// Bounds the Argon2 work of PIN checks on this node.
+    pub pin_workers: Arc<tokio::sync::Semaphore>,
+    /// The bad-code counters known to exist (see `codes::ensure_counters`).
+    pub guess_scopes: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 fn metrics_handle() -> PrometheusHandle {
@@ -156,6 +235,12 @@ impl AppState {
             .master_key
             .as_deref()
             .ok_or_else(|| anyhow::anyhow!("no master key: set SAOMA_MASTER_KEY (64 hex characters)"))?;
+        if config.terminal_reversal_window > TERMINAL_REVERSAL_WINDOW_MAX {
+            anyhow::bail!(
+                "the terminal reversal window is at most {} seconds",
+                TERMINAL_REVERSAL_WINDOW_MAX.as_secs()
+            );
+        }
         let sealer = secrets::Sealer::from_hex(master)?;
         let store = Store::open(&config.database_url).await?;
         secrets::unlock(&store, &sealer).await?;
@@ -166,6 +251,7 @@ impl AppState {
         receipts::ensure_key(&store, &sealer).await?;
         let qr_seed = receipts::newest_seed(&store, &sealer).await?;
         let limits = Arc::new(limits::RateLimits::new(config.rate_limit_per_ip, config.rate_limit_per_key));
+        let config_pin_checks = config.pin_checks_in_flight.max(1);
         Ok(AppState {
             limits,
             store,
@@ -178,6 +264,8 @@ impl AppState {
             risk_rules: Arc::default(),
             qr_seed: Arc::new(std::sync::RwLock::new(qr_seed)),
             metrics: metrics_handle(),
+            pin_workers: Arc::new(tokio::sync::Semaphore::new(config_pin_checks)),
+            guess_scopes: Arc::default(),
         })
     }
 
@@ -344,6 +432,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/risk/rules", get(risk_desk::get_rules))
         .route("/v1/admin/risk/decisions", get(risk_desk::decisions))
         .route("/v1/admin/settlements/{date}", get(settlement::report))
+        // On the API's address the metrics are an operator's; see `metrics_router`.
+        .route("/metrics", get(metrics_text))
         .route_layer(allow(auth::ANY_OPERATOR));
     let admin = admin_only
         .merge(risk_desk)
@@ -374,7 +464,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/wallet", get(wallet::get_wallet))
         .route("/v1/wallet/session", axum::routing::delete(wallet::end_session))
         .route("/v1/wallet/payment-codes", post(wallet::issue_code))
-        .route("/v1/wallet/devices", post(wallet::enroll_device))
+        .route("/v1/wallet/devices", post(wallet::enroll_device).get(wallet::list_devices))
+        .route("/v1/wallet/devices/{id}", axum::routing::delete(wallet::remove_device))
         .route("/v1/wallet/devices/{id}/schedule", post(wallet::device_schedule))
         .route("/v1/wallet/qr/resolve", post(wallet_pay::resolve_qr))
         .route("/v1/wallet/qr/pay", post(wallet_pay::pay_qr))
@@ -385,7 +476,6 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::wallet_auth));
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
         .route("/.well-known/jwks.json", get(receipts::jwks))
         .route("/v1/qr.png", get(qr::png))
         .route("/v1/qr.svg", get(qr::svg))
@@ -403,9 +493,22 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `/metrics` alone, for the separate metrics address (`--metrics-listen`): whoever can
+/// reach that address (the operator's private network) reads them without a token.
+fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(state.clone(), edge::headers))
+        .with_state(state)
+}
+
 /// A running server.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served without a token, when `metrics_listen` asked for it.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -441,6 +544,24 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     // The heads as this node finds them are anchored before it writes anything.
     audit::checkpoint(&state.store, &state.keys.sealer).await?;
     let addr = listener.local_addr()?;
+    let metrics_addr = match state.config.metrics_listen {
+        Some(at) => {
+            let metrics_listener = TcpListener::bind(at).await?;
+            let metrics_addr = metrics_listener.local_addr()?;
+            let app = metrics_router(state.clone());
+            let stopping = state.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(metrics_listener, app)
+                    .with_graceful_shutdown(async move { stopping.stopping().await })
+                    .await;
+                if let Err(e) = served {
+                    tracing::warn!(error = %e, "The metrics address stopped serving.");
+                }
+            });
+            Some(metrics_addr)
+        }
+        None => None,
+    };
     let app = router(state.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     install_tls_provider();
@@ -449,6 +570,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     if state.config.settle_daily {
         settlement::spawn_daily(state.clone());
     }
+    payments::spawn_expiry_sweep(state.clone(), state.config.expiry_sweep_every);
     let housekeeping = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -475,5 +597,5 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             })
             .await
     });
-    Ok(RunningServer { addr, state, shutdown: Some(tx), task })
+    Ok(RunningServer { addr, metrics_addr, state, shutdown: Some(tx), task })
 }

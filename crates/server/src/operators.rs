@@ -6,7 +6,8 @@ use crate::AppState;
 use crate::audit::Audit;
 use crate::auth::{OPERATOR_ROLES, Operator};
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
+use crate::page;
 use crate::util::{new_id, now, random_token, sha256_hex, text_field};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -57,10 +58,20 @@ pub async fn create(
     Ok(Json(out))
 }
 
-/// `GET /v1/admin/operators`.
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let all = state.store.operators().await?;
-    Ok(Json(json!({"data": all.iter().map(view).collect::<Vec<_>>(), "next_cursor": null})))
+/// The operators list's cursor: the time and id of the last operator shown.
+const OPERATORS: page::Cursor = page::Cursor::of("operators");
+
+/// `GET /v1/admin/operators`: oldest first, a page at a time.
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<page::PageQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = page::limit(q.limit, 50)?;
+    let after = OPERATORS.read::<2>(q.cursor.as_deref())?;
+    let after = after.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
+    let rows = state.store.operators(after, limit + 1).await?;
+    let (rows, next_cursor) = OPERATORS.page(rows, limit, |o| vec![&o.created_at, &o.id])?;
+    Ok(Json(json!({"data": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next_cursor})))
 }
 
 /// `POST /v1/admin/operators/{id}/revoke`: the token stops working at once.

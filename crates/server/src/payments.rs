@@ -6,13 +6,15 @@ use crate::auth::MerchantCaller;
 use crate::charge::{self, Charge, OnDecline, Payee};
 use crate::codes;
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::guesses;
+use crate::json::{ApiJson, ApiQuery};
+use crate::page;
 use crate::risk;
 use crate::util::{new_id, now, rfc3339, sha256_hex};
 use crate::work::{Effect, Work};
 use crate::{AppState, views};
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
@@ -21,7 +23,7 @@ use saoma_core::ids::prefix;
 use saoma_core::ledger;
 use saoma_core::money::{Currency, Money};
 use saoma_core::payment::{self, Order, Payment, PaymentMode, PaymentStatus, PinProof, RefundError};
-use saoma_core::risk::Decline;
+use saoma_core::risk::{Decline, Rules};
 use saoma_store::{AuditRecord, CustomerRow, MerchantRow, NewEvent, RefundRow, StoreError, WriteTx};
 use serde::Deserialize;
 use serde_json::json;
@@ -30,7 +32,7 @@ use std::time::Duration;
 /// How long a dynamic code or an unconfirmed payment waits by default.
 const PENDING_TTL_SECONDS: i64 = 15 * 60;
 /// How often a unique-key race is retried before giving up.
-const CONFLICT_RETRIES: usize = 3;
+const CONFLICT_RETRIES: usize = 5;
 
 /// Runs an operation again when a concurrent writer inserted the same key first; the next
 /// attempt then finds that row and answers as an idempotent retry.
@@ -41,7 +43,9 @@ where
 {
     for _ in 0..CONFLICT_RETRIES {
         match op().await {
-            Err(OpError::Store(StoreError::UniqueViolation)) => continue,
+            // A concurrent writer won the race (a key inserted, or a deadlock PostgreSQL
+            // broke by rolling this attempt back): the next attempt sees what it wrote.
+            Err(OpError::Store(StoreError::UniqueViolation | StoreError::Deadlock)) => continue,
             Err(OpError::Store(e)) => return Err(e.into()),
             Err(OpError::Api(e)) => return Err(e),
             Ok(v) => return Ok(v),
@@ -94,11 +98,12 @@ pub fn money_of(amount: i64, currency: Currency) -> ApiResult<Money> {
 }
 
 /// Queues an outbox event in `tx`, and its webhook delivery when the merchant has an
-/// endpoint; both are announced only once `tx` commits.
+/// endpoint; both are announced only once `tx` commits. `terminal_id` is the till whose
+/// payment it is about: that till's key sees it in its live feed, other tills' keys do not.
 pub async fn emit(
     tx: &mut WriteTx,
     kind: &str,
-    merchant_id: Option<&str>,
+    (merchant_id, terminal_id): (Option<&str>, Option<&str>),
     customer_id: Option<&str>,
     data: serde_json::Value,
     now: &str,
@@ -109,11 +114,11 @@ pub async fn emit(
         let body = json!({"id": id, "type": kind, "created_at": now, "data": data}).to_string();
         tx.queue_delivery(&id, merchant_id, kind, &body, now).await?;
     }
-    tx.insert_event(&NewEvent { id: &id, merchant_id, customer_id, kind, data }, now).await
+    tx.insert_event(&NewEvent { id: &id, merchant_id, terminal_id, customer_id, kind, data }, now).await
 }
 
 /// Closes a pending payment inside `work` (cancelled or expired).
-async fn close(
+pub(crate) async fn close(
     work: &mut Work,
     p: &mut Payment,
     actor: &str,
@@ -124,7 +129,8 @@ async fn close(
     p.close().map_err(|e| ApiError::conflict("payment_not_pending", e.to_string()))?;
     work.update_payment(p).await?;
     let data = serde_json::to_value(views::payment(p, None)).map_err(ApiError::internal)?;
-    emit(work, "payment.closed", Some(&p.merchant_id), p.customer_id.as_deref(), data, now).await?;
+    let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());
+    emit(work, "payment.closed", scope, p.customer_id.as_deref(), data, now).await?;
     let audit = AuditRecord {
         actor,
         action: "payment.close",
@@ -212,6 +218,9 @@ pub async fn create(
             .with_code("currency_mismatch"));
     }
     let fp = fingerprint(&req, caller.terminal_id.as_deref());
+    if req.payment_code.is_some() {
+        guesses::ensure_counters(&state, &caller).await?;
+    }
     let p = retry_on_conflict(|| create_once(&state, &caller, &merchant, &req, amount, &fp)).await?;
     Ok(answer(&state, &p, &merchant))
 }
@@ -278,7 +287,8 @@ async fn create_once(
     let p = match &req.payment_code {
         None => create_dynamic(&mut work, caller, req, amount, fp, t, &now).await?,
         Some(code) => {
-            charge_scanned(state, &mut work, caller, merchant, req, code, amount, fp, t, &now).await?
+            let scan = Scan { caller, merchant, req, code, amount, fp, t };
+            charge_scanned(state, &mut work, &scan, &now).await?
         }
     };
     work.commit(state).await?;
@@ -309,32 +319,36 @@ async fn create_dynamic(
     Ok(p)
 }
 
+/// A till's scan of a customer's payment code.
+struct Scan<'a> {
+    caller: &'a MerchantCaller,
+    merchant: &'a MerchantRow,
+    req: &'a api::CreatePaymentRequest,
+    code: &'a str,
+    amount: Money,
+    fp: &'a str,
+    t: chrono::DateTime<chrono::Utc>,
+}
+
 /// Consumer-presented: the till scanned the customer's code. The till's own checks come
 /// first (a blocked till spends no code), then the code, then the one charge service.
-#[allow(clippy::too_many_arguments)]
 async fn charge_scanned(
     state: &AppState,
     work: &mut Work,
-    caller: &MerchantCaller,
-    merchant: &MerchantRow,
-    req: &api::CreatePaymentRequest,
-    code: &str,
-    amount: Money,
-    fp: &str,
-    t: chrono::DateTime<chrono::Utc>,
+    s: &Scan<'_>,
     now: &str,
 ) -> Result<Payment, OpError> {
     let rules = risk::rules(state).await?;
-    let mut p = Payment::pending(order_of(caller, req, amount, fp, PaymentMode::Cpm, now)?);
-    p.expires_at = Some(pending_until(t, req.expires_in));
-    let till = caller.terminal_id.as_deref().unwrap_or(&caller.key_id);
-    let refused = match &caller.terminal_id {
-        Some(terminal) => risk::check_terminal(state, &rules, terminal, t).await?.err(),
+    let mut p = Payment::pending(order_of(s.caller, s.req, s.amount, s.fp, PaymentMode::Cpm, now)?);
+    p.expires_at = Some(pending_until(s.t, s.req.expires_in));
+    let till = s.caller.terminal_id.as_deref().unwrap_or(&s.caller.key_id);
+    let refused = match &s.caller.terminal_id {
+        Some(terminal) => risk::check_terminal(state, &rules, terminal, s.t).await?.err(),
         None => None,
     };
     let payer = match refused {
         Some(d) => Err(d),
-        None => payer(state, work, code, now, t.timestamp()).await?.map_err(Decline::plain),
+        None => scanned_payer(state, work, s, &rules, now).await?,
     };
     let payer = match payer {
         Ok(payer) => payer,
@@ -345,40 +359,61 @@ async fn charge_scanned(
     };
     let c = Charge {
         payer: &payer,
-        amount,
+        amount: s.amount,
         pin: PinProof::Absent,
         count_velocity: true,
         rules: &rules,
-        actor: &caller.key_id,
+        actor: &s.caller.key_id,
     };
-    let payee =
-        Payee::Merchant { payment: &mut p, merchant, stored: false, on_decline: OnDecline::FailPayment };
+    let payee = Payee::Merchant {
+        payment: &mut p,
+        merchant: s.merchant,
+        stored: false,
+        on_decline: OnDecline::FailPayment,
+    };
     // Every outcome is written by the service: charged, waiting for the PIN, or failed.
     charge::charge(state, work, &c, payee, now).await?;
     Ok(p)
 }
 
-/// Finds who pays with a scanned code, consuming the code inside `work`. `Ok(Err(code))`
-/// is a decline.
-async fn payer(
+/// Who pays with the scanned code, or why nobody does. The code is looked at before
+/// anything is locked or spent; a bad one is counted against the caller (`crate::guesses`).
+async fn scanned_payer(
     state: &AppState,
     work: &mut Work,
-    code: &str,
+    s: &Scan<'_>,
+    rules: &Rules,
     now: &str,
-    now_unix: i64,
-) -> Result<Result<CustomerRow, &'static str>, OpError> {
-    let resolved = match codes::resolve(state, code, now, now_unix).await? {
-        Err(failure) => return Ok(Err(failure)),
-        Ok(r) => r,
+) -> Result<Result<CustomerRow, Decline>, OpError> {
+    let found = match codes::resolve(state, s.code, now, s.t.timestamp()).await? {
+        Ok(r) if state.store.code_used(&r.code_hash).await? => Err("payment_code_used"),
+        other => other,
     };
-    if !work.mark_code_used(&resolved.code_hash, now).await? {
-        return Ok(Err("payment_code_used"));
+    let bad = found.is_err();
+    if let Some(d) = guesses::blocked(work, s.caller, rules, s.t, bad).await? {
+        return Ok(Err(d));
+    }
+    match found {
+        Err(failure) => {
+            guesses::count_bad(work, s.caller, rules, s.t).await?;
+            Ok(Err(Decline::plain(failure)))
+        }
+        // Two scans of one good code at once: the loser is declined, not counted as a guess.
+        Ok(r) => Ok(payer(work, &r).await?.ok_or_else(|| Decline::plain("payment_code_used"))),
+    }
+}
+
+/// Consumes a good code inside `work` and loads who pays with it; `None` when a
+/// concurrent scan spent it first.
+async fn payer(work: &mut Work, code: &codes::ResolvedCode) -> Result<Option<CustomerRow>, OpError> {
+    if !work.mark_code_used(&code.code_hash, &now().1).await? {
+        return Ok(None);
     }
     let customer = work
-        .customer(&resolved.customer_id)
+        .customer(&code.customer_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("code without customer".into()))?;
-    Ok(Ok(customer))
+    Ok(Some(customer))
 }
 
 /// Finds a payment the caller may see: another merchant's is "not found", another
@@ -395,7 +430,7 @@ pub(crate) fn visible(caller: &MerchantCaller, p: Option<Payment>) -> ApiResult<
 }
 
 /// True when a pending payment's time is up.
-fn due(p: &Payment, now: &str) -> bool {
+pub(crate) fn due(p: &Payment, now: &str) -> bool {
     p.status() == PaymentStatus::Pending && p.expires_at.as_deref().is_some_and(|e| e <= now)
 }
 
@@ -412,6 +447,41 @@ async fn expire_if_due(state: &AppState, p: Payment) -> ApiResult<Payment> {
         work.commit(state).await?;
     }
     Ok(fresh)
+}
+
+/// Closes, every `every`, the pending payments whose time is up, with their
+/// `payment.closed` event and webhook. Each is closed under its row lock after a fresh
+/// look, so across nodes every payment closes exactly once.
+pub fn spawn_expiry_sweep(state: AppState, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = state.stopping() => return,
+            }
+            if let Err(e) = sweep_once(&state).await {
+                tracing::warn!(error = %e.message, "Could not close expired payments.");
+            }
+        }
+    });
+}
+
+/// One pass of the expiry sweep; the number of payments it closed.
+async fn sweep_once(state: &AppState) -> ApiResult<usize> {
+    const BATCH: i64 = 100;
+    let (_, now) = now();
+    let mut closed = 0;
+    for id in state.store.overdue_payments(&now, BATCH).await? {
+        let mut work = Work::begin(state).await?;
+        let Some(mut p) = work.payment(&id).await? else { continue };
+        if due(&p, &now) {
+            close(&mut work, &mut p, "system", "expired", &now).await.map_err(op_error)?;
+            work.commit(state).await?;
+            closed += 1;
+        }
+    }
+    Ok(closed)
 }
 
 /// An operation's error as the client's answer.
@@ -458,7 +528,7 @@ pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     Path(id): Path<String>,
-    Query(q): Query<WaitQuery>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> ApiResult<Response> {
     let p = load_and_wait(&state, &caller, &id, q.wait).await?;
     let merchant = state.store.merchant(&p.merchant_id).await?;
@@ -466,11 +536,14 @@ pub async fn get(
     Ok(Json(views::payment(&p, merchant.as_ref().map(|m| (m, &seed)))).into_response())
 }
 
-/// `GET /v1/payments?out_trade_no=...` (one payment) or a page of payments.
+/// The payments list's cursor: the id of the last payment shown (ids grow with time).
+const PAYMENTS: page::Cursor = page::Cursor::of("payments");
+
+/// `GET /v1/payments?out_trade_no=...` (one payment) or a page of payments, newest first.
 pub async fn find(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    Query(q): Query<WaitQuery>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> ApiResult<Response> {
     let merchant = state.store.merchant(&caller.merchant_id).await?;
     let seed = state.qr_seed();
@@ -479,41 +552,60 @@ pub async fn find(
         let p = load_and_wait(&state, &caller, &p.id, q.wait).await?;
         return Ok(Json(views::payment(&p, merchant.as_ref().map(|m| (m, &seed)))).into_response());
     }
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid("limit", "limit must be 1-100"));
-    }
+    let limit = page::limit(q.limit, 20)?;
+    let before = PAYMENTS.read::<1>(q.cursor.as_deref())?;
+    let before = before.as_ref().map(|[id]| id.as_str());
     let rows = state
         .store
-        .payments_of_merchant(
-            &caller.merchant_id,
-            caller.terminal_id.as_deref(),
-            q.cursor.as_deref(),
-            limit + 1,
-        )
+        .payments_of_merchant(&caller.merchant_id, caller.terminal_id.as_deref(), before, limit + 1)
         .await?;
-    let more = rows.len() as i64 > limit;
-    let data: Vec<api::Payment> = rows
-        .iter()
-        .take(limit as usize)
-        .map(|p| views::payment(p, merchant.as_ref().map(|m| (m, &seed))))
-        .collect();
-    let next_cursor = if more { data.last().map(|p| p.id.clone()) } else { None };
+    let (rows, next_cursor) = PAYMENTS.page(rows, limit, |p| vec![&p.id])?;
+    let data: Vec<api::Payment> =
+        rows.iter().map(|p| views::payment(p, merchant.as_ref().map(|m| (m, &seed)))).collect();
     Ok(Json(api::Page { data, next_cursor }).into_response())
 }
 
-/// Reverses a payment inside `work`: pending → closed, succeeded → fully refunded.
+/// Refuses a till's reversal of a paid sale once the operator's window after the charge
+/// has passed: from then on it is a refund, which needs a manager or merchant key.
+fn check_reversal_window(
+    state: &AppState,
+    caller: &MerchantCaller,
+    p: &Payment,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<()> {
+    if caller.terminal_id.is_none() {
+        return Ok(());
+    }
+    let window = state.config.terminal_reversal_window;
+    let paid_at = p.paid_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let within = paid_at.is_some_and(|paid| {
+        chrono::Duration::from_std(window).is_ok_and(|w| now.signed_duration_since(paid) <= w)
+    });
+    if within {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "a till may reverse a paid sale only within {} s of the charge; refund it with a manager or merchant key",
+        window.as_secs()
+    ))
+    .with_code("reversal_window_closed"))
+}
+
+/// Reverses a payment inside `work`: pending → closed, succeeded → fully refunded (by a
+/// till only within the reversal window).
 async fn reverse(
     state: &AppState,
     work: &mut Work,
     p: &mut Payment,
     merchant_name: &str,
-    actor: &str,
-    now: &str,
+    caller: &MerchantCaller,
+    (t, now): (chrono::DateTime<chrono::Utc>, &str),
 ) -> Result<(), OpError> {
+    let actor = caller.key_id.as_str();
     match p.status() {
         PaymentStatus::Pending => close(work, p, actor, "cancelled", now).await?,
         PaymentStatus::Succeeded => {
+            check_reversal_window(state, caller, p, t)?;
             let remaining = p.amount.checked_sub(p.refunded).map_err(ApiError::internal)?;
             let refund = RefundAsk {
                 out_refund_no: &format!("cancel-{}", p.id),
@@ -537,10 +629,10 @@ pub async fn cancel(
     let merchant =
         state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     let p = retry_on_conflict(|| async {
-        let (_, now) = now();
+        let (t, now) = now();
         let mut work = Work::begin(&state).await?;
         let mut p = visible(&caller, work.payment(&id).await?)?;
-        reverse(&state, &mut work, &mut p, &merchant.name, &caller.key_id, &now).await?;
+        reverse(&state, &mut work, &mut p, &merchant.name, &caller, (t, &now)).await?;
         work.commit(&state).await?;
         Ok(p)
     })
@@ -561,12 +653,12 @@ pub async fn cancel_by_trade_no(
         state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     let currency = currency_of(&merchant.currency)?;
     let p = retry_on_conflict(|| async {
-        let (_, now) = now();
+        let (t, now) = now();
         let mut work = Work::begin(&state).await?;
         let p = match work.payment_by_trade_no(&caller.merchant_id, &req.out_trade_no).await? {
             Some(p) => {
                 let mut p = visible(&caller, Some(p))?;
-                reverse(&state, &mut work, &mut p, &merchant.name, &caller.key_id, &now).await?;
+                reverse(&state, &mut work, &mut p, &merchant.name, &caller, (t, &now)).await?;
                 p
             }
             None => {
@@ -618,6 +710,7 @@ async fn refund_in_tx(
     ask: &RefundAsk<'_>,
     now: &str,
 ) -> Result<RefundRow, OpError> {
+    crate::auth::refuse_suspended(work, &p.merchant_id).await?;
     let amount = money_of(ask.amount_minor, p.amount.currency())?;
     let decision = payment::decide_refund(p.refundable(), amount).map_err(|e| match e {
         RefundError::NotRefundable(_) => ApiError::conflict("payment_not_refundable", e.to_string()),
@@ -649,7 +742,8 @@ async fn refund_in_tx(
     work.update_payment(p).await?;
     crate::receipts::issue(&state.keys.sealer, work, p, merchant_name, Some(&refund), now).await?;
     let data = json!({"refund": views::refund(&refund), "payment": views::payment(p, None)});
-    emit(work, "refund.succeeded", Some(&p.merchant_id), Some(&customer_id), data, now).await?;
+    let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());
+    emit(work, "refund.succeeded", scope, Some(&customer_id), data, now).await?;
     let audit = AuditRecord {
         actor: ask.actor,
         action: "refund.create",

@@ -58,7 +58,8 @@ fn ago(t: DateTime<Utc>, seconds: i64) -> String {
     rfc3339(t - Duration::seconds(seconds))
 }
 
-/// A terminal about to take a payment code: the bad-code block and its velocity.
+/// A terminal about to take a payment code: its velocity (the bad-code block is
+/// `crate::guesses`'s, inside the charge's transaction).
 pub async fn check_terminal(
     state: &AppState,
     rules: &Rules,
@@ -66,13 +67,10 @@ pub async fn check_terminal(
     t: DateTime<Utc>,
 ) -> Result<Result<(), Decline>, StoreError> {
     if !state.config.risk_velocity {
-        return Ok(rules.check_terminal(None, None));
+        return Ok(rules.check_terminal(None));
     }
-    let (recent, bad) = state
-        .store
-        .terminal_activity(terminal_id, &ago(t, 60), &ago(t, rules.velocity.bad_code_window_seconds))
-        .await?;
-    Ok(rules.check_terminal(Some(bad), Some(recent)))
+    let recent = state.store.terminal_attempts(terminal_id, &ago(t, 60)).await?;
+    Ok(rules.check_terminal(Some(recent)))
 }
 
 /// The row that keeps a decline for explanation.

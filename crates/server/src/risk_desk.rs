@@ -5,12 +5,13 @@
 use crate::audit::Audit;
 use crate::auth::Operator;
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
+use crate::page;
 use crate::risk::{self, RULES_SETTING};
 use crate::util::{now, text_field};
 use crate::{AppState, views};
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use saoma_api as api;
 use saoma_core::risk::Rules;
 use saoma_store::AuditRecord;
@@ -112,7 +113,8 @@ pub async fn unfreeze(
 }
 
 /// `POST /v1/admin/customers/{id}/sessions/revoke` `{reason}`: signs the customer out
-/// everywhere (a stolen phone); the PIN is needed to sign in again.
+/// everywhere (a stolen phone) and revokes every enrolled device, whose offline codes are
+/// refused from then on; the PIN is needed to sign in and enrol again.
 pub async fn revoke_sessions(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -124,11 +126,12 @@ pub async fn revoke_sessions(
     let mut tx = state.store.begin().await?;
     tx.customer(&id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
     let ended = tx.delete_sessions_of(&id).await?;
-    let detail = json!({"sessions_ended": ended, "reason": req.reason.trim()});
+    let devices = tx.revoke_devices(&id, None, &now).await?;
+    let detail = json!({"sessions_ended": ended, "devices_revoked": devices, "reason": req.reason.trim()});
     tx.audit(&AuditRecord { actor: &op.id, action: "wallet.sessions_revoke", object_id: &id, detail }, &now)
         .await?;
     tx.commit().await?;
-    Ok(Json(json!({"customer_id": id, "sessions_ended": ended})))
+    Ok(Json(json!({"customer_id": id, "sessions_ended": ended, "devices_revoked": devices})))
 }
 
 /// `{tier}` of a tier change.
@@ -170,19 +173,26 @@ pub struct DecisionQuery {
     subject_id: Option<String>,
     payment_id: Option<String>,
     limit: Option<i64>,
+    cursor: Option<String>,
 }
+
+/// The decisions list's cursor: the time and id of the last decision shown.
+const DECISIONS: page::Cursor = page::Cursor::of("risk_decisions");
 
 /// `GET /v1/admin/risk/decisions`: declines, newest first, each with the rule that fired,
 /// what it observed, the threshold and the rules' version.
 pub async fn decisions(
     State(state): State<AppState>,
-    Query(q): Query<DecisionQuery>,
+    ApiQuery(q): ApiQuery<DecisionQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid("limit", "limit must be 1-100"));
-    }
-    let rows = state.store.risk_decisions(q.subject_id.as_deref(), q.payment_id.as_deref(), limit).await?;
+    let limit = page::limit(q.limit, 50)?;
+    let before = DECISIONS.read::<2>(q.cursor.as_deref())?;
+    let before = before.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
+    let rows = state
+        .store
+        .risk_decisions(q.subject_id.as_deref(), q.payment_id.as_deref(), before, limit + 1)
+        .await?;
+    let (rows, next_cursor) = DECISIONS.page(rows, limit, |d| vec![&d.created_at, &d.id])?;
     let data: Vec<serde_json::Value> = rows
         .into_iter()
         .map(|d| {
@@ -191,5 +201,5 @@ pub async fn decisions(
                 "rules_version": d.rules_version, "created_at": d.created_at})
         })
         .collect();
-    Ok(Json(json!({"data": data, "next_cursor": null})))
+    Ok(Json(json!({"data": data, "next_cursor": next_cursor})))
 }

@@ -50,6 +50,18 @@ pub fn text_field(param: &'static str, value: &str, max: usize) -> crate::ApiRes
     Ok(())
 }
 
+/// A database URL with the password of its user part, if any, replaced by `***`
+/// (`postgres://saoma:***@db/saoma`), for printing.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 pub fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
@@ -61,4 +73,20 @@ pub fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn database_passwords_are_not_printed() {
+        assert_eq!(
+            without_password("postgres://saoma:s3cret@db:5432/saoma"),
+            "postgres://saoma:***@db:5432/saoma"
+        );
+        assert_eq!(without_password("postgres://p:a@b@db/x"), "postgres://p:***@db/x");
+        assert_eq!(without_password("postgres://saoma@db/saoma"), "postgres://saoma@db/saoma");
+        assert_eq!(without_password("sqlite:///var/lib/saoma.db"), "sqlite:///var/lib/saoma.db");
+    }
 }

@@ -1,18 +1,18 @@
 //! The customer's wallet API: sessions, balances, payment codes (online and device
 //! enrolment for offline codes), paying a merchant's QR, confirming with the PIN,
-//! transfers and history. PINs are Argon2id hashes; five wrong PINs in a row lock PIN use.
+//! transfers and history. PIN checks and their lockout are in `crate::pin`.
 
 use crate::AppState;
 use crate::audit::Audit;
 use crate::auth::WalletCaller;
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
+use crate::page;
 use crate::payments::retry_on_conflict;
+use crate::pin::{verify_pin, weigh_nothing};
 use crate::util::{new_id, now, random_token, rfc3339, sha256_hex};
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use rand::Rng;
 use saoma_api as api;
@@ -23,67 +23,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 const SESSION_DAYS: i64 = 7;
-const PIN_FAILURES_MAX: i64 = 5;
-const PIN_LOCK_MINUTES: i64 = 15;
-
-/// Hashes a PIN with Argon2id.
-pub fn hash_pin(pin: &str) -> ApiResult<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default().hash_password(pin.as_bytes(), &salt).map(|h| h.to_string()).map_err(ApiError::internal)
-}
-
-fn pin_matches(hash: &str, pin: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(pin.as_bytes(), &h).is_ok())
-}
-
-fn pin_locked() -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "pin_locked", "too many wrong PINs; PIN use is locked for a while")
-}
-
-/// Checks a customer's PIN, counting failures: the fifth wrong PIN in a row locks PIN use
-/// for 15 minutes, doubling with each further lock.
-pub async fn verify_pin(state: &AppState, customer_id: &str, pin: &str) -> ApiResult<()> {
-    let c = state.store.customer(customer_id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
-    let (t, now) = now();
-    if c.pin_locked_until.as_deref().is_some_and(|u| u > now.as_str()) {
-        return Err(pin_locked());
-    }
-    let hash = c.pin_hash.clone();
-    let pin_owned = pin.to_string();
-    let ok = tokio::task::spawn_blocking(move || pin_matches(&hash, &pin_owned))
-        .await
-        .map_err(ApiError::internal)?;
-    let mut tx = state.store.begin().await?;
-    let fresh = tx.customer(customer_id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
-    if ok {
-        if fresh.pin_failures != 0 {
-            tx.set_pin_state(customer_id, 0, fresh.pin_locks, None).await?;
-            tx.commit().await?;
-        }
-        return Ok(());
-    }
-    let failures = fresh.pin_failures + 1;
-    if failures >= PIN_FAILURES_MAX {
-        let minutes = PIN_LOCK_MINUTES << fresh.pin_locks.clamp(0, 6);
-        let until = rfc3339(t + chrono::Duration::minutes(minutes));
-        tx.set_pin_state(customer_id, 0, fresh.pin_locks + 1, Some(&until)).await?;
-        tx.audit(
-            &AuditRecord {
-                actor: customer_id,
-                action: "pin.locked",
-                object_id: customer_id,
-                detail: json!({"minutes": minutes}),
-            },
-            &now,
-        )
-        .await?;
-        tx.commit().await?;
-        return Err(pin_locked());
-    }
-    tx.set_pin_state(customer_id, failures, fresh.pin_locks, None).await?;
-    tx.commit().await?;
-    Err(ApiError::new(StatusCode::FORBIDDEN, "invalid_pin", "wrong PIN"))
-}
 
 /// `POST /v1/wallet/session`.
 pub async fn create_session(
@@ -91,7 +30,11 @@ pub async fn create_session(
     ApiJson(req): ApiJson<api::SessionRequest>,
 ) -> ApiResult<Json<api::Session>> {
     let denied = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "wrong phone or PIN");
-    let c = state.store.customer_by_phone(&req.phone).await?.ok_or_else(denied)?;
+    let Some(c) = state.store.customer_by_phone(&req.phone).await? else {
+        // As slow and as vague as a wrong PIN: the answer does not tell which phones exist.
+        weigh_nothing(&state, &req.pin).await?;
+        return Err(denied());
+    };
     match verify_pin(&state, &c.id, &req.pin).await {
         Err(e) if e.code == "invalid_pin" => return Err(denied()),
         other => other?,
@@ -155,11 +98,18 @@ pub async fn issue_code(
     Ok(Json(api::PaymentCodeIssued { code, expires_at }))
 }
 
-/// `POST /v1/wallet/devices`: enrols a device to make codes offline (docs/payment-codes.md).
+/// `POST /v1/wallet/devices` `{pin}`: enrols a device to make codes offline
+/// (docs/payment-codes.md). A device pays without the network, so enrolling one needs the
+/// PIN, not only a session.
 pub async fn enroll_device(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
+    body: Option<ApiJson<api::EnrollDeviceRequest>>,
 ) -> ApiResult<Json<api::DeviceEnrolled>> {
+    let pin = body.and_then(|ApiJson(b)| b.pin).ok_or_else(|| {
+        ApiError::new(StatusCode::FORBIDDEN, "pin_required", "enrolling a device needs the PIN")
+    })?;
+    verify_pin(&state, &me.customer_id, &pin).await?;
     let device_id = new_id(prefix::DEVICE);
     let secret = crate::util::random_hex(32);
     let slot = retry_on_conflict(|| async {
@@ -191,9 +141,47 @@ pub async fn enroll_device(
     }))
 }
 
+/// `GET /v1/wallet/devices`: the customer's enrolled devices that still make codes.
+pub async fn list_devices(
+    State(state): State<AppState>,
+    Extension(me): Extension<WalletCaller>,
+) -> ApiResult<Json<api::Page<api::Device>>> {
+    let data = state
+        .store
+        .live_devices(&me.customer_id)
+        .await?
+        .into_iter()
+        .map(|d| api::Device { id: d.id, created_at: d.created_at })
+        .collect();
+    Ok(Json(api::Page { data, next_cursor: None }))
+}
+
+/// `DELETE /v1/wallet/devices/{id}`: removes a device; its offline codes are refused from
+/// now on.
+pub async fn remove_device(
+    State(state): State<AppState>,
+    Extension(me): Extension<WalletCaller>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let (_, now) = now();
+    let mut tx = state.store.begin().await?;
+    let device = tx.device(&id).await?.filter(|d| d.customer_id == me.customer_id && d.revoked_at.is_none());
+    let device = device.ok_or_else(|| ApiError::not_found("device"))?;
+    tx.revoke_devices(&me.customer_id, Some(&device.id), &now).await?;
+    let audit = AuditRecord {
+        actor: &me.customer_id,
+        action: "device.remove",
+        object_id: &device.id,
+        detail: json!({}),
+    };
+    tx.audit(&audit, &now).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `POST /v1/wallet/devices/{id}/schedule`: the device's locators from now on, fetched
-/// whenever the device is online (docs/payment-codes.md). Another customer's device is
-/// not found.
+/// whenever the device is online (docs/payment-codes.md). A removed device, or another
+/// customer's, is not found.
 pub async fn device_schedule(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
@@ -203,7 +191,7 @@ pub async fn device_schedule(
         .store
         .device(&id)
         .await?
-        .filter(|d| d.customer_id == me.customer_id)
+        .filter(|d| d.customer_id == me.customer_id && d.revoked_at.is_none())
         .ok_or_else(|| ApiError::not_found("device"))?;
     let slot = u32::try_from(device.slot).map_err(ApiError::internal)?;
     Ok(Json(schedule_from_now(&state, slot).await?))
@@ -235,23 +223,27 @@ pub async fn receive_code(
     Ok(Json(serde_json::json!({"qr_payload": payload, "qr_png_url": png})))
 }
 
-/// `?limit=` of the history.
+/// `?limit=&cursor=` of the history.
 #[derive(Deserialize)]
-pub struct LimitQuery {
+pub struct HistoryQuery {
     limit: Option<i64>,
+    cursor: Option<String>,
 }
 
-/// `GET /v1/wallet/transactions`.
+/// The history's cursor: the time and id of the last item shown.
+const HISTORY: page::Cursor = page::Cursor::of("wallet_transactions");
+
+/// `GET /v1/wallet/transactions`: newest first, a page at a time.
 pub async fn transactions(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
-    Query(q): Query<LimitQuery>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<api::Page<api::WalletTransaction>>> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid("limit", "limit must be 1-100"));
-    }
-    let rows = state.store.history(&me.customer_id, limit).await?;
+    let limit = page::limit(q.limit, 50)?;
+    let before = HISTORY.read::<2>(q.cursor.as_deref())?;
+    let before = before.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
+    let rows = state.store.history(&me.customer_id, before, limit + 1).await?;
+    let (rows, next_cursor) = HISTORY.page(rows, limit, |h| vec![&h.created_at, &h.id])?;
     let data = rows
         .into_iter()
         .map(|h| api::WalletTransaction {
@@ -264,5 +256,5 @@ pub async fn transactions(
             receipt_jws: h.receipt_jws,
         })
         .collect();
-    Ok(Json(api::Page { data, next_cursor: None }))
+    Ok(Json(api::Page { data, next_cursor }))
 }

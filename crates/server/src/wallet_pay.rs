@@ -6,9 +6,11 @@ use crate::auth::WalletCaller;
 use crate::charge::{self, Charge, OnDecline, Outcome, Payee};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
-use crate::payments::{OpError, active_merchant, client_key, currency_of, money_of, retry_on_conflict};
+use crate::payments::{
+    OpError, active_merchant, client_key, close, currency_of, due, money_of, retry_on_conflict,
+};
+use crate::pin::verify_pin;
 use crate::util::{new_id, now, rfc3339, sha256_hex};
-use crate::wallet::verify_pin;
 use crate::work::Work;
 use crate::{AppState, risk, views};
 use axum::Json;
@@ -99,6 +101,10 @@ fn refusal(outcome: &Outcome, payment_id: Option<String>) -> Option<ApiError> {
         }
         Outcome::Declined(d) => Some(ApiError::declined(d.code, payment_id)),
     }
+}
+
+fn expired() -> ApiError {
+    ApiError::conflict("payment_expired", "this payment has expired")
 }
 
 /// What a wallet's QR payment asks for: the code's reference (dynamic) or the typed
@@ -224,8 +230,8 @@ async fn dynamic_payment(
             ApiError::conflict("payment_not_pending", format!("payment is {}", p.status().as_str())).into()
         );
     }
-    if p.expires_at.as_deref().is_some_and(|e| e <= now) {
-        return Err(ApiError::conflict("payment_expired", "this code has expired").into());
+    if due(&p, now) {
+        return Err(expired().into());
     }
     if ask.amount_minor.is_some_and(|a| a != p.amount.amount_minor()) {
         return Err(ApiError::invalid("amount", "the amount differs from the code's").into());
@@ -275,6 +281,9 @@ pub async fn confirm(
     if p.status() != PaymentStatus::Pending || !p.needs_confirm {
         return Err(ApiError::conflict("payment_not_pending", format!("payment is {}", p.status().as_str())));
     }
+    if due(&p, &now().1) {
+        return Err(expired());
+    }
     verify_pin(&state, &me.customer_id, &req.pin).await?;
     let merchant = active_merchant(&state, &p.merchant_id).await?;
     let rules = risk::rules(&state).await?;
@@ -284,6 +293,12 @@ pub async fn confirm(
         let mut p = mine(work.payment(&id).await?).ok_or_else(|| ApiError::not_found("payment"))?;
         if p.status() != PaymentStatus::Pending {
             return Ok((p, Outcome::Charged));
+        }
+        if due(&p, &now) {
+            // Its time ran out while the PIN was checked: it closes now, and is not paid.
+            close(&mut work, &mut p, "system", "expired", &now).await?;
+            work.commit(&state).await?;
+            return Err(expired().into());
         }
         let payer = payer_now(&mut work, &me).await?;
         // The attempt was counted when the till scanned the code; frozen and the limits

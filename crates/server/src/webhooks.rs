@@ -7,15 +7,18 @@ use crate::AppState;
 use crate::audit::Audit;
 use crate::auth::MerchantCaller;
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
+use crate::page;
 use crate::secrets::Place;
 use crate::util::{new_id, now, rfc3339};
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use base64::Engine;
+use futures::future::BoxFuture;
 use saoma_store::{AttemptOutcome, AuditRecord, DeliveryRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// The Standard Webhooks schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 28 h),
@@ -50,13 +53,14 @@ pub async fn set_endpoint(
     ApiJson(req): ApiJson<EndpointRequest>,
 ) -> ApiResult<Json<Value>> {
     caller.require_owner()?;
-    check_url(&req.url, state.config.webhook_allow_private).await?;
+    check_url(&state, &req.url).await?;
     let mut raw = [0u8; 24];
     rand::Rng::fill(&mut rand::thread_rng(), &mut raw);
     let secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(raw));
     let (t, now) = now();
     let previous_until = rfc3339(t + SECRET_OVERLAP);
     let mut tx = state.store.begin().await?;
+    crate::auth::refuse_suspended(&mut tx, &caller.merchant_id).await?;
     let merchant = caller.merchant_id.as_str();
     let sealer = &state.keys.sealer;
     // The secret being replaced moves to its own column, sealed again for that place.
@@ -84,26 +88,31 @@ pub async fn set_endpoint(
 pub struct DeliveryQuery {
     status: Option<String>,
     limit: Option<i64>,
+    cursor: Option<String>,
 }
 
-/// `GET /v1/merchant/webhook/deliveries[?status=dead]`: the delivery log, newest first.
+/// The delivery log's cursor: the time and id of the last delivery shown.
+const DELIVERIES: page::Cursor = page::Cursor::of("webhook_deliveries");
+
+/// `GET /v1/merchant/webhook/deliveries[?status=dead]`: the delivery log, newest first, a
+/// page at a time.
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    Query(q): Query<DeliveryQuery>,
+    ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require_merchant_key()?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid("limit", "limit must be 1-100"));
-    }
+    let limit = page::limit(q.limit, 50)?;
     if let Some(s) = &q.status
         && !["pending", "delivered", "dead"].contains(&s.as_str())
     {
         return Err(ApiError::invalid("status", "status is pending, delivered or dead"));
     }
-    let rows = state.store.deliveries(&caller.merchant_id, q.status.as_deref(), limit).await?;
-    Ok(Json(json!({"data": rows.iter().map(view).collect::<Vec<_>>()})))
+    let before = DELIVERIES.read::<2>(q.cursor.as_deref())?;
+    let before = before.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
+    let rows = state.store.deliveries(&caller.merchant_id, q.status.as_deref(), before, limit + 1).await?;
+    let (rows, next_cursor) = DELIVERIES.page(rows, limit, |d| vec![&d.created_at, &d.id])?;
+    Ok(Json(json!({"data": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next_cursor})))
 }
 
 /// `GET /v1/merchant/webhook/deliveries/{id}`: one delivery with every attempt.
@@ -167,43 +176,126 @@ fn view(d: &DeliveryRow) -> Value {
     })
 }
 
-/// Refuses a URL that is not http(s), not https in production, or whose host resolves to
-/// an address that is not public (unless private targets are allowed).
-async fn check_url(url: &str, allow_private: bool) -> ApiResult<()> {
-    let bad = |m: String| ApiError::invalid("url", m).with_code("webhook_url_not_allowed");
+/// Finds the addresses of a webhook host: the system's resolver, unless the operator (or a
+/// test playing a rebinding DNS server) sets another in `Config::webhook_lookup`.
+pub trait HostLookup: Send + Sync {
+    /// The addresses `host` resolves to, with `port`.
+    fn lookup<'a>(&'a self, host: &'a str, port: u16) -> BoxFuture<'a, std::io::Result<Vec<SocketAddr>>>;
+}
+
+/// The system's resolver.
+struct SystemLookup;
+
+impl HostLookup for SystemLookup {
+    fn lookup<'a>(&'a self, host: &'a str, port: u16) -> BoxFuture<'a, std::io::Result<Vec<SocketAddr>>> {
+        Box::pin(async move { Ok(tokio::net::lookup_host((host, port)).await?.collect()) })
+    }
+}
+
+/// A webhook target as vetted: where an attempt connects, and only there.
+struct Target {
+    url: reqwest::Url,
+    /// The host name, when the URL names one (not an IP address).
+    domain: Option<String>,
+    /// What the host resolved to when it was vetted.
+    addrs: Vec<SocketAddr>,
+}
+
+/// Checks a URL's form: http(s), https unless private targets are allowed, a host, not
+/// too long.
+fn parse_url(url: &str, allow_private: bool) -> ApiResult<reqwest::Url> {
+    let bad = |m: &str| ApiError::invalid("url", m).with_code("webhook_url_not_allowed");
     let parsed = reqwest::Url::parse(url).map_err(|e| ApiError::invalid("url", format!("not a URL: {e}")))?;
     match parsed.scheme() {
         "https" => {}
         "http" if allow_private => {}
-        _ => return Err(bad("webhook URLs must be https".into())),
+        _ => return Err(bad("webhook URLs must be https")),
     }
     if url.len() > 2048 {
         return Err(ApiError::invalid("url", "url is at most 2048 characters"));
     }
-    if allow_private {
-        return Ok(());
+    if parsed.host().is_none() {
+        return Err(bad("the URL has no host"));
     }
-    let host = parsed.host_str().ok_or_else(|| bad("the URL has no host".into()))?;
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<_> = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
-        .await
-        .map_err(|e| bad(format!("cannot resolve {host}: {e}")))?
-        .collect();
-    if addrs.is_empty() || addrs.iter().any(|a| !saoma_core::address::is_public(a.ip())) {
+    Ok(parsed)
+}
+
+/// Resolves a URL's host once and vets every address: each must be public unless
+/// private targets are allowed. The answer is the only place an attempt may connect to,
+/// so a name that resolves elsewhere a moment later (DNS rebinding) changes nothing.
+async fn vet(url: &str, allow_private: bool, lookup: &dyn HostLookup) -> ApiResult<Target> {
+    let bad = |m: String| ApiError::invalid("url", m).with_code("webhook_url_not_allowed");
+    let url = parse_url(url, allow_private)?;
+    let port = url.port_or_known_default().unwrap_or(443);
+    let host = url.host_str().ok_or_else(|| bad("the URL has no host".into()))?.to_string();
+    let (domain, addrs) = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
+        Ok(ip) => (None, vec![SocketAddr::new(ip, port)]),
+        Err(_) => {
+            let addrs =
+                lookup.lookup(&host, port).await.map_err(|e| bad(format!("cannot resolve {host}: {e}")))?;
+            (Some(host.clone()), addrs)
+        }
+    };
+    if addrs.is_empty() {
+        return Err(bad(format!("{host} resolves to no address")));
+    }
+    if !allow_private && addrs.iter().any(|a| !saoma_core::address::is_public(a.ip())) {
         return Err(bad(format!("{host} resolves to a loopback, private or link-local address")));
     }
-    Ok(())
+    Ok(Target { url, domain, addrs })
+}
+
+/// Refuses, when the endpoint is set, a URL that is not http(s), not https in
+/// production, or whose host resolves to an address that is not public (unless private
+/// targets are allowed). Every attempt vets it again and connects only where it vetted.
+async fn check_url(state: &AppState, url: &str) -> ApiResult<()> {
+    let allow_private = state.config.webhook_allow_private;
+    if allow_private {
+        // Development targets need not resolve yet; each attempt still pins its address.
+        return parse_url(url, allow_private).map(|_| ());
+    }
+    vet(url, allow_private, lookup_of(state)).await.map(|_| ())
+}
+
+/// The resolver webhooks use.
+fn lookup_of(state: &AppState) -> &dyn HostLookup {
+    match &state.config.webhook_lookup {
+        Some(l) => l.as_ref(),
+        None => &SystemLookup,
+    }
+}
+
+/// Refuses every name: a pinned client resolves its one vetted host from its override,
+/// and nothing else.
+struct NoLookup;
+
+impl reqwest::dns::Resolve for NoLookup {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let refused: Box<dyn std::error::Error + Send + Sync> =
+            format!("{} was not vetted for this delivery", name.as_str()).into();
+        Box::pin(std::future::ready(Err(refused)))
+    }
+}
+
+/// A client for one attempt that connects to the vetted addresses only: no second DNS
+/// answer, no proxy, no redirect.
+fn pinned_client(target: &Target) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(SEND_TIMEOUT)
+        // A redirect could lead anywhere, private addresses included: a 3xx is a failure.
+        .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the name itself.
+        .no_proxy()
+        .dns_resolver(NoLookup);
+    if let Some(domain) = &target.domain {
+        builder = builder.resolve_to_addrs(domain, &target.addrs);
+    }
+    builder.build().map_err(|e| format!("no HTTP client: {e}"))
 }
 
 /// Starts this node's delivery loop: it wakes on local commits and every second.
 pub fn spawn_worker(state: AppState) {
     let node = new_id("node_");
-    let http = reqwest::Client::builder()
-        .timeout(SEND_TIMEOUT)
-        // A redirect could lead anywhere, private addresses included: a 3xx is a failure.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new());
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -219,16 +311,16 @@ pub fn spawn_worker(state: AppState) {
                     continue;
                 }
             };
-            let sends = due.into_iter().map(|d| deliver(&state, &http, &node, d));
+            let sends = due.into_iter().map(|d| deliver(&state, &node, d));
             futures::future::join_all(sends).await;
         }
     });
 }
 
-async fn deliver(state: &AppState, http: &reqwest::Client, node: &str, d: DeliveryRow) {
+async fn deliver(state: &AppState, node: &str, d: DeliveryRow) {
     let started = Instant::now();
     let (t, attempted_at) = now();
-    let (status_code, error) = match send(state, http, &d).await {
+    let (status_code, error) = match send(state, &d).await {
         Ok(code) if (200..300).contains(&code) => (Some(code), None),
         Ok(code) => (Some(code), Some(format!("answered {code}"))),
         Err(e) => (None, Some(e)),
@@ -260,15 +352,19 @@ async fn deliver(state: &AppState, http: &reqwest::Client, node: &str, d: Delive
 }
 
 /// Signs and sends one attempt; the HTTP status, or why there was none.
-async fn send(state: &AppState, http: &reqwest::Client, d: &DeliveryRow) -> Result<u16, String> {
+async fn send(state: &AppState, d: &DeliveryRow) -> Result<u16, String> {
     let endpoint = state
         .store
         .webhook_endpoint(&d.merchant_id)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the merchant has no webhook endpoint")?;
-    // Checked again at every attempt: a name may resolve elsewhere since it was set.
-    check_url(&endpoint.url, state.config.webhook_allow_private).await.map_err(|e| e.message)?;
+    // Vetted again at every attempt (a name may resolve elsewhere since it was set), and
+    // the attempt connects to what was vetted, nowhere else.
+    let target = vet(&endpoint.url, state.config.webhook_allow_private, lookup_of(state))
+        .await
+        .map_err(|e| e.message)?;
+    let http = pinned_client(&target)?;
     let timestamp = chrono::Utc::now().timestamp();
     let open = |at: Place<'_>, s: &str| state.keys.sealer.open(at, s).map_err(|e| e.to_string());
     let mut secrets = vec![open(Place::webhook_secret(&d.merchant_id), &endpoint.secret)?];
@@ -285,7 +381,7 @@ async fn send(state: &AppState, http: &reqwest::Client, d: &DeliveryRow) -> Resu
             .push(wh.sign(&d.id, timestamp, d.body.as_bytes()).map_err(|e| format!("cannot sign: {e:?}"))?);
     }
     let response = http
-        .post(&endpoint.url)
+        .post(target.url)
         .header("content-type", "application/json")
         .header(standardwebhooks::HEADER_WEBHOOK_ID, &d.id)
         .header(standardwebhooks::HEADER_WEBHOOK_TIMESTAMP, timestamp.to_string())

@@ -138,7 +138,8 @@ async fn bad_input_gets_4xx_never_500(db: Db) {
         .unwrap();
     assert_eq!(code_of(r).await.0, 400);
     assert_eq!(reqwest::get(format!("{}/healthz", w.url())).await.unwrap().status().as_u16(), 200);
-    let metrics = reqwest::get(format!("{}/metrics", w.url())).await.unwrap().text().await.unwrap();
+    let metrics = admin.get(format!("{}/metrics", w.url())).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
     assert!(metrics.contains("saoma_http_requests_total"));
 }
 

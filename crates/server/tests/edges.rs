@@ -1,5 +1,7 @@
 //! The edges: rate limits per key and per address (429 `rate_limited` with
-//! `Retry-After`), security headers on every answer, and cross-site requests refused.
+//! `Retry-After`), a replayed signed request refused before it spends its key's budget,
+//! security headers on every answer, cross-site requests refused, `/metrics` only for an
+//! operator or on its own address, and no secret in the configuration's `Debug`.
 
 #[macro_use]
 mod common;
@@ -110,7 +112,77 @@ async fn clients_behind_a_trusted_proxy(db: Db) {
     server.stop().await.unwrap();
 }
 
+async fn replays_do_not_spend_the_keys_budget(db: Db) {
+    // One request a second with a burst of two.
+    let config = saoma_server::Config { rate_limit_per_key: 1, ..config(&db) };
+    let w = World::with_config(db, 0, 0, config).await;
+    let k = w.admin.create_key(&w.merchant_id, None).await.unwrap();
+    let url = format!("{}/v1/merchant/qr", w.url());
+    let now = chrono::Utc::now().timestamp();
+    let h = saoma_api::signing::sign_request("GET", &url, None, &k.key_id, &k.secret, now, "captured-1");
+    let http = reqwest::Client::new();
+    let send = || {
+        http.get(&url)
+            .header("signature-input", h.signature_input.clone())
+            .header("signature", h.signature.clone())
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 200);
+    // Someone replays the captured request over and over: each replay is refused as one,
+    // and none is counted against the key.
+    for i in 0..20 {
+        let r = send().await.unwrap();
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "replayed_request", "replay {i}");
+    }
+    let owner = saoma_client::Client::new(
+        &w.url(),
+        saoma_client::Credentials::Key { key_id: k.key_id.clone(), secret: k.secret.clone() },
+    );
+    owner.merchant_qr().await.expect("the key's own next request is within its budget");
+}
+
+async fn metrics_only_for_operators_or_on_their_own_address(db: Db) {
+    let config = saoma_server::Config { metrics_listen: Some("127.0.0.1:0".parse().unwrap()), ..config(&db) };
+    let w = World::with_config(db, 0, 0, config).await;
+    let metrics_addr = w.server.metrics_addr.expect("a metrics address was asked for");
+    let http = reqwest::Client::new();
+    let metrics = format!("{}/metrics", w.url());
+    // On the API's address, only an operator's token reads them.
+    let r = http.get(&metrics).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthenticated");
+    assert_eq!(http.get(&metrics).bearer_auth("not-a-token").send().await.unwrap().status(), 401);
+    let support = w.admin.create_operator("Monitoring", "support").await.unwrap();
+    let r = http.get(&metrics).bearer_auth(support["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("saoma_http_requests_total"));
+    // On the metrics address (a private network), anyone there reads them, and nothing else.
+    let r = http.get(format!("http://{metrics_addr}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("saoma_http_requests_total"));
+    let r = http.get(format!("http://{metrics_addr}/v1/merchant/qr")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+async fn the_configuration_prints_no_secret(db: Db) {
+    let config = config(&db);
+    let printed = format!("{config:?}");
+    assert!(printed.contains("admin_token"), "the fields are still named: {printed}");
+    for secret in [ADMIN_TOKEN, TEST_MASTER_KEY] {
+        assert!(!printed.contains(secret), "{printed}");
+    }
+    // A PostgreSQL URL's password is a secret too.
+    let with_password = saoma_server::Config::new("postgres://saoma:hunter2secret@db.internal/saoma");
+    let printed = format!("{with_password:?}");
+    assert!(!printed.contains("hunter2secret") && printed.contains("db.internal"), "{printed}");
+}
+
 on_both!(
+    replays_do_not_spend_the_keys_budget,
+    metrics_only_for_operators_or_on_their_own_address,
+    the_configuration_prints_no_secret,
     rate_limited_per_key,
     rate_limited_per_address,
     security_headers_and_cross_site_requests,

@@ -62,7 +62,7 @@ async fn no_secret_reaches_logs_or_disk(db: Db) {
         saoma_client::Credentials::Key { key_id: key.key_id.clone(), secret: key.secret.clone() },
     );
     let hook = merchant.set_webhook("http://127.0.0.1:9/hook").await.unwrap();
-    let device = wallet.enroll_device().await.unwrap();
+    let device = wallet.enroll_device(pin).await.unwrap();
     let online = wallet.payment_code().await.unwrap().code;
     let p = merchant.create_payment(&charge("quiet-1", 1500, Some(&online))).await.unwrap();
     merchant.refund(&p.id, "quiet-r1", 500).await.unwrap();

@@ -19,7 +19,7 @@ fn now() -> i64 {
 async fn a_second_device_cannot_link_or_unmask_the_first(db: Db) {
     let w = World::new(db, 2, 10_000).await;
     let enrol = |c: saoma_client::Client| async move {
-        c.call::<Value>("POST", "/v1/wallet/devices", Some(&json!({}))).await.unwrap()
+        c.call::<Value>("POST", "/v1/wallet/devices", Some(&json!({ "pin": PIN }))).await.unwrap()
     };
     let a_raw = enrol(w.wallet(0).await).await;
     // The attacker's own device, enrolled like anybody's.
@@ -70,7 +70,7 @@ async fn a_second_device_cannot_link_or_unmask_the_first(db: Db) {
 async fn a_device_fetches_its_next_schedule_and_only_its_owner_can(db: Db) {
     let w = World::new(db, 2, 10_000).await;
     let owner = w.wallet(0).await;
-    let d = owner.enroll_device().await.unwrap();
+    let d = owner.enroll_device(PIN).await.unwrap();
     let now_step = step_of(now());
     // Ten minutes back (a slow clock) and 48 hours ahead; past that, no code.
     assert!(
@@ -111,7 +111,7 @@ async fn a_device_works_through_either_node(db: Db) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let b = saoma_server::start(config(&w.db), listener).await.unwrap();
     // Enrolled through node A, paid through node B.
-    let d = w.wallet(0).await.enroll_device().await.unwrap();
+    let d = w.wallet(0).await.enroll_device(PIN).await.unwrap();
     let code = d.code_at(now()).unwrap();
     let p = w.till.at(&b.url()).create_payment(&charge("node-1", 200, Some(&code))).await.unwrap();
     assert_eq!(p.status, "succeeded");

@@ -58,7 +58,7 @@ async fn cashier_scans_customer_code(db: Db) {
 async fn offline_device_code_pays_once(db: Db) {
     let w = World::new(db, 1, 10_000).await;
     let wallet = w.wallet(0).await;
-    let d = wallet.enroll_device().await.unwrap();
+    let d = wallet.enroll_device(common::PIN).await.unwrap();
     let code = d.code_at(chrono::Utc::now().timestamp()).unwrap();
     assert!(!code.contains(&format!("{:08}", d.slot)), "slot visible in code");
     let p = w.till.create_payment(&charge("off-1", 500, Some(&code))).await.unwrap();
@@ -249,7 +249,13 @@ async fn pos_engine_charges_and_declines(db: Db) {
         std::time::Duration::from_millis(200),
     );
     let quick = PosSettings { query_attempts: 1, query_pause: std::time::Duration::from_millis(10), ..fast };
-    assert!(pos::charge(&dead, &charge("pos-3", 1, Some("660000000000000000")), &quick).await.is_err());
+    let unknown = saoma_core::paycode::online_code(0);
+    assert!(pos::charge(&dead, &charge("pos-3", 1, Some(&unknown)), &quick).await.is_err());
+    // A misread is refused before any network call.
+    match pos::charge(&dead, &charge("pos-4", 1, Some("660000000000000000")), &quick).await.unwrap() {
+        Outcome::Misread(_) => {}
+        other => panic!("expected a misread, got {other:?}"),
+    }
     w.assert_balanced().await;
 }
 

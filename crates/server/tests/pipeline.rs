@@ -23,11 +23,12 @@ async fn crossed_transfers_neither_deadlock_nor_overdraw(db: Db) {
     let w = World::new(db, 2, 1_000).await;
     let (a, b) = (w.wallet(0).await, w.wallet(1).await);
     let (phone_a, phone_b) = (w.customers[0].1.clone(), w.customers[1].1.clone());
+    // Five at once from each side: as many PIN checks as one customer may have in flight.
     let mut tasks = Vec::new();
-    for i in 0..16 {
+    for i in 0..10 {
         let (from, to) = if i % 2 == 0 { (a.clone(), phone_b.clone()) } else { (b.clone(), phone_a.clone()) };
         tasks.push(tokio::spawn(
-            async move { from.transfer(&transfer_to(&to, 150, &format!("x-{i}"))).await },
+            async move { from.transfer(&transfer_to(&to, 250, &format!("x-{i}"))).await },
         ));
     }
     let mut moved = 0;
@@ -39,7 +40,7 @@ async fn crossed_transfers_neither_deadlock_nor_overdraw(db: Db) {
             }
         }
     }
-    assert!(moved >= 8, "at most a few transfers can find a wallet short, {moved} moved");
+    assert!(moved >= 5, "at most a few transfers can find a wallet short, {moved} moved");
     let (ba, bb) = (w.balance(0).await, w.balance(1).await);
     assert!(ba >= 0 && bb >= 0, "no wallet below zero: {ba} {bb}");
     assert_eq!(ba + bb, 2_000, "transfers move money, never make or lose it");

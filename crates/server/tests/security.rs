@@ -66,7 +66,7 @@ async fn a_removed_record_is_detected(db: Db) {
 async fn secrets_are_sealed_at_rest_and_rotate(db: Db) {
     let w = World::new(db, 1, 10_000).await;
     let key = w.admin.create_key(&w.merchant_id, None).await.unwrap();
-    let device = w.wallet(0).await.enroll_device().await.unwrap();
+    let device = w.wallet(0).await.enroll_device(common::PIN).await.unwrap();
     let hook = w.merchant.set_webhook("http://127.0.0.1:9/hook").await.unwrap();
     let code = w.wallet(0).await.payment_code().await.unwrap().code;
     let before = w.till.create_payment(&charge("ref-before", 100, Some(&code))).await.unwrap();
@@ -277,7 +277,7 @@ async fn a_secret_moved_or_written_plain_is_refused_at_use(db: Db) {
 
 async fn a_device_secret_written_plain_does_not_pay(db: Db) {
     let w = World::new(db, 1, 10_000).await;
-    let d = w.wallet(0).await.enroll_device().await.unwrap();
+    let d = w.wallet(0).await.enroll_device(PIN).await.unwrap();
     // The device's own secret, written back plain as an insider or an old version would.
     sql(&w.db, &format!("UPDATE devices SET secret = '{}' WHERE id = '{}'", d.secret, d.device_id)).await;
     let code = d.code_at(chrono::Utc::now().timestamp()).unwrap();

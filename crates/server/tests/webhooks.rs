@@ -1,7 +1,9 @@
 //! Proves webhooks per Standard Webhooks: signed deliveries a stranger's verifier accepts,
 //! retries with the same `webhook-id` until a 2xx, dead-lettering and manual resend, a
 //! delivery log with response codes, secret rotation with an overlap, refused targets,
-//! and, with two nodes on PostgreSQL, each webhook sent by exactly one node.
+//! each attempt connecting only to the address it vetted (a DNS answer that changes
+//! between the check and the connection is never followed), and, with two nodes on
+//! PostgreSQL, each webhook sent by exactly one node.
 
 #[macro_use]
 mod common;
@@ -20,6 +22,11 @@ struct Receiver {
 
 impl Receiver {
     async fn start(&self) -> String {
+        self.start_at("127.0.0.1:0").await
+    }
+
+    /// Listens at `addr`; answers the URL of its hook.
+    async fn start_at(&self, addr: &str) -> String {
         let me = self.clone();
         let app = axum::Router::new().route(
             "/hook",
@@ -33,7 +40,7 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
         url
@@ -155,6 +162,53 @@ async fn private_and_plain_targets_are_refused(db: Db) {
     server.stop().await.unwrap();
 }
 
+/// A DNS server under an attacker's control: its first answer is `first`, every later
+/// one `then` (DNS rebinding).
+struct Rebinding {
+    first: std::net::IpAddr,
+    then: std::net::IpAddr,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+type Answer<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = std::io::Result<Vec<std::net::SocketAddr>>> + Send + 'a>,
+>;
+
+impl saoma_server::HostLookup for Rebinding {
+    fn lookup<'a>(&'a self, _host: &'a str, port: u16) -> Answer<'a> {
+        let n = self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let ip = if n == 0 { self.first } else { self.then };
+        Box::pin(async move { Ok(vec![std::net::SocketAddr::new(ip, port)]) })
+    }
+}
+
+async fn each_attempt_connects_where_it_vetted(db: Db) {
+    // The vetted answer and the rebound one: the same port on two loopback addresses.
+    let vetted = Receiver::default();
+    let url = vetted.start_at("127.0.0.1:0").await;
+    let port = url.trim_start_matches("http://127.0.0.1:").trim_end_matches("/hook").to_string();
+    let rebound = Receiver::default();
+    rebound.start_at(&format!("127.0.0.2:{port}")).await;
+    let dns = Arc::new(Rebinding {
+        first: "127.0.0.1".parse().unwrap(),
+        then: "127.0.0.2".parse().unwrap(),
+        asked: Default::default(),
+    });
+    let config = saoma_server::Config { webhook_lookup: Some(dns.clone()), ..config(&db) };
+    let w = World::with_config(db, 1, 10_000, config).await;
+    w.merchant.set_webhook(&format!("http://hooks.rebind.example:{port}/hook")).await.unwrap();
+    let code = w.wallet(0).await.payment_code().await.unwrap().code;
+    w.till.create_payment(&charge("dns-1", 700, Some(&code))).await.unwrap();
+    until("the delivery", || !vetted.got().is_empty()).await;
+    let id = vetted.got()[0].0["webhook-id"].to_str().unwrap().to_string();
+    let d = delivery_status(&w, &id, "delivered").await;
+    assert_eq!(d["attempts"].as_array().unwrap().len(), 1);
+    // The attempt asked the name once and went where that answer said; the second answer
+    // (an internal address, in an attack) was never asked for, nor connected to.
+    assert_eq!(dns.asked.load(std::sync::atomic::Ordering::SeqCst), 1, "one DNS answer per attempt");
+    assert!(rebound.got().is_empty(), "the rebound address was reached");
+}
+
 async fn two_nodes_send_each_webhook_once(db: Db) {
     if !db.is_postgres() {
         return;
@@ -185,5 +239,6 @@ async fn two_nodes_send_each_webhook_once(db: Db) {
 on_both!(
     signed_retried_dead_lettered_and_resent,
     private_and_plain_targets_are_refused,
+    each_attempt_connects_where_it_vetted,
     two_nodes_send_each_webhook_once
 );

@@ -12,17 +12,40 @@ impl Store {
             .await?)
     }
 
-    /// Every operator, oldest first.
-    pub async fn operators(&self) -> StoreResult<Vec<OperatorRow>> {
-        Ok(sqlx::query_as("SELECT * FROM operators ORDER BY created_at, id").fetch_all(&self.read).await?)
+    /// Operators, oldest first (by time, then id), after `after` (the time and id of the
+    /// last one already seen).
+    pub async fn operators(&self, after: Option<(&str, &str)>, limit: i64) -> StoreResult<Vec<OperatorRow>> {
+        let (after_at, after_id) = after.unzip();
+        Ok(sqlx::query_as(
+            "SELECT * FROM operators WHERE $1 IS NULL OR created_at > $1 OR (created_at = $1 AND id > $2) \
+             ORDER BY created_at, id LIMIT $3",
+        )
+        .bind(after_at)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
     }
 
-    /// A merchant's keys, oldest first.
-    pub async fn api_keys_of(&self, merchant_id: &str) -> StoreResult<Vec<ApiKeyRow>> {
-        Ok(sqlx::query_as("SELECT * FROM api_keys WHERE merchant_id = $1 ORDER BY created_at, id")
-            .bind(merchant_id)
-            .fetch_all(&self.read)
-            .await?)
+    /// A merchant's keys, oldest first (by time, then id), after `after` (the time and id
+    /// of the last one already seen).
+    pub async fn api_keys_of(
+        &self,
+        merchant_id: &str,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ApiKeyRow>> {
+        let (after_at, after_id) = after.unzip();
+        Ok(sqlx::query_as(
+            "SELECT * FROM api_keys WHERE merchant_id = $1 \
+             AND ($2 IS NULL OR created_at > $2 OR (created_at = $2 AND id > $3)) ORDER BY created_at, id LIMIT $4",
+        )
+        .bind(merchant_id)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
     }
 }
 
@@ -86,13 +109,32 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Lets a key work until `at` (the old key of a rotation).
-    pub async fn expire_api_key(&mut self, id: &str, at: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
-            .bind(at)
+    /// Lets a key work until `at` at the latest (the old key of a rotation); a key that
+    /// already ends sooner keeps its end, so no rotation extends a key's life. Answers the
+    /// key's end as it now stands.
+    pub async fn expire_api_key(&mut self, id: &str, at: &str) -> StoreResult<String> {
+        sqlx::query(
+            "UPDATE api_keys SET expires_at = CASE WHEN expires_at IS NOT NULL AND expires_at < $1 \
+             THEN expires_at ELSE $1 END WHERE id = $2",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(self.conn())
+        .await?;
+        let end: (Option<String>,) = sqlx::query_as("SELECT expires_at FROM api_keys WHERE id = $1")
             .bind(id)
-            .execute(self.conn())
+            .fetch_one(self.conn())
             .await?;
-        Ok(())
+        Ok(end.0.unwrap_or_else(|| at.to_string()))
+    }
+
+    /// A merchant's status, read under a shared lock (PostgreSQL): a suspension waits for
+    /// this transaction to end, and this transaction for a suspension in flight, so what it
+    /// decides on the status holds until it commits.
+    pub async fn merchant_status(&mut self, id: &str) -> StoreResult<Option<String>> {
+        let sql = format!("SELECT status FROM merchants WHERE id = $1{}", self.share_lock());
+        let row: Option<(String,)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.conn()).await?;
+        Ok(row.map(|r| r.0))
     }
 }

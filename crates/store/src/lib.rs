@@ -8,6 +8,7 @@
 //! pool instead of failing with `database is locked`.
 
 mod access;
+mod guards;
 mod reads;
 mod review;
 mod risk;
@@ -16,6 +17,7 @@ mod settlement;
 mod tx;
 mod webhooks;
 
+pub use guards::GuessCount;
 pub use rows::*;
 pub use tx::{SEALED_COLUMNS, WriteTx};
 
@@ -37,6 +39,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("unique constraint violated")]
     UniqueViolation,
+    /// PostgreSQL rolled this transaction back to break a deadlock; running it again is
+    /// safe.
+    #[error("deadlock detected; retry")]
+    Deadlock,
     #[error("account {0} has insufficient funds")]
     InsufficientFunds(String),
     #[error("unsupported database url (use sqlite:// or postgres://)")]
@@ -48,10 +54,13 @@ pub enum StoreError {
 impl StoreError {
     /// Classifies a driver error: a unique violation is something the caller may retry.
     pub(crate) fn from_sqlx(e: sqlx::Error) -> StoreError {
-        if let sqlx::Error::Database(db) = &e
-            && db.is_unique_violation()
-        {
-            return StoreError::UniqueViolation;
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                return StoreError::UniqueViolation;
+            }
+            if db.code().as_deref() == Some("40P01") {
+                return StoreError::Deadlock;
+            }
         }
         StoreError::Database(e)
     }
@@ -89,8 +98,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_risk.sql")),
     (9, include_str!("../migrations/0009_roles.sql")),
     (10, include_str!("../migrations/0010_kyc.sql")),
-    (11, include_str!("../migrations/0011_audit_checkpoints.sql")),
-    (12, include_str!("../migrations/0012_code_locator_key.sql")),
+    (11, include_str!("../migrations/0011_guards.sql")),
+    (12, include_str!("../migrations/0012_event_terminals.sql")),
+    (13, include_str!("../migrations/0013_audit_checkpoints.sql")),
+    (14, include_str!("../migrations/0014_code_locator_key.sql")),
 ];
 
 impl Store {

@@ -136,14 +136,14 @@ impl Store {
             .await?)
     }
 
-    /// A device by id.
+    /// A device by id (also a removed one: the caller looks at `revoked_at`).
     pub async fn device(&self, id: &str) -> StoreResult<Option<DeviceRow>> {
         Ok(sqlx::query_as("SELECT * FROM devices WHERE id = $1").bind(id).fetch_optional(&self.read).await?)
     }
 
-    /// The device enrolled in a slot.
+    /// The live (not revoked) device enrolled in a slot.
     pub async fn device_by_slot(&self, slot: i64) -> StoreResult<Option<DeviceRow>> {
-        Ok(sqlx::query_as("SELECT * FROM devices WHERE slot = $1")
+        Ok(sqlx::query_as("SELECT * FROM devices WHERE slot = $1 AND revoked_at IS NULL")
             .bind(slot)
             .fetch_optional(&self.read)
             .await?)
@@ -186,6 +186,19 @@ impl Store {
         payment_of(sqlx::query_as(AssertSqlSafe(sql)).bind(qr_ref).fetch_optional(&self.read).await?)
     }
 
+    /// Pending payments whose time was up at `now`, the longest overdue first.
+    pub async fn overdue_payments(&self, now: &str, limit: i64) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM payments WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= $1 \
+             ORDER BY expires_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// A merchant's payments, newest first, before a cursor (a payment id), optionally of one terminal.
     pub async fn payments_of_merchant(
         &self,
@@ -216,27 +229,57 @@ impl Store {
             .await?)
     }
 
-    /// A merchant's outbox events after a cursor, oldest first. On PostgreSQL only events
-    /// whose writing transactions are older than every transaction still running are
-    /// returned, so no event can later appear behind the cursor.
+    /// A merchant's outbox events after a cursor, oldest first; only one terminal's when
+    /// `terminal_id` is set. On PostgreSQL only events whose writing transactions are older
+    /// than every transaction still running are returned, so no event can later appear
+    /// behind the cursor.
     pub async fn events_after(
         &self,
         merchant_id: &str,
+        terminal_id: Option<&str>,
         after: EventCursor,
         limit: i64,
     ) -> StoreResult<Vec<EventRow>> {
+        // Two statements, so each has its own index: a till's feed reads its own events
+        // only, however busy the merchant's other tills are.
+        let scope = match terminal_id {
+            Some(_) => "terminal_id = $5 AND merchant_id = $1",
+            None => "merchant_id = $1",
+        };
         let sql = format!(
-            "SELECT * FROM events WHERE merchant_id = $1 AND (tx_id > $2 OR (tx_id = $2 AND seq > $3)){} \
+            "SELECT * FROM events WHERE {scope} AND (tx_id > $2 OR (tx_id = $2 AND seq > $3)){} \
              ORDER BY tx_id, seq LIMIT $4",
             self.settled_events()
         );
-        Ok(sqlx::query_as(AssertSqlSafe(sql))
+        let query = sqlx::query_as(AssertSqlSafe(sql))
             .bind(merchant_id)
             .bind(after.tx_id)
             .bind(after.seq)
-            .bind(limit)
-            .fetch_all(&self.read)
-            .await?)
+            .bind(limit);
+        let query = match terminal_id {
+            Some(t) => query.bind(t),
+            None => query,
+        };
+        Ok(query.fetch_all(&self.read).await?)
+    }
+
+    /// The next events of key `key_id`'s live feed: `merchant_id`'s, or only those of
+    /// `terminal_id` for a terminal key. `None` once the key may no longer be used
+    /// (revoked, or past the end of a rotation) at `now`. The key is looked at after the
+    /// events are read, so nothing is handed to a key that had ended before the read.
+    pub async fn feed_events(
+        &self,
+        key_id: &str,
+        (merchant_id, terminal_id): (&str, Option<&str>),
+        after: EventCursor,
+        limit: i64,
+        now: &str,
+    ) -> StoreResult<Option<Vec<EventRow>>> {
+        let events = self.events_after(merchant_id, terminal_id, after, limit).await?;
+        match self.api_key(key_id).await? {
+            Some(k) if k.is_live(now) => Ok(Some(events)),
+            _ => Ok(None),
+        }
     }
 
     /// The cursor after the newest settled event (the start of a feed "from now").
@@ -292,8 +335,15 @@ impl Store {
         .await?)
     }
 
-    /// A customer's history: payments, refunds, transfers and top-ups, newest first.
-    pub async fn history(&self, customer_id: &str, limit: i64) -> StoreResult<Vec<HistoryRow>> {
+    /// A customer's history: payments, refunds, transfers and top-ups, newest first (by
+    /// time, then id), after `before` (the time and id of the last item already seen).
+    pub async fn history(
+        &self,
+        customer_id: &str,
+        before: Option<(&str, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<HistoryRow>> {
+        let (before_at, before_id) = before.unzip();
         Ok(sqlx::query_as(
             "SELECT * FROM ( \
              SELECT 'payment' AS kind, p.id AS id, -p.amount AS amount, p.currency AS currency, \
@@ -311,9 +361,12 @@ impl Store {
                FROM transfers t JOIN customers c ON c.id = t.from_customer_id WHERE t.to_customer_id = $1 \
              UNION ALL SELECT 'top_up', u.id, u.amount, u.currency, u.reference, u.created_at, NULL \
                FROM top_ups u WHERE u.customer_id = $1 \
-             ) h ORDER BY created_at DESC, id DESC LIMIT $2",
+             ) h WHERE $2 IS NULL OR h.created_at < $2 OR (h.created_at = $2 AND h.id < $3) \
+             ORDER BY created_at DESC, id DESC LIMIT $4",
         )
         .bind(customer_id)
+        .bind(before_at)
+        .bind(before_id)
         .bind(limit)
         .fetch_all(&self.read)
         .await?)

@@ -4,56 +4,39 @@
 
 use crate::{RiskDecisionRow, Store, StoreResult, WriteTx};
 
-/// Failure codes that mean the terminal presented a bad payment code.
-const BAD_CODE_FAILURES: &str = "('invalid_payment_code', 'payment_code_expired', 'payment_code_used')";
-
 impl Store {
-    /// Payment attempts a terminal made since `since`, and how many of those since
-    /// `bad_since` failed on a bad payment code.
-    pub async fn terminal_activity(
-        &self,
-        terminal_id: &str,
-        since: &str,
-        bad_since: &str,
-    ) -> StoreResult<(i64, i64)> {
-        let sql = format!(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT), \
-                    CAST(COALESCE(SUM(CASE WHEN failure_code IN {BAD_CODE_FAILURES} THEN 1 ELSE 0 END), 0) AS BIGINT) \
-             FROM payments WHERE terminal_id = $1 AND created_at >= $3"
-        );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(terminal_id)
-            .bind(since)
-            .bind(bad_since.min(since))
-            .fetch_one(&self.read)
-            .await?)
-    }
-
-    /// Payment attempts a customer made since `since`.
-    pub async fn wallet_attempts(&self, customer_id: &str, since: &str) -> StoreResult<i64> {
+    /// Payment attempts a terminal made since `since`.
+    pub async fn terminal_attempts(&self, terminal_id: &str, since: &str) -> StoreResult<i64> {
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE customer_id = $1 AND created_at >= $2",
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE terminal_id = $1 AND created_at >= $2",
         )
-        .bind(customer_id)
+        .bind(terminal_id)
         .bind(since)
         .fetch_one(&self.read)
         .await?;
         Ok(n)
     }
 
-    /// Risk declines, newest first, of one subject (customer or terminal) or one payment.
+    /// Risk declines, newest first (by time, then id), of one subject (customer or terminal)
+    /// or one payment, after `before` (the time and id of the last one already seen).
     pub async fn risk_decisions(
         &self,
         subject_id: Option<&str>,
         payment_id: Option<&str>,
+        before: Option<(&str, &str)>,
         limit: i64,
     ) -> StoreResult<Vec<RiskDecisionRow>> {
+        let (before_at, before_id) = before.unzip();
         Ok(sqlx::query_as(
             "SELECT * FROM risk_decisions WHERE ($1 IS NULL OR subject_id = $1) \
-               AND ($2 IS NULL OR payment_id = $2) ORDER BY created_at DESC, id DESC LIMIT $3",
+               AND ($2 IS NULL OR payment_id = $2) \
+               AND ($3 IS NULL OR created_at < $3 OR (created_at = $3 AND id < $4)) \
+               ORDER BY created_at DESC, id DESC LIMIT $5",
         )
         .bind(subject_id)
         .bind(payment_id)
+        .bind(before_at)
+        .bind(before_id)
         .bind(limit)
         .fetch_all(&self.read)
         .await?)

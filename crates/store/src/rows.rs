@@ -41,6 +41,14 @@ pub struct ApiKeyRow {
     pub expires_at: Option<String>,
 }
 
+impl ApiKeyRow {
+    /// True while the key may be used at `now` (RFC 3339): not revoked, and not past the
+    /// end a rotation gave it.
+    pub fn is_live(&self, now: &str) -> bool {
+        self.revoked_at.is_none() && self.expires_at.as_deref().is_none_or(|e| e > now)
+    }
+}
+
 /// An operator of the platform with a role; the token is kept only as its hash.
 #[derive(Debug, Clone, FromRow)]
 pub struct OperatorRow {
@@ -76,6 +84,9 @@ pub struct DeviceRow {
     pub slot: i64,
     pub secret: String,
     pub created_at: String,
+    /// Set when the customer removed the device or was signed out everywhere; its
+    /// offline codes are refused from then on.
+    pub revoked_at: Option<String>,
 }
 
 /// A payment row. Outside this crate a payment is [`saoma_core::payment::Payment`];
@@ -157,6 +168,7 @@ pub struct EventRow {
     pub kind: String,
     pub data: String,
     pub created_at: String,
+    pub terminal_id: Option<String>,
 }
 
 /// One currency's totals of the trial balance.
@@ -223,6 +235,8 @@ pub struct AuditRecord<'a> {
 pub struct NewEvent<'a> {
     pub id: &'a str,
     pub merchant_id: Option<&'a str>,
+    /// The till whose payment this is about: its terminal key's feed carries it.
+    pub terminal_id: Option<&'a str>,
     pub customer_id: Option<&'a str>,
     pub kind: &'a str,
     pub data: serde_json::Value,

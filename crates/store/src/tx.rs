@@ -75,6 +75,14 @@ impl WriteTx {
         }
     }
 
+    /// A shared row lock on PostgreSQL (SQLite's single writer needs none).
+    pub(crate) fn share_lock(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
+        }
+    }
+
     pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.tx
     }
@@ -641,11 +649,12 @@ impl WriteTx {
             Backend::Sqlite => "0",
         };
         sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO events (id, merchant_id, customer_id, kind, data, created_at, tx_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, {tx_id})"
+            "INSERT INTO events (id, merchant_id, terminal_id, customer_id, kind, data, created_at, tx_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, {tx_id})"
         )))
         .bind(e.id)
         .bind(e.merchant_id)
+        .bind(e.terminal_id)
         .bind(e.customer_id)
         .bind(e.kind)
         .bind(e.data.to_string())

@@ -154,14 +154,19 @@ impl Store {
         &self,
         merchant_id: &str,
         status: Option<&str>,
+        before: Option<(&str, &str)>,
         limit: i64,
     ) -> StoreResult<Vec<DeliveryRow>> {
+        let (before_at, before_id) = before.unzip();
         Ok(sqlx::query_as(
             "SELECT * FROM webhook_deliveries WHERE merchant_id = $1 AND ($2 IS NULL OR status = $2) \
-             ORDER BY created_at DESC, id DESC LIMIT $3",
+             AND ($3 IS NULL OR created_at < $3 OR (created_at = $3 AND id < $4)) \
+             ORDER BY created_at DESC, id DESC LIMIT $5",
         )
         .bind(merchant_id)
         .bind(status)
+        .bind(before_at)
+        .bind(before_id)
         .bind(limit)
         .fetch_all(&self.read)
         .await?)

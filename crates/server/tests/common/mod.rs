@@ -233,3 +233,12 @@ pub async fn column(db: &Db, sql: &str) -> Vec<String> {
     pool.close().await;
     rows.into_iter().map(|r| r.0).collect()
 }
+
+/// Runs one statement straight on the database (to set up what the API cannot, such as
+/// rows that share a timestamp).
+pub async fn exec(db: &Db, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&pool).await.unwrap();
+    pool.close().await;
+}

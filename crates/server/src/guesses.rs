@@ -1,0 +1,93 @@
+//! The block against guessing payment codes. Every bad code (invalid, expired, used) a
+//! caller presents is counted against its till (or its key, when not a till's) and
+//! against its merchant, so neither one key nor many keys of one merchant can keep
+//! guessing. The counters are read inside the charge's transaction before the code is
+//! looked at: while blocked, a good code shown is refused and not spent.
+//!
+//! The code is first looked at without spending it. A bad code then takes the counters'
+//! rows exclusively (till or key first, then merchant: one order, no deadlock), checks
+//! the block and counts itself, all in its charge's transaction, so however many arrive
+//! at once no more than the threshold are ever answered as bad codes. A good code reads
+//! the counters under a shared lock (on PostgreSQL; SQLite has one writer), so it waits
+//! for a bad code being counted and sees its count. What can still slip is a good code
+//! whose shared read comes before the counting of bad codes already looked at but not yet
+//! locked: a window of one round trip.
+
+use crate::AppState;
+use crate::auth::MerchantCaller;
+use crate::util::rfc3339;
+use crate::work::Work;
+use chrono::{DateTime, Duration, Utc};
+use saoma_core::risk::{Decline, GuessScope, Rules};
+use saoma_store::StoreError;
+
+/// How many scopes the node remembers as existing before it forgets them all.
+const KNOWN_SCOPES_MAX: usize = 100_000;
+
+/// The counters a caller's scans count against.
+pub fn scopes(caller: &MerchantCaller) -> [(String, GuessScope); 2] {
+    let first = match &caller.terminal_id {
+        Some(t) => (format!("terminal:{t}"), GuessScope::Terminal),
+        None => (format!("key:{}", caller.key_id), GuessScope::Key),
+    };
+    [first, (format!("merchant:{}", caller.merchant_id), GuessScope::Merchant)]
+}
+
+/// Makes sure the caller's counters exist, outside any transaction (a row being inserted
+/// by another transaction could not be locked). Remembered per node after the first time.
+pub async fn ensure_counters(state: &AppState, caller: &MerchantCaller) -> Result<(), StoreError> {
+    let now = crate::util::now().1;
+    for (scope, _) in scopes(caller) {
+        let known = state.guess_scopes.lock().is_ok_and(|s| s.contains(&scope));
+        if known {
+            continue;
+        }
+        state.store.ensure_guess_counter(&scope, &now).await?;
+        if let Ok(mut s) = state.guess_scopes.lock() {
+            if s.len() >= KNOWN_SCOPES_MAX {
+                s.clear();
+            }
+            s.insert(scope);
+        }
+    }
+    Ok(())
+}
+
+fn window_start_min(rules: &Rules, t: DateTime<Utc>) -> String {
+    rfc3339(t - Duration::seconds(rules.velocity.bad_code_window_seconds))
+}
+
+/// The block, if the caller is blocked now. `exclusive`: lock the counters for a count
+/// that follows (a bad code); otherwise share them (a good code).
+pub async fn blocked(
+    work: &mut Work,
+    caller: &MerchantCaller,
+    rules: &Rules,
+    t: DateTime<Utc>,
+    exclusive: bool,
+) -> Result<Option<Decline>, StoreError> {
+    let since = window_start_min(rules, t);
+    for (scope, kind) in scopes(caller) {
+        let count = work.guess_count(&scope, &since, exclusive).await?;
+        if let Err(d) = rules.check_bad_codes(kind, count.bad) {
+            return Ok(Some(d));
+        }
+    }
+    Ok(None)
+}
+
+/// Counts one bad code against the caller's counters, after `blocked(.., true)`.
+pub async fn count_bad(
+    work: &mut Work,
+    caller: &MerchantCaller,
+    rules: &Rules,
+    t: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let since = window_start_min(rules, t);
+    let now = rfc3339(t);
+    // Always in the same order (till or key, then merchant), as `blocked` reads them.
+    for (scope, _) in scopes(caller) {
+        work.count_bad_code(&scope, &now, &since).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! The guards against guessing: PIN checks in flight, bad payment codes counted per till
+//! or key and per merchant, and the life of enrolled devices. Times are RFC 3339 UTC text.
+
+use crate::{DeviceRow, Store, StoreResult, WriteTx};
+
+/// What a bad-code counter says now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuessCount {
+    /// Bad codes in the current window.
+    pub bad: i64,
+}
+
+impl Store {
+    /// True when a payment code (by its hash) was used already.
+    pub async fn code_used(&self, code_hash: &str) -> StoreResult<bool> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT code_hash FROM used_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// A customer's devices that still make codes, oldest first.
+    pub async fn live_devices(&self, customer_id: &str) -> StoreResult<Vec<DeviceRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM devices WHERE customer_id = $1 AND revoked_at IS NULL ORDER BY created_at, id",
+        )
+        .bind(customer_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Makes sure the bad-code counter of `scope` exists, so that a charge can lock it
+    /// (a row being inserted by a concurrent transaction could not be locked).
+    pub async fn ensure_guess_counter(&self, scope: &str, now: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO code_guesses (scope, window_start, bad) VALUES ($1, $2, 0) ON CONFLICT (scope) DO NOTHING",
+        )
+        .bind(scope)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+}
+
+impl WriteTx {
+    /// The PIN checks of a customer still in flight at `now`, after dropping those a crash
+    /// left behind.
+    pub async fn live_pin_checks(&mut self, customer_id: &str, now: &str) -> StoreResult<i64> {
+        sqlx::query("DELETE FROM pin_checks WHERE customer_id = $1 AND expires_at <= $2")
+            .bind(customer_id)
+            .bind(now)
+            .execute(self.conn())
+            .await?;
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM pin_checks WHERE customer_id = $1")
+                .bind(customer_id)
+                .fetch_one(self.conn())
+                .await?;
+        Ok(n)
+    }
+
+    /// Reserves a PIN check until `expires_at`.
+    pub async fn insert_pin_check(
+        &mut self,
+        id: &str,
+        customer_id: &str,
+        expires_at: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO pin_checks (id, customer_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(customer_id)
+            .bind(expires_at)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Ends a PIN check's reservation; false when it had already expired and gone.
+    pub async fn delete_pin_check(&mut self, id: &str) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM pin_checks WHERE id = $1").bind(id).execute(self.conn()).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// The bad codes counted for `scope` since `window_start_min`, read on PostgreSQL under
+    /// an exclusive lock (`exclusive`: a count follows) or a shared one, so a concurrent
+    /// bad code's count is waited for, not missed.
+    pub async fn guess_count(
+        &mut self,
+        scope: &str,
+        window_start_min: &str,
+        exclusive: bool,
+    ) -> StoreResult<GuessCount> {
+        let lock = match (self.lock(), exclusive) {
+            ("", _) => "",
+            (_, true) => " FOR UPDATE",
+            (_, false) => " FOR SHARE",
+        };
+        let sql = format!("SELECT window_start, bad FROM code_guesses WHERE scope = $1{lock}");
+        let row: Option<(String, i64)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(scope).fetch_optional(self.conn()).await?;
+        let bad = match row {
+            Some((start, bad)) if start.as_str() >= window_start_min => bad,
+            _ => 0,
+        };
+        Ok(GuessCount { bad })
+    }
+
+    /// Counts one bad code for `scope`, starting a new window at `now` when the current
+    /// one began before `window_start_min`.
+    pub async fn count_bad_code(
+        &mut self,
+        scope: &str,
+        now: &str,
+        window_start_min: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO code_guesses (scope, window_start, bad) VALUES ($1, $2, 1) ON CONFLICT (scope) DO UPDATE SET \
+               bad = CASE WHEN code_guesses.window_start >= $3 THEN code_guesses.bad + 1 ELSE 1 END, \
+               window_start = CASE WHEN code_guesses.window_start >= $3 THEN code_guesses.window_start ELSE $2 END",
+        )
+        .bind(scope)
+        .bind(now)
+        .bind(window_start_min)
+        .execute(self.conn())
+        .await
+        .map_err(crate::StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// A customer's device, locked.
+    pub async fn device(&mut self, id: &str) -> StoreResult<Option<DeviceRow>> {
+        let sql = format!("SELECT * FROM devices WHERE id = $1{}", self.lock());
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.conn()).await?)
+    }
+
+    /// Revokes one device, or every live device of a customer (`device_id` `None`); the
+    /// number revoked.
+    pub async fn revoke_devices(
+        &mut self,
+        customer_id: &str,
+        device_id: Option<&str>,
+        now: &str,
+    ) -> StoreResult<u64> {
+        let r = sqlx::query(
+            "UPDATE devices SET revoked_at = $1 WHERE customer_id = $2 AND ($3 IS NULL OR id = $3) AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(customer_id)
+        .bind(device_id)
+        .execute(self.conn())
+        .await?;
+        Ok(r.rows_affected())
+    }
+}
