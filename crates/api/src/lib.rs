@@ -1,6 +1,7 @@
 //! The JSON types of the Saoma HTTP API (shared/API.md), shared by server and client, and
 //! the request-signing scheme. Wire formats live only here. Requests refuse unknown fields.
 
+pub mod checkpoint;
 pub mod qr_signature;
 pub mod receipt;
 pub mod signing;
@@ -350,16 +351,90 @@ pub struct Device {
     pub created_at: String,
 }
 
-/// `POST /v1/wallet/devices`: what a device needs to make codes offline.
+/// `POST /v1/wallet/devices`: what a device needs to make codes offline
+/// (docs/payment-codes.md). Nothing in it is shared with any other device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeviceEnrolled {
     pub device_id: String,
     /// The device secret, hex; shown once.
     pub secret: String,
+    /// The device's slot: the number that names it to the server, never shown in a code.
     pub slot: u32,
-    /// The platform's slot-mask key, hex.
-    pub mask_key: String,
     pub step_seconds: i64,
+    /// The device's locators for the steps ahead.
+    pub schedule: CodeSchedule,
+}
+
+/// A device's own locators, one per time step from `first_step`
+/// (`POST /v1/wallet/devices/{id}/schedule` fetches the next ones).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CodeSchedule {
+    /// The step (Unix time / `step_seconds`) of the first locator.
+    pub first_step: i64,
+    /// How many locators there are.
+    pub steps: i64,
+    /// The locators, each a big-endian u32 below 10^8, in standard base64.
+    pub locators: String,
+}
+
+/// Why a device cannot make an offline code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OfflineCodeError {
+    #[error("the device's schedule covers steps {first} to {last}; fetch a new one")]
+    OutsideSchedule { first: i64, last: i64 },
+    #[error("the device's schedule or secret is not well formed")]
+    Malformed,
+}
+
+impl CodeSchedule {
+    /// A schedule of `locators` from `first_step`.
+    pub fn new(first_step: i64, locators: &[u32]) -> CodeSchedule {
+        let bytes: Vec<u8> = locators.iter().flat_map(|l| l.to_be_bytes()).collect();
+        CodeSchedule {
+            first_step,
+            steps: locators.len() as i64,
+            locators: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes),
+        }
+    }
+
+    /// The locator for `step`.
+    pub fn locator_at(&self, step: i64) -> Result<u32, OfflineCodeError> {
+        let outside = OfflineCodeError::OutsideSchedule {
+            first: self.first_step,
+            last: self.first_step + self.steps - 1,
+        };
+        let index = usize::try_from(step - self.first_step).map_err(|_| outside.clone())?;
+        if step - self.first_step >= self.steps {
+            return Err(outside);
+        }
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &self.locators)
+            .map_err(|_| OfflineCodeError::Malformed)?;
+        let word = bytes.get(index * 4..index * 4 + 4).ok_or(OfflineCodeError::Malformed)?;
+        let locator = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        if locator >= saoma_core::paycode::SLOT_SPACE {
+            return Err(OfflineCodeError::Malformed);
+        }
+        Ok(locator)
+    }
+}
+
+impl DeviceEnrolled {
+    /// The offline code this device shows at `unix_seconds`.
+    pub fn code_at(&self, unix_seconds: i64) -> Result<String, OfflineCodeError> {
+        offline_code(&self.secret, self.slot, &self.schedule, unix_seconds)
+    }
+}
+
+/// The offline code of a device (its hex secret, slot and schedule) at `unix_seconds`.
+pub fn offline_code(
+    secret_hex: &str,
+    slot: u32,
+    schedule: &CodeSchedule,
+    unix_seconds: i64,
+) -> Result<String, OfflineCodeError> {
+    let secret = hex::decode(secret_hex).map_err(|_| OfflineCodeError::Malformed)?;
+    let step = saoma_core::paycode::step_of(unix_seconds);
+    Ok(saoma_core::paycode::offline_code(&secret, slot, schedule.locator_at(step)?, step))
 }
 
 /// `POST /v1/wallet/qr/resolve`.

@@ -78,19 +78,38 @@ pub fn key_id(public: &[u8; 32]) -> String {
 
 /// Signs a receipt with the seed; the header names the key.
 pub fn sign(claims: &ReceiptClaims, seed: &[u8; 32]) -> Result<String, ReceiptError> {
+    sign_as(claims, seed, "saoma-receipt+jwt")
+}
+
+/// Signs any claims with the seed as a compact JWS of type `typ`; the header names the key.
+pub(crate) fn sign_as<T: Serialize>(claims: &T, seed: &[u8; 32], typ: &str) -> Result<String, ReceiptError> {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(key_id(&public_key(seed)));
-    header.typ = Some("saoma-receipt+jwt".into());
+    header.typ = Some(typ.into());
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&pkcs8_v1(seed)))
         .map_err(|e| ReceiptError::BadKey(e.to_string()))
 }
 
 /// Verifies a receipt against a JWKS document and returns what it says.
 pub fn verify(jws: &str, jwks: &serde_json::Value) -> Result<ReceiptClaims, ReceiptError> {
+    verify_as(jws, jwks, None)
+}
+
+/// Verifies a compact JWS against a JWKS document (and its type, when `typ` is given).
+pub(crate) fn verify_as<T: serde::de::DeserializeOwned>(
+    jws: &str,
+    jwks: &serde_json::Value,
+    typ: Option<&str>,
+) -> Result<T, ReceiptError> {
     let jws = jws.trim();
     let header = jsonwebtoken::decode_header(jws).map_err(|e| ReceiptError::Malformed(e.to_string()))?;
     if header.alg != Algorithm::EdDSA {
         return Err(ReceiptError::BadSignature(format!("algorithm {:?} is not EdDSA", header.alg)));
+    }
+    if let Some(typ) = typ
+        && header.typ.as_deref() != Some(typ)
+    {
+        return Err(ReceiptError::Malformed(format!("not a {typ}")));
     }
     let set: JwkSet =
         serde_json::from_value(jwks.clone()).map_err(|e| ReceiptError::Malformed(format!("JWKS: {e}")))?;
@@ -101,7 +120,7 @@ pub fn verify(jws: &str, jwks: &serde_json::Value) -> Result<ReceiptClaims, Rece
     // A receipt is a record, not a session: it does not expire.
     validation.required_spec_claims.clear();
     validation.validate_exp = false;
-    jsonwebtoken::decode::<ReceiptClaims>(jws, &key, &validation)
+    jsonwebtoken::decode::<T>(jws, &key, &validation)
         .map(|d| d.claims)
         .map_err(|e| ReceiptError::BadSignature(e.to_string()))
 }

@@ -287,6 +287,12 @@ impl Client {
         self.get("/v1/admin/audit/verify").await
     }
 
+    /// Signs a checkpoint of the audit chains' heads now; answers the newest, JWS included
+    /// (operator).
+    pub async fn audit_checkpoint(&self) -> ClientResult<serde_json::Value> {
+        self.post("/v1/admin/audit/checkpoints", &serde_json::json!({})).await
+    }
+
     /// Compares payments, ledger, statements and settlements of a day (operator).
     pub async fn reconcile(&self, date: &str) -> ClientResult<serde_json::Value> {
         self.get(&format!("/v1/admin/reconciliation/{date}")).await
@@ -406,6 +412,11 @@ impl Client {
     /// Removes a device: its offline codes are refused from now on.
     pub async fn remove_device(&self, device_id: &str) -> ClientResult<()> {
         self.call_no_content("DELETE", &format!("/v1/wallet/devices/{device_id}")).await
+    }
+
+    /// Fetches an enrolled device's locators from now on (customer).
+    pub async fn device_schedule(&self, device_id: &str) -> ClientResult<api::CodeSchedule> {
+        self.post(&format!("/v1/wallet/devices/{device_id}/schedule"), &serde_json::json!({})).await
     }
 
     /// What a scanned string is (`POST /v1/qr/decode`), with a Saoma code's signature verdict.

@@ -2,6 +2,11 @@
 //! every field of the record, so editing, deleting or reordering any record breaks every
 //! link after it. Records are spread over a few independent chains so that concurrent
 //! writers do not all queue on one chain head; each chain verifies on its own.
+//!
+//! A chain alone cannot show that its tail was cut (and its head row moved back) or that a
+//! whole chain was removed: signed checkpoints anchor the heads. A walk anchored at a
+//! checkpoint's head of its chain must pass through that record with that hash, and every
+//! chain a checkpoint names must still be there ([`chains_missing`]).
 
 use sha2::{Digest, Sha256};
 
@@ -63,12 +68,19 @@ pub struct ChainWalk {
     chain: i64,
     prev: String,
     seen: i64,
+    anchor: Option<(i64, String)>,
 }
 
 impl ChainWalk {
     /// A walk from the chain's first record.
     pub fn new(chain: i64) -> ChainWalk {
-        ChainWalk { chain, prev: GENESIS.to_string(), seen: 0 }
+        ChainWalk { chain, prev: GENESIS.to_string(), seen: 0, anchor: None }
+    }
+
+    /// A walk that must pass through `anchor` (sequence number and hash), the head of this
+    /// chain a signed checkpoint recorded.
+    pub fn anchored(chain: i64, anchor: Option<(i64, &str)>) -> ChainWalk {
+        ChainWalk { anchor: anchor.map(|(seq, hash)| (seq, hash.to_string())), ..ChainWalk::new(chain) }
     }
 
     fn broken(&self, seq: i64, reason: &str) -> BrokenLink {
@@ -93,6 +105,15 @@ impl ChainWalk {
             if link_hash(&self.prev, &l.fields) != l.hash {
                 return Err(self.broken(expected_seq, "the record was changed after it was written"));
             }
+            if let Some((seq, hash)) = &self.anchor
+                && *seq == expected_seq
+                && hash != l.hash
+            {
+                return Err(self.broken(
+                    expected_seq,
+                    "the record differs from the signed checkpoint (the chain was rewritten)",
+                ));
+            }
             self.prev = l.hash.to_string();
             self.seen = expected_seq;
         }
@@ -102,6 +123,12 @@ impl ChainWalk {
     /// After the last record: the walk must end where the chain's head says.
     pub fn finish(&self, head: Option<(i64, &str)>) -> Result<(), BrokenLink> {
         let last = self.seen;
+        if let Some((seq, _)) = &self.anchor
+            && *seq > last
+        {
+            let reason = format!("the chain was cut: the signed checkpoint saw {seq} records");
+            return Err(self.broken(last + 1, &reason));
+        }
         match head {
             Some((seq, hash)) if seq != last || hash != self.prev => {
                 Err(self.broken(last + 1, "records after this point were removed"))
@@ -110,6 +137,12 @@ impl ChainWalk {
             _ => Ok(()),
         }
     }
+}
+
+/// The chains a checkpoint names (chain, its records then) that are no longer there at all:
+/// neither a head nor a record. Each was removed whole.
+pub fn chains_missing(checkpoint: &[(i64, i64)], present: &[i64]) -> Vec<(i64, i64)> {
+    checkpoint.iter().copied().filter(|(chain, seq)| *seq > 0 && !present.contains(chain)).collect()
 }
 
 /// Checks one whole chain, given in `chain_seq` order, against its head (the last hash
@@ -186,6 +219,50 @@ mod tests {
                 assert_eq!(got.err().map(|b| b.chain_seq), expect, "pages of {page}");
             }
         }
+    }
+
+    #[test]
+    fn an_anchored_walk_finds_a_cut_tail_and_a_rewritten_chain() {
+        let c = chain(6);
+        let anchor = Some((4, c[3].2.as_str()));
+        let walk = |records: &[(AuditFields<'static>, String, String)], head: Option<(i64, &str)>| {
+            let mut w = ChainWalk::anchored(0, anchor);
+            w.step(&links(records)).and_then(|()| w.finish(head))
+        };
+        // Intact, with records after the checkpoint.
+        assert_eq!(walk(&c, Some((6, c[5].2.as_str()))), Ok(()));
+        // The tail cut back before the checkpoint, the head row moved back to match: the
+        // chain alone is consistent, the checkpoint is not.
+        let cut = c[..3].to_vec();
+        assert_eq!(verify_chain(0, &links(&cut), Some((3, cut[2].2.as_str()))), Ok(()));
+        let err = walk(&cut, Some((3, cut[2].2.as_str()))).unwrap_err();
+        assert_eq!(err.chain_seq, 4);
+        assert!(err.reason.contains("cut"), "{}", err.reason);
+        // Cutting only records after the checkpoint is beyond its reach.
+        let late = c[..5].to_vec();
+        assert_eq!(walk(&late, Some((5, late[4].2.as_str()))), Ok(()));
+        // The whole chain rewritten with fresh hashes from an edited record on.
+        let mut prev = GENESIS.to_string();
+        let rewritten: Vec<_> = c
+            .iter()
+            .map(|(f, _, _)| {
+                let f = if f.chain_seq == 2 { AuditFields { detail: "{}", ..f.clone() } } else { f.clone() };
+                let h = link_hash(&prev, &f);
+                let out = (f, prev.clone(), h.clone());
+                prev = h;
+                out
+            })
+            .collect();
+        let err = walk(&rewritten, Some((6, rewritten[5].2.as_str()))).unwrap_err();
+        assert_eq!(err.chain_seq, 4);
+        assert!(err.reason.contains("rewritten"), "{}", err.reason);
+    }
+
+    #[test]
+    fn a_chain_removed_whole_is_missing() {
+        let checkpoint = [(0, 12), (1, 0), (2, 7)];
+        assert_eq!(chains_missing(&checkpoint, &[0, 1, 2]), vec![]);
+        assert_eq!(chains_missing(&checkpoint, &[0]), vec![(2, 7)]);
     }
 
     #[test]

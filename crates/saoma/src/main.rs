@@ -83,6 +83,18 @@ enum WalletCommand {
         #[command(flatten)]
         server: ServerEnv,
     },
+    /// Fetches the next 48 hours of a device file's schedule (the device must be online).
+    Refresh {
+        #[arg(long, env = "SAOMA_PHONE")]
+        phone: String,
+        #[arg(long, env = "SAOMA_PIN", hide_env_values = true)]
+        pin: String,
+        /// The device file from `saoma wallet enroll`, updated in place.
+        #[arg(long)]
+        device: String,
+        #[command(flatten)]
+        server: ServerEnv,
+    },
     /// Enrols this machine as a device that makes codes offline; writes the device file.
     Enroll {
         #[arg(long, env = "SAOMA_PHONE")]
@@ -147,7 +159,8 @@ enum AdminCommand {
         #[arg(long, env = "SAOMA_NEW_MASTER_KEY", hide_env_values = true)]
         new_key: Option<String>,
     },
-    /// Walks the audit log's hash chains; names the first broken link and exits 1 if any.
+    /// Walks the audit log's hash chains against the newest signed checkpoint of their
+    /// heads; names the first broken link, a chain cut short or removed, and exits 1 if any.
     VerifyAudit {
         #[command(flatten)]
         server: ServerEnv,
@@ -287,31 +300,36 @@ pub fn print_qr(payload: &str) {
     }
 }
 
-/// What `saoma wallet enroll` writes: enough to make codes with no network.
+/// What `saoma wallet enroll` writes: enough to make codes with no network until the
+/// schedule ends (`saoma wallet refresh` fetches the next one).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct DeviceFile {
     device_id: String,
     secret: String,
     slot: u32,
-    mask_key: String,
+    /// Absent in files of versions that handed out a shared mask key: `refresh` adds it.
+    #[serde(default)]
+    schedule: Option<saoma_api::CodeSchedule>,
+}
+
+fn read_device_file(path: &str) -> anyhow::Result<DeviceFile> {
+    serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?)
+        .with_context(|| format!("{path} is not a device file: enrol the device again"))
+}
+
+fn write_device_file(path: &str, file: &DeviceFile) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(file)?).with_context(|| format!("writing {path}"))
 }
 
 async fn wallet(cmd: WalletCommand) -> anyhow::Result<i32> {
     match cmd {
         WalletCommand::Code { phone, pin, device, server } => {
             let code = if let Some(path) = device {
-                let file: DeviceFile = serde_json::from_str(
-                    &std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?,
-                )
-                .context("device file is not valid")?;
-                let secret = hex::decode(&file.secret).context("device secret is not hex")?;
-                let mask_key = hex::decode(&file.mask_key).context("mask key is not hex")?;
-                saoma_core::paycode::offline_code(
-                    &secret,
-                    file.slot,
-                    &mask_key,
-                    chrono::Utc::now().timestamp(),
-                )
+                let file = read_device_file(&path)?;
+                let refresh = || format!("{path}: run `saoma wallet refresh --device {path}` while online");
+                let schedule = file.schedule.as_ref().with_context(refresh)?;
+                saoma_api::offline_code(&file.secret, file.slot, schedule, chrono::Utc::now().timestamp())
+                    .with_context(refresh)?
             } else {
                 let (Some(phone), Some(pin)) = (phone, pin) else {
                     bail!("give --phone and --pin, or --device FILE")
@@ -332,11 +350,22 @@ async fn wallet(cmd: WalletCommand) -> anyhow::Result<i32> {
         WalletCommand::Enroll { phone, pin, out, server } => {
             let session = Client::new(&server.url, Credentials::None).wallet_session(&phone, &pin).await?;
             let d = session.enroll_device(&pin).await?;
-            let file =
-                DeviceFile { device_id: d.device_id, secret: d.secret, slot: d.slot, mask_key: d.mask_key };
-            std::fs::write(&out, serde_json::to_string_pretty(&file)?)
-                .with_context(|| format!("writing {out}"))?;
+            let file = DeviceFile {
+                device_id: d.device_id,
+                secret: d.secret,
+                slot: d.slot,
+                schedule: Some(d.schedule),
+            };
+            write_device_file(&out, &file)?;
             eprintln!("Enrolled {}; device file written to {out} (keep it secret).", file.device_id);
+            Ok(0)
+        }
+        WalletCommand::Refresh { phone, pin, device, server } => {
+            let mut file = read_device_file(&device)?;
+            let session = Client::new(&server.url, Credentials::None).wallet_session(&phone, &pin).await?;
+            file.schedule = Some(session.device_schedule(&file.device_id).await?);
+            write_device_file(&device, &file)?;
+            eprintln!("Offline codes of {} now work for the next 48 hours.", file.device_id);
             Ok(0)
         }
         WalletCommand::Balance { phone, pin, server } => {
@@ -435,6 +464,10 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
         AdminCommand::VerifyAudit { server, admin_token } => {
             let v = Client::new(&server.url, Credentials::Admin(admin_token)).verify_audit().await?;
             for b in v["broken"].as_array().cloned().unwrap_or_default() {
+                if b["chain"].is_null() {
+                    println!("BROKEN: {}", b["reason"].as_str().unwrap_or(""));
+                    continue;
+                }
                 println!(
                     "BROKEN chain {} record {}: {} (audit row {}, {} {})",
                     b["chain"],
@@ -444,6 +477,13 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
                     b["action"].as_str().unwrap_or("-"),
                     b["object_id"].as_str().unwrap_or("-")
                 );
+            }
+            match v["checkpoint"]["created_at"].as_str() {
+                Some(at) if v["checkpoint"]["valid"] != false => println!(
+                    "checked against the signed checkpoint of {at} ({} chains then, {} now)",
+                    v["checkpoint"]["chains"], v["chains"]
+                ),
+                _ => println!("no valid signed checkpoint to check against"),
             }
             println!(
                 "{} records checked; {}",

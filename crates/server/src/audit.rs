@@ -1,12 +1,22 @@
-//! The audit log: every record says where the request came from, and
+//! The audit log: every record says where the request came from;
 //! `GET /v1/admin/audit/verify` walks every audit chain and names the first broken link.
+//!
+//! Signed checkpoints anchor the chains' heads: at start, every minute when the log grew,
+//! after each settlement run and on an operator's request, every chain's head is signed
+//! with the platform's receipt key. The walk checks the log against the newest checkpoint,
+//! so a chain cut at its tail (head row moved back to match) or removed whole is found. A
+//! checkpoint is verified with the public key of the sealed seed, never with the public key
+//! column an insider could edit.
 
 use crate::AppState;
 use crate::error::ApiResult;
+use crate::secrets::Sealer;
+use crate::util::now;
 use axum::Json;
 use axum::extract::State;
-use saoma_core::audit::{AuditFields, ChainWalk, StoredLink};
-use saoma_store::{AuditRecord, AuditRow, StoreError, WriteTx};
+use saoma_api::checkpoint::{self, ChainHead, CheckpointClaims};
+use saoma_core::audit::{AuditFields, ChainWalk, StoredLink, chains_missing};
+use saoma_store::{AuditCheckpointRow, AuditRecord, AuditRow, Store, StoreError, WriteTx};
 use serde_json::{Value, json};
 
 tokio::task_local! {
@@ -58,13 +68,15 @@ fn link<'a>(chain: i64, r: &'a AuditRow) -> StoredLink<'a> {
     }
 }
 
-/// Walks one chain a page at a time; the first broken link, with its record if it exists.
+/// Walks one chain a page at a time, through the checkpoint's head of it if there is one;
+/// the first broken link, with its record if it exists.
 async fn walk_chain(
     state: &AppState,
     chain: i64,
     head: (i64, &str),
+    anchor: Option<(i64, &str)>,
 ) -> Result<(i64, Option<Value>), StoreError> {
-    let mut walk = ChainWalk::new(chain);
+    let mut walk = ChainWalk::anchored(chain, anchor);
     loop {
         let rows = state.store.audit_chain(chain, walk.seen(), PAGE).await?;
         let links: Vec<StoredLink<'_>> = rows.iter().map(|r| link(chain, r)).collect();
@@ -87,20 +99,113 @@ async fn walk_chain(
     }
 }
 
-/// Verifies each chain against its head; `intact` is false when any link is broken.
+/// Signs a checkpoint of every chain's head, unless the newest checkpoint already says the
+/// same. Returns what was signed, or `None` when nothing changed.
+pub async fn checkpoint(store: &Store, sealer: &Sealer) -> Result<Option<CheckpointClaims>, StoreError> {
+    let latest = match store.latest_audit_checkpoint().await? {
+        Some(row) => open_checkpoint(store, sealer, &row).await?.ok(),
+        None => None,
+    };
+    let mut tx = store.begin().await?;
+    let heads: Vec<ChainHead> = tx
+        .audit_heads()
+        .await?
+        .into_iter()
+        .map(|(chain, seq_no, hash)| ChainHead { chain, seq_no, hash })
+        .collect();
+    if latest.is_some_and(|c| c.heads == heads) {
+        return Ok(None);
+    }
+    let key = tx.signing_receipt_key().await?.ok_or_else(|| StoreError::Corrupt("no receipt key".into()))?;
+    let seed = crate::receipts::open_seed(sealer, &key)?;
+    let (t, now) = now();
+    let claims =
+        CheckpointClaims { created_at: now.clone(), iat: t.timestamp(), chains: heads.len() as i64, heads };
+    let jws = checkpoint::sign(&claims, &seed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    tx.insert_audit_checkpoint(&now, &key.kid, &jws).await?;
+    tx.commit().await?;
+    Ok(Some(claims))
+}
+
+/// What a stored checkpoint says, or why it cannot be believed. It must be signed by one of
+/// the platform's receipt keys, whose public key is derived from the sealed seed.
+async fn open_checkpoint(
+    store: &Store,
+    sealer: &Sealer,
+    row: &AuditCheckpointRow,
+) -> Result<Result<CheckpointClaims, String>, StoreError> {
+    let kid = checkpoint::key_id_of(&row.jws);
+    let keys = store.receipt_keys().await?;
+    let Some(key) = keys.iter().find(|k| Some(&k.kid) == kid.as_ref()) else {
+        return Ok(Err("it is signed by a key the platform does not have".into()));
+    };
+    let seed = match crate::receipts::open_seed(sealer, key) {
+        Ok(seed) => seed,
+        Err(e) => return Ok(Err(format!("its key's seed does not open: {e}"))),
+    };
+    let public = saoma_api::receipt::public_key(&seed);
+    let jwks = json!({ "keys": [saoma_api::receipt::jwk(&public)] });
+    Ok(checkpoint::verify(&row.jws, &jwks).map_err(|e| e.to_string()))
+}
+
+/// `POST /v1/admin/audit/checkpoints`: signs a checkpoint now (if the log grew since the
+/// newest one) and answers the newest, JWS included, for the auditor to keep elsewhere.
+pub async fn take_checkpoint(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let written = checkpoint(&state.store, &state.keys.sealer).await?.is_some();
+    let row = state
+        .store
+        .latest_audit_checkpoint()
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("no checkpoint".into()))?;
+    Ok(Json(
+        json!({"written": written, "seq": row.seq, "created_at": row.created_at, "kid": row.kid, "jws": row.jws}),
+    ))
+}
+
+/// Verifies each chain against its head and the newest signed checkpoint; `intact` is
+/// false when any link is broken, a chain the checkpoint names is gone or cut short, or
+/// the checkpoint itself is missing or forged.
 pub async fn verify(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let mut broken = Vec::new();
     let mut records = 0;
-    for (chain, seq_no, head_hash) in state.store.audit_heads().await? {
-        let (seen, bad) = walk_chain(&state, chain, (seq_no, &head_hash)).await?;
+    let heads = state.store.audit_heads().await?;
+    let (headless, unsealed) = state.store.audit_strays().await?;
+    let mut anchors: Vec<ChainHead> = Vec::new();
+    let checkpoint = match state.store.latest_audit_checkpoint().await? {
+        None if heads.is_empty() && headless.is_empty() => Value::Null,
+        None => {
+            broken.push(json!({"reason": "there is no signed checkpoint although the log has records: they were removed"}));
+            Value::Null
+        }
+        Some(row) => match open_checkpoint(&state.store, &state.keys.sealer, &row).await? {
+            Ok(c) => {
+                anchors = c.heads;
+                json!({"seq": row.seq, "created_at": c.created_at, "chains": c.chains, "kid": row.kid})
+            }
+            Err(why) => {
+                let reason = format!("the newest checkpoint ({}) cannot be believed: {why}", row.seq);
+                broken.push(json!({"checkpoint": row.seq, "reason": reason}));
+                json!({"seq": row.seq, "created_at": row.created_at, "valid": false})
+            }
+        },
+    };
+    for (chain, seq_no, head_hash) in &heads {
+        let anchor = anchors.iter().find(|a| a.chain == *chain).map(|a| (a.seq_no, a.hash.as_str()));
+        let (seen, bad) = walk_chain(&state, *chain, (*seq_no, head_hash), anchor).await?;
         records += seen;
         broken.extend(bad);
     }
-    let (headless, unsealed) = state.store.audit_strays().await?;
-    for chain in headless {
+    for chain in &headless {
         broken.push(json!({"chain": chain, "chain_seq": 1, "reason": "the chain's head was removed"}));
     }
-    Ok(Json(
-        json!({"intact": broken.is_empty(), "records": records, "broken": broken, "unsealed_before_chaining": unsealed}),
-    ))
+    let present: Vec<i64> = heads.iter().map(|h| h.0).chain(headless.iter().copied()).collect();
+    let named: Vec<(i64, i64)> = anchors.iter().map(|a| (a.chain, a.seq_no)).collect();
+    for (chain, seen) in chains_missing(&named, &present) {
+        let reason = format!("the chain was removed whole: the signed checkpoint saw {seen} records");
+        broken.push(json!({"chain": chain, "chain_seq": 1, "reason": reason}));
+    }
+    Ok(Json(json!({
+        "intact": broken.is_empty(), "records": records, "chains": heads.len(), "checkpoint": checkpoint,
+        "broken": broken, "unsealed_before_chaining": unsealed,
+    })))
 }

@@ -208,7 +208,8 @@ pub async fn merchant_auth(
     let Some(key) = key.filter(|k| k.is_live(&now_text)) else {
         return Err(unauthenticated("invalid_signature", "unknown key or bad signature"));
     };
-    let expected = signing::hmac(&state.keys.sealer.open(&key.secret)?, &base);
+    let expected =
+        signing::hmac(&state.keys.sealer.open(crate::secrets::Place::api_key(&key.id), &key.secret)?, &base);
     if !bool::from(expected.as_slice().ct_eq(received.signature.as_slice())) {
         return Err(unauthenticated("invalid_signature", "unknown key or bad signature"));
     }

@@ -33,16 +33,17 @@ pub async fn resolve(
             Some((_, expires_at)) if expires_at.as_str() <= now => Ok(Err("payment_code_expired")),
             Some((customer_id, _)) => Ok(Ok(ResolvedCode { customer_id, code_hash: hash })),
         },
-        PaymentCode::Offline { masked_slot, otp } => {
-            let mask_key = &state.keys.mask_key;
+        PaymentCode::Offline { locator, otp } => {
+            // One indexed look-up per step: the locator deciphers to the slot of that step.
             let check = |step: i64| async move {
-                let slot = paycode::unmask_slot(masked_slot, mask_key, step);
+                let slot =
+                    state.keys.slot_cipher.slot_of(locator, step).map_err(crate::ApiError::internal)?;
                 let device = state.store.device_by_slot(i64::from(slot)).await?;
-                let matched = device.filter(|d| match state.keys.sealer.open(&d.secret).map(hex::decode) {
-                    Ok(Ok(secret)) => paycode::otp(&secret, slot, step) == otp,
-                    _ => false,
-                });
-                Ok::<_, crate::ApiError>(matched)
+                let Some(device) = device else { return Ok::<_, crate::ApiError>(None) };
+                let secret =
+                    state.keys.sealer.open(crate::secrets::Place::device(&device.id), &device.secret)?;
+                let secret = hex::decode(secret).map_err(crate::ApiError::internal)?;
+                Ok((paycode::otp(&secret, slot, step) == otp).then_some(device))
             };
             for step in paycode::accepted_steps(now_unix) {
                 if let Some(device) = check(step).await? {

@@ -55,7 +55,7 @@ async fn insert_key(
 ) -> ApiResult<api::KeyCreated> {
     let key_id = new_id(prefix::KEY);
     let secret = random_token("sk_");
-    let sealed = state.keys.sealer.seal(&secret);
+    let sealed = state.keys.sealer.seal(crate::secrets::Place::api_key(&key_id), &secret);
     tx.insert_api_key(&key_id, merchant_id, req.terminal_id.as_deref(), &req.role, &sealed, now).await?;
     let detail = json!({"merchant_id": merchant_id, "role": req.role, "rotates": rotates});
     tx.audit(&AuditRecord { actor, action: "key.create", object_id: &key_id, detail }, now).await?;

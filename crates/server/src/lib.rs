@@ -183,8 +183,9 @@ pub struct PlatformKeys {
     pub sealer: secrets::Sealer,
     /// Keys the per-merchant customer handle (`customer_ref`).
     pub customer_ref_key: Vec<u8>,
-    /// Masks device slots in offline payment codes.
-    pub mask_key: Vec<u8>,
+    /// Enciphers device slots into the locators of offline payment codes; never leaves
+    /// the server.
+    pub slot_cipher: saoma_core::paycode::SlotCipher,
 }
 
 /// What every handler shares.
@@ -242,12 +243,11 @@ impl AppState {
         }
         let sealer = secrets::Sealer::from_hex(master)?;
         let store = Store::open(&config.database_url).await?;
-        let check = store.setting_or_init("master_key_check", &sealer.check_value()).await?;
-        if !sealer.opens_check(&check) {
-            anyhow::bail!("this is not the master key the database's secrets are sealed with");
-        }
+        secrets::unlock(&store, &sealer).await?;
         let customer_ref_key = secrets::platform_key(&store, &sealer, "customer_ref_key").await?;
-        let mask_key = secrets::platform_key(&store, &sealer, "code_mask_key").await?;
+        let slot_cipher = saoma_core::paycode::SlotCipher::new(
+            &secrets::platform_key(&store, &sealer, "code_locator_key").await?,
+        )?;
         receipts::ensure_key(&store, &sealer).await?;
         let qr_seed = receipts::newest_seed(&store, &sealer).await?;
         let limits = Arc::new(limits::RateLimits::new(config.rate_limit_per_ip, config.rate_limit_per_key));
@@ -256,7 +256,7 @@ impl AppState {
             limits,
             store,
             config: Arc::new(config),
-            keys: Arc::new(PlatformKeys { sealer, customer_ref_key, mask_key }),
+            keys: Arc::new(PlatformKeys { sealer, customer_ref_key, slot_cipher }),
             changed: Arc::new(Notify::new()),
             to_announce: Arc::new(Notify::new()),
             stopping: tokio::sync::watch::Sender::new(false),
@@ -422,6 +422,7 @@ pub fn router(state: AppState) -> Router {
     let audit_desk = Router::new()
         .route("/v1/admin/ledger/trial-balance", get(admin::trial_balance))
         .route("/v1/admin/audit/verify", get(audit::verify))
+        .route("/v1/admin/audit/checkpoints", post(audit::take_checkpoint))
         .route("/v1/admin/reconciliation/{date}", get(settlement::reconcile))
         .route_layer(allow(auth::AUDIT));
     let read_only = Router::new()
@@ -465,6 +466,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/wallet/payment-codes", post(wallet::issue_code))
         .route("/v1/wallet/devices", post(wallet::enroll_device).get(wallet::list_devices))
         .route("/v1/wallet/devices/{id}", axum::routing::delete(wallet::remove_device))
+        .route("/v1/wallet/devices/{id}/schedule", post(wallet::device_schedule))
         .route("/v1/wallet/qr/resolve", post(wallet_pay::resolve_qr))
         .route("/v1/wallet/qr/pay", post(wallet_pay::pay_qr))
         .route("/v1/wallet/payments/{id}/confirm", post(wallet_pay::confirm))
@@ -539,6 +541,8 @@ fn install_tls_provider() {
 /// Starts the server on a bound listener, in the background.
 pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<RunningServer> {
     let state = AppState::new(config).await?;
+    // The heads as this node finds them are anchored before it writes anything.
+    audit::checkpoint(&state.store, &state.keys.sealer).await?;
     let addr = listener.local_addr()?;
     let metrics_addr = match state.config.metrics_listen {
         Some(at) => {
@@ -581,6 +585,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
                 tracing::warn!(error = %e, "Could not forget old nonces.");
             }
             housekeeping.limits.forget_idle();
+            if let Err(e) = audit::checkpoint(&housekeeping.store, &housekeeping.keys.sealer).await {
+                tracing::error!(error = %e, "Could not sign an audit checkpoint.");
+            }
         }
     });
     let task = tokio::spawn(async move {

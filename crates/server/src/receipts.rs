@@ -6,14 +6,14 @@ use crate::AppState;
 use crate::audit::Audit;
 use crate::auth::MerchantCaller;
 use crate::error::{ApiError, ApiResult};
-use crate::secrets::Sealer;
+use crate::secrets::{Place, Sealer};
 use crate::util::{new_id, now};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use saoma_api::receipt::{self, ReceiptClaims};
 use saoma_core::ids::prefix;
 use saoma_core::payment::Payment;
-use saoma_store::{AuditRecord, ReceiptRow, RefundRow, Store, StoreError, WriteTx};
+use saoma_store::{AuditRecord, ReceiptKeyRow, ReceiptRow, RefundRow, Store, StoreError, WriteTx};
 use serde_json::json;
 
 /// Signs and records the receipt of a payment as it now stands (after `refund`, if given).
@@ -26,7 +26,7 @@ pub async fn issue(
     now: &str,
 ) -> Result<(), StoreError> {
     let key = tx.signing_receipt_key().await?.ok_or_else(|| StoreError::Corrupt("no receipt key".into()))?;
-    let seed = seed_of(&sealer.open(&key.seed)?)?;
+    let seed = open_seed(sealer, &key)?;
     let claims = ReceiptClaims {
         payment_id: p.id.clone(),
         out_trade_no: p.out_trade_no.clone(),
@@ -57,8 +57,9 @@ pub async fn issue(
     tx.insert_receipt(&row).await
 }
 
-fn seed_of(hex_seed: &str) -> Result<[u8; 32], StoreError> {
-    hex::decode(hex_seed)
+/// The signing seed of a receipt key, opened at its place.
+pub fn open_seed(sealer: &Sealer, key: &ReceiptKeyRow) -> Result<[u8; 32], StoreError> {
+    hex::decode(sealer.open(Place::receipt_seed(&key.kid), &key.seed)?)
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .ok_or_else(|| StoreError::Corrupt("receipt key seed".into()))
@@ -72,7 +73,13 @@ pub async fn rotate_key(store: &Store, sealer: &Sealer, actor: &str) -> Result<S
     let kid = receipt::key_id(&public);
     let now = now().1;
     let mut tx = store.begin().await?;
-    tx.add_receipt_key(&kid, &sealer.seal(&hex::encode(seed)), &hex::encode(public), &now).await?;
+    tx.add_receipt_key(
+        &kid,
+        &sealer.seal(Place::receipt_seed(&kid), &hex::encode(seed)),
+        &hex::encode(public),
+        &now,
+    )
+    .await?;
     let audit = AuditRecord { actor, action: "receipt_key.add", object_id: &kid, detail: json!({}) };
     tx.audit(&audit, &now).await?;
     tx.commit().await?;
@@ -107,7 +114,7 @@ pub async fn key_set(store: &Store) -> Result<serde_json::Value, StoreError> {
 pub async fn newest_seed(store: &Store, sealer: &Sealer) -> Result<[u8; 32], StoreError> {
     let keys = store.receipt_keys().await?;
     let newest = keys.first().ok_or_else(|| StoreError::Corrupt("no receipt key".into()))?;
-    seed_of(&sealer.open(&newest.seed)?)
+    open_seed(sealer, newest)
 }
 
 /// `GET /.well-known/jwks.json`: every receipt key, newest first. They verify receipts

@@ -101,7 +101,10 @@ pub async fn apply(
         legal_name: req.legal_name.trim().to_string(),
         licence_number: req.licence_number,
         owner_name: req.owner_name.trim().to_string(),
-        owner_id_number: state.keys.sealer.seal(&req.owner_id_number),
+        owner_id_number: state
+            .keys
+            .sealer
+            .seal(crate::secrets::Place::owner_id_number(&m.id), &req.owner_id_number),
         id_number_tail: review::masked_id_number(&req.owner_id_number),
         documents: Value::from(documents).to_string(),
         status: "submitted".into(),

@@ -36,6 +36,8 @@ pub async fn settle(
     for m in state.store.merchants().await?.iter().filter(|m| ever_paid(m)) {
         report.push(settle_merchant(&state, m, &req.date, &op.id).await?);
     }
+    // The settlements' audit records are anchored at once.
+    crate::audit::checkpoint(&state.store, &state.keys.sealer).await?;
     state.committed();
     Ok(Json(json!({"date": req.date, "settlements": report})))
 }
@@ -143,6 +145,9 @@ pub fn spawn_daily(state: AppState) {
                 if let Err(e) = settle_merchant(&state, m, &yesterday, "system").await {
                     tracing::warn!(merchant = %m.id, date = %yesterday, error = %e.message, "Daily settlement failed.");
                 }
+            }
+            if let Err(e) = crate::audit::checkpoint(&state.store, &state.keys.sealer).await {
+                tracing::error!(error = %e, "Could not sign an audit checkpoint after settlement.");
             }
         }
     });

@@ -116,7 +116,7 @@ pub async fn enroll_device(
         let (_, now) = now();
         let slot = rand::thread_rng().gen_range(0..paycode::SLOT_SPACE);
         let mut tx = state.store.begin().await?;
-        let sealed = state.keys.sealer.seal(&secret);
+        let sealed = state.keys.sealer.seal(crate::secrets::Place::device(&device_id), &secret);
         tx.insert_device(&device_id, &me.customer_id, i64::from(slot), &sealed, &now).await?;
         tx.audit(
             &AuditRecord {
@@ -136,8 +136,8 @@ pub async fn enroll_device(
         device_id,
         secret,
         slot,
-        mask_key: hex::encode(&state.keys.mask_key),
         step_seconds: paycode::STEP_SECONDS,
+        schedule: schedule_from_now(&state, slot).await?,
     }))
 }
 
@@ -177,6 +177,37 @@ pub async fn remove_device(
     tx.audit(&audit, &now).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/wallet/devices/{id}/schedule`: the device's locators from now on, fetched
+/// whenever the device is online (docs/payment-codes.md). A removed device, or another
+/// customer's, is not found.
+pub async fn device_schedule(
+    State(state): State<AppState>,
+    Extension(me): Extension<WalletCaller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<api::CodeSchedule>> {
+    let device = state
+        .store
+        .device(&id)
+        .await?
+        .filter(|d| d.customer_id == me.customer_id && d.revoked_at.is_none())
+        .ok_or_else(|| ApiError::not_found("device"))?;
+    let slot = u32::try_from(device.slot).map_err(ApiError::internal)?;
+    Ok(Json(schedule_from_now(&state, slot).await?))
+}
+
+/// A device's schedule: its locators from ten minutes back (a slow clock still finds its
+/// step) to 48 hours ahead, enciphered off the async threads.
+async fn schedule_from_now(state: &AppState, slot: u32) -> ApiResult<api::CodeSchedule> {
+    let keys = state.keys.clone();
+    let first = paycode::step_of(now().0.timestamp()) - paycode::SCHEDULE_BACK_STEPS;
+    let count = paycode::SCHEDULE_BACK_STEPS + paycode::SCHEDULE_AHEAD_STEPS;
+    let locators = tokio::task::spawn_blocking(move || keys.slot_cipher.schedule(slot, first, count))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(api::CodeSchedule::new(first, &locators))
 }
 
 /// `GET /v1/wallet/receive-code` → `{qr_payload, qr_png_url}`: the code a friend scans to

@@ -9,6 +9,7 @@ use crate::auth::MerchantCaller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{ApiJson, ApiQuery};
 use crate::page;
+use crate::secrets::Place;
 use crate::util::{new_id, now, rfc3339};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -60,8 +61,18 @@ pub async fn set_endpoint(
     let previous_until = rfc3339(t + SECRET_OVERLAP);
     let mut tx = state.store.begin().await?;
     crate::auth::refuse_suspended(&mut tx, &caller.merchant_id).await?;
-    let sealed = state.keys.sealer.seal(&secret);
-    tx.set_webhook_endpoint(&caller.merchant_id, &req.url, &sealed, &previous_until, &now).await?;
+    let merchant = caller.merchant_id.as_str();
+    let sealer = &state.keys.sealer;
+    // The secret being replaced moves to its own column, sealed again for that place.
+    let previous = match tx.webhook_secret(merchant).await? {
+        Some(old) => Some(sealer.seal(
+            Place::webhook_previous_secret(merchant),
+            &sealer.open(Place::webhook_secret(merchant), &old)?,
+        )),
+        None => None,
+    };
+    let sealed = sealer.seal(Place::webhook_secret(merchant), &secret);
+    tx.set_webhook_endpoint(merchant, &req.url, &sealed, previous.as_deref(), &previous_until, &now).await?;
     let audit = AuditRecord {
         actor: &caller.key_id,
         action: "webhook.set",
@@ -355,13 +366,13 @@ async fn send(state: &AppState, d: &DeliveryRow) -> Result<u16, String> {
         .map_err(|e| e.message)?;
     let http = pinned_client(&target)?;
     let timestamp = chrono::Utc::now().timestamp();
-    let open = |s: &str| state.keys.sealer.open(s).map_err(|e| e.to_string());
-    let mut secrets = vec![open(&endpoint.secret)?];
+    let open = |at: Place<'_>, s: &str| state.keys.sealer.open(at, s).map_err(|e| e.to_string());
+    let mut secrets = vec![open(Place::webhook_secret(&d.merchant_id), &endpoint.secret)?];
     let (_, now) = now();
     if let (Some(old), Some(until)) = (&endpoint.previous_secret, &endpoint.previous_until)
         && until.as_str() > now.as_str()
     {
-        secrets.push(open(old)?);
+        secrets.push(open(Place::webhook_previous_secret(&d.merchant_id), old)?);
     }
     let mut signatures = Vec::new();
     for secret in &secrets {

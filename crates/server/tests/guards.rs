@@ -201,9 +201,7 @@ async fn devices_need_the_pin_and_die_with_sign_out_everywhere(db: Db) {
     assert_eq!(wallet.devices().await.unwrap_err().code(), Some("unauthenticated"));
     assert!(w.wallet(0).await.devices().await.unwrap().data.is_empty());
     // The revoked device's offline codes are refused, and nothing is charged.
-    let secret = hex::decode(&b.secret).unwrap();
-    let mask = hex::decode(&b.mask_key).unwrap();
-    let code = saoma_core::paycode::offline_code(&secret, b.slot, &mask, chrono::Utc::now().timestamp());
+    let code = b.code_at(chrono::Utc::now().timestamp()).unwrap();
     let e = w.till.create_payment(&charge("off-revoked", 500, Some(&code))).await.unwrap_err();
     assert_eq!(e.code(), Some("invalid_payment_code"));
     assert_eq!(w.balance(0).await, 10_000);

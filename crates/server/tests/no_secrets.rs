@@ -66,12 +66,7 @@ async fn no_secret_reaches_logs_or_disk(db: Db) {
     let online = wallet.payment_code().await.unwrap().code;
     let p = merchant.create_payment(&charge("quiet-1", 1500, Some(&online))).await.unwrap();
     merchant.refund(&p.id, "quiet-r1", 500).await.unwrap();
-    let offline = saoma_core::paycode::offline_code(
-        &hex::decode(&device.secret).unwrap(),
-        device.slot,
-        &hex::decode(&device.mask_key).unwrap(),
-        chrono::Utc::now().timestamp(),
-    );
+    let offline = device.code_at(chrono::Utc::now().timestamp()).unwrap();
     merchant.create_payment(&charge("quiet-2", 700, Some(&offline))).await.unwrap();
     // A large payment confirmed with the PIN, and a wrong PIN.
     w.admin.top_up(&c.id, 500_000, "CNY", "quiet-big").await.unwrap();

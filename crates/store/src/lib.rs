@@ -107,6 +107,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_kyc.sql")),
     (11, include_str!("../migrations/0011_guards.sql")),
     (12, include_str!("../migrations/0012_event_terminals.sql")),
+    (13, include_str!("../migrations/0013_audit_checkpoints.sql")),
+    (14, include_str!("../migrations/0014_code_locator_key.sql")),
 ];
 
 impl Store {

@@ -3,8 +3,8 @@
 use crate::rows::{PaymentRow, payment_of};
 use crate::tx::{PAYMENT_COLUMNS, WriteTx};
 use crate::{
-    ApiKeyRow, AuditRow, BalanceRow, CustomerRow, DeviceRow, EventRow, HistoryRow, MerchantRow,
-    ReceiptKeyRow, ReceiptRow,
+    ApiKeyRow, AuditCheckpointRow, AuditRow, BalanceRow, CustomerRow, DeviceRow, EventRow, HistoryRow,
+    MerchantRow, ReceiptKeyRow, ReceiptRow,
 };
 use crate::{Backend, EventCursor, RefundRow, Store, StoreResult, TerminalRow, TrialBalanceRow};
 use saoma_core::payment::Payment;
@@ -24,6 +24,15 @@ impl Store {
         Ok(sqlx::query_as("SELECT chain, seq_no, hash FROM audit_heads ORDER BY chain")
             .fetch_all(&self.read)
             .await?)
+    }
+
+    /// The newest signed audit checkpoint, if any.
+    pub async fn latest_audit_checkpoint(&self) -> StoreResult<Option<AuditCheckpointRow>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, created_at, kid, jws FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&self.read)
+        .await?)
     }
 
     /// Up to `limit` records of one audit chain after `after_seq`, in order.
@@ -125,6 +134,11 @@ impl Store {
             .bind(token_hash)
             .fetch_optional(&self.read)
             .await?)
+    }
+
+    /// A device by id (also a removed one: the caller looks at `revoked_at`).
+    pub async fn device(&self, id: &str) -> StoreResult<Option<DeviceRow>> {
+        Ok(sqlx::query_as("SELECT * FROM devices WHERE id = $1").bind(id).fetch_optional(&self.read).await?)
     }
 
     /// The live (not revoked) device enrolled in a slot.

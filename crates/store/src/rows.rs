@@ -373,6 +373,17 @@ pub struct AuditRow {
     pub hash: Option<String>,
 }
 
+/// A signed checkpoint of the audit chains' heads.
+#[derive(Debug, Clone, FromRow)]
+pub struct AuditCheckpointRow {
+    pub seq: i64,
+    pub created_at: String,
+    /// The receipt key that signed it.
+    pub kid: String,
+    /// The compact JWS (`saoma_api::checkpoint`).
+    pub jws: String,
+}
+
 /// A risk decline, kept so it can be explained afterwards.
 #[derive(Debug, Clone, FromRow, PartialEq)]
 pub struct RiskDecisionRow {

@@ -111,6 +111,14 @@ impl WriteTx {
         Ok(())
     }
 
+    /// A setting's value, locked until commit on PostgreSQL.
+    pub async fn setting(&mut self, name: &str) -> StoreResult<Option<String>> {
+        let sql = format!("SELECT value FROM settings WHERE name = $1{}", self.lock());
+        let row: Option<(String,)> =
+            sqlx::query_as(AssertSqlSafe(sql)).bind(name).fetch_optional(&mut *self.tx).await?;
+        Ok(row.map(|(v,)| v))
+    }
+
     /// Overwrites a setting.
     pub async fn set_setting(&mut self, name: &str, value: &str) -> StoreResult<()> {
         sqlx::query("UPDATE settings SET value = $1 WHERE name = $2")
@@ -752,6 +760,30 @@ impl WriteTx {
             .bind(seq_no + 1)
             .bind(&hash)
             .bind(chain)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Every audit chain's head as committed: (chain, last sequence number, last hash).
+    /// Not locked: a checkpoint must not hold up the writers of the chains.
+    pub async fn audit_heads(&mut self) -> StoreResult<Vec<(i64, i64, String)>> {
+        Ok(sqlx::query_as("SELECT chain, seq_no, hash FROM audit_heads ORDER BY chain")
+            .fetch_all(&mut *self.tx)
+            .await?)
+    }
+
+    /// Records a signed checkpoint of the audit chains' heads.
+    pub async fn insert_audit_checkpoint(
+        &mut self,
+        created_at: &str,
+        kid: &str,
+        jws: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO audit_checkpoints (created_at, kid, jws) VALUES ($1, $2, $3)")
+            .bind(created_at)
+            .bind(kid)
+            .bind(jws)
             .execute(&mut *self.tx)
             .await?;
         Ok(())

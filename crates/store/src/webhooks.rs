@@ -7,13 +7,23 @@ use crate::{WebhookEndpointRow, WriteTx};
 use sqlx::AssertSqlSafe;
 
 impl WriteTx {
-    /// Sets a merchant's endpoint. A new secret keeps the old one valid until
-    /// `previous_until` (receivers verify either during the overlap).
+    /// The merchant's current (sealed) webhook secret, locked until commit on PostgreSQL.
+    pub async fn webhook_secret(&mut self, merchant_id: &str) -> StoreResult<Option<String>> {
+        let sql = format!("SELECT secret FROM webhook_endpoints WHERE merchant_id = $1{}", self.lock());
+        let row: Option<(String,)> =
+            sqlx::query_as(AssertSqlSafe(sql)).bind(merchant_id).fetch_optional(self.conn()).await?;
+        Ok(row.map(|(s,)| s))
+    }
+
+    /// Sets a merchant's endpoint. A new secret keeps the old one (`previous_secret`, sealed
+    /// again for its own column by the caller) valid until `previous_until`: receivers
+    /// verify either during the overlap.
     pub async fn set_webhook_endpoint(
         &mut self,
         merchant_id: &str,
         url: &str,
         secret: &str,
+        previous_secret: Option<&str>,
         previous_until: &str,
         now: &str,
     ) -> StoreResult<()> {
@@ -21,13 +31,14 @@ impl WriteTx {
             "INSERT INTO webhook_endpoints (merchant_id, url, secret, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $4) \
              ON CONFLICT (merchant_id) DO UPDATE SET url = excluded.url, secret = excluded.secret, \
-             previous_secret = webhook_endpoints.secret, previous_until = $5, updated_at = excluded.updated_at",
+             previous_secret = $6, previous_until = $5, updated_at = excluded.updated_at",
         )
         .bind(merchant_id)
         .bind(url)
         .bind(secret)
         .bind(now)
         .bind(previous_until)
+        .bind(previous_secret)
         .execute(self.conn())
         .await?;
         Ok(())
