@@ -6,6 +6,7 @@
 pub mod address;
 pub mod audit;
 pub mod barcode;
+pub mod catalogue;
 pub mod emv;
 pub mod ids;
 pub mod ledger;

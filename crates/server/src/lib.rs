@@ -19,6 +19,7 @@ mod limits;
 mod merchant;
 mod operators;
 mod payments;
+mod products;
 mod qr;
 mod receipts;
 mod review;
@@ -26,6 +27,7 @@ mod risk;
 mod risk_desk;
 mod secrets;
 mod settlement;
+mod stock;
 mod util;
 mod views;
 mod wallet;
@@ -367,6 +369,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/merchant/webhook/deliveries", get(webhooks::list))
         .route("/v1/merchant/webhook/deliveries/{id}", get(webhooks::get))
         .route("/v1/merchant/webhook/deliveries/{id}/resend", post(webhooks::resend))
+        .route("/v1/merchant/products", post(products::create).get(products::list))
+        .route("/v1/merchant/products/{id}", get(products::get).patch(products::update))
+        .route("/v1/merchant/products/{id}/adjustments", post(products::adjust))
+        .route("/v1/merchant/products/{id}/movements", get(products::movements))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::merchant_auth));
     let wallet_open = Router::new().route("/v1/wallet/session", post(wallet::create_session));
     let wallet = Router::new()

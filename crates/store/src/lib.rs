@@ -8,6 +8,7 @@
 //! pool instead of failing with `database is locked`.
 
 mod access;
+mod products;
 mod reads;
 mod review;
 mod risk;
@@ -16,6 +17,7 @@ mod settlement;
 mod tx;
 mod webhooks;
 
+pub use products::{ProductFilter, ProductRow, StockMovementRow};
 pub use rows::*;
 pub use tx::{SEALED_COLUMNS, WriteTx};
 
@@ -89,6 +91,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_risk.sql")),
     (9, include_str!("../migrations/0009_roles.sql")),
     (10, include_str!("../migrations/0010_kyc.sql")),
+    (11, include_str!("../migrations/0011_products.sql")),
 ];
 
 impl Store {
