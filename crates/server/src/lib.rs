@@ -18,6 +18,7 @@ mod keys;
 mod limits;
 mod merchant;
 mod operators;
+mod pages;
 mod payments;
 mod products;
 mod qr;
@@ -32,6 +33,7 @@ mod util;
 mod views;
 mod wallet;
 mod wallet_pay;
+mod web;
 mod webhooks;
 mod work;
 
@@ -112,6 +114,8 @@ pub struct PlatformKeys {
     pub customer_ref_key: Vec<u8>,
     /// Masks device slots in offline payment codes.
     pub mask_key: Vec<u8>,
+    /// Derives the CSRF token of a browser session from its token's hash.
+    pub csrf_key: Vec<u8>,
 }
 
 /// What every handler shares.
@@ -165,6 +169,7 @@ impl AppState {
         }
         let customer_ref_key = secrets::platform_key(&store, &sealer, "customer_ref_key").await?;
         let mask_key = secrets::platform_key(&store, &sealer, "code_mask_key").await?;
+        let csrf_key = secrets::platform_key(&store, &sealer, "csrf_key").await?;
         receipts::ensure_key(&store, &sealer).await?;
         let qr_seed = receipts::newest_seed(&store, &sealer).await?;
         let limits = Arc::new(limits::RateLimits::new(config.rate_limit_per_ip, config.rate_limit_per_key));
@@ -172,7 +177,7 @@ impl AppState {
             limits,
             store,
             config: Arc::new(config),
-            keys: Arc::new(PlatformKeys { sealer, customer_ref_key, mask_key }),
+            keys: Arc::new(PlatformKeys { sealer, customer_ref_key, mask_key, csrf_key }),
             changed: Arc::new(Notify::new()),
             to_announce: Arc::new(Notify::new()),
             stopping: tokio::sync::watch::Sender::new(false),
@@ -387,6 +392,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/wallet/receive-code", get(wallet::receive_code))
         .route("/v1/wallet/transactions", get(wallet::transactions))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::wallet_auth));
+    // The screens and their browser sessions (each sign-in checks its own credentials).
+    let screens = Router::new()
+        .route("/", get(pages::index))
+        .route("/pos", get(pages::pos))
+        .route("/wallet", get(pages::wallet))
+        .route("/merchant", get(pages::merchant))
+        .route("/console", get(pages::console))
+        .route("/assets/{*path}", get(pages::asset))
+        .route("/favicon.ico", get(pages::favicon))
+        .route("/v1/web/merchant/session", post(web::merchant_sign_in))
+        .route("/v1/web/merchant/manager", post(web::manager_override).delete(web::manager_release))
+        .route("/v1/web/wallet/session", post(web::wallet_sign_in))
+        .route("/v1/web/operator/session", post(web::operator_sign_in))
+        .route("/v1/web/sign-out", post(web::sign_out));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
@@ -399,6 +418,7 @@ pub fn router(state: AppState) -> Router {
         .merge(merchant)
         .merge(wallet_open)
         .merge(wallet)
+        .merge(screens)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(auth::BODY_BYTES_MAX))
         .layer(middleware::from_fn_with_state(state.clone(), edge::guard))

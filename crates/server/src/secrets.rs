@@ -15,7 +15,7 @@ const PREFIX: &str = "enc:v1:";
 
 /// Platform keys kept sealed in `settings`: the key of the per-merchant customer handle
 /// and the key that masks device slots in offline payment codes.
-pub const SEALED_SETTINGS: &[&str] = &["customer_ref_key", "code_mask_key"];
+pub const SEALED_SETTINGS: &[&str] = &["customer_ref_key", "code_mask_key", "csrf_key"];
 const CHECK: &str = "saoma master key check";
 
 /// Seals and opens secrets with one master key.

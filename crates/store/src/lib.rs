@@ -8,6 +8,7 @@
 //! pool instead of failing with `database is locked`.
 
 mod access;
+mod desk;
 mod products;
 mod reads;
 mod review;
@@ -15,11 +16,13 @@ mod risk;
 mod rows;
 mod settlement;
 mod tx;
+mod web;
 mod webhooks;
 
 pub use products::{ProductFilter, ProductRow, StockMovementRow};
 pub use rows::*;
 pub use tx::{SEALED_COLUMNS, WriteTx};
+pub use web::WebSessionRow;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
@@ -92,6 +95,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_roles.sql")),
     (10, include_str!("../migrations/0010_kyc.sql")),
     (11, include_str!("../migrations/0011_products.sql")),
+    (12, include_str!("../migrations/0012_web_sessions.sql")),
 ];
 
 impl Store {

@@ -1,0 +1,214 @@
+//! Proves what the screens stand on, over HTTP on both backends: the pages and their
+//! embedded assets are served by the server under a strict content security policy, in
+//! the browser's language; a browser signs in with the same credentials as the API's
+//! clients and gets an `HttpOnly`, `SameSite=Strict` cookie (`Secure` behind TLS); a
+//! cookie alone never changes anything without the session's CSRF token, nor from
+//! another site; signing a customer out everywhere ends the wallet page's session too;
+//! and a till needs a manager's key, held for one refund, to refund.
+
+#[macro_use]
+mod common;
+
+use common::*;
+use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use serde_json::{Value, json};
+
+/// A browser: the cookie it got at sign-in and the CSRF token the page carries.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Browser {
+    async fn sign_in(base: &str, path: &str, body: Value) -> Result<Browser, (u16, Value)> {
+        let http = reqwest::Client::new();
+        let r = http.post(format!("{base}{path}")).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        let set = r.headers().get(SET_COOKIE).map(|v| v.to_str().unwrap().to_string());
+        let answer: Value = r.json().await.unwrap();
+        if status != 200 {
+            return Err((status, answer));
+        }
+        let set = set.expect("a sign-in sets a cookie");
+        let cookie = set.split(';').next().unwrap().to_string();
+        Ok(Browser { http, base: base.into(), cookie, csrf: answer["csrf_token"].as_str().unwrap().into() })
+    }
+
+    async fn send(&self, method: &str, path: &str, body: Option<Value>, csrf: bool) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(m, format!("{}{path}", self.base)).header(COOKIE, &self.cookie);
+        if csrf {
+            req = req.header("x-csrf-token", &self.csrf);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+async fn pages_and_assets_are_served_strictly(db: Db) {
+    let w = World::new(db, 0, 0).await;
+    let http = reqwest::Client::new();
+    for (path, word) in [
+        ("/", "/pos"),
+        ("/pos", "key_id"),
+        ("/wallet", "phone"),
+        ("/merchant", "key_id"),
+        ("/console", "token"),
+    ] {
+        let r = http
+            .get(format!("{}{path}", w.url()))
+            .header("accept-language", "zh-CN,zh;q=0.9")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let csp = r.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_string();
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe"), "{path}: {csp}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("lang=\"zh-CN\""), "{path} follows Accept-Language");
+        assert!(html.contains(word), "{path} has its sign-in form");
+        // The only inline script is a JSON data block, which never runs.
+        let inline = html.matches("<script").count() - html.matches("<script src=").count();
+        assert_eq!(
+            inline,
+            html.matches("<script type=\"application/json\"").count(),
+            "{path}: no inline script"
+        );
+    }
+    let en = http.get(format!("{}/pos?lang=en", w.url())).send().await.unwrap();
+    assert!(en.headers()[SET_COOKIE].to_str().unwrap().starts_with("lang=en"));
+    assert!(en.text().await.unwrap().contains("lang=\"en\""));
+    for asset in ["app.js", "app.css", "vendor/jsQR.js", "vendor/chart.umd.min.js"] {
+        let r = http.get(format!("{}/assets/{asset}", w.url())).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{asset}");
+        assert!(!r.headers()[CONTENT_TYPE].to_str().unwrap().contains("json"), "{asset}");
+    }
+    assert_eq!(http.get(format!("{}/assets/nope.js", w.url())).send().await.unwrap().status(), 404);
+}
+
+async fn cookie_sessions_need_the_csrf_token(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    let admin = w.admin.create_key(&w.merchant_id, Some(&w.till_id)).await.unwrap();
+    let bad = Browser::sign_in(
+        &w.url(),
+        "/v1/web/merchant/session",
+        json!({"key_id": admin.key_id, "secret": "wrong"}),
+    )
+    .await;
+    assert_eq!(bad.err().unwrap().0, 401);
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/v1/web/merchant/session", w.url()))
+        .json(&json!({"key_id": admin.key_id, "secret": admin.secret}))
+        .send()
+        .await
+        .unwrap();
+    let set = r.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && !set.contains("Secure"), "{set}");
+    let till = Browser::sign_in(
+        &w.url(),
+        "/v1/web/merchant/session",
+        json!({"key_id": admin.key_id, "secret": admin.secret}),
+    )
+    .await
+    .unwrap();
+    // Reads need only the cookie; the page shows the signed-in merchant.
+    assert_eq!(till.send("GET", "/v1/payments", None, false).await.0, 200);
+    // A write with the cookie but without the token is refused, and changes nothing.
+    let wallet = w.wallet(0).await;
+    let code = wallet.payment_code().await.unwrap().code;
+    let sale = json!({"out_trade_no": "web-1", "amount": 500, "currency": "CNY", "subject": "Tea", "payment_code": code});
+    let (status, body) = till.send("POST", "/v1/payments", Some(sale.clone()), false).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("csrf_rejected")));
+    assert_eq!(w.balance(0).await, 10_000);
+    let forged = Browser {
+        http: till.http.clone(),
+        base: till.base.clone(),
+        cookie: till.cookie.clone(),
+        csrf: "0".repeat(32),
+    };
+    assert_eq!(forged.send("POST", "/v1/payments", Some(sale.clone()), true).await.0, 403);
+    let (status, p) = till.send("POST", "/v1/payments", Some(sale), true).await;
+    assert_eq!((status, p["status"].as_str()), (200, Some("succeeded")));
+    // From another site, even with the cookie and the token, nothing happens.
+    let r = till
+        .http
+        .post(format!("{}/v1/payments/{}/cancel", w.url(), p["id"].as_str().unwrap()))
+        .header(COOKIE, &till.cookie)
+        .header("x-csrf-token", &till.csrf)
+        .header("sec-fetch-site", "cross-site")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // A till cannot refund; a manager's key held for the refund can, and is handed back.
+    let refund = json!({"out_refund_no": "web-r1", "amount": 100});
+    let path = format!("/v1/payments/{}/refunds", p["id"].as_str().unwrap());
+    assert_eq!(till.send("POST", &path, Some(refund.clone()), true).await.0, 403);
+    let other_till = w.admin.create_key(&w.merchant_id, Some(&w.till_id)).await.unwrap();
+    let not_manager = json!({"key_id": other_till.key_id, "secret": other_till.secret});
+    assert_eq!(till.send("POST", "/v1/web/merchant/manager", Some(not_manager), true).await.0, 403);
+    let owner = w.admin.create_key(&w.merchant_id, None).await.unwrap();
+    let manager = json!({"key_id": owner.key_id, "secret": owner.secret});
+    assert_eq!(till.send("POST", "/v1/web/merchant/manager", Some(manager), true).await.0, 200);
+    let (status, r) = till.send("POST", &path, Some(refund), true).await;
+    assert_eq!((status, r["amount"].as_i64()), (200, Some(100)));
+    assert_eq!(till.send("DELETE", "/v1/web/merchant/manager", None, true).await.0, 204);
+    let again = json!({"out_refund_no": "web-r2", "amount": 100});
+    assert_eq!(till.send("POST", &path, Some(again), true).await.0, 403);
+    // Signing out ends the session at once.
+    assert_eq!(till.send("POST", "/v1/web/sign-out", Some(json!({})), true).await.0, 204);
+    assert_eq!(till.send("GET", "/v1/payments", None, false).await.0, 401);
+}
+
+async fn wallet_and_console_sessions(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    let phone = w.customers[0].1.clone();
+    let wrong =
+        Browser::sign_in(&w.url(), "/v1/web/wallet/session", json!({"phone": phone, "pin": "000000"})).await;
+    assert_eq!(wrong.err().unwrap().0, 401);
+    let me = Browser::sign_in(&w.url(), "/v1/web/wallet/session", json!({"phone": phone, "pin": PIN}))
+        .await
+        .unwrap();
+    let (status, wallet) = me.send("GET", "/v1/wallet", None, false).await;
+    assert_eq!((status, wallet["balances"][0]["available"].as_i64()), (200, Some(10_000)));
+    assert_eq!(me.send("POST", "/v1/wallet/payment-codes", Some(json!({})), false).await.0, 403);
+    assert_eq!(me.send("POST", "/v1/wallet/payment-codes", Some(json!({})), true).await.0, 200);
+    let desk =
+        Browser::sign_in(&w.url(), "/v1/web/operator/session", json!({"token": ADMIN_TOKEN})).await.unwrap();
+    assert_eq!(desk.send("GET", "/v1/admin/ledger/trial-balance", None, false).await.0, 200);
+    let wrong = Browser::sign_in(&w.url(), "/v1/web/operator/session", json!({"token": "nope"})).await;
+    assert_eq!(wrong.err().unwrap().0, 401);
+    // The operator signs the customer out everywhere: the wallet page's session ends too.
+    let path = format!("/v1/admin/customers/{}/sessions/revoke", w.customers[0].0);
+    assert_eq!(desk.send("POST", &path, Some(json!({"reason": "phone stolen"})), false).await.0, 403);
+    assert_eq!(desk.send("POST", &path, Some(json!({"reason": "phone stolen"})), true).await.0, 200);
+    assert_eq!(me.send("GET", "/v1/wallet", None, false).await.0, 401);
+}
+
+async fn cookies_are_secure_behind_tls(db: Db) {
+    let config = saoma_server::Config { public_scheme: "https".into(), ..config(&db) };
+    let w = World::with_config(db, 1, 0, config).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/web/operator/session", w.url()))
+        .json(&json!({"token": ADMIN_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    let set = r.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    assert!(set.contains("; Secure") && set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+}
+
+on_both!(
+    pages_and_assets_are_served_strictly,
+    cookie_sessions_need_the_csrf_token,
+    wallet_and_console_sessions,
+    cookies_are_secure_behind_tls,
+);
