@@ -14,6 +14,8 @@ pub mod merchant;
 pub mod money;
 pub mod paycode;
 pub mod payment;
+pub mod privacy;
+pub mod report;
 pub mod risk;
 pub mod scan;
 pub mod statement;

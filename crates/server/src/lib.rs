@@ -10,6 +10,7 @@ mod auth;
 mod bills;
 mod charge;
 mod codes;
+mod desk;
 mod edge;
 mod error;
 mod events;
@@ -341,9 +342,12 @@ pub fn router(state: AppState) -> Router {
     let audit_desk = Router::new()
         .route("/v1/admin/ledger/trial-balance", get(admin::trial_balance))
         .route("/v1/admin/audit/verify", get(audit::verify))
+        .route("/v1/admin/audit", get(desk::audit))
         .route("/v1/admin/reconciliation/{date}", get(settlement::reconcile))
         .route_layer(allow(auth::AUDIT));
     let read_only = Router::new()
+        .route("/v1/admin/merchants", get(desk::merchants))
+        .route("/v1/admin/customers", get(desk::customers))
         .route("/v1/admin/merchants/{id}", get(admin::get_merchant))
         .route("/v1/admin/merchants/{id}/application", get(review::get))
         .route("/v1/admin/customers/{id}", get(risk_desk::get_customer))
@@ -374,6 +378,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/merchant/webhook/deliveries", get(webhooks::list))
         .route("/v1/merchant/webhook/deliveries/{id}", get(webhooks::get))
         .route("/v1/merchant/webhook/deliveries/{id}/resend", post(webhooks::resend))
+        .route("/v1/merchant/terminals", get(desk::terminals))
+        .route("/v1/merchant/settlements", get(desk::settlements))
+        .route("/v1/merchant/reports/sales", get(desk::sales_report))
         .route("/v1/merchant/products", post(products::create).get(products::list))
         .route("/v1/merchant/products/{id}", get(products::get).patch(products::update))
         .route("/v1/merchant/products/{id}/adjustments", post(products::adjust))
@@ -391,6 +398,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/wallet/transfers", post(wallet_pay::transfer))
         .route("/v1/wallet/receive-code", get(wallet::receive_code))
         .route("/v1/wallet/transactions", get(wallet::transactions))
+        .route("/v1/wallet/pending", get(desk::pending))
+        .route("/v1/wallet/recipients/resolve", post(desk::recipient))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::wallet_auth));
     // The screens and their browser sessions (each sign-in checks its own credentials).
     let screens = Router::new()

@@ -206,9 +206,95 @@ async fn cookies_are_secure_behind_tls(db: Db) {
     assert!(set.contains("; Secure") && set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
 }
 
+async fn the_screens_lists(db: Db) {
+    let w = World::new(db, 2, 500_000).await;
+    let wallet = w.wallet(0).await;
+    // A till's scan above the password-free limit waits for the customer: the wallet lists it.
+    let code = wallet.payment_code().await.unwrap().code;
+    let p = w.till.create_payment(&charge("big", 150_000, Some(&code))).await.unwrap();
+    assert_eq!(p.next_action.as_deref(), Some("customer_confirm"));
+    let pending: Value = wallet.call("GET", "/v1/wallet/pending", None::<&()>).await.unwrap();
+    assert_eq!(pending["data"][0]["payment"]["id"].as_str(), Some(p.id.as_str()));
+    assert_eq!(pending["data"][0]["merchant_name"].as_str(), Some("Tea House"));
+    let other: Value = w.wallet(1).await.call("GET", "/v1/wallet/pending", None::<&()>).await.unwrap();
+    assert_eq!(other["data"].as_array().unwrap().len(), 0, "another customer sees nothing");
+    // A transfer's recipient, masked before the sender confirms.
+    let to = json!({"to_phone": w.customers[1].1});
+    let who: Value = wallet.call("POST", "/v1/wallet/recipients/resolve", Some(&to)).await.unwrap();
+    assert_eq!(
+        (who["name_masked"].as_str(), who["phone_masked"].as_str()),
+        (Some("C*** 1***"), Some("139******01"))
+    );
+    let me = json!({"to_phone": w.customers[0].1});
+    assert_eq!(
+        wallet.call::<Value>("POST", "/v1/wallet/recipients/resolve", Some(&me)).await.unwrap_err().status(),
+        Some(400)
+    );
+    let nobody = json!({"to_phone": "10000000000"});
+    assert_eq!(
+        wallet
+            .call::<Value>("POST", "/v1/wallet/recipients/resolve", Some(&nobody))
+            .await
+            .unwrap_err()
+            .status(),
+        Some(404)
+    );
+    // The back office: terminals, the sales report with fees and net, settlements.
+    wallet.confirm(&p.id, PIN).await.unwrap();
+    w.merchant.refund(&p.id, "r-big", 50_000).await.unwrap();
+    let tills: Value = w.merchant.call("GET", "/v1/merchant/terminals", None::<&()>).await.unwrap();
+    assert_eq!(tills["data"].as_array().unwrap().len(), 2);
+    let own: Value = w.till.call("GET", "/v1/merchant/terminals", None::<&()>).await.unwrap();
+    assert_eq!(own["data"].as_array().unwrap().len(), 1, "a till sees only itself");
+    let r: Value = w.merchant.call("GET", "/v1/merchant/reports/sales?days=7", None::<&()>).await.unwrap();
+    let totals = &r["report"]["totals"];
+    assert_eq!(
+        (totals["count"].as_i64(), totals["amount"].as_i64(), totals["refunded"].as_i64()),
+        (Some(1), Some(150_000), Some(50_000))
+    );
+    assert_eq!(totals["net"].as_i64(), Some(150_000 - 900 - 50_000 + 300));
+    assert_eq!(r["report"]["by_terminal"][0]["label"].as_str(), Some("Till 1"));
+    assert_eq!(r["report"]["by_product"][0]["key"].as_str(), Some("T1"));
+    assert_eq!(r["report"]["by_day"].as_array().unwrap().len(), 7);
+    assert_eq!(
+        w.till.call::<Value>("GET", "/v1/merchant/reports/sales", None::<&()>).await.unwrap_err().status(),
+        Some(403)
+    );
+    let s: Value = w.merchant.call("GET", "/v1/merchant/settlements", None::<&()>).await.unwrap();
+    assert!(s["data"].as_array().unwrap().is_empty());
+    // The operator's lists: the review queue, customers with balances, the audit log.
+    let m = w.admin.create_merchant(&merchant_req("Noodle Stall")).await.unwrap();
+    let queue: Value =
+        w.admin.call("GET", "/v1/admin/merchants?status=pending_review", None::<&()>).await.unwrap();
+    let ids: Vec<&str> =
+        queue["data"].as_array().unwrap().iter().map(|d| d["merchant"]["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [m.id.as_str()]);
+    let found: Value = w
+        .admin
+        .call("GET", &format!("/v1/admin/customers?q={}", w.customers[1].1), None::<&()>)
+        .await
+        .unwrap();
+    assert_eq!(found["data"][0]["customer"]["id"].as_str(), Some(w.customers[1].0.as_str()));
+    assert_eq!(found["data"][0]["balances"][0]["available"].as_i64(), Some(500_000));
+    let log: Value = w.admin.call("GET", "/v1/admin/audit?limit=5", None::<&()>).await.unwrap();
+    assert_eq!(log["data"].as_array().unwrap().len(), 5);
+    assert_eq!(log["data"][0]["action"].as_str(), Some("merchant.create"));
+    let support = w.admin.create_operator("Sun", "support").await.unwrap();
+    let support = saoma_client::Client::new(
+        &w.url(),
+        saoma_client::Credentials::Admin(support["token"].as_str().unwrap().into()),
+    );
+    assert_eq!(
+        support.call::<Value>("GET", "/v1/admin/audit", None::<&()>).await.unwrap_err().status(),
+        Some(403)
+    );
+    assert!(support.call::<Value>("GET", "/v1/admin/customers", None::<&()>).await.is_ok());
+}
+
 on_both!(
     pages_and_assets_are_served_strictly,
     cookie_sessions_need_the_csrf_token,
     wallet_and_console_sessions,
     cookies_are_secure_behind_tls,
+    the_screens_lists,
 );
