@@ -93,7 +93,7 @@
   function showResult(kind, main, detail, actions) {
     const r = $('result');
     r.className = 'result ' + kind;
-    r.replaceChildren(el('p', { class: 'result-main' }, main), detail ? el('p', { class: 'result-detail' }, detail) : null, actions || null);
+    r.replaceChildren(...[el('p', { class: 'result-main' }, main), detail ? el('p', { class: 'result-detail' }, detail) : null, actions].filter(Boolean));
   }
 
   function paid(p) {
