@@ -180,6 +180,12 @@ def test_cashier_takes_a_payment_from_the_wallet_code(browser, demo):
     expect(pos.get_by_role("status")).to_contain_text("Paid")
     shot(pos, "pos-paid-desktop")
     assert stock_of(office, "BUN-PORK") == before - 1, "the bun left the stock with the sale"
+    # The signed receipt, as a QR the customer can scan.
+    pos.get_by_role("button", name="Receipt QR").click()
+    receipt = pos.get_by_role("img", name="The signed receipt as a QR code")
+    expect(receipt).to_be_visible()
+    assert "payload=ey" in receipt.get_attribute("src"), "the receipt is a JWS"
+    pos.get_by_role("button", name="Close").click()
     # The code works once: the wallet puts it away, and the till refuses it again.
     expect(w.get_by_label("Payment code digits")).to_be_hidden()
     pos.get_by_role("button", name="New sale").first.click()
@@ -320,11 +326,42 @@ def test_every_screen_fits_a_phone_and_a_desktop_in_both_languages(browser, demo
                 overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
                 assert not overflow, "%s is wider than the %s screen" % (path, size)
             assert not page.errors, page.errors
-    # Signed in, phone-sized.
-    shot(till(browser, demo, PHONE, "zh-CN"), "pos-phone-zh")
-    shot(back_office(browser, demo, PHONE), "merchant-live-phone")
-    w = wallet(browser, demo, PHONE, "zh-CN")
-    shot(w, "wallet-home-phone-zh")
+    # Signed in, phone-sized: every control named, nothing wider than the phone.
+    console = open_page(browser, demo.url + "/console", PHONE)
+    console.get_by_label("Operator token").fill(demo.admin_token)
+    console.get_by_role("button", name="Sign in").click()
+    expect(console.get_by_role("tab", name="Merchant review")).to_be_visible()
+    signed_in = [(till(browser, demo, PHONE, "zh-CN"), "pos-phone-zh"), (back_office(browser, demo, PHONE), "merchant-live-phone"),
+                 (wallet(browser, demo, PHONE, "zh-CN"), "wallet-home-phone-zh"), (console, "console-review-phone")]
+    for page, name in signed_in:
+        page.wait_for_timeout(300)
+        assert not unnamed_controls(page), "%s has unnamed controls: %s" % (name, unnamed_controls(page))
+        assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1"), name + " is too wide"
+        shot(page, name)
+
+
+def unnamed_controls(page):
+    return page.evaluate("""() => Array.from(document.querySelectorAll('input, select, button, textarea'))
+        .filter(e => e.type !== 'hidden')
+        .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+        .map(e => e.outerHTML)""")
+
+
+def test_customer_transfers_to_a_friend_after_seeing_the_masked_name(browser, demo):
+    w = wallet(browser, demo)
+    w.get_by_role("button", name="Transfer", exact=True).click()
+    send = w.get_by_role("region", name="Send money")
+    send.get_by_label("Recipient's phone number").fill("13800000002")
+    send.get_by_label("Amount").fill("5.20")
+    send.get_by_role("button", name="Continue").click()
+    expect(send.locator("#to-who")).to_contain_text("Z*** M***")
+    expect(send.locator("#to-who")).to_contain_text("138******02")
+    send.get_by_label("PIN").fill(demo.pin)
+    send.get_by_role("button", name="Send").click()
+    expect(w.get_by_role("status")).to_contain_text("Sent")
+    expect(w.locator("#history")).to_contain_text("Zhang Min")
+    shot(w, "wallet-transfer-phone")
+    assert not w.errors, w.errors
 
 
 TESTS = [
@@ -332,6 +369,7 @@ TESTS = [
     test_customer_pays_a_dynamic_qr_with_the_camera,
     test_merchant_sees_the_payment_live_and_refunds_its_items,
     test_operator_approves_a_merchant,
+    test_customer_transfers_to_a_friend_after_seeing_the_masked_name,
     test_every_screen_fits_a_phone_and_a_desktop_in_both_languages,
 ]
 

@@ -208,6 +208,8 @@ async fn open_web_session(
         expires_at: expires_at.clone(),
     };
     let mut tx = state.store.begin().await?;
+    // Each sign-in sweeps the sessions that have expired, so the table stays small.
+    tx.delete_expired_web_sessions(&now).await?;
     tx.insert_web_session(&row).await?;
     let audit = AuditRecord {
         actor: subject,

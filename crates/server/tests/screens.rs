@@ -289,6 +289,18 @@ async fn the_screens_lists(db: Db) {
         Some(403)
     );
     assert!(support.call::<Value>("GET", "/v1/admin/customers", None::<&()>).await.is_ok());
+    assert!(support.call::<Value>("GET", "/v1/admin/merchants", None::<&()>).await.is_ok());
+    // The lists share their paths with the admin's writes, which stay the admin's.
+    let c = json!({"phone": "13700000000", "name": "X", "pin": "123456"});
+    assert_eq!(
+        support.call::<Value>("POST", "/v1/admin/customers", Some(&c)).await.unwrap_err().status(),
+        Some(403)
+    );
+    let req = merchant_req("Sneaky");
+    assert_eq!(
+        support.call::<Value>("POST", "/v1/admin/merchants", Some(&req)).await.unwrap_err().status(),
+        Some(403)
+    );
 }
 
 on_both!(

@@ -56,6 +56,15 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Forgets browser sessions that expired before `now`.
+    pub async fn delete_expired_web_sessions(&mut self, now: &str) -> StoreResult<u64> {
+        let r = sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(self.conn())
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     /// Ends a browser session.
     pub async fn delete_web_session(&mut self, token_hash: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1")
