@@ -8,7 +8,10 @@ Proves, against a real `saoma demo` server, through the pages as a person uses t
     video capture playing a .y4m of the code), and the till flips to paid by itself;
   * the merchant sees a payment appear live without reloading, refunds its items, and
     the product's stock goes down with the sale and back with the refund;
-  * an operator approves a merchant from the review queue.
+  * an operator approves a merchant from the review queue;
+  * a transfer shows the recipient masked before the PIN, and a static sticker is paid
+    from a photo of it;
+  * every page, signed out and signed in, has only named controls and fits a phone.
 Each test saves screenshots (desktop and phone) into SAOMA_E2E_OUT (default
 target/e2e-screens); docs/screens.md shows the ones committed under docs/screens.
 
@@ -26,6 +29,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.parse
 import urllib.request
 
 from playwright.sync_api import expect, sync_playwright
@@ -340,6 +344,23 @@ def test_every_screen_fits_a_phone_and_a_desktop_in_both_languages(browser, demo
         shot(page, name)
 
 
+def test_customer_pays_the_static_sticker_from_a_photo(browser, demo):
+    office = back_office(browser, demo)
+    payload = office.request.get(demo.url + "/v1/merchant/qr").json()["qr_payload"]
+    png = office.request.get(demo.url + "/v1/qr.png?payload=" + urllib.parse.quote(payload, safe="")).body()
+    w = wallet(browser, demo)
+    w.get_by_role("button", name="Scan", exact=True).click()
+    w.get_by_label("Or pick a photo of the code").set_input_files(
+        files=[{"name": "sticker.png", "mimeType": "image/png", "buffer": png}])
+    expect(w.locator("#pay-merchant")).to_have_text("Demo Noodle Bar")
+    scan_region = w.get_by_role("region", name="Scan a merchant's code")
+    scan_region.get_by_label("Amount").fill("6.60")
+    scan_region.get_by_role("button", name="Pay").click()
+    expect(w.get_by_role("status")).to_contain_text("Paid")
+    expect(office.locator("#feed .item").first).to_contain_text("6.60")
+    assert not (w.errors or office.errors), w.errors + office.errors
+
+
 def unnamed_controls(page):
     return page.evaluate("""() => Array.from(document.querySelectorAll('input, select, button, textarea'))
         .filter(e => e.type !== 'hidden')
@@ -370,6 +391,7 @@ TESTS = [
     test_merchant_sees_the_payment_live_and_refunds_its_items,
     test_operator_approves_a_merchant,
     test_customer_transfers_to_a_friend_after_seeing_the_masked_name,
+    test_customer_pays_the_static_sticker_from_a_photo,
     test_every_screen_fits_a_phone_and_a_desktop_in_both_languages,
 ]
 
