@@ -286,6 +286,22 @@ def test_merchant_sees_the_payment_live_and_refunds_its_items(browser, demo):
     expect(office.locator("#report-kpis")).to_contain_text("Net")
     office.wait_for_timeout(400)
     shot(office, "merchant-reports-desktop")
+    # The day's statement downloads as CSV.
+    href = office.get_by_role("link", name="Download statement (CSV)").get_attribute("href")
+    csv = office.request.get(demo.url + href)
+    assert csv.ok and csv.text().startswith("type,id,reference"), csv.text()[:200]
+    assert "18.00" in csv.text(), "the sale is on the statement"
+    # The owner issues a manager's key (its secret shown once) and revokes it.
+    office.get_by_role("tab", name="Settings").click()
+    expect(office.locator("#keys .item").first).to_be_visible()
+    shot(office, "merchant-settings-desktop")
+    office.get_by_label("Role").select_option("manager")
+    office.get_by_role("button", name="Issue a key").click()
+    expect(office.locator("#key-secret")).to_contain_text("shown once")
+    key_id = re.search(r"Key (\S+),", office.locator("#key-secret").inner_text()).group(1)
+    office.once("dialog", lambda d: d.accept())
+    office.get_by_role("button", name="Revoke key " + key_id).click()
+    expect(office.get_by_role("status")).to_contain_text("Key %s revoked" % key_id)
     assert not (office.errors or pos.errors or w.errors), office.errors + pos.errors + w.errors
 
 

@@ -321,13 +321,15 @@
     try {
       const tills = await api('GET', '/v1/merchant/terminals');
       $('terminals').replaceChildren(...tills.data.map((x) => el('li', { class: 'item' }, el('strong', { class: 'grow' }, x.name), el('span', { class: 'muted small' }, x.id))));
+      if ($('key-terminal')) $('key-terminal').replaceChildren(...tills.data.map((x) => el('option', { value: x.id }, x.name)));
     } catch (e) { announce(errorText(e)); }
     try {
       const keys = await api('GET', '/v1/merchant/keys');
-      const list = keys.data || keys;
-      $('keys').replaceChildren(...list.map((k) => el('li', { class: 'item' },
-        el('span', { class: 'grow' }, k.key_id || k.id), el('span', { class: 'badge' }, k.role),
-        el('span', { class: 'badge ' + (k.revoked_at ? 'closed' : 'active') }, k.revoked_at ? t('bo_revoked') : t('bo_active')))));
+      $('keys').replaceChildren(...keys.data.map((k) => el('li', { class: 'item' },
+        el('span', { class: 'grow' }, k.key_id, el('div', { class: 'muted small' }, time(k.created_at) + (k.terminal_id ? ' · ' + k.terminal_id : ''))),
+        el('span', { class: 'badge' }, t('bo_role_' + k.role)),
+        el('span', { class: 'badge ' + (k.revoked_at ? 'closed' : 'active') }, k.revoked_at ? t('bo_revoked') : t('bo_active')),
+        k.revoked_at ? null : el('button', { type: 'button', class: 'small danger', 'aria-label': t('bo_revoke_key', { id: k.key_id }), onclick: () => revokeKey(k) }, t('bo_revoke')))));
     } catch (e) {
       $('keys').replaceChildren(el('li', { class: 'item muted' }, t('bo_owner_only')));
     }
@@ -338,6 +340,29 @@
         el('span', { class: 'grow' }, x.type + ' · ' + time(x.created_at)),
         el('span', { class: 'badge ' + x.status }, x.status), el('span', { class: 'muted small' }, t('bo_attempts', { n: x.attempt_count })))));
       if (!list.length) $('deliveries').replaceChildren(el('li', { class: 'item muted' }, t('bo_no_deliveries')));
+    } catch (e) { announce(errorText(e)); }
+  }
+
+  async function revokeKey(k) {
+    if (!window.confirm(t('bo_revoke_key', { id: k.key_id }) + '?')) return;
+    try {
+      await api('POST', '/v1/merchant/keys/' + k.key_id + '/revoke', {});
+      announce(t('bo_key_revoked', { id: k.key_id }));
+      loadSettings();
+    } catch (e) { announce(errorText(e)); }
+  }
+
+  async function issueKey(ev) {
+    ev.preventDefault();
+    const role = $('key-role').value;
+    const body = { role };
+    if (role === 'terminal') body.terminal_id = $('key-terminal').value;
+    try {
+      const k = await api('POST', '/v1/merchant/keys', body);
+      $('key-secret').textContent = t('bo_key_issued', { id: k.key_id, secret: k.secret });
+      $('key-secret').hidden = false;
+      announce(t('bo_key_issued_short', { id: k.key_id }));
+      loadSettings();
     } catch (e) { announce(errorText(e)); }
   }
 
@@ -362,6 +387,7 @@
     $('adjust-cancel').addEventListener('click', () => $('adjust-dialog').close());
     if ($('product-form')) $('product-form').addEventListener('submit', addProduct);
     $('webhook-form').addEventListener('submit', saveWebhook);
+    if ($('key-form')) $('key-form').addEventListener('submit', issueKey);
     $('speak').checked = localStorage.getItem('saoma.speak') === '1';
     $('speak').addEventListener('change', () => localStorage.setItem('saoma.speak', $('speak').checked ? '1' : '0'));
     wireStatement();
