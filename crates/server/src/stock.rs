@@ -65,6 +65,13 @@ pub async fn priced(
     if items.iter().all(|i| i.sku.is_none()) || items.len() > 100 {
         return Ok(req);
     }
+    // A retry of an order already made answers that payment (its fingerprint decides),
+    // whatever the catalogue and the stock say now: the units it sold are gone.
+    if let Some(p) = state.store.payment_by_trade_no(merchant_id, &req.out_trade_no).await? {
+        req.items = Some(serde_json::from_str(&p.items).unwrap_or_default());
+        req.amount = p.amount.amount_minor();
+        return Ok(req);
+    }
     let mut from_catalogue = false;
     for item in items.iter_mut() {
         if !item.name.is_empty() {

@@ -271,6 +271,11 @@ async fn two_tills_race_for_the_last_unit(db: Db) {
     assert_eq!((refused.code(), sku_of(refused).as_deref()), (Some("out_of_stock"), Some("LAST")));
     assert_eq!(stock(&w, &last.id).await, Some(0));
     assert_eq!(w.balance(0).await + w.balance(1).await, 200_000 - 800, "one customer paid, once");
+    // The winner's till retries (its answer was lost): the same payment, not out_of_stock.
+    let (winner, request) = if results[0].is_ok() { (&w.till, &ra) } else { (&w.other_till, &rb) };
+    let again = winner.create_payment(request).await.unwrap();
+    assert_eq!((again.status.as_str(), again.amount), ("succeeded", 800));
+    assert_eq!(Some(&again.id), results.iter().find_map(|r| r.as_ref().ok()).map(|p| &p.id));
     explained(&w, &last.id).await;
     w.assert_balanced().await;
 }
