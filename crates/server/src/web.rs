@@ -362,34 +362,26 @@ pub async fn operator_sign_in(
     Ok(signed_in(&state, OPERATOR_COOKIE, &token, OPERATOR_HOURS * 3600, body))
 }
 
-/// `POST /v1/web/sign-out` (with a page's CSRF token): ends whichever sessions the
-/// cookies name and clears them.
-pub async fn sign_out(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
+/// `POST /v1/web/sign-out` (with a page's CSRF token): ends the session that token
+/// belongs to, and clears its cookie. Other pages' sessions in the same browser stay.
+pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let given = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mine = [MERCHANT_COOKIE, OPERATOR_COOKIE, WALLET_COOKIE].into_iter().find_map(|name| {
+        let hash = sha256_hex(cookie(&headers, name)?.as_bytes());
+        let token = csrf_token(&state, &hash);
+        (!given.is_empty() && bool::from(given.as_bytes().ct_eq(token.as_bytes()))).then_some((name, hash))
+    });
+    let (name, hash) =
+        mine.ok_or_else(|| ApiError::forbidden("missing or wrong X-CSRF-Token").with_code("csrf_rejected"))?;
     let mut tx = state.store.begin().await?;
-    let mut any = false;
-    for name in [MERCHANT_COOKIE, OPERATOR_COOKIE, WALLET_COOKIE] {
-        if let Some(token) = cookie(&headers, name) {
-            let hash = sha256_hex(token.as_bytes());
-            check_csrf(&state, &method, &headers, &hash)?;
-            if name == WALLET_COOKIE {
-                tx.delete_session(&hash).await?;
-            } else {
-                tx.delete_web_session(&hash).await?;
-            }
-            any = true;
-        }
+    if name == WALLET_COOKIE {
+        tx.delete_session(&hash).await?;
+    } else {
+        tx.delete_web_session(&hash).await?;
     }
     tx.commit().await?;
     let mut r = StatusCode::NO_CONTENT.into_response();
-    if any {
-        for name in [MERCHANT_COOKIE, OPERATOR_COOKIE, WALLET_COOKIE] {
-            r.headers_mut().append(header::SET_COOKIE, set_cookie(&state, name, "", 0));
-        }
-    }
+    r.headers_mut().insert(header::SET_COOKIE, set_cookie(&state, name, "", 0));
     Ok(r)
 }
 

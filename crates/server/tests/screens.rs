@@ -163,9 +163,17 @@ async fn cookie_sessions_need_the_csrf_token(db: Db) {
     assert_eq!(till.send("DELETE", "/v1/web/merchant/manager", None, true).await.0, 204);
     let again = json!({"out_refund_no": "web-r2", "amount": 100});
     assert_eq!(till.send("POST", &path, Some(again), true).await.0, 403);
-    // Signing out ends the session at once.
-    assert_eq!(till.send("POST", "/v1/web/sign-out", Some(json!({})), true).await.0, 204);
-    assert_eq!(till.send("GET", "/v1/payments", None, false).await.0, 401);
+    // Signing out needs the page's token, ends its session at once, and leaves the
+    // browser's other sessions alone.
+    let phone = w.customers[0].1.clone();
+    let me = Browser::sign_in(&w.url(), "/v1/web/wallet/session", json!({"phone": phone, "pin": PIN}))
+        .await
+        .unwrap();
+    let both = Browser { cookie: format!("{}; {}", till.cookie, me.cookie), ..till };
+    assert_eq!(both.send("POST", "/v1/web/sign-out", Some(json!({})), false).await.0, 403);
+    assert_eq!(both.send("POST", "/v1/web/sign-out", Some(json!({})), true).await.0, 204);
+    assert_eq!(both.send("GET", "/v1/payments", None, false).await.0, 401);
+    assert_eq!(me.send("GET", "/v1/wallet", None, false).await.0, 200);
 }
 
 async fn wallet_and_console_sessions(db: Db) {
