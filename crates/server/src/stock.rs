@@ -67,7 +67,10 @@ pub async fn priced(
     }
     // A retry of an order already made answers that payment (its fingerprint decides),
     // whatever the catalogue and the stock say now: the units it sold are gone.
-    if let Some(p) = state.store.payment_by_trade_no(merchant_id, &req.out_trade_no).await? {
+    // An order number cancelled before any payment was made with it is refused by the
+    // payment service (`payment_closed`); only its stock is not worth looking at.
+    let known = state.store.payment_by_trade_no(merchant_id, &req.out_trade_no).await?;
+    if let Some(p) = known.as_ref().filter(|p| p.fingerprint.is_some()) {
         req.items = Some(serde_json::from_str(&p.items).unwrap_or_default());
         req.amount = p.amount.amount_minor();
         return Ok(req);
@@ -94,7 +97,7 @@ pub async fn priced(
         item.unit_amount = product.price;
         from_catalogue = true;
     }
-    for (sku, units) in catalogue::units_by_sku(&lines_of(items)) {
+    for (sku, units) in catalogue::units_by_sku(&lines_of(items)).into_iter().filter(|_| known.is_none()) {
         let product = state.store.product_by_sku(merchant_id, &sku).await?;
         if product.and_then(|p| p.stock).is_some_and(|stock| stock < units) {
             return Err(out_of_stock(&sku));
