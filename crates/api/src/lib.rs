@@ -27,6 +27,9 @@ pub struct ErrorBody {
     /// For a declined payment: the payment recorded as `failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
+    /// For `out_of_stock`: the product that ran out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
 }
 
 /// A page of a list.
@@ -166,14 +169,21 @@ pub struct TrialBalance {
 
 // ---- Merchant ----
 
-/// One line of an order.
+/// One line of an order. Given in full (`name` and `unit_amount`), it is taken as sent.
+/// Given as `{sku, quantity}` only, it is a catalogue line: the server fills in the
+/// product's name and price. Either way, a line whose `sku` names a product of the
+/// merchant's catalogue takes that product's stock when the payment succeeds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Item {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sku: Option<String>,
+    /// Empty (absent) on a catalogue line of a request.
+    #[serde(default)]
     pub name: String,
     pub quantity: u32,
+    /// Absent (0) on a catalogue line of a request.
+    #[serde(default)]
     pub unit_amount: i64,
 }
 
@@ -182,6 +192,9 @@ pub struct Item {
 #[serde(deny_unknown_fields)]
 pub struct CreatePaymentRequest {
     pub out_trade_no: String,
+    /// May be left out (0) when `items` has catalogue lines: the total of the lines. When
+    /// given with catalogue lines it must equal that total (`amount_mismatch`).
+    #[serde(default)]
     pub amount: i64,
     pub currency: String,
     pub subject: String,
@@ -240,9 +253,23 @@ pub struct CancelByTradeNoRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateRefundRequest {
     pub out_refund_no: String,
+    /// May be left out (0) with `items`: their value at the payment's prices, which a
+    /// given amount must then equal (`amount_mismatch`).
+    #[serde(default)]
     pub amount: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Units coming back: their stock is put back in the refund's transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<RefundItem>>,
+}
+
+/// Units of one sku a refund brings back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundItem {
+    pub sku: String,
+    pub quantity: u32,
 }
 
 /// A refund.
@@ -276,6 +303,111 @@ pub struct Event {
     pub kind: String,
     pub created_at: String,
     pub data: Value,
+}
+
+// ---- Products and stock ----
+
+/// `POST /v1/merchant/products`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProductRequest {
+    pub sku: String,
+    pub name: String,
+    /// Unit price in minor units of `currency`.
+    pub price: i64,
+    /// The merchant's currency.
+    pub currency: String,
+    /// Units in stock; absent or null: not tracked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stock: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barcode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// At or under this many units the product is low on stock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low_stock_threshold: Option<i64>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PATCH /v1/merchant/products/{id}`: only the fields given change; `null` clears
+/// `stock` (no longer tracked), `barcode` and `low_stock_threshold`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProductRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub stock: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub barcode: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub low_stock_threshold: Option<Option<i64>>,
+    /// Why the stock was set (a count, a delivery); kept on the stock movement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A product of the merchant's catalogue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    pub id: String,
+    pub sku: String,
+    pub name: String,
+    pub price: i64,
+    pub currency: String,
+    /// Units in stock; null when not tracked.
+    pub stock: Option<i64>,
+    pub barcode: Option<String>,
+    pub active: bool,
+    pub low_stock_threshold: Option<i64>,
+    /// True when tracked stock is at or under the threshold.
+    pub low_stock: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `POST /v1/merchant/products/{id}/adjustments`: a manual change of stock, with why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockAdjustmentRequest {
+    /// Units added (positive) or removed (negative).
+    pub delta: i64,
+    pub reason: String,
+}
+
+/// One change of a product's stock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StockMovement {
+    pub id: String,
+    pub product_id: String,
+    pub sku: String,
+    pub delta: i64,
+    /// `initial`, `sale`, `refund` or `adjustment`.
+    pub kind: String,
+    /// Null for a product whose stock is not tracked.
+    pub stock_after: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub actor: String,
+    pub created_at: String,
 }
 
 // ---- Wallet ----

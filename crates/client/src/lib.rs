@@ -6,6 +6,7 @@ pub mod events;
 mod keys;
 mod operator;
 pub mod pos;
+mod products;
 pub mod queue;
 mod review;
 
@@ -370,7 +371,12 @@ impl Client {
         out_refund_no: &str,
         amount: i64,
     ) -> ClientResult<api::Refund> {
-        let req = api::CreateRefundRequest { out_refund_no: out_refund_no.into(), amount, reason: None };
+        let req = api::CreateRefundRequest {
+            out_refund_no: out_refund_no.into(),
+            amount,
+            reason: None,
+            items: None,
+        };
         self.post(&format!("/v1/payments/{payment_id}/refunds"), &req).await
     }
 

@@ -6,6 +6,7 @@
 pub mod address;
 pub mod audit;
 pub mod barcode;
+pub mod catalogue;
 pub mod emv;
 pub mod ids;
 pub mod ledger;
@@ -13,6 +14,8 @@ pub mod merchant;
 pub mod money;
 pub mod paycode;
 pub mod payment;
+pub mod privacy;
+pub mod report;
 pub mod risk;
 pub mod scan;
 pub mod statement;

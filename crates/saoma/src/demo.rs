@@ -9,6 +9,16 @@ use saoma_client::{Client, Credentials};
 pub const CUSTOMERS: [(&str, &str, &str); 2] =
     [("13800000001", "Li Wei", "123456"), ("13800000002", "Zhang Min", "654321")];
 
+/// Demo products: sku, name, price (fen), stock (None: untracked), barcode, low-stock threshold.
+#[allow(clippy::type_complexity)]
+const DEMO_PRODUCTS: [(&str, &str, i64, Option<i64>, Option<&str>, Option<i64>); 5] = [
+    ("NOODLE-BEEF", "Beef noodles 牛肉面", 2800, Some(40), Some("6901234500011"), Some(5)),
+    ("DUMPLING-12", "Dumplings ×12 饺子", 1800, Some(4), Some("6901234500028"), Some(5)),
+    ("TEA-JASMINE", "Jasmine tea 茉莉花茶", 1200, Some(60), Some("6901234500035"), Some(10)),
+    ("BUN-PORK", "Pork bun 肉包", 450, Some(25), Some("6901234500042"), Some(5)),
+    ("SOY-MILK", "Soy milk 豆浆", 500, None, Some("6901234500059"), None),
+];
+
 pub async fn run(listen: &str, data_dir: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {data_dir}"))?;
     let dir = std::fs::canonicalize(data_dir)?;
@@ -61,6 +71,21 @@ pub async fn run(listen: &str, data_dir: &str) -> anyhow::Result<()> {
         let c = admin.create_customer(phone, name, pin).await?;
         admin.top_up(&c.id, 100_000, "CNY", &format!("demo-topup-{i}")).await?;
     }
+    // A few products with stock, so the till and the back office have a catalogue.
+    for (sku, name, price, stock, barcode, low) in DEMO_PRODUCTS {
+        owner
+            .create_product(&api::CreateProductRequest {
+                sku: sku.into(),
+                name: name.into(),
+                price,
+                currency: "CNY".into(),
+                stock,
+                barcode: barcode.map(str::to_string),
+                active: None,
+                low_stock_threshold: low,
+            })
+            .await?;
+    }
     let qr = owner.merchant_qr().await?;
     let env_file = dir.join("demo.env");
     std::fs::write(
@@ -86,6 +111,18 @@ pub async fn run(listen: &str, data_dir: &str) -> anyhow::Result<()> {
     println!("  {}", qr.qr_payload);
     crate::print_qr(&qr.qr_payload);
     println!("It carries the platform's signature: saoma qr decode '<payload>' checks it.");
+    println!();
+    println!("The screens (open them in a browser; {url}/ links to all four):");
+    println!("  {url}/pos       the till: terminal key {} / secret {}", till_key.key_id, till_key.secret);
+    println!(
+        "  {url}/wallet    the customer: phone {} PIN {} (or {} PIN {})",
+        CUSTOMERS[0].0, CUSTOMERS[0].2, CUSTOMERS[1].0, CUSTOMERS[1].2
+    );
+    println!(
+        "  {url}/merchant  the back office: owner key {} / secret {}",
+        merchant_key.key_id, merchant_key.secret
+    );
+    println!("  {url}/console   the operator: token {admin_token}");
     println!("Credentials are in {} (the admin token too). Ctrl-C stops the demo.", env_file.display());
     tokio::signal::ctrl_c().await?;
     server.stop().await

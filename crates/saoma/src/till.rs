@@ -100,6 +100,7 @@ pub async fn run(args: PosArgs) -> anyhow::Result<i32> {
                 out_refund_no: out_refund_no.unwrap_or_else(|| order_number("rfd")),
                 amount,
                 reason,
+                items: None,
             };
             send(&client, &queue, Queued::Refund { payment_id, refund }).await
         }

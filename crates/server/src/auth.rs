@@ -118,6 +118,12 @@ pub async fn admin_auth(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    if bearer(req.headers()).is_none()
+        && let Some(op) = crate::web::operator(&state, req.method(), req.headers()).await?
+    {
+        req.extensions_mut().insert(op);
+        return Ok(next.run(req).await);
+    }
     let given =
         bearer(req.headers()).ok_or_else(|| unauthenticated("unauthenticated", "missing bearer token"))?;
     let given_hash = sha256_hex(given.as_bytes());
@@ -144,6 +150,12 @@ pub async fn wallet_auth(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    if bearer(req.headers()).is_none()
+        && let Some(me) = crate::web::wallet_caller(&state, req.method(), req.headers()).await?
+    {
+        req.extensions_mut().insert(me);
+        return Ok(next.run(req).await);
+    }
     let token =
         bearer(req.headers()).ok_or_else(|| unauthenticated("unauthenticated", "missing bearer token"))?;
     let session = sha256_hex(token.as_bytes());
@@ -163,9 +175,17 @@ pub async fn wallet_auth(
 /// the nonce, then passes the request on with its body intact.
 pub async fn merchant_auth(
     State(state): State<AppState>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    // A page of this origin signed in with a merchant key (cookie and CSRF token).
+    if req.headers().get("signature").is_none()
+        && let Some(caller) = crate::web::merchant_caller(&state, req.method(), req.headers()).await?
+    {
+        state.limits.check_key(&caller.key_id)?;
+        req.extensions_mut().insert(caller);
+        return Ok(next.run(req).await);
+    }
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, BODY_BYTES_MAX).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body is over 64 KiB")

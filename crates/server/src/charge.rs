@@ -219,6 +219,7 @@ async fn pay_merchant(
     let entry = ledger::payment_entry(&c.payer.id, &merchant.id, c.amount, fee)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     post(work, "payment", &p.id, &entry, now).await?;
+    crate::stock::take(work, p, c.actor, now).await?;
     let before = p.status();
     p.charge(&c.payer.id, fee, now).map_err(|e| ApiError::conflict("payment_not_pending", e.to_string()))?;
     p.customer_ref = Some(customer_ref(state, &merchant.id, &c.payer.id));

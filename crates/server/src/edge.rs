@@ -1,9 +1,9 @@
 //! What every request passes first: the per-address rate limit, the cross-site request
 //! check, and the security headers on every answer.
 //!
-//! Cross-site requests: the API's credentials (bearer tokens, signatures) are never sent
-//! by a browser on its own, but the back office and console pages will run in browsers
-//! on this origin. So a state-changing request that a browser marks as coming from
+//! Cross-site requests: the API's own credentials (bearer tokens, signatures) are never
+//! sent by a browser on its own, but the screens' session cookies are (`web.rs`, which
+//! also demands a CSRF token). So a state-changing request that a browser marks as coming from
 //! another site (`Sec-Fetch-Site`, or an `Origin` that is not this server's) is refused
 //! 403 `csrf_rejected`, whatever its credentials. Tills, CLIs and servers send neither
 //! header and are not affected.

@@ -30,6 +30,8 @@ pub struct ApiError {
     pub payment_id: Option<String>,
     /// Seconds to wait before retrying (`Retry-After`), for 429.
     pub retry_after: Option<u64>,
+    /// The product at fault (`out_of_stock`, a bad catalogue line).
+    pub sku: Option<Box<str>>,
 }
 
 /// Result of a handler or service.
@@ -38,7 +40,15 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     /// An error with a status, a code and a message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), param: None, payment_id: None, retry_after: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            param: None,
+            payment_id: None,
+            retry_after: None,
+            sku: None,
+        }
     }
 
     /// 400 `invalid_request` naming the field at fault.
@@ -120,6 +130,7 @@ pub fn render(err: &ApiError, request_id: &str) -> Response {
             param: err.param.map(str::to_string),
             request_id: request_id.to_string(),
             payment_id: err.payment_id.clone(),
+            sku: err.sku.as_deref().map(str::to_string),
         },
     };
     let mut response = (err.status, axum::Json(body)).into_response();

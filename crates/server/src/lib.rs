@@ -10,6 +10,7 @@ mod auth;
 mod bills;
 mod charge;
 mod codes;
+mod desk;
 mod edge;
 mod error;
 mod events;
@@ -20,8 +21,10 @@ mod limits;
 mod merchant;
 mod operators;
 mod page;
+mod pages;
 mod payments;
 mod pin;
+mod products;
 mod qr;
 mod receipts;
 mod review;
@@ -29,10 +32,12 @@ mod risk;
 mod risk_desk;
 mod secrets;
 mod settlement;
+mod stock;
 mod util;
 mod views;
 mod wallet;
 mod wallet_pay;
+mod web;
 mod webhooks;
 mod work;
 
@@ -186,6 +191,8 @@ pub struct PlatformKeys {
     /// Enciphers device slots into the locators of offline payment codes; never leaves
     /// the server.
     pub slot_cipher: saoma_core::paycode::SlotCipher,
+    /// Derives the CSRF token of a browser session from its token's hash.
+    pub csrf_key: Vec<u8>,
 }
 
 /// What every handler shares.
@@ -248,6 +255,7 @@ impl AppState {
         let slot_cipher = saoma_core::paycode::SlotCipher::new(
             &secrets::platform_key(&store, &sealer, "code_locator_key").await?,
         )?;
+        let csrf_key = secrets::platform_key(&store, &sealer, "csrf_key").await?;
         receipts::ensure_key(&store, &sealer).await?;
         let qr_seed = receipts::newest_seed(&store, &sealer).await?;
         let limits = Arc::new(limits::RateLimits::new(config.rate_limit_per_ip, config.rate_limit_per_key));
@@ -256,7 +264,7 @@ impl AppState {
             limits,
             store,
             config: Arc::new(config),
-            keys: Arc::new(PlatformKeys { sealer, customer_ref_key, slot_cipher }),
+            keys: Arc::new(PlatformKeys { sealer, customer_ref_key, slot_cipher, csrf_key }),
             changed: Arc::new(Notify::new()),
             to_announce: Arc::new(Notify::new()),
             stopping: tokio::sync::watch::Sender::new(false),
@@ -423,9 +431,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/ledger/trial-balance", get(admin::trial_balance))
         .route("/v1/admin/audit/verify", get(audit::verify))
         .route("/v1/admin/audit/checkpoints", post(audit::take_checkpoint))
+        .route("/v1/admin/audit", get(desk::audit))
         .route("/v1/admin/reconciliation/{date}", get(settlement::reconcile))
         .route_layer(allow(auth::AUDIT));
     let read_only = Router::new()
+        .route("/v1/admin/merchants", get(desk::merchants))
+        .route("/v1/admin/customers", get(desk::customers))
         .route("/v1/admin/merchants/{id}", get(admin::get_merchant))
         .route("/v1/admin/merchants/{id}/application", get(review::get))
         .route("/v1/admin/customers/{id}", get(risk_desk::get_customer))
@@ -458,6 +469,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/merchant/webhook/deliveries", get(webhooks::list))
         .route("/v1/merchant/webhook/deliveries/{id}", get(webhooks::get))
         .route("/v1/merchant/webhook/deliveries/{id}/resend", post(webhooks::resend))
+        .route("/v1/merchant/terminals", get(desk::terminals))
+        .route("/v1/merchant/settlements", get(desk::settlements))
+        .route("/v1/merchant/reports/sales", get(desk::sales_report))
+        .route("/v1/merchant/products", post(products::create).get(products::list))
+        .route("/v1/merchant/products/{id}", get(products::get).patch(products::update))
+        .route("/v1/merchant/products/{id}/adjustments", post(products::adjust))
+        .route("/v1/merchant/products/{id}/movements", get(products::movements))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::merchant_auth));
     let wallet_open = Router::new().route("/v1/wallet/session", post(wallet::create_session));
     let wallet = Router::new()
@@ -473,7 +491,23 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/wallet/transfers", post(wallet_pay::transfer))
         .route("/v1/wallet/receive-code", get(wallet::receive_code))
         .route("/v1/wallet/transactions", get(wallet::transactions))
+        .route("/v1/wallet/pending", get(desk::pending))
+        .route("/v1/wallet/recipients/resolve", post(desk::recipient))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::wallet_auth));
+    // The screens and their browser sessions (each sign-in checks its own credentials).
+    let screens = Router::new()
+        .route("/", get(pages::index))
+        .route("/pos", get(pages::pos))
+        .route("/wallet", get(pages::wallet))
+        .route("/merchant", get(pages::merchant))
+        .route("/console", get(pages::console))
+        .route("/assets/{*path}", get(pages::asset))
+        .route("/favicon.ico", get(pages::favicon))
+        .route("/v1/web/merchant/session", post(web::merchant_sign_in))
+        .route("/v1/web/merchant/manager", post(web::manager_override).delete(web::manager_release))
+        .route("/v1/web/wallet/session", post(web::wallet_sign_in))
+        .route("/v1/web/operator/session", post(web::operator_sign_in))
+        .route("/v1/web/sign-out", post(web::sign_out));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/.well-known/jwks.json", get(receipts::jwks))
@@ -485,6 +519,7 @@ pub fn router(state: AppState) -> Router {
         .merge(merchant)
         .merge(wallet_open)
         .merge(wallet)
+        .merge(screens)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(auth::BODY_BYTES_MAX))
         .layer(middleware::from_fn_with_state(state.clone(), edge::guard))

@@ -211,13 +211,15 @@ pub async fn create(
     Extension(caller): Extension<MerchantCaller>,
     ApiJson(req): ApiJson<api::CreatePaymentRequest>,
 ) -> ApiResult<Response> {
+    // The fingerprint is of the request as sent, so a retry matches after a price change.
+    let fp = fingerprint(&req, caller.terminal_id.as_deref());
+    let req = crate::stock::priced(&state, &caller.merchant_id, req).await?;
     let amount = validate_create(&req)?;
     let merchant = active_merchant(&state, &caller.merchant_id).await?;
     if amount.currency().code() != merchant.currency {
         return Err(ApiError::invalid("currency", format!("this merchant takes {}", merchant.currency))
             .with_code("currency_mismatch"));
     }
-    let fp = fingerprint(&req, caller.terminal_id.as_deref());
     if req.payment_code.is_some() {
         guesses::ensure_counters(&state, &caller).await?;
     }
@@ -607,11 +609,14 @@ async fn reverse(
         PaymentStatus::Succeeded => {
             check_reversal_window(state, caller, p, t)?;
             let remaining = p.amount.checked_sub(p.refunded).map_err(ApiError::internal)?;
+            // A reversed sale never happened: every unit sold comes back to stock.
+            let items = crate::stock::unreturned(work, p).await?;
             let refund = RefundAsk {
                 out_refund_no: &format!("cancel-{}", p.id),
                 amount_minor: remaining.amount_minor(),
                 reason: Some("payment cancelled".into()),
                 actor,
+                items: &items,
             };
             refund_in_tx(state, work, p, merchant_name, &refund, now).await?;
         }
@@ -699,6 +704,8 @@ struct RefundAsk<'a> {
     amount_minor: i64,
     reason: Option<String>,
     actor: &'a str,
+    /// Units coming back to stock.
+    items: &'a [api::RefundItem],
 }
 
 /// Refunds part of a payment inside `work` and returns the refund row.
@@ -737,6 +744,7 @@ async fn refund_in_tx(
     };
     work.insert_refund(&refund).await?;
     work.post_entry(&new_id(prefix::ENTRY), "refund", &refund.id, &entry, now).await?;
+    crate::stock::put_back(work, p, &refund.id, ask.items, ask.actor, now).await?;
     let before = json!({"status": p.status().as_str(), "refunded_amount": p.refunded.amount_minor()});
     p.apply_refund(&decision).map_err(|e| ApiError::conflict("payment_not_refundable", e.to_string()))?;
     work.update_payment(p).await?;
@@ -775,7 +783,9 @@ pub async fn refund(
         let mut work = Work::begin(&state).await?;
         let mut p = visible(&caller, work.payment(&id).await?)?;
         if let Some(existing) = work.refund_by_no(&caller.merchant_id, &req.out_refund_no).await? {
-            if existing.payment_id != p.id || existing.amount != req.amount {
+            // A refund of items may leave the amount out: it was their value then.
+            let same_amount = existing.amount == req.amount || (req.amount == 0 && req.items.is_some());
+            if existing.payment_id != p.id || !same_amount {
                 return Err(ApiError::conflict(
                     "idempotency_conflict",
                     "out_refund_no was already used with other parameters",
@@ -784,11 +794,17 @@ pub async fn refund(
             }
             return Ok(existing);
         }
+        let items = req.items.as_deref().unwrap_or_default();
+        let amount_minor = match req.items {
+            Some(_) => refund_amount(req.amount, crate::stock::refund_value(&mut work, &p, items).await?)?,
+            None => req.amount,
+        };
         let ask = RefundAsk {
             out_refund_no: &req.out_refund_no,
-            amount_minor: req.amount,
+            amount_minor,
             reason: req.reason.clone(),
             actor: &caller.key_id,
+            items,
         };
         let r = refund_in_tx(&state, &mut work, &mut p, &merchant.name, &ask, &now).await?;
         work.commit(&state).await?;
@@ -796,4 +812,18 @@ pub async fn refund(
     })
     .await?;
     Ok(Json(views::refund(&r)).into_response())
+}
+
+/// A refund of items: their value, which a given amount must equal.
+fn refund_amount(given: i64, value: i64) -> ApiResult<i64> {
+    if given != 0 && given != value {
+        let mut e = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "amount_mismatch",
+            format!("amount {given} differs from the items' value {value}"),
+        );
+        e.param = Some("amount");
+        return Err(e);
+    }
+    Ok(value)
 }

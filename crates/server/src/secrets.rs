@@ -26,7 +26,7 @@ const LEGACY_PREFIX: &str = "enc:v1:";
 
 /// Platform keys kept sealed in `settings`: the key of the per-merchant customer handle
 /// and the key that enciphers device slots into the locators of offline payment codes.
-pub const SEALED_SETTINGS: &[&str] = &["customer_ref_key", "code_locator_key"];
+pub const SEALED_SETTINGS: &[&str] = &["customer_ref_key", "code_locator_key", "csrf_key"];
 /// The setting whose sealed value proves which master key the database is sealed with.
 const CHECK_SETTING: &str = "master_key_check";
 const CHECK: &str = "saoma master key check";

@@ -9,7 +9,9 @@
 
 mod access;
 mod bulk;
+mod desk;
 mod guards;
+mod products;
 mod reads;
 pub mod reference;
 mod review;
@@ -17,12 +19,15 @@ mod risk;
 mod rows;
 mod settlement;
 mod tx;
+mod web;
 mod webhooks;
 
 pub use bulk::LedgerFlows;
 pub use guards::GuessCount;
+pub use products::{ProductFilter, ProductRow, StockMovementRow};
 pub use rows::*;
 pub use tx::{SEALED_COLUMNS, WriteTx};
+pub use web::WebSessionRow;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
@@ -109,6 +114,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/0012_event_terminals.sql")),
     (13, include_str!("../migrations/0013_audit_checkpoints.sql")),
     (14, include_str!("../migrations/0014_code_locator_key.sql")),
+    (15, include_str!("../migrations/0015_products.sql")),
+    (16, include_str!("../migrations/0016_web_sessions.sql")),
 ];
 
 impl Store {

@@ -1,0 +1,268 @@
+//! Reads the screens need beyond the payment API, each as an API call any client may make:
+//! the payments a customer must confirm, a transfer's recipient masked, a merchant's
+//! terminals, settlements and sales report, and the operator's lists (merchants by
+//! status, customers, the newest audit records). Read-only: nothing here changes state.
+
+use crate::auth::{MerchantCaller, WalletCaller};
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+use crate::util::{now, rfc3339};
+use crate::{AppState, views};
+use axum::Json;
+use axum::extract::{Extension, Query, State};
+use chrono::{Datelike, Timelike};
+use saoma_core::privacy;
+use saoma_core::report::{self, Sale};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The most payments a sales report reads.
+const REPORT_PAYMENTS_MAX: i64 = 20_000;
+
+fn limit_of(limit: Option<i64>, default: i64) -> ApiResult<i64> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid("limit", "limit must be 1-100"));
+    }
+    Ok(limit)
+}
+
+/// `GET /v1/wallet/pending`: the customer's payments a till is waiting for them to
+/// confirm with the PIN, with the merchant's name.
+pub async fn pending(
+    State(state): State<AppState>,
+    Extension(me): Extension<WalletCaller>,
+) -> ApiResult<Json<Value>> {
+    let mut data = Vec::new();
+    for p in state.store.awaiting_confirmation(&me.customer_id, &now().1).await? {
+        let merchant = state.store.merchant(&p.merchant_id).await?.map(|m| m.name).unwrap_or_default();
+        data.push(json!({"payment": views::payment(&p, None), "merchant_name": merchant}));
+    }
+    Ok(Json(json!({"data": data, "next_cursor": null})))
+}
+
+/// `{to_phone}` or `{qr_payload}` of a transfer to look up.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientQuery {
+    to_phone: Option<String>,
+    qr_payload: Option<String>,
+}
+
+/// `POST /v1/wallet/recipients/resolve`: whom a transfer would reach, masked, for the
+/// sender to recognise before confirming.
+pub async fn recipient(
+    State(state): State<AppState>,
+    Extension(me): Extension<WalletCaller>,
+    ApiJson(q): ApiJson<RecipientQuery>,
+) -> ApiResult<Json<Value>> {
+    let to = match (&q.to_phone, &q.qr_payload) {
+        (Some(phone), None) => state.store.customer_by_phone(phone.trim()).await?,
+        (None, Some(payload)) => {
+            let token = saoma_core::scan::receive_token(payload)
+                .ok_or_else(|| ApiError::invalid("qr_payload", "not a Saoma receive code"))?;
+            state.store.customer_by_receive_token(token).await?
+        }
+        _ => return Err(ApiError::invalid("to_phone", "give to_phone or qr_payload, not both")),
+    };
+    let to = to.ok_or_else(|| ApiError::not_found("recipient"))?;
+    if to.id == me.customer_id {
+        return Err(ApiError::invalid("to_phone", "cannot transfer to yourself"));
+    }
+    Ok(Json(
+        json!({"name_masked": privacy::mask_name(&to.name), "phone_masked": privacy::mask_phone(&to.phone)}),
+    ))
+}
+
+/// `GET /v1/merchant/terminals`: the merchant's tills.
+pub async fn terminals(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+) -> ApiResult<Json<Value>> {
+    let rows = state.store.terminals_of(&caller.merchant_id).await?;
+    let data: Vec<Value> = rows
+        .into_iter()
+        .filter(|t| caller.terminal_id.as_ref().is_none_or(|own| *own == t.id))
+        .map(|t| json!({"id": t.id, "name": t.name, "created_at": t.created_at}))
+        .collect();
+    Ok(Json(json!({"data": data, "next_cursor": null})))
+}
+
+/// `?limit=` of a list.
+#[derive(Deserialize)]
+pub struct LimitQuery {
+    limit: Option<i64>,
+}
+
+/// `GET /v1/merchant/settlements`: what was paid out (or carried forward) per business
+/// day, newest first. A manager's or the owner's key.
+pub async fn settlements(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+    Query(q): Query<LimitQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require_merchant_key()?;
+    let rows = state.store.settlements_recent(&caller.merchant_id, limit_of(q.limit, 30)?).await?;
+    let data: Vec<Value> = rows
+        .into_iter()
+        .map(|s| {
+            let status = if s.amount > 0 { "paid_out" } else { "carried" };
+            json!({"business_date": s.business_date, "currency": s.currency, "amount": s.amount,
+                "carried": s.carried, "status": status, "created_at": s.created_at})
+        })
+        .collect();
+    Ok(Json(json!({"data": data, "next_cursor": null})))
+}
+
+/// `?days=` of the sales report.
+#[derive(Deserialize)]
+pub struct ReportQuery {
+    days: Option<i64>,
+}
+
+/// `GET /v1/merchant/reports/sales?days=7`: the payments paid in the last `days` business
+/// days (1-31, today included, in the merchant's time zone) by hour, day, terminal and
+/// product, with fees, refunds and net. A manager's or the owner's key.
+pub async fn sales_report(
+    State(state): State<AppState>,
+    Extension(caller): Extension<MerchantCaller>,
+    Query(q): Query<ReportQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require_merchant_key()?;
+    let days = q.days.unwrap_or(7);
+    if !(1..=31).contains(&days) {
+        return Err(ApiError::invalid("days", "days must be 1-31"));
+    }
+    let m =
+        state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
+    let tz: chrono_tz::Tz = m.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let (t, _) = now();
+    let today = t.with_timezone(&tz).date_naive();
+    let first = today - chrono::Duration::days(days - 1);
+    let dates: Vec<String> =
+        (0..days).map(|i| (first + chrono::Duration::days(i)).format("%Y-%m-%d").to_string()).collect();
+    let start = crate::bills::business_day(&dates[0], &m.timezone)?.from;
+    let paid = state
+        .store
+        .paid_between(&m.id, &start, &rfc3339(t + chrono::Duration::seconds(1)), REPORT_PAYMENTS_MAX)
+        .await?;
+    let names: std::collections::HashMap<String, String> =
+        state.store.terminals_of(&m.id).await?.into_iter().map(|t| (t.id, t.name)).collect();
+    let sales: Vec<Sale> = paid
+        .iter()
+        .filter_map(|p| {
+            let at = chrono::DateTime::parse_from_rfc3339(p.paid_at.as_deref()?).ok()?.with_timezone(&tz);
+            let items: Vec<saoma_api::Item> = serde_json::from_str(&p.items).unwrap_or_default();
+            let lines = if items.is_empty() {
+                vec![(String::new(), p.subject.clone(), 1, p.amount.amount_minor())]
+            } else {
+                items
+                    .into_iter()
+                    .map(|i| (i.sku.unwrap_or_else(|| i.name.clone()), i.name, i.quantity, i.unit_amount))
+                    .collect()
+            };
+            Some(Sale {
+                hour: at.hour(),
+                day: format!("{:04}-{:02}-{:02}", at.year(), at.month(), at.day()),
+                terminal: p
+                    .terminal_id
+                    .as_ref()
+                    .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone())),
+                amount: p.amount.amount_minor(),
+                fee: p.fee.amount_minor(),
+                refunded: p.refunded.amount_minor(),
+                fee_returned: p.fee_returned.amount_minor(),
+                lines,
+            })
+        })
+        .collect();
+    let r = report::report(&sales, &dates);
+    Ok(Json(json!({"currency": m.currency, "timezone": m.timezone, "days": dates, "report": r,
+        "truncated": paid.len() as i64 >= REPORT_PAYMENTS_MAX})))
+}
+
+/// `?status=&cursor=&limit=` of the merchant list.
+#[derive(Deserialize)]
+pub struct MerchantsQuery {
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/admin/merchants?status=pending_review`: the review queue (any operator).
+pub async fn merchants(
+    State(state): State<AppState>,
+    Query(q): Query<MerchantsQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = limit_of(q.limit, 50)?;
+    let rows = state.store.merchants_page(q.status.as_deref(), q.cursor.as_deref(), limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    let mut data = Vec::new();
+    for m in rows.iter().take(limit as usize) {
+        let application = state.store.application(&m.id).await?.map(|a| {
+            json!({"legal_name": a.legal_name, "licence_number": a.licence_number, "owner_name": a.owner_name,
+                "status": a.status, "reason": a.reason, "submitted_at": a.submitted_at})
+        });
+        data.push(json!({"merchant": views::merchant(m), "application": application}));
+    }
+    let next = if more { rows.get(limit as usize - 1).map(|m| m.id.clone()) } else { None };
+    Ok(Json(json!({"data": data, "next_cursor": next})))
+}
+
+/// `?q=&cursor=&limit=` of the customer list.
+#[derive(Deserialize)]
+pub struct CustomersQuery {
+    q: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/admin/customers?q=`: customers by phone, name or id, with balances (any
+/// operator).
+pub async fn customers(
+    State(state): State<AppState>,
+    Query(q): Query<CustomersQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = limit_of(q.limit, 50)?;
+    let query = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let rows = state.store.customers_page(query, q.cursor.as_deref(), limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    let next = if more { rows.get(limit as usize - 1).map(|c| c.id.clone()) } else { None };
+    let mut data = Vec::new();
+    for c in rows.into_iter().take(limit as usize) {
+        let balances: Vec<Value> = state
+            .store
+            .balances(&c.id)
+            .await?
+            .into_iter()
+            .map(|b| json!({"currency": b.currency, "available": b.balance}))
+            .collect();
+        data.push(json!({"customer": views::customer(c), "balances": balances}));
+    }
+    Ok(Json(json!({"data": data, "next_cursor": next})))
+}
+
+/// `?cursor=&limit=` of the audit log.
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    cursor: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/admin/audit`: the newest audit records (auditor or admin).
+pub async fn audit(State(state): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Json<Value>> {
+    let limit = limit_of(q.limit, 50)?;
+    let rows = state.store.audit_page(q.cursor, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    let data: Vec<Value> = rows
+        .iter()
+        .take(limit as usize)
+        .map(|r| {
+            json!({"seq": r.seq, "actor": r.actor, "action": r.action, "object_id": r.object_id,
+                "detail": serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null),
+                "created_at": r.created_at, "chain": r.chain, "chain_seq": r.chain_seq})
+        })
+        .collect();
+    let next = if more { data.last().and_then(|r| r["seq"].as_i64()) } else { None };
+    Ok(Json(json!({"data": data, "next_cursor": next})))
+}
