@@ -9,8 +9,9 @@ Proves, against a real `saoma demo` server, through the pages as a person uses t
   * the merchant sees a payment appear live without reloading, refunds its items, and
     the product's stock goes down with the sale and back with the refund;
   * an operator approves a merchant from the review queue;
-  * a transfer shows the recipient masked before the PIN, and a static sticker is paid
-    from a photo of it;
+  * a transfer shows the recipient masked before the PIN, a static sticker is paid from
+    a photo of it, and a payment above the password-free limit waits, counting down, at
+    the till until the customer confirms it with the PIN in the wallet;
   * every page, signed out and signed in, has only named controls and fits a phone.
 Each test saves screenshots (desktop and phone) into SAOMA_E2E_OUT (default
 target/e2e-screens); docs/screens.md shows the ones committed under docs/screens.
@@ -377,6 +378,28 @@ def test_customer_pays_the_static_sticker_from_a_photo(browser, demo):
     assert not (w.errors or office.errors), w.errors + office.errors
 
 
+def test_customer_confirms_a_large_payment_with_the_pin(browser, demo):
+    customer = demo.admin("GET", "/v1/admin/customers?q=" + demo.phone)["data"][0]["customer"]
+    demo.admin("POST", "/v1/admin/customers/%s/topups" % customer["id"],
+               {"amount": 200_000, "currency": "CNY", "reference": "e2e-pin-topup"})
+    w = wallet(browser, demo)
+    pos = till(browser, demo)
+    pos.get_by_label("Amount").fill("1500.00")
+    scan(pos, show_code(w))
+    # Above the password-free limit the till waits, counting down, for the customer.
+    expect(pos.locator("#result")).to_contain_text("Customer is confirming")
+    expect(pos.locator("#result")).to_contain_text(re.compile(r"\d+ s left"))
+    shot(pos, "pos-confirming-desktop")
+    confirm = w.get_by_role("region", name="Confirm this payment")
+    expect(confirm).to_contain_text("Demo Noodle Bar asks for")
+    shot(w, "wallet-confirm-phone")
+    confirm.get_by_label("PIN").fill(demo.pin)
+    confirm.get_by_role("button", name="Confirm").click()
+    expect(pos.locator("#result")).to_contain_text("Paid")
+    expect(pos.locator("#result")).to_contain_text("1,500.00")
+    assert not (w.errors or pos.errors), w.errors + pos.errors
+
+
 def unnamed_controls(page):
     return page.evaluate("""() => Array.from(document.querySelectorAll('input, select, button, textarea'))
         .filter(e => e.type !== 'hidden')
@@ -408,6 +431,7 @@ TESTS = [
     test_operator_approves_a_merchant,
     test_customer_transfers_to_a_friend_after_seeing_the_masked_name,
     test_customer_pays_the_static_sticker_from_a_photo,
+    test_customer_confirms_a_large_payment_with_the_pin,
     test_every_screen_fits_a_phone_and_a_desktop_in_both_languages,
 ]
 

@@ -182,6 +182,8 @@
       return;
     }
     busy = true;
+    // The code is read: it leaves the screen at once.
+    $('code').value = '';
     const outTradeNo = newRef('pos');
     // Saved before sending, so a reload can still find out what happened to it.
     localStorage.setItem('saoma.pos.last', outTradeNo);
