@@ -116,6 +116,12 @@ pub async fn enroll_device(
         let (_, now) = now();
         let slot = rand::thread_rng().gen_range(0..paycode::SLOT_SPACE);
         let mut tx = state.store.begin().await?;
+        // Signed out everywhere while the PIN was weighed: no device for this session.
+        if !tx.session_live(&me.session).await? {
+            return Err(
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "the session has ended").into()
+            );
+        }
         let sealed = state.keys.sealer.seal(crate::secrets::Place::device(&device_id), &secret);
         tx.insert_device(&device_id, &me.customer_id, i64::from(slot), &sealed, &now).await?;
         tx.audit(

@@ -75,6 +75,19 @@ impl WriteTx {
         Ok(done.rows_affected() > 0)
     }
 
+    /// True when the session is still there, locked against a concurrent sign-out
+    /// everywhere until this transaction ends (which then revokes what it adds).
+    pub async fn session_live(&mut self, token_hash: &str) -> StoreResult<bool> {
+        let lock = match self.lock() {
+            "" => "",
+            _ => " FOR SHARE",
+        };
+        let sql = format!("SELECT token_hash FROM sessions WHERE token_hash = $1{lock}");
+        let row: Option<(String,)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(token_hash).fetch_optional(self.conn()).await?;
+        Ok(row.is_some())
+    }
+
     /// Ends one wallet session (the token stops working at once).
     pub async fn delete_session(&mut self, token_hash: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
