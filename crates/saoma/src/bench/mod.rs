@@ -31,6 +31,8 @@ pub const FLUSH_METRIC: &str = "saoma_store_flushes_total";
 
 const ADMIN: &str = "bench-admin-token";
 const PIN: &str = "246810";
+/// Tills of the hot merchant at most (one per connection up to this).
+const HOT_TILLS_MAX: usize = 64;
 /// Wallets that get a session for the `mpm` scenario.
 const SESSIONS_MAX: usize = 20_000;
 
@@ -204,6 +206,13 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
     let wants_qr = args.scenario.contains(&Scenario::Mpm);
     let tills = seed::merchants(&admin, args.merchants, wants_qr).await?;
     eprintln!("saoma bench: merchants made in {:.1} s", seed_started.elapsed().as_secs_f64());
+    let hot_tills = match (args.scenario.contains(&Scenario::Hot), tills.first()) {
+        (true, Some(first)) => {
+            let count = args.connections.iter().copied().max().unwrap_or(1).min(HOT_TILLS_MAX);
+            seed::more_tills(&admin, first, count).await?
+        }
+        _ => tills.iter().take(1).cloned().collect(),
+    };
     let wallets = seed::wallets(&store, args.wallets, PIN).await?;
     let sessions = match wants_qr {
         true => seed::sessions(&store, &wallets, SESSIONS_MAX).await?,
@@ -245,7 +254,8 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
         }
     }
 
-    let mut fixture = Fixture { url: target.url.clone(), tills, sessions, codes: seed::Codes::new() };
+    let mut fixture =
+        Fixture { url: target.url.clone(), tills, hot_tills, sessions, codes: seed::Codes::new() };
     let mut books =
         Books { store: &store, before: store.ledger_flows().await?, checks: 0, wallets, best_rate: 0.0 };
     let warmup = Duration::from_secs(args.warmup);
