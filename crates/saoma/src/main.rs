@@ -43,7 +43,8 @@ enum Command {
     Qr(QrCommand),
     /// Checks a receipt's signature offline; prints its claims (exit 0) or why not (exit 1).
     VerifyReceipt(verify::VerifyArgs),
-    /// Measures payments per second: one hot merchant against many, on SQLite and PostgreSQL.
+    /// Measures payments per second against the database's own speed (pgbench, raw SQL) and
+    /// checks the books after each run; see docs/performance.md.
     Bench(bench::BenchArgs),
 }
 

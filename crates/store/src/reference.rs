@@ -52,6 +52,7 @@ pub struct ReferenceRun {
 /// The reference tables in one database, seeded with wallets and merchants.
 pub struct Reference {
     pool: AnyPool,
+    url: String,
     backend: Backend,
     wallets: u64,
     merchants: u64,
@@ -60,36 +61,18 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// Connects with up to `connections` connections (one on SQLite, which has one
-    /// writer), creates the `ref_*` tables and seeds `wallets` wallets holding plenty
+    /// Connects (one connection; each PostgreSQL run opens its own and closes them, so
+    /// idle ones never use up the server's `max_connections`), creates the `ref_*` tables and seeds `wallets` wallets holding plenty
     /// and `merchants` merchants. SQLite runs with the store's own settings (WAL,
     /// [`crate::SQLITE_SYNCHRONOUS`]), so the comparison is like for like.
-    pub async fn open(url: &str, connections: u32, wallets: u64, merchants: u64) -> StoreResult<Reference> {
+    pub async fn open(url: &str, wallets: u64, merchants: u64) -> StoreResult<Reference> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") => format!("{url}?mode=rwc"),
             _ => url.to_string(),
         };
-        let max = if backend == Backend::Sqlite { 1 } else { connections.max(1) };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute(AssertSqlSafe(format!(
-                            "PRAGMA synchronous = {}",
-                            crate::SQLITE_SYNCHRONOUS
-                        )))
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
+        let pool = connect(&url, backend, 1).await?;
         if backend == Backend::Sqlite {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
@@ -116,7 +99,7 @@ impl Reference {
             tx.execute(AssertSqlSafe(sql)).await?;
         }
         tx.commit().await?;
-        Ok(Reference { pool, backend, wallets, merchants, shards, next: Arc::new(AtomicU64::new(0)) })
+        Ok(Reference { pool, url, backend, wallets, merchants, shards, next: Arc::new(AtomicU64::new(0)) })
     }
 
     /// Pays for `duration` over `connections` connections (one on SQLite), `batch`
@@ -132,10 +115,14 @@ impl Reference {
     ) -> StoreResult<ReferenceRun> {
         let connections = if self.backend == Backend::Sqlite { 1 } else { connections.max(1) };
         let batch = batch.max(1) as u64;
+        let pool = match self.backend {
+            Backend::Sqlite => self.pool.clone(),
+            Backend::Postgres => connect(&self.url, self.backend, connections as u32).await?,
+        };
         let started = Instant::now();
         let deadline = started + duration;
         let tasks = (0..connections).map(|_| {
-            let pool = self.pool.clone();
+            let pool = pool.clone();
             let (next, done) = (self.next.clone(), done.clone());
             let (wallets, merchants, shards) = (self.wallets, self.merchants, self.shards);
             tokio::spawn(async move {
@@ -179,14 +166,25 @@ impl Reference {
             })
         });
         let mut total = ReferenceRun::default();
+        let mut failed = None;
         for handle in futures_join(tasks.collect()).await {
-            let run = handle.map_err(|e| StoreError::Corrupt(format!("a reference worker died: {e}")))??;
-            total.payments += run.payments;
-            total.commits += run.commits;
-            total.latencies_us.extend(run.latencies_us);
+            match handle.map_err(|e| StoreError::Corrupt(format!("a reference worker died: {e}"))) {
+                Ok(Ok(run)) => {
+                    total.payments += run.payments;
+                    total.commits += run.commits;
+                    total.latencies_us.extend(run.latencies_us);
+                }
+                Ok(Err(e)) | Err(e) => failed = failed.or(Some(e)),
+            }
         }
         total.seconds = started.elapsed().as_secs_f64();
-        Ok(total)
+        if self.backend == Backend::Postgres {
+            pool.close().await;
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
     }
 
     /// Sets SQLite's `synchronous` (`NORMAL` or `FULL`) on the reference's one connection,
@@ -226,6 +224,41 @@ impl Reference {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A pool of up to `max` connections with the store's SQLite settings.
+async fn connect(url: &str, backend: Backend, max: u32) -> StoreResult<AnyPool> {
+    Ok(AnyPoolOptions::new()
+        .max_connections(max.max(1))
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute(AssertSqlSafe(format!(
+                        "PRAGMA synchronous = {}",
+                        crate::SQLITE_SYNCHRONOUS
+                    )))
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?)
+}
+
+/// Connections a PostgreSQL server can still accept: `max_connections` less those open.
+pub async fn postgres_free_connections(url: &str) -> StoreResult<i64> {
+    sqlx::any::install_default_drivers();
+    let pool = connect(url, Backend::Postgres, 1).await?;
+    let (free,): (i64,) = sqlx::query_as(
+        "SELECT CAST(current_setting('max_connections') AS BIGINT) - (SELECT COUNT(*) FROM pg_stat_activity)",
+    )
+    .fetch_one(&pool)
+    .await?;
+    pool.close().await;
+    Ok(free)
 }
 
 /// Joins spawned tasks in order.

@@ -154,7 +154,7 @@ async fn ledger_flows_catch_a_double_charge() {
 async fn the_reference_loop_keeps_its_books() {
     let dir = tempfile::tempdir().unwrap();
     for (url, cleanup) in databases(&dir, "reference").await {
-        let reference = Reference::open(&url, 4, 100, 5).await.unwrap();
+        let reference = Reference::open(&url, 100, 5).await.unwrap();
         let done = Arc::new(AtomicU64::new(0));
         let one = reference.run(4, Duration::from_millis(300), 1, false, done.clone()).await.unwrap();
         let batched = reference.run(2, Duration::from_millis(300), 10, true, done).await.unwrap();
@@ -163,7 +163,7 @@ async fn the_reference_loop_keeps_its_books() {
         assert_eq!(batched.payments, batched.commits * 10, "{url}: ten payments per commit");
         let counted = reference.check().await.unwrap();
         assert_eq!(counted, one.payments + batched.payments, "{url}: every payment is on the books once");
-        assert!(Reference::open(&url, 1, 1, 1).await.is_err(), "{url}: it never runs over existing tables");
+        assert!(Reference::open(&url, 1, 1).await.is_err(), "{url}: it never runs over existing tables");
         reference.close().await;
         if let Some(u) = cleanup {
             saoma_store::drop_postgres_database(&u).await.unwrap();

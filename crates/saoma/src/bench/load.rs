@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 pub enum Scenario {
     /// Tills of 1,000 merchants scan payment codes of 100,000 wallets.
     Spread,
-    /// Every payment goes to one merchant.
+    /// Every payment goes to one merchant, through as many of its tills as connections.
     Hot,
     /// Payments with queries, refunds and cancellations among them.
     Mixed,
@@ -60,6 +60,8 @@ pub struct Plan {
 pub struct Fixture {
     pub url: String,
     pub tills: Vec<Till>,
+    /// The hot merchant's tills (the first merchant's, one per connection at most).
+    pub hot_tills: Vec<Till>,
     pub sessions: Vec<String>,
     pub codes: super::seed::Codes,
 }
@@ -118,7 +120,10 @@ pub async fn run(
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let tills = Arc::new(fx.tills.clone());
+    let tills = Arc::new(match plan.scenario {
+        Scenario::Hot => fx.hot_tills.clone(),
+        _ => fx.tills.clone(),
+    });
     let sessions = Arc::new(fx.sessions.clone());
     let codes: Arc<Vec<String>> = Arc::new(match plan.scenario.uses_codes() {
         true => (0..plan.codes).map(|k| fx.codes.code(k + fx.codes.issued - plan.codes)).collect(),
@@ -292,8 +297,7 @@ impl Worker {
     }
 
     fn till(&self, k: usize) -> &Till {
-        let i = if self.scenario == Scenario::Hot { 0 } else { k % self.tills.len() };
-        &self.tills[i]
+        &self.tills[k % self.tills.len()]
     }
 
     async fn pay(&self, k: usize) -> anyhow::Result<api::Payment> {

@@ -31,6 +31,8 @@ pub const FLUSH_METRIC: &str = "saoma_store_flushes_total";
 
 const ADMIN: &str = "bench-admin-token";
 const PIN: &str = "246810";
+/// Tills of the hot merchant at most (one per connection up to this).
+const HOT_TILLS_MAX: usize = 64;
 /// Wallets that get a session for the `mpm` scenario.
 const SESSIONS_MAX: usize = 20_000;
 
@@ -204,6 +206,13 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
     let wants_qr = args.scenario.contains(&Scenario::Mpm);
     let tills = seed::merchants(&admin, args.merchants, wants_qr).await?;
     eprintln!("saoma bench: merchants made in {:.1} s", seed_started.elapsed().as_secs_f64());
+    let hot_tills = match (args.scenario.contains(&Scenario::Hot), tills.first()) {
+        (true, Some(first)) => {
+            let count = args.connections.iter().copied().max().unwrap_or(1).min(HOT_TILLS_MAX);
+            seed::more_tills(&admin, first, count).await?
+        }
+        _ => tills.iter().take(1).cloned().collect(),
+    };
     let wallets = seed::wallets(&store, args.wallets, PIN).await?;
     let sessions = match wants_qr {
         true => seed::sessions(&store, &wallets, SESSIONS_MAX).await?,
@@ -213,7 +222,6 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
     eprintln!("saoma bench: seeded in {seed_seconds:.1} s");
 
     // The yardsticks, each in a database of its own.
-    let max_connections = args.connections.iter().copied().max().unwrap_or(1);
     let mut pgbench = None;
     let mut raw = None;
     if !args.no_references {
@@ -232,25 +240,22 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
             let name = format!("saoma_bench_ref_{pid}");
             saoma_store::create_postgres_database(&format!("{server}/{name}")).await?;
             made.databases.push(name.clone());
+            let url = format!("{server}/{name}");
             raw = Some(
-                saoma_store::reference::Reference::open(
-                    &format!("{server}/{name}"),
-                    max_connections as u32,
-                    args.wallets as u64,
-                    args.merchants as u64,
-                )
-                .await?,
+                saoma_store::reference::Reference::open(&url, args.wallets as u64, args.merchants as u64)
+                    .await?,
             );
         } else {
             let url = format!("sqlite://{}", tmp.join("reference.db").display());
             raw = Some(
-                saoma_store::reference::Reference::open(&url, 1, args.wallets as u64, args.merchants as u64)
+                saoma_store::reference::Reference::open(&url, args.wallets as u64, args.merchants as u64)
                     .await?,
             );
         }
     }
 
-    let mut fixture = Fixture { url: target.url.clone(), tills, sessions, codes: seed::Codes::new() };
+    let mut fixture =
+        Fixture { url: target.url.clone(), tills, hot_tills, sessions, codes: seed::Codes::new() };
     let mut books =
         Books { store: &store, before: store.ledger_flows().await?, checks: 0, wallets, best_rate: 0.0 };
     let warmup = Duration::from_secs(args.warmup);
@@ -262,8 +267,9 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
     for &c in &args.connections {
         // References and runs alternate, so a drift of the machine touches all alike.
         if let Some(p) = &pgbench {
-            let m = p.run(c, duration, &format!("pgbench tpcb c={c}")).await?;
-            references.push(ref_report(report::PGBENCH, c, m));
+            let clients = clients_for(&database, c).await?;
+            let m = p.run(clients, duration, &format!("pgbench tpcb c={clients}")).await?;
+            references.push(ref_report(report::PGBENCH, c, clients, m));
         }
         for (i, &scenario) in args.scenario.iter().enumerate() {
             run_no += 1;
@@ -274,20 +280,23 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
                 && let Some(r) = &raw
             {
                 if is_postgres {
-                    let m = reference::raw(r, c, duration, 1, hot_refs, &format!("raw SQL c={c}")).await?;
-                    references.push(ref_report(report::RAW_SQL, c, m));
+                    let clients = clients_for(&database, c).await?;
+                    let m =
+                        reference::raw(r, clients, duration, 1, hot_refs, &format!("raw SQL c={clients}"))
+                            .await?;
+                    references.push(ref_report(report::RAW_SQL, c, clients, m));
                 } else {
                     let m = reference::raw(r, 1, duration, 1, hot_refs, "sqlite one commit").await?;
-                    references.push(ref_report(report::SQLITE_ONE, c, m));
+                    references.push(ref_report(report::SQLITE_ONE, c, 1, m));
                     let m =
                         reference::raw(r, 1, duration, reference::SQLITE_BATCH, hot_refs, "sqlite batched")
                             .await?;
-                    references.push(ref_report(report::SQLITE_BATCHED, c, m));
+                    references.push(ref_report(report::SQLITE_BATCHED, c, 1, m));
                     // What a sync on every commit costs (synchronous = FULL).
                     r.set_sqlite_synchronous(true).await?;
                     let m = reference::raw(r, 1, duration, 1, hot_refs, "sqlite one commit FULL").await;
                     r.set_sqlite_synchronous(false).await?;
-                    references.push(ref_report(report::SQLITE_ONE_FULL, c, m?));
+                    references.push(ref_report(report::SQLITE_ONE_FULL, c, 1, m?));
                 }
             }
         }
@@ -358,9 +367,35 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
     Ok(report)
 }
 
-fn ref_report(name: &'static str, connections: usize, mut m: reference::Measured) -> RefReport {
+fn ref_report(
+    name: &'static str,
+    connections: usize,
+    clients: usize,
+    mut m: reference::Measured,
+) -> RefReport {
     let latency = Latency::of(&mut m.latencies_us);
-    RefReport { name, connections, per_s: m.per_s, latency, commits: m.commits, latencies_us: m.latencies_us }
+    RefReport {
+        name,
+        connections,
+        clients,
+        per_s: m.per_s,
+        latency,
+        commits: m.commits,
+        latencies_us: m.latencies_us,
+    }
+}
+
+/// How many connections a PostgreSQL reference may open for `wanted`: what the server
+/// can still accept less a margin, since Saoma's own pools stay open beside it.
+async fn clients_for(database: &str, wanted: usize) -> anyhow::Result<usize> {
+    let free = saoma_store::reference::postgres_free_connections(database).await?;
+    let clients = wanted.min((free - 5).max(1) as usize);
+    if clients < wanted {
+        eprintln!(
+            "saoma bench: PostgreSQL takes only {free} more connections: the reference runs with {clients} clients, not {wanted}"
+        );
+    }
+    Ok(clients)
 }
 
 /// One run of Saoma: codes issued, the load, then the books checked.

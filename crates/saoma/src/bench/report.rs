@@ -62,7 +62,11 @@ pub struct RunReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct RefReport {
     pub name: &'static str,
+    /// The connection count of the Saoma runs it is compared with.
     pub connections: usize,
+    /// Connections it really used (fewer when PostgreSQL had no more to give; one on
+    /// SQLite, which has one writer).
+    pub clients: usize,
     pub per_s: f64,
     #[serde(flatten)]
     pub latency: Latency,
@@ -253,8 +257,14 @@ pub fn text(report: &Report) -> String {
         for r in &report.references {
             let _ = writeln!(
                 out,
-                "{:<24} {:>5} {:>10.1} {:>8.1} {:>8.1} {:>8.1}",
-                r.name, r.connections, r.per_s, r.latency.p50_ms, r.latency.p99_ms, r.latency.p999_ms
+                "{:<24} {:>5} {:>7} {:>10.1} {:>8.1} {:>8.1} {:>8.1}",
+                r.name,
+                r.connections,
+                r.clients,
+                r.per_s,
+                r.latency.p50_ms,
+                r.latency.p99_ms,
+                r.latency.p999_ms
             );
         }
     }

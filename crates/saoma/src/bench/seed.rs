@@ -25,6 +25,7 @@ const CODE_TTL_HOURS: i64 = 6;
 /// A merchant's till as the load generator signs for it.
 #[derive(Clone)]
 pub struct Till {
+    pub merchant_id: String,
     /// The terminal's key: it takes payments.
     pub credentials: Credentials,
     /// The merchant's own key: it refunds and cancels.
@@ -61,12 +62,28 @@ pub async fn merchants(admin: &Client, count: usize, with_qr: bool) -> anyhow::R
                 }
                 false => None,
             };
-            Ok::<Till, anyhow::Error>(Till { credentials, manager, qr_payload })
+            Ok::<Till, anyhow::Error>(Till { merchant_id: m.id.clone(), credentials, manager, qr_payload })
         })
         .buffered(8)
         .try_collect()
         .await
         .context("making the merchants")
+}
+
+/// `count` tills of one merchant: `first` and `count - 1` more terminals with a key each,
+/// as a busy shop has many checkouts.
+pub async fn more_tills(admin: &Client, first: &Till, count: usize) -> anyhow::Result<Vec<Till>> {
+    let mut tills = vec![first.clone()];
+    for i in 1..count {
+        let name = format!("Till {i}");
+        let t = busy_retry(|| admin.create_terminal(&first.merchant_id, &name)).await?;
+        let k = busy_retry(|| admin.create_key(&first.merchant_id, Some(&t.id))).await?;
+        tills.push(Till {
+            credentials: Credentials::Key { key_id: k.key_id, secret: k.secret },
+            ..first.clone()
+        });
+    }
+    Ok(tills)
 }
 
 /// Sends again, up to five times, what the server refused with 503 (no database
