@@ -1,4 +1,4 @@
-//! The JSON types of the Saoma HTTP API (shared/API.md), shared by server and client, and
+//! The JSON types of the Saoma HTTP API (docs/api-notes.md), shared by server and client, and
 //! the request-signing scheme. Wire formats live only here. Requests refuse unknown fields.
 
 pub mod checkpoint;

@@ -121,7 +121,7 @@ pub async fn charge(
                 }
                 Payee::Customer { .. } => None,
             };
-            decline(work, payment, &d, &c.payer.id, c.rules).await?;
+            decline(work, payment, &d, (&c.payer.id, c.rules), now).await?;
             Ok(Outcome::Declined(d))
         }
     }
@@ -134,8 +134,8 @@ pub async fn decline(
     work: &mut Work,
     payment: Option<(&mut Payment, bool, OnDecline)>,
     d: &Decline,
-    subject: &str,
-    rules: &Rules,
+    (subject, rules): (&str, &Rules),
+    now: &str,
 ) -> Result<(), OpError> {
     let mut payment_id = None;
     if let Some((p, stored, on_decline)) = payment {
@@ -153,8 +153,7 @@ pub async fn decline(
             payment_id = Some(p.id.clone());
         }
     }
-    let now = crate::util::now().1;
-    work.insert_risk_decision(&risk::decision(d, subject, payment_id.as_deref(), rules, &now)).await?;
+    work.insert_risk_decision(&risk::decision(d, subject, payment_id.as_deref(), rules, now)).await?;
     Ok(())
 }
 

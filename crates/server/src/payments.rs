@@ -355,7 +355,8 @@ async fn charge_scanned(
     let payer = match payer {
         Ok(payer) => payer,
         Err(d) => {
-            charge::decline(work, Some((&mut p, false, OnDecline::FailPayment)), &d, till, &rules).await?;
+            charge::decline(work, Some((&mut p, false, OnDecline::FailPayment)), &d, (till, &rules), now)
+                .await?;
             return Ok(p);
         }
     };
