@@ -352,9 +352,6 @@ async fn older_values_are_sealed_to_their_place_once_at_start(db: Db) {
 }
 
 async fn two_nodes_migrate_once_and_share_checkpoints(db: Db) {
-    if !db.is_postgres() {
-        return; // Several nodes share PostgreSQL; the embedded SQLite default is one node.
-    }
     let w = World::new(db, 1, 10_000).await;
     let key = w.admin.create_key(&w.merchant_id, None).await.unwrap();
     let World { server, db, .. } = w;
@@ -389,7 +386,6 @@ async fn two_nodes_migrate_once_and_share_checkpoints(db: Db) {
 }
 
 on_both!(
-    two_nodes_migrate_once_and_share_checkpoints,
     edits_and_deletions_are_detected,
     a_removed_record_is_detected,
     secrets_are_sealed_at_rest_and_rotate,
@@ -402,3 +398,4 @@ on_both!(
     a_settlement_anchors_the_heads,
     a_forged_or_removed_checkpoint_is_refused
 );
+on_postgres!(two_nodes_migrate_once_and_share_checkpoints);

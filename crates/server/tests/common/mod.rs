@@ -33,6 +33,24 @@ macro_rules! on_both {
     };
 }
 
+/// Tests that need several nodes, which only PostgreSQL serves (the embedded SQLite
+/// database is one node's): generated for PostgreSQL only, so no SQLite test passes
+/// without running. Without a reachable PostgreSQL they skip with a message (fail under
+/// `CI=true`), like the PostgreSQL half of `on_both!`.
+#[allow(unused_macros)]
+macro_rules! on_postgres {
+    ($($name:ident),* $(,)?) => {
+        mod postgres_only {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(db) = super::common::Db::postgres().await {
+                    super::$name(db).await
+                }
+            })*
+        }
+    };
+}
+
 /// A fresh database for one test; dropped (PostgreSQL) or deleted (SQLite) with it.
 pub struct Db {
     pub url: String,
