@@ -77,11 +77,22 @@ pub async fn set_endpoint(
         actor: &caller.key_id,
         action: "webhook.set",
         object_id: &caller.merchant_id,
-        detail: json!({"url": req.url}),
+        detail: json!({"url": audited_url(&req.url)}),
     };
     tx.audit(&audit, &now).await?;
     tx.commit().await?;
     Ok(Json(json!({"url": req.url, "secret": secret})))
+}
+
+/// The URL as the audit log keeps it: without its query, which may carry a token.
+fn audited_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.query().is_some() => {
+            u.set_query(Some("redacted"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -217,30 +228,34 @@ fn parse_url(url: &str, allow_private: bool) -> ApiResult<reqwest::Url> {
     if parsed.host().is_none() {
         return Err(bad("the URL has no host"));
     }
+    // Credentials in a URL would be stored, shown and audited in the clear: the endpoint
+    // authenticates Saoma by the webhook signature instead.
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("a webhook URL may not carry a user name or password"));
+    }
     Ok(parsed)
 }
 
 /// Resolves a URL's host once and vets every address: each must be public unless
 /// private targets are allowed. The answer is the only place an attempt may connect to,
 /// so a name that resolves elsewhere a moment later (DNS rebinding) changes nothing.
+///
+/// A name that does not resolve and one that resolves inside the network get the same
+/// answer, so the endpoint setting cannot be used to map internal names (a DNS oracle).
 async fn vet(url: &str, allow_private: bool, lookup: &dyn HostLookup) -> ApiResult<Target> {
-    let bad = |m: String| ApiError::invalid("url", m).with_code("webhook_url_not_allowed");
+    let unreachable = || {
+        ApiError::invalid("url", "the URL's host does not resolve to a public address")
+            .with_code("webhook_url_not_allowed")
+    };
     let url = parse_url(url, allow_private)?;
     let port = url.port_or_known_default().unwrap_or(443);
-    let host = url.host_str().ok_or_else(|| bad("the URL has no host".into()))?.to_string();
+    let host = url.host_str().ok_or_else(unreachable)?.to_string();
     let (domain, addrs) = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
         Ok(ip) => (None, vec![SocketAddr::new(ip, port)]),
-        Err(_) => {
-            let addrs =
-                lookup.lookup(&host, port).await.map_err(|e| bad(format!("cannot resolve {host}: {e}")))?;
-            (Some(host.clone()), addrs)
-        }
+        Err(_) => (Some(host.clone()), lookup.lookup(&host, port).await.map_err(|_| unreachable())?),
     };
-    if addrs.is_empty() {
-        return Err(bad(format!("{host} resolves to no address")));
-    }
-    if !allow_private && addrs.iter().any(|a| !saoma_core::address::is_public(a.ip())) {
-        return Err(bad(format!("{host} resolves to a loopback, private or link-local address")));
+    if addrs.is_empty() || (!allow_private && addrs.iter().any(|a| !saoma_core::address::is_public(a.ip()))) {
+        return Err(unreachable());
     }
     Ok(Target { url, domain, addrs })
 }
