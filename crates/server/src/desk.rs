@@ -5,11 +5,11 @@
 
 use crate::auth::{MerchantCaller, WalletCaller};
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
 use crate::util::{now, rfc3339};
 use crate::{AppState, views};
 use axum::Json;
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Extension, State};
 use chrono::{Datelike, Timelike};
 use saoma_core::privacy;
 use saoma_core::report::{self, Sale};
@@ -99,7 +99,7 @@ pub struct LimitQuery {
 pub async fn settlements(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    Query(q): Query<LimitQuery>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require_merchant_key()?;
     let rows = state.store.settlements_recent(&caller.merchant_id, limit_of(q.limit, 30)?).await?;
@@ -126,7 +126,7 @@ pub struct ReportQuery {
 pub async fn sales_report(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    Query(q): Query<ReportQuery>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require_merchant_key()?;
     let days = q.days.unwrap_or(7);
@@ -192,7 +192,7 @@ pub struct MerchantsQuery {
 /// `GET /v1/admin/merchants?status=pending_review`: the review queue (any operator).
 pub async fn merchants(
     State(state): State<AppState>,
-    Query(q): Query<MerchantsQuery>,
+    ApiQuery(q): ApiQuery<MerchantsQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = limit_of(q.limit, 50)?;
     let rows = state.store.merchants_page(q.status.as_deref(), q.cursor.as_deref(), limit + 1).await?;
@@ -221,7 +221,7 @@ pub struct CustomersQuery {
 /// operator).
 pub async fn customers(
     State(state): State<AppState>,
-    Query(q): Query<CustomersQuery>,
+    ApiQuery(q): ApiQuery<CustomersQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = limit_of(q.limit, 50)?;
     let query = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
@@ -250,19 +250,25 @@ pub struct AuditQuery {
 }
 
 /// `GET /v1/admin/audit`: the newest audit records (auditor or admin).
-pub async fn audit(State(state): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Json<Value>> {
+pub async fn audit(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<Value>> {
     let limit = limit_of(q.limit, 50)?;
     let rows = state.store.audit_page(q.cursor, limit + 1).await?;
     let more = rows.len() as i64 > limit;
-    let data: Vec<Value> = rows
+    // A detail that does not parse is a damaged record: an error, not an empty detail.
+    let data = rows
         .iter()
         .take(limit as usize)
         .map(|r| {
-            json!({"seq": r.seq, "actor": r.actor, "action": r.action, "object_id": r.object_id,
-                "detail": serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null),
-                "created_at": r.created_at, "chain": r.chain, "chain_seq": r.chain_seq})
+            let detail = serde_json::from_str::<Value>(&r.detail).map_err(|e| {
+                ApiError::internal(format!("audit record {} has a damaged detail: {e}", r.seq))
+            })?;
+            Ok(json!({"seq": r.seq, "actor": r.actor, "action": r.action, "object_id": r.object_id,
+                "detail": detail, "created_at": r.created_at, "chain": r.chain, "chain_seq": r.chain_seq}))
         })
-        .collect();
+        .collect::<ApiResult<Vec<Value>>>()?;
     let next = if more { data.last().and_then(|r| r["seq"].as_i64()) } else { None };
     Ok(Json(json!({"data": data, "next_cursor": next})))
 }

@@ -6,13 +6,13 @@
 use crate::audit::Audit;
 use crate::auth::MerchantCaller;
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
 use crate::payments::{OpError, currency_of, retry_on_conflict};
 use crate::stock::movement;
 use crate::util::{new_id, now, text_field};
 use crate::{AppState, work::Work};
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use saoma_api as api;
 use saoma_core::catalogue;
 use saoma_store::{AuditRecord, ProductFilter, ProductRow, StockMovementRow};
@@ -175,7 +175,7 @@ fn limit_of(limit: Option<i64>) -> ApiResult<i64> {
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<api::Page<api::Product>>> {
     let limit = limit_of(q.limit)?;
     if q.q.as_ref().is_some_and(|s| s.chars().count() > 64) {
@@ -342,7 +342,7 @@ pub async fn movements(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<api::Page<api::StockMovement>>> {
     let limit = limit_of(q.limit)?;
     let p = own(&state, &caller, &id).await?;

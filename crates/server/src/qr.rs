@@ -2,8 +2,8 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
-use axum::extract::{Query, State};
+use crate::json::{ApiJson, ApiQuery};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use qrcode::QrCode;
@@ -32,7 +32,7 @@ fn code_for(payload: &str) -> ApiResult<QrCode> {
 }
 
 /// `GET /v1/qr.png?payload=...`.
-pub async fn png(Query(q): Query<PayloadQuery>) -> ApiResult<Response> {
+pub async fn png(ApiQuery(q): ApiQuery<PayloadQuery>) -> ApiResult<Response> {
     let code = code_for(&q.payload)?;
     let img = code.render::<image::Luma<u8>>().min_dimensions(256, 256).build();
     let mut out = std::io::Cursor::new(Vec::new());
@@ -41,7 +41,7 @@ pub async fn png(Query(q): Query<PayloadQuery>) -> ApiResult<Response> {
 }
 
 /// `GET /v1/qr.svg?payload=...`.
-pub async fn svg(Query(q): Query<PayloadQuery>) -> ApiResult<Response> {
+pub async fn svg(ApiQuery(q): ApiQuery<PayloadQuery>) -> ApiResult<Response> {
     let code = code_for(&q.payload)?;
     let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(256, 256).build();
     Ok(([("content-type", "image/svg+xml"), ("cache-control", "no-store")], svg).into_response())
@@ -79,7 +79,7 @@ pub struct BarcodeQuery {
 }
 
 /// `GET /v1/barcode.svg?code=DIGITS`: a payment code as a Code 128 barcode.
-pub async fn barcode_svg(Query(q): Query<BarcodeQuery>) -> ApiResult<Response> {
+pub async fn barcode_svg(ApiQuery(q): ApiQuery<BarcodeQuery>) -> ApiResult<Response> {
     let svg = saoma_core::barcode::code128_svg(&q.code, 80)
         .map_err(|e| ApiError::invalid("code", e.to_string()))?;
     Ok(([("content-type", "image/svg+xml"), ("cache-control", "no-store")], svg).into_response())
