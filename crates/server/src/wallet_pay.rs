@@ -157,12 +157,24 @@ pub async fn pay_qr(
     let (p, outcome, stored) = retry_on_conflict(|| async {
         let (t, now) = now();
         let mut work = Work::begin(&state).await?;
+        let mut bound = false;
         if let Some(r) = &req.client_ref
             && let Some(id) = work.wallet_request(&me.customer_id, r).await?
         {
             let p =
                 work.payment(&id).await?.ok_or_else(|| StoreError::Corrupt("lost wallet request".into()))?;
-            return same_qr_request(&p, &ask).map(|()| (p, Outcome::Charged, true));
+            same_qr_request(&p, &ask)?;
+            match p.status() {
+                // A dynamic code declined under this ref stays payable: this is its retry.
+                PaymentStatus::Pending => bound = true,
+                PaymentStatus::Failed => {
+                    let code = p
+                        .failure_code()
+                        .ok_or_else(|| StoreError::Corrupt("a failure without code".into()))?;
+                    return Err(ApiError::declined(code, Some(p.id.clone())).into());
+                }
+                _ => return Ok((p, Outcome::Charged, true)),
+            }
         }
         let (mut p, stored) = match &ask.reference {
             Some(r) => match dynamic_payment(&mut work, &me, &ask, r, &now).await? {
@@ -181,22 +193,26 @@ pub async fn pay_qr(
             rules: &rules,
             actor: &me.customer_id,
         };
-        // A declined dynamic payment stays pending: the customer may top up and pay it.
-        let payee = Payee::Merchant {
-            payment: &mut p,
-            merchant: &merchant,
-            stored,
-            on_decline: OnDecline::KeepPayment,
+        // A declined dynamic payment stays pending: the customer may top up and pay it. A
+        // static code's declined attempt under a `client_ref` is kept as a failed payment,
+        // so the ref stays bound to this request and its retry answers the same decline.
+        let on_decline = match (stored, &req.client_ref) {
+            (false, Some(_)) => OnDecline::FailPayment,
+            _ => OnDecline::KeepPayment,
         };
+        let payee = Payee::Merchant { payment: &mut p, merchant: &merchant, stored, on_decline };
         let outcome = charge::charge(&state, &mut work, &c, payee, &now).await?;
-        if let (Outcome::Charged, Some(r)) = (&outcome, &req.client_ref) {
+        let decided = matches!(outcome, Outcome::Charged | Outcome::Declined(_));
+        if let (true, false, Some(r)) = (decided, bound, &req.client_ref) {
             work.insert_wallet_request(&me.customer_id, r, &p.id).await?;
         }
         work.commit(&state).await?;
         Ok((p, outcome, stored))
     })
     .await?;
-    match refusal(&outcome, stored.then(|| p.id.clone())) {
+    // A payment the customer's attempt left stored (pending or failed) is named.
+    let kept = stored || p.status() == PaymentStatus::Failed;
+    match refusal(&outcome, kept.then(|| p.id.clone())) {
         Some(e) => Err(e),
         None => Ok(Json(views::payment(&p, None))),
     }

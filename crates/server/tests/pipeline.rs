@@ -75,6 +75,44 @@ async fn wallet_client_ref_answers_only_the_same_request(db: Db) {
     w.assert_balanced().await;
 }
 
+async fn a_client_ref_stays_bound_after_a_decline(db: Db) {
+    let w = World::new(db, 1, 1_000).await;
+    let wallet = w.wallet(0).await;
+    let qr = w.till.merchant_qr().await.unwrap();
+    let pay = |amount: i64, r: &str| api::QrPayRequest {
+        qr_payload: qr.qr_payload.clone(),
+        amount: Some(amount),
+        pin: None,
+        client_ref: Some(r.into()),
+    };
+    // A static code's attempt declined under a ref: the same request answers the same
+    // decline, and the ref cannot be spent on another amount afterwards.
+    let err = wallet.pay_qr(&pay(1_500, "snack-1")).await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(402), Some("insufficient_funds")));
+    let again = wallet.pay_qr(&pay(1_500, "snack-1")).await.unwrap_err();
+    assert_eq!(again.code(), Some("insufficient_funds"), "a retry answers the same decline");
+    let other = wallet.pay_qr(&pay(500, "snack-1")).await.unwrap_err();
+    assert_eq!((other.status(), other.code()), (Some(409), Some("idempotency_conflict")));
+    // A dynamic code declined under a ref stays payable, and its retry under the same ref
+    // pays it once the wallet can.
+    let dynamic = w.till.create_payment(&charge("dyn-short", 1_200, None)).await.unwrap();
+    let by_code = |r: &str| api::QrPayRequest {
+        qr_payload: dynamic.qr_payload.clone().unwrap(),
+        amount: None,
+        pin: None,
+        client_ref: Some(r.into()),
+    };
+    assert_eq!(wallet.pay_qr(&by_code("dyn-1")).await.unwrap_err().code(), Some("insufficient_funds"));
+    let elsewhere = wallet.pay_qr(&pay(100, "dyn-1")).await.unwrap_err();
+    assert_eq!(elsewhere.code(), Some("idempotency_conflict"), "the ref is bound to the code");
+    w.admin.top_up(&w.customers[0].0, 1_000, "CNY", "more-1").await.unwrap();
+    let paid = wallet.pay_qr(&by_code("dyn-1")).await.unwrap();
+    assert_eq!((paid.id.as_str(), paid.status.as_str()), (dynamic.id.as_str(), "succeeded"));
+    assert_eq!(wallet.pay_qr(&by_code("dyn-1")).await.unwrap().id, dynamic.id, "and answers it again");
+    assert_eq!(w.balance(0).await, 2_000 - 1_200, "charged once");
+    w.assert_balanced().await;
+}
+
 async fn a_decline_is_kept_with_its_rule_and_moves_nothing(db: Db) {
     let w = World::new(db, 1, 1_000).await;
     let wallet = w.wallet(0).await;
@@ -102,5 +140,6 @@ async fn a_decline_is_kept_with_its_rule_and_moves_nothing(db: Db) {
 on_both!(
     crossed_transfers_neither_deadlock_nor_overdraw,
     wallet_client_ref_answers_only_the_same_request,
+    a_client_ref_stays_bound_after_a_decline,
     a_decline_is_kept_with_its_rule_and_moves_nothing,
 );
