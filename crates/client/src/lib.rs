@@ -410,9 +410,19 @@ impl Client {
         self.post("/v1/wallet/devices", &api::EnrollDeviceRequest { pin: Some(pin.to_string()) }).await
     }
 
-    /// The customer's devices that still make offline codes.
+    /// The customer's devices that still make offline codes (the first page).
     pub async fn devices(&self) -> ClientResult<api::Page<api::Device>> {
         self.get("/v1/wallet/devices").await
+    }
+
+    /// A page of the customer's devices, after `cursor`.
+    pub async fn devices_page(
+        &self,
+        limit: i64,
+        cursor: Option<&str>,
+    ) -> ClientResult<api::Page<api::Device>> {
+        let after = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
+        self.get(&format!("/v1/wallet/devices?limit={limit}{after}")).await
     }
 
     /// Removes a device: its offline codes are refused from now on.

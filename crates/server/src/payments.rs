@@ -77,9 +77,8 @@ impl From<ApiError> for OpError {
 
 /// The customer's opaque handle for one merchant: HMAC of both ids under a platform key.
 pub fn customer_ref(state: &AppState, merchant_id: &str, customer_id: &str) -> String {
-    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(&state.keys.customer_ref_key) else {
-        return String::new();
-    };
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&state.keys.customer_ref_key)
+        .expect("HMAC takes a key of any length");
     mac.update(merchant_id.as_bytes());
     mac.update(b"/");
     mac.update(customer_id.as_bytes());
@@ -473,7 +472,9 @@ pub fn spawn_expiry_sweep(state: AppState, every: Duration) {
 /// One pass of the expiry sweep; the number of payments it closed.
 async fn sweep_once(state: &AppState) -> ApiResult<usize> {
     const BATCH: i64 = 100;
-    let (_, now) = now();
+    let (t, now) = now();
+    // Unknown phones' lockouts (see `pin`) are kept a month after their last guess.
+    state.store.forget_strangers(&rfc3339(t - chrono::Duration::days(30)), &now).await?;
     let mut closed = 0;
     for id in state.store.overdue_payments(&now, BATCH).await? {
         let mut work = Work::begin(state).await?;

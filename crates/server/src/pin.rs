@@ -16,7 +16,8 @@ use crate::util::{new_id, now, rfc3339};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use axum::http::StatusCode;
-use saoma_store::AuditRecord;
+use hmac::{Hmac, Mac};
+use saoma_store::{AuditRecord, StrangerPin, WriteTx};
 use serde_json::json;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -44,46 +45,135 @@ pub fn pin_locked() -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "pin_locked", "too many wrong PINs; PIN use is locked for a while")
 }
 
+/// Whose PIN a check weighs: a customer's, or the made-up one of a phone that belongs to
+/// no customer (a stranger, by a keyed hash of the phone). A stranger's guesses are
+/// counted and locked out exactly as a customer's, and never match, so neither the
+/// answers nor the lockout tell which phones exist.
+#[derive(Clone)]
+enum Holder {
+    Customer(String),
+    Stranger(String),
+}
+
+impl Holder {
+    /// The key its checks in flight are kept under.
+    fn key(&self) -> &str {
+        match self {
+            Holder::Customer(id) | Holder::Stranger(id) => id,
+        }
+    }
+}
+
+/// A holder's lockout state, read under its row lock.
+struct PinState {
+    /// The Argon2 hash to weigh against (a made-up one for a stranger).
+    hash: String,
+    failures: i64,
+    locks: i64,
+    locked_until: Option<String>,
+}
+
+impl PinState {
+    fn locked_at(&self, now: &str) -> bool {
+        self.locked_until.as_deref().is_some_and(|u| u > now)
+    }
+}
+
+/// Reads a holder's state, locking its row until `tx` ends.
+async fn load(tx: &mut WriteTx, who: &Holder, now: &str) -> ApiResult<PinState> {
+    Ok(match who {
+        Holder::Customer(id) => {
+            let c = tx.customer(id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+            PinState {
+                hash: c.pin_hash,
+                failures: c.pin_failures,
+                locks: c.pin_locks,
+                locked_until: c.pin_locked_until,
+            }
+        }
+        Holder::Stranger(key) => {
+            let s = tx.stranger_pin(key, now).await?;
+            PinState {
+                hash: dummy_hash().await?,
+                failures: s.pin_failures,
+                locks: s.pin_locks,
+                locked_until: s.pin_locked_until,
+            }
+        }
+    })
+}
+
+/// Saves a holder's failures, locks and lock end.
+async fn save(tx: &mut WriteTx, who: &Holder, st: &PinState, now: &str) -> ApiResult<()> {
+    match who {
+        Holder::Customer(id) => {
+            tx.set_pin_state(id, st.failures, st.locks, st.locked_until.as_deref()).await?
+        }
+        Holder::Stranger(key) => {
+            let s = StrangerPin {
+                pin_failures: st.failures,
+                pin_locks: st.locks,
+                pin_locked_until: st.locked_until.clone(),
+            };
+            tx.set_stranger_pin(key, &s, now).await?
+        }
+    }
+    Ok(())
+}
+
 /// Checks a customer's PIN, counting failures (see the module's documentation). The check
 /// runs as a task of its own, so a client that hangs up mid-check neither leaves its
 /// reservation behind nor escapes having its guess counted.
 pub async fn verify_pin(state: &AppState, customer_id: &str, pin: &str) -> ApiResult<()> {
-    let (state, customer_id, pin) = (state.clone(), customer_id.to_string(), pin.to_string());
+    check(state, Holder::Customer(customer_id.to_string()), pin).await
+}
+
+/// Weighs a PIN given for a phone that belongs to no customer, as long and with the same
+/// answers and lockout as a customer's wrong PIN. It never succeeds.
+pub async fn verify_stranger(state: &AppState, phone: &str, pin: &str) -> ApiResult<()> {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&state.keys.customer_ref_key)
+        .expect("HMAC takes a key of any length");
+    mac.update(b"stranger-phone/");
+    mac.update(phone.as_bytes());
+    let key = format!("phn_{}", hex::encode(mac.finalize().into_bytes()));
+    check(state, Holder::Stranger(key), pin).await
+}
+
+async fn check(state: &AppState, who: Holder, pin: &str) -> ApiResult<()> {
+    let (state, pin) = (state.clone(), pin.to_string());
     tokio::spawn(async move {
-        let (hash, check_id) = reserve(&state, &customer_id).await?;
+        let (hash, check_id) = reserve(&state, &who).await?;
         let weighed = weigh(&state, hash, &pin).await;
-        settle(&state, &customer_id, &check_id, weighed).await
+        // A stranger's made-up hash is weighed for its time only.
+        let weighed = weighed.map(|ok| ok && matches!(who, Holder::Customer(_)));
+        settle(&state, &who, &check_id, weighed).await
     })
     .await
     .map_err(ApiError::internal)?
 }
 
-/// Spends the time of a PIN check on a made-up hash: a wrong phone takes as long as a
-/// wrong PIN.
-pub async fn weigh_nothing(state: &AppState, pin: &str) -> ApiResult<()> {
+/// A made-up Argon2 hash, made once per process: a stranger's check weighs against it.
+async fn dummy_hash() -> ApiResult<String> {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    let hash = match DUMMY.get() {
-        Some(h) => h.clone(),
-        None => {
-            let h =
-                tokio::task::spawn_blocking(|| hash_pin("000000")).await.map_err(ApiError::internal)??;
-            DUMMY.get_or_init(|| h).clone()
-        }
-    };
-    weigh(state, hash, pin).await.map(|_| ())
+    if let Some(h) = DUMMY.get() {
+        return Ok(h.clone());
+    }
+    let pin = crate::util::random_hex(16);
+    let h = tokio::task::spawn_blocking(move || hash_pin(&pin)).await.map_err(ApiError::internal)??;
+    Ok(DUMMY.get_or_init(|| h).clone())
 }
 
 /// Takes a place for one check, or refuses when PIN use is locked or as many checks are in
 /// flight as wrong PINs remain before the lock.
-async fn reserve(state: &AppState, customer_id: &str) -> ApiResult<(String, String)> {
+async fn reserve(state: &AppState, who: &Holder) -> ApiResult<(String, String)> {
     let (t, now) = now();
     let mut tx = state.store.begin().await?;
-    let c = tx.customer(customer_id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
-    if c.pin_locked_until.as_deref().is_some_and(|u| u > now.as_str()) {
+    let st = load(&mut tx, who, &now).await?;
+    if st.locked_at(&now) {
         return Err(pin_locked());
     }
-    let in_flight = tx.live_pin_checks(customer_id, &now).await?;
-    if c.pin_failures + in_flight >= PIN_FAILURES_MAX {
+    let in_flight = tx.live_pin_checks(who.key(), &now).await?;
+    if st.failures + in_flight >= PIN_FAILURES_MAX {
         // Not locked (yet), but as many checks are running as wrong PINs remain: come back
         // when they are done.
         let mut e = ApiError::new(
@@ -95,9 +185,9 @@ async fn reserve(state: &AppState, customer_id: &str) -> ApiResult<(String, Stri
         return Err(e);
     }
     let id = new_id("pck_");
-    tx.insert_pin_check(&id, customer_id, &rfc3339(t + chrono::Duration::seconds(CHECK_TTL_SECONDS))).await?;
+    tx.insert_pin_check(&id, who.key(), &rfc3339(t + chrono::Duration::seconds(CHECK_TTL_SECONDS))).await?;
     tx.commit().await?;
-    Ok((c.pin_hash, id))
+    Ok((st.hash, id))
 }
 
 /// Runs Argon2 off the async workers, at most as many at once on this node as configured.
@@ -121,16 +211,11 @@ async fn weigh(state: &AppState, hash: String, pin: &str) -> ApiResult<bool> {
     .map_err(ApiError::internal)
 }
 
-/// Ends a check's reservation and counts its outcome under the customer's row lock.
-async fn settle(
-    state: &AppState,
-    customer_id: &str,
-    check_id: &str,
-    weighed: ApiResult<bool>,
-) -> ApiResult<()> {
+/// Ends a check's reservation and counts its outcome under the holder's row lock.
+async fn settle(state: &AppState, who: &Holder, check_id: &str, weighed: ApiResult<bool>) -> ApiResult<()> {
     let (t, now) = now();
     let mut tx = state.store.begin().await?;
-    let fresh = tx.customer(customer_id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+    let mut st = load(&mut tx, who, &now).await?;
     tx.delete_pin_check(check_id).await?;
     let ok = match weighed {
         Ok(ok) => ok,
@@ -139,32 +224,35 @@ async fn settle(
             return Err(e);
         }
     };
-    if fresh.pin_locked_until.as_deref().is_some_and(|u| u > now.as_str()) {
+    if st.locked_at(&now) {
         // Another check locked PIN use while this one was being weighed.
         tx.commit().await?;
         return Err(pin_locked());
     }
     if ok {
-        if fresh.pin_failures != 0 {
-            tx.set_pin_state(customer_id, 0, fresh.pin_locks, None).await?;
+        if st.failures != 0 {
+            st.failures = 0;
+            save(&mut tx, who, &st, &now).await?;
         }
         tx.commit().await?;
         return Ok(());
     }
-    let failures = fresh.pin_failures + 1;
-    if failures < PIN_FAILURES_MAX {
-        tx.set_pin_state(customer_id, failures, fresh.pin_locks, None).await?;
+    st.failures += 1;
+    if st.failures < PIN_FAILURES_MAX {
+        save(&mut tx, who, &st, &now).await?;
         tx.commit().await?;
         return Err(ApiError::new(StatusCode::FORBIDDEN, "invalid_pin", "wrong PIN"));
     }
-    let minutes = PIN_LOCK_MINUTES << fresh.pin_locks.clamp(0, 6);
-    let until = rfc3339(t + chrono::Duration::minutes(minutes));
-    tx.set_pin_state(customer_id, 0, fresh.pin_locks + 1, Some(&until)).await?;
+    let minutes = PIN_LOCK_MINUTES << st.locks.clamp(0, 6);
+    st.failures = 0;
+    st.locks += 1;
+    st.locked_until = Some(rfc3339(t + chrono::Duration::minutes(minutes)));
+    save(&mut tx, who, &st, &now).await?;
     let audit = AuditRecord {
-        actor: customer_id,
+        actor: who.key(),
         action: "pin.locked",
-        object_id: customer_id,
-        detail: json!({"minutes": minutes}),
+        object_id: who.key(),
+        detail: json!({"minutes": minutes, "known_phone": matches!(who, Holder::Customer(_))}),
     };
     tx.audit(&audit, &now).await?;
     tx.commit().await?;

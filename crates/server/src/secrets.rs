@@ -127,9 +127,12 @@ impl Sealer {
     pub fn seal(&self, at: Place<'_>, plain: &str) -> String {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let aad = at.aad();
-        // Encryption fails only for inputs of many gigabytes; secrets are short.
-        let sealed =
-            self.cipher.encrypt(&nonce, Payload { msg: plain.as_bytes(), aad: &aad }).unwrap_or_default();
+        // Encryption fails only for inputs of many gigabytes; secrets are short. An empty
+        // ciphertext would be a secret lost for good, so this is an invariant, not a default.
+        let sealed = self
+            .cipher
+            .encrypt(&nonce, Payload { msg: plain.as_bytes(), aad: &aad })
+            .expect("AES-GCM seals any secret shorter than 64 GiB");
         format!("{PREFIX}{}", STANDARD.encode([nonce.as_slice(), &sealed].concat()))
     }
 

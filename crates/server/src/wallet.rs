@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::json::{ApiJson, ApiQuery};
 use crate::page;
 use crate::payments::retry_on_conflict;
-use crate::pin::{verify_pin, weigh_nothing};
+use crate::pin::{verify_pin, verify_stranger};
 use crate::util::{new_id, now, random_token, rfc3339, sha256_hex};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -30,10 +30,14 @@ pub async fn create_session(
     ApiJson(req): ApiJson<api::SessionRequest>,
 ) -> ApiResult<Json<api::Session>> {
     let denied = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "wrong phone or PIN");
+    // A phone nobody has is weighed, counted and locked out as a wrong PIN is: neither the
+    // answer, its time nor the lockout tells which phones exist.
     let Some(c) = state.store.customer_by_phone(&req.phone).await? else {
-        // As slow and as vague as a wrong PIN: the answer does not tell which phones exist.
-        weigh_nothing(&state, &req.pin).await?;
-        return Err(denied());
+        return match verify_stranger(&state, &req.phone, &req.pin).await {
+            Err(e) if e.code == "invalid_pin" => Err(denied()),
+            Err(e) => Err(e),
+            Ok(()) => Err(ApiError::internal("a stranger's PIN check succeeded")),
+        };
     };
     match verify_pin(&state, &c.id, &req.pin).await {
         Err(e) if e.code == "invalid_pin" => return Err(denied()),
@@ -122,6 +126,10 @@ pub async fn enroll_device(
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "the session has ended").into()
             );
         }
+        if tx.live_device_count(&me.customer_id).await? >= DEVICES_MAX {
+            let why = format!("at most {DEVICES_MAX} devices make codes at once; remove one first");
+            return Err(ApiError::conflict("too_many_devices", why).into());
+        }
         let sealed = state.keys.sealer.seal(crate::secrets::Place::device(&device_id), &secret);
         tx.insert_device(&device_id, &me.customer_id, i64::from(slot), &sealed, &now).await?;
         tx.audit(
@@ -151,16 +159,22 @@ pub async fn enroll_device(
 pub async fn list_devices(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
+    ApiQuery(q): ApiQuery<page::PageQuery>,
 ) -> ApiResult<Json<api::Page<api::Device>>> {
-    let data = state
-        .store
-        .live_devices(&me.customer_id)
-        .await?
-        .into_iter()
-        .map(|d| api::Device { id: d.id, created_at: d.created_at })
-        .collect();
-    Ok(Json(api::Page { data, next_cursor: None }))
+    let limit = page::limit(q.limit, 20)?;
+    let after = DEVICES.read::<2>(q.cursor.as_deref())?.map(|[at, id]| (at, id));
+    let rows = state.store.live_devices_page(&me.customer_id, after, limit + 1).await?;
+    let (rows, next_cursor) = DEVICES.page(rows, limit, |d| vec![d.created_at.as_str(), d.id.as_str()])?;
+    let data = rows.into_iter().map(|d| api::Device { id: d.id, created_at: d.created_at }).collect();
+    Ok(Json(api::Page { data, next_cursor }))
 }
+
+/// The device list's cursor: the enrolment time and id of the last device shown.
+const DEVICES: page::Cursor = page::Cursor::of("devices");
+
+/// The most devices one customer may have making codes at once. Each holds a secret
+/// that makes valid codes, so more would only widen what a lost phone gives away.
+pub const DEVICES_MAX: i64 = 10;
 
 /// `DELETE /v1/wallet/devices/{id}`: removes a device; its offline codes are refused from
 /// now on.

@@ -89,12 +89,47 @@ async fn parallel_wrong_pins_weigh_at_most_five(db: Db) {
 }
 
 async fn a_wrong_phone_answers_as_a_wrong_pin(db: Db) {
-    let w = World::new(db, 1, 0).await;
+    let w = World::new(db, 2, 0).await;
     let wrong_pin = refused_sign_in(&w, &w.customers[0].1, "000000").await;
     let wrong_phone = refused_sign_in(&w, "13999999999", PIN).await;
     assert_eq!((wrong_pin.status(), wrong_pin.code()), (Some(401), Some("unauthenticated")));
     assert_eq!((wrong_phone.status(), wrong_phone.code()), (wrong_pin.status(), wrong_pin.code()));
     assert_eq!(wrong_phone.to_string(), wrong_pin.to_string(), "the same words, whichever was wrong");
+    // The lockout cannot tell them apart either: the fifth wrong guess locks an unknown
+    // phone as it locks a customer's, after the same number of "wrong" answers.
+    let run = |phone: String| {
+        let w = &w;
+        async move {
+            let mut answers = Vec::new();
+            for _ in 0..7 {
+                answers.push(refused_sign_in(w, &phone, "000000").await.to_string());
+            }
+            answers
+        }
+    };
+    let known = run(w.customers[1].1.clone()).await;
+    let unknown = run("13888888888".into()).await;
+    assert_eq!(known.iter().filter(|a| a.contains("pin_locked")).count(), 3, "the fifth locks: {known:?}");
+    assert_eq!(unknown, known, "an unknown phone locks as a customer's does");
+    // Parallel guesses at an unknown phone are let in as few at a time as a customer's.
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let url = w.url();
+        tasks.push(tokio::spawn(async move {
+            match Client::new(&url, Credentials::None).wallet_session("13777777777", "000000").await {
+                Ok(_) => "signed_in".to_string(),
+                Err(e) => e.code().unwrap_or("none").to_string(),
+            }
+        }));
+    }
+    let mut weighed = 0;
+    for t in tasks {
+        match t.await.unwrap().as_str() {
+            "unauthenticated" => weighed += 1,
+            other => assert!(["pin_locked", "rate_limited", "unavailable"].contains(&other), "{other}"),
+        }
+    }
+    assert!(weighed <= 4, "{weighed} guesses at an unknown phone answered as wrong before its lock");
 }
 
 /// Tight bad-code thresholds: 3 per till or key, 5 per merchant.
@@ -207,6 +242,34 @@ async fn devices_need_the_pin_and_die_with_sign_out_everywhere(db: Db) {
     assert_eq!(w.balance(0).await, 10_000);
 }
 
+async fn devices_are_capped_and_listed_a_page_at_a_time(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    let wallet = w.wallet(0).await;
+    let mut enrolled = Vec::new();
+    for _ in 0..10 {
+        enrolled.push(wallet.enroll_device(PIN).await.unwrap().device_id);
+    }
+    let over = wallet.enroll_device(PIN).await.unwrap_err();
+    assert_eq!((over.status(), over.code()), (Some(409), Some("too_many_devices")));
+    // Pages of four: every device once, in enrolment order, then no next cursor.
+    let (mut seen, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let page = wallet.devices_page(4, cursor.as_deref()).await.unwrap();
+        assert!(page.data.len() <= 4);
+        seen.extend(page.data.into_iter().map(|d| d.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, enrolled);
+    // Removing one makes room for one more.
+    wallet.remove_device(&enrolled[0]).await.unwrap();
+    wallet.enroll_device(PIN).await.unwrap();
+    let bad = wallet.devices_page(4, Some("not-a-cursor")).await.unwrap_err();
+    assert_eq!((bad.status(), bad.code()), (Some(400), Some("invalid_request")));
+}
+
 async fn overdue_payments_close_once_and_cannot_be_confirmed(db: Db) {
     let sweeping = |db: &Db| saoma_server::Config {
         expiry_sweep_every: std::time::Duration::from_millis(100),
@@ -256,6 +319,7 @@ on_both!(
     bad_codes_block_any_key_and_the_merchant,
     a_parallel_burst_of_bad_codes_is_counted_and_blocks,
     devices_need_the_pin_and_die_with_sign_out_everywhere,
+    devices_are_capped_and_listed_a_page_at_a_time,
     overdue_payments_close_once_and_cannot_be_confirmed,
     nul_is_a_clients_mistake,
 );

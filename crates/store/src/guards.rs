@@ -3,6 +3,14 @@
 
 use crate::{DeviceRow, Store, StoreResult, WriteTx};
 
+/// The lockout state of a phone that belongs to no customer.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StrangerPin {
+    pub pin_failures: i64,
+    pub pin_locks: i64,
+    pub pin_locked_until: Option<String>,
+}
+
 /// What a bad-code counter says now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuessCount {
@@ -20,14 +28,38 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// A customer's devices that still make codes, oldest first.
-    pub async fn live_devices(&self, customer_id: &str) -> StoreResult<Vec<DeviceRow>> {
+    /// A page of a customer's devices that still make codes, oldest first, after the
+    /// `(created_at, id)` of the last one shown.
+    pub async fn live_devices_page(
+        &self,
+        customer_id: &str,
+        after: Option<(String, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<DeviceRow>> {
+        let (at, id) = after.unwrap_or_default();
         Ok(sqlx::query_as(
-            "SELECT * FROM devices WHERE customer_id = $1 AND revoked_at IS NULL ORDER BY created_at, id",
+            "SELECT * FROM devices WHERE customer_id = $1 AND revoked_at IS NULL \
+             AND (created_at > $2 OR (created_at = $2 AND id > $3)) ORDER BY created_at, id LIMIT $4",
         )
         .bind(customer_id)
+        .bind(at)
+        .bind(id)
+        .bind(limit)
         .fetch_all(&self.read)
         .await?)
+    }
+
+    /// Forgets unknown phones untouched since `before` whose lock, if any, has ended;
+    /// answers how many.
+    pub async fn forget_strangers(&self, before: &str, now: &str) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM stranger_pins WHERE updated_at < $1 AND (pin_locked_until IS NULL OR pin_locked_until <= $2)",
+        )
+        .bind(before)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Makes sure the bad-code counter of `scope` exists, so that a charge can lock it
@@ -45,6 +77,53 @@ impl Store {
 }
 
 impl WriteTx {
+    /// The lockout state of an unknown phone (by its keyed hash), created at zero when
+    /// new, locked until this transaction ends as a customer's row is.
+    pub async fn stranger_pin(&mut self, phone_key: &str, now: &str) -> StoreResult<StrangerPin> {
+        sqlx::query(
+            "INSERT INTO stranger_pins (phone_key, pin_failures, pin_locks, updated_at) VALUES ($1, 0, 0, $2) \
+             ON CONFLICT (phone_key) DO NOTHING",
+        )
+        .bind(phone_key)
+        .bind(now)
+        .execute(self.conn())
+        .await?;
+        let sql = format!(
+            "SELECT pin_failures, pin_locks, pin_locked_until FROM stranger_pins WHERE phone_key = $1{}",
+            self.lock()
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(phone_key).fetch_one(self.conn()).await?)
+    }
+
+    /// Saves an unknown phone's lockout state.
+    pub async fn set_stranger_pin(&mut self, phone_key: &str, s: &StrangerPin, now: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE stranger_pins SET pin_failures = $1, pin_locks = $2, pin_locked_until = $3, updated_at = $4 \
+             WHERE phone_key = $5",
+        )
+        .bind(s.pin_failures)
+        .bind(s.pin_locks)
+        .bind(&s.pin_locked_until)
+        .bind(now)
+        .bind(phone_key)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// How many devices of a customer still make codes; the customer's row is locked
+    /// first, so concurrent enrolments of one customer count one after the other.
+    pub async fn live_device_count(&mut self, customer_id: &str) -> StoreResult<i64> {
+        self.customer(customer_id).await?;
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM devices WHERE customer_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(customer_id)
+        .fetch_one(self.conn())
+        .await?;
+        Ok(n)
+    }
+
     /// The PIN checks of a customer still in flight at `now`, after dropping those a crash
     /// left behind.
     pub async fn live_pin_checks(&mut self, customer_id: &str, now: &str) -> StoreResult<i64> {

@@ -23,7 +23,7 @@ mod web;
 mod webhooks;
 
 pub use bulk::LedgerFlows;
-pub use guards::GuessCount;
+pub use guards::{GuessCount, StrangerPin};
 pub use products::{ProductFilter, ProductRow, StockMovementRow};
 pub use rows::*;
 pub use tx::{SEALED_COLUMNS, WriteTx};
@@ -116,6 +116,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../migrations/0014_code_locator_key.sql")),
     (15, include_str!("../migrations/0015_products.sql")),
     (16, include_str!("../migrations/0016_web_sessions.sql")),
+    (17, include_str!("../migrations/0017_stranger_pins.sql")),
 ];
 
 impl Store {
