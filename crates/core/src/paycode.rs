@@ -123,11 +123,7 @@ pub fn step_of(unix_seconds: i64) -> i64 {
 }
 
 fn hmac_u32(key: &[u8], parts: &[&[u8]]) -> u32 {
-    // HMAC accepts keys of any length, so new_from_slice cannot fail here.
-    let mut mac = match HmacSha256::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return 0,
-    };
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length");
     for p in parts {
         mac.update(p);
     }

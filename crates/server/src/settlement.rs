@@ -8,7 +8,8 @@ use crate::audit::Audit;
 use crate::auth::Operator;
 use crate::bills::{self, BusinessDay};
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
+use crate::page;
 use crate::util::{new_id, now};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -43,20 +44,27 @@ pub async fn settle(
 }
 
 /// `GET /v1/admin/settlements/{date}`: the settlement report of a day.
-pub async fn report(State(state): State<AppState>, Path(date): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn report(
+    State(state): State<AppState>,
+    Path(date): Path<String>,
+    ApiQuery(q): ApiQuery<page::PageQuery>,
+) -> ApiResult<Json<Value>> {
     bills::business_day(&date, "UTC")?;
-    let mut report = Vec::new();
-    for m in state.store.merchants().await? {
-        for s in state.store.settlements_of(&m.id, &date).await? {
-            report.push(view(&m, &s, "settled"));
-        }
-    }
-    Ok(Json(json!({"date": date, "settlements": report})))
+    let limit = page::limit(q.limit, page::LIMIT_MAX)?;
+    let after = REPORT.read::<1>(q.cursor.as_deref())?.map(|[id]| id);
+    let rows = state.store.settlements_on(&date, after.as_deref(), limit + 1).await?;
+    let (rows, next_cursor) = REPORT.page(rows, limit, |(s, _)| vec![s.id.as_str()])?;
+    let report: Vec<Value> = rows.iter().map(|(s, name)| view(name, s, "settled")).collect();
+    Ok(Json(json!({"date": date, "settlements": report, "next_cursor": next_cursor})))
 }
 
-fn view(m: &MerchantRow, s: &SettlementRow, outcome: &str) -> Value {
-    json!({"settlement_id": s.id, "merchant_id": m.id, "merchant_name": m.name, "currency": s.currency,
-           "amount": s.amount, "carried": s.carried, "entry_id": s.entry_id, "outcome": outcome})
+/// The settlement report's cursor: the id of the last settlement shown.
+const REPORT: page::Cursor = page::Cursor::of("settlements");
+
+fn view(merchant_name: &str, s: &SettlementRow, outcome: &str) -> Value {
+    json!({"settlement_id": s.id, "merchant_id": s.merchant_id, "merchant_name": merchant_name,
+           "currency": s.currency, "amount": s.amount, "carried": s.carried, "entry_id": s.entry_id,
+           "outcome": outcome})
 }
 
 /// A merchant that may hold money: one that has passed review (active or suspended since).
@@ -72,7 +80,7 @@ async fn settle_merchant(state: &AppState, m: &MerchantRow, date: &str, actor: &
     }
     let existing = state.store.settlements_of(&m.id, date).await?;
     if let Some(s) = existing.first() {
-        return Ok(view(m, s, "already_settled"));
+        return Ok(view(&m.name, s, "already_settled"));
     }
     let currency = Currency::from_code(&m.currency).ok_or_else(|| StoreError::Corrupt(m.currency.clone()))?;
     let (_, now) = now();
@@ -116,13 +124,13 @@ async fn settle_merchant(state: &AppState, m: &MerchantRow, date: &str, actor: &
     };
     tx.audit(&audit, &now).await?;
     match tx.commit().await {
-        Ok(()) => Ok(view(m, &s, if s.amount > 0 { "paid" } else { "carried" })),
+        Ok(()) => Ok(view(&m.name, &s, if s.amount > 0 { "paid" } else { "carried" })),
         // Another node settled the same day at the same moment: report theirs.
         Err(StoreError::UniqueViolation) => {
             let theirs = state.store.settlements_of(&m.id, date).await?;
             theirs
                 .first()
-                .map(|s| view(m, s, "already_settled"))
+                .map(|s| view(&m.name, s, "already_settled"))
                 .ok_or_else(|| ApiError::internal("settlement race"))
         }
         Err(e) => Err(e.into()),

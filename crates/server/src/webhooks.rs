@@ -126,7 +126,12 @@ pub async fn list(
     Ok(Json(json!({"data": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next_cursor})))
 }
 
-/// `GET /v1/merchant/webhook/deliveries/{id}`: one delivery with every attempt.
+/// The most attempts one delivery shows: the newest. A round of retries is 8 attempts;
+/// only many manual resends make more.
+const ATTEMPTS_SHOWN: i64 = 100;
+
+/// `GET /v1/merchant/webhook/deliveries/{id}`: one delivery with its attempts, oldest
+/// first (the newest [`ATTEMPTS_SHOWN`]).
 pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -140,7 +145,7 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found("delivery"))?;
     let attempts: Vec<Value> = state
         .store
-        .attempts(&d.id)
+        .attempts(&d.id, ATTEMPTS_SHOWN)
         .await?
         .iter()
         .map(|a| {

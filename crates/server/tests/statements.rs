@@ -43,7 +43,41 @@ async fn statement_settlement_and_reconciliation(db: Db) {
     assert_eq!(w.merchant.bill("2026-02-30").await.unwrap_err().code(), Some("invalid_request"));
 
     // Settlement pays that net out once.
+    for name in ["Second shop", "Third shop"] {
+        let m = w.admin.create_merchant(&merchant_req(name)).await.unwrap();
+        w.admin.approve_merchant(&m.id).await.unwrap();
+    }
     let s = w.admin.settle(&date).await.unwrap();
+    // The day's report is read a page at a time: every settlement once, then no cursor.
+    let (mut seen, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let url = format!("{}/v1/admin/settlements/{date}?limit=2{cursor}", w.url());
+        let page: serde_json::Value = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rows = page["settlements"].as_array().unwrap();
+        assert!(rows.len() <= 2, "{page}");
+        seen.extend(rows.iter().map(|r| r["settlement_id"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    let mut settled: Vec<String> = s["settlements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["settlement_id"].as_str().unwrap().into())
+        .collect();
+    settled.sort();
+    assert!(settled.len() >= 3, "{s}");
+    assert_eq!(seen, settled);
     let mine =
         s["settlements"].as_array().unwrap().iter().find(|x| x["merchant_id"] == w.merchant_id.as_str());
     let mine = mine.unwrap().clone();

@@ -90,6 +90,26 @@ impl Store {
     }
 
     /// A merchant's settlements of one business day.
+    /// A page of one business date's settlements of every merchant, with the merchant's
+    /// name, in settlement id order after `after`.
+    pub async fn settlements_on(
+        &self,
+        date: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<(SettlementRow, String)>> {
+        let rows: Vec<SettledRow> = sqlx::query_as(
+            "SELECT s.*, m.name AS merchant_name FROM settlements s JOIN merchants m ON m.id = s.merchant_id \
+             WHERE s.business_date = $1 AND s.id > $2 ORDER BY s.id LIMIT $3",
+        )
+        .bind(date)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.settlement, r.merchant_name)).collect())
+    }
+
     pub async fn settlements_of(&self, merchant_id: &str, date: &str) -> StoreResult<Vec<SettlementRow>> {
         Ok(sqlx::query_as(
             "SELECT * FROM settlements WHERE merchant_id = $1 AND business_date = $2 ORDER BY currency",
@@ -155,4 +175,12 @@ impl WriteTx {
         .map_err(crate::StoreError::from_sqlx)?;
         Ok(())
     }
+}
+
+/// A settlement with the name of its merchant.
+#[derive(sqlx::FromRow)]
+struct SettledRow {
+    #[sqlx(flatten)]
+    settlement: SettlementRow,
+    merchant_name: String,
 }

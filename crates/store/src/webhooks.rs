@@ -182,10 +182,15 @@ impl Store {
     }
 
     /// A delivery's attempts, oldest first.
-    pub async fn attempts(&self, delivery_id: &str) -> StoreResult<Vec<AttemptRow>> {
-        Ok(sqlx::query_as("SELECT * FROM webhook_attempts WHERE delivery_id = $1 ORDER BY seq")
-            .bind(delivery_id)
-            .fetch_all(&self.read)
-            .await?)
+    pub async fn attempts(&self, delivery_id: &str, newest: i64) -> StoreResult<Vec<AttemptRow>> {
+        let mut rows: Vec<AttemptRow> = sqlx::query_as(
+            "SELECT * FROM webhook_attempts WHERE delivery_id = $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(delivery_id)
+        .bind(newest)
+        .fetch_all(&self.read)
+        .await?;
+        rows.reverse();
+        Ok(rows)
     }
 }
