@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-20}"
-for target in scan emv paycode signature receipt; do
+for target in scan emv paycode signature receipt qr_image; do
   work="$(mktemp -d)"
   cp -r "corpus/$target/." "$work/"
   if [ -d "regressions/$target" ]; then cp -r "regressions/$target/." "$work/"; fi

@@ -2,6 +2,7 @@
 //! the request-signing scheme. Wire formats live only here. Requests refuse unknown fields.
 
 pub mod checkpoint;
+pub mod qr_image;
 pub mod qr_signature;
 pub mod receipt;
 pub mod signing;

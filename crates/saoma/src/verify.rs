@@ -1,7 +1,7 @@
 //! `saoma verify-receipt`: checks a receipt offline, from a JWS string, a file holding one,
 //! or a photo/screenshot (PNG) of the receipt's QR code.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use saoma_api::{qr_signature, receipt};
 
 #[derive(clap::Args)]
@@ -110,12 +110,5 @@ fn read_receipt(input: &str) -> anyhow::Result<String> {
 
 /// The text of the first QR code in a PNG image.
 pub fn qr_text(png: &[u8]) -> anyhow::Result<String> {
-    let image = image::load_from_memory(png).context("not a readable image")?.to_luma8();
-    let mut prepared = rqrr::PreparedImage::prepare(image);
-    for grid in prepared.detect_grids() {
-        if let Ok((_, text)) = grid.decode() {
-            return Ok(text);
-        }
-    }
-    bail!("no readable QR code in the image")
+    Ok(saoma_api::qr_image::qr_text(png)?)
 }
