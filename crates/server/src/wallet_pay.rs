@@ -173,7 +173,15 @@ pub async fn pay_qr(
                         .ok_or_else(|| StoreError::Corrupt("a failure without code".into()))?;
                     return Err(ApiError::declined(code, Some(p.id.clone())).into());
                 }
-                _ => return Ok((p, Outcome::Charged, true)),
+                // Paid by this customer: the answer to a retry. Paid by someone else, or
+                // closed, since the decline: refused as a fresh attempt would be.
+                PaymentStatus::Succeeded if p.customer_id.as_deref() == Some(me.customer_id.as_str()) => {
+                    return Ok((p, Outcome::Charged, true));
+                }
+                status => {
+                    let why = format!("payment is {}", status.as_str());
+                    return Err(ApiError::conflict("payment_not_pending", why).into());
+                }
             }
         }
         let (mut p, stored) = match &ask.reference {

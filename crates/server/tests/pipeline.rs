@@ -109,6 +109,18 @@ async fn a_client_ref_stays_bound_after_a_decline(db: Db) {
     let paid = wallet.pay_qr(&by_code("dyn-1")).await.unwrap();
     assert_eq!((paid.id.as_str(), paid.status.as_str()), (dynamic.id.as_str(), "succeeded"));
     assert_eq!(wallet.pay_qr(&by_code("dyn-1")).await.unwrap().id, dynamic.id, "and answers it again");
+    // A code declined under a ref and then paid by someone else is not this customer's.
+    let other = w.till.create_payment(&charge("dyn-other", 5_000, None)).await.unwrap();
+    let by_other = |r: &str| api::QrPayRequest {
+        qr_payload: other.qr_payload.clone().unwrap(),
+        amount: None,
+        pin: None,
+        client_ref: Some(r.into()),
+    };
+    assert_eq!(wallet.pay_qr(&by_other("dyn-2")).await.unwrap_err().code(), Some("insufficient_funds"));
+    w.till.cancel(&other.id).await.unwrap();
+    let late = wallet.pay_qr(&by_other("dyn-2")).await.unwrap_err();
+    assert_eq!((late.status(), late.code()), (Some(409), Some("payment_not_pending")));
     assert_eq!(w.balance(0).await, 2_000 - 1_200, "charged once");
     w.assert_balanced().await;
 }
