@@ -2,6 +2,7 @@
 //! the request-signing scheme. Wire formats live only here. Requests refuse unknown fields.
 
 pub mod checkpoint;
+pub mod errors;
 pub mod qr_signature;
 pub mod receipt;
 pub mod signing;
@@ -9,15 +10,19 @@ pub mod signing;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use errors::ErrorCode;
+
 /// The error envelope: `{"error": {...}}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorEnvelope {
     pub error: ErrorBody,
 }
 
 /// What went wrong, for a machine (`code`) and a person (`message`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// One of the table's codes ([`ErrorCode`]).
+    #[schema(value_type = ErrorCode)]
     pub code: String,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,7 +38,7 @@ pub struct ErrorBody {
 }
 
 /// A page of a list.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,
@@ -42,7 +47,7 @@ pub struct Page<T> {
 // ---- Admin ----
 
 /// `POST /v1/admin/merchants`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMerchantRequest {
     pub name: String,
@@ -56,7 +61,7 @@ pub struct CreateMerchantRequest {
 }
 
 /// A merchant.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Merchant {
     pub id: String,
     pub name: String,
@@ -71,14 +76,14 @@ pub struct Merchant {
 }
 
 /// `POST /v1/admin/merchants/{id}/terminals`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTerminalRequest {
     pub name: String,
 }
 
 /// A terminal (till) of a merchant.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Terminal {
     pub id: String,
     pub merchant_id: String,
@@ -86,7 +91,7 @@ pub struct Terminal {
 }
 
 /// `POST /v1/admin/merchants/{id}/keys`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,7 +100,7 @@ pub struct CreateKeyRequest {
 }
 
 /// A new API key; the secret is shown this once.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyCreated {
     pub key_id: String,
     pub secret: String,
@@ -105,7 +110,7 @@ pub struct KeyCreated {
 }
 
 /// `POST /v1/admin/customers`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCustomerRequest {
     pub phone: String,
@@ -117,7 +122,7 @@ pub struct CreateCustomerRequest {
 }
 
 /// A customer as the operator sees it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Customer {
     pub id: String,
     pub phone: String,
@@ -132,7 +137,7 @@ pub struct Customer {
 }
 
 /// `POST /v1/admin/customers/{id}/topups`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopUpRequest {
     pub amount: i64,
@@ -141,7 +146,7 @@ pub struct TopUpRequest {
 }
 
 /// A top-up (cash-in).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopUp {
     pub id: String,
     pub customer_id: String,
@@ -152,7 +157,7 @@ pub struct TopUp {
 }
 
 /// One currency's line of the trial balance.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrialBalanceLine {
     pub currency: String,
     pub debits: i64,
@@ -161,7 +166,7 @@ pub struct TrialBalanceLine {
 }
 
 /// `GET /v1/admin/ledger/trial-balance`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrialBalance {
     pub currencies: Vec<TrialBalanceLine>,
     pub balanced: bool,
@@ -173,7 +178,7 @@ pub struct TrialBalance {
 /// Given as `{sku, quantity}` only, it is a catalogue line: the server fills in the
 /// product's name and price. Either way, a line whose `sku` names a product of the
 /// merchant's catalogue takes that product's stock when the payment succeeds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Item {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -188,7 +193,7 @@ pub struct Item {
 }
 
 /// `POST /v1/payments`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePaymentRequest {
     pub out_trade_no: String,
@@ -207,7 +212,7 @@ pub struct CreatePaymentRequest {
 }
 
 /// A payment.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Payment {
     pub id: String,
     pub out_trade_no: String,
@@ -242,14 +247,14 @@ pub struct Payment {
 }
 
 /// `POST /v1/payments/cancel`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelByTradeNoRequest {
     pub out_trade_no: String,
 }
 
 /// `POST /v1/payments/{id}/refunds`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRefundRequest {
     pub out_refund_no: String,
@@ -265,7 +270,7 @@ pub struct CreateRefundRequest {
 }
 
 /// Units of one sku a refund brings back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundItem {
     pub sku: String,
@@ -273,7 +278,7 @@ pub struct RefundItem {
 }
 
 /// A refund.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Refund {
     pub id: String,
     pub payment_id: String,
@@ -288,7 +293,7 @@ pub struct Refund {
 }
 
 /// `GET /v1/merchant/qr`: the merchant's static code.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MerchantQr {
     pub qr_payload: String,
     pub qr_png_url: String,
@@ -296,7 +301,7 @@ pub struct MerchantQr {
 }
 
 /// An event of the outbox, as the live feed and webhooks send it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     pub id: String,
     #[serde(rename = "type")]
@@ -308,7 +313,7 @@ pub struct Event {
 // ---- Products and stock ----
 
 /// `POST /v1/merchant/products`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProductRequest {
     pub sku: String,
@@ -337,7 +342,7 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
 
 /// `PATCH /v1/merchant/products/{id}`: only the fields given change; `null` clears
 /// `stock` (no longer tracked), `barcode` and `low_stock_threshold`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProductRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -362,7 +367,7 @@ pub struct UpdateProductRequest {
 }
 
 /// A product of the merchant's catalogue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Product {
     pub id: String,
     pub sku: String,
@@ -381,7 +386,7 @@ pub struct Product {
 }
 
 /// `POST /v1/merchant/products/{id}/adjustments`: a manual change of stock, with why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockAdjustmentRequest {
     /// Units added (positive) or removed (negative).
@@ -390,7 +395,7 @@ pub struct StockAdjustmentRequest {
 }
 
 /// One change of a product's stock.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StockMovement {
     pub id: String,
     pub product_id: String,
@@ -413,7 +418,7 @@ pub struct StockMovement {
 // ---- Wallet ----
 
 /// `POST /v1/wallet/session`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionRequest {
     pub phone: String,
@@ -421,21 +426,21 @@ pub struct SessionRequest {
 }
 
 /// A wallet session.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Session {
     pub token: String,
     pub expires_at: String,
 }
 
 /// One balance of a wallet.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Balance {
     pub currency: String,
     pub available: i64,
 }
 
 /// The wallet's limits.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Limits {
     /// Above this, in major units of the payment's currency, a payment asks for the PIN.
     pub password_free_major_units: i64,
@@ -451,7 +456,7 @@ pub struct Limits {
 }
 
 /// `GET /v1/wallet`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Wallet {
     pub customer_id: String,
     pub balances: Vec<Balance>,
@@ -462,14 +467,14 @@ pub struct Wallet {
 }
 
 /// `POST /v1/wallet/payment-codes`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentCodeIssued {
     pub code: String,
     pub expires_at: String,
 }
 
 /// `POST /v1/wallet/devices`: the customer's PIN, which enrolling a device needs.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollDeviceRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -477,7 +482,7 @@ pub struct EnrollDeviceRequest {
 }
 
 /// An enrolled device as the customer sees it (`GET /v1/wallet/devices`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Device {
     pub id: String,
     pub created_at: String,
@@ -485,7 +490,7 @@ pub struct Device {
 
 /// `POST /v1/wallet/devices`: what a device needs to make codes offline
 /// (docs/payment-codes.md). Nothing in it is shared with any other device.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceEnrolled {
     pub device_id: String,
     /// The device secret, hex; shown once.
@@ -499,7 +504,7 @@ pub struct DeviceEnrolled {
 
 /// A device's own locators, one per time step from `first_step`
 /// (`POST /v1/wallet/devices/{id}/schedule` fetches the next ones).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CodeSchedule {
     /// The step (Unix time / `step_seconds`) of the first locator.
     pub first_step: i64,
@@ -570,14 +575,14 @@ pub fn offline_code(
 }
 
 /// `POST /v1/wallet/qr/resolve`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QrResolveRequest {
     pub qr_payload: String,
 }
 
 /// What paying a scanned code means.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QrResolution {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -599,7 +604,7 @@ pub struct QrResolution {
 }
 
 /// `POST /v1/wallet/qr/pay`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QrPayRequest {
     pub qr_payload: String,
@@ -612,14 +617,14 @@ pub struct QrPayRequest {
 }
 
 /// `POST /v1/wallet/payments/{id}/confirm`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
     pub pin: String,
 }
 
 /// `POST /v1/wallet/transfers`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -633,7 +638,7 @@ pub struct TransferRequest {
 }
 
 /// A transfer between customers.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Transfer {
     pub id: String,
     pub from_customer_id: String,
@@ -645,7 +650,7 @@ pub struct Transfer {
 }
 
 /// One line of a customer's history.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WalletTransaction {
     /// `payment`, `refund`, `transfer_in`, `transfer_out`, `top_up`.
     #[serde(rename = "type")]
@@ -662,7 +667,7 @@ pub struct WalletTransaction {
 }
 
 /// `GET /v1/payments/{id}/receipt`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReceiptResponse {
     pub receipt_jws: String,
 }

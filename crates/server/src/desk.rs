@@ -5,11 +5,11 @@
 
 use crate::auth::{MerchantCaller, WalletCaller};
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery};
 use crate::util::{now, rfc3339};
 use crate::{AppState, views};
 use axum::Json;
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Extension, State};
 use chrono::{Datelike, Timelike};
 use saoma_core::privacy;
 use saoma_core::report::{self, Sale};
@@ -29,6 +29,15 @@ fn limit_of(limit: Option<i64>, default: i64) -> ApiResult<i64> {
 
 /// `GET /v1/wallet/pending`: the customer's payments a till is waiting for them to
 /// confirm with the PIN, with the merchant's name.
+#[utoipa::path(
+    operation_id = "desk_pending",
+    get,
+    path = "/v1/wallet/pending",
+    tag = "wallet",
+    summary = "Payments waiting for confirmation.",
+    responses((status = 200, description = "payments waiting for this customer's PIN", body = serde_json::Value)),
+    security(("wallet_session" = [])),
+)]
 pub async fn pending(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
@@ -42,7 +51,7 @@ pub async fn pending(
 }
 
 /// `{to_phone}` or `{qr_payload}` of a transfer to look up.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecipientQuery {
     to_phone: Option<String>,
@@ -51,6 +60,16 @@ pub struct RecipientQuery {
 
 /// `POST /v1/wallet/recipients/resolve`: whom a transfer would reach, masked, for the
 /// sender to recognise before confirming.
+#[utoipa::path(
+    operation_id = "desk_recipient",
+    post,
+    path = "/v1/wallet/recipients/resolve",
+    tag = "wallet",
+    summary = "Whom a transfer would reach.",
+    request_body = RecipientQuery,
+    responses((status = 200, description = "the recipient, masked", body = serde_json::Value)),
+    security(("wallet_session" = [])),
+)]
 pub async fn recipient(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
@@ -75,6 +94,15 @@ pub async fn recipient(
 }
 
 /// `GET /v1/merchant/terminals`: the merchant's tills.
+#[utoipa::path(
+    operation_id = "desk_terminals",
+    get,
+    path = "/v1/merchant/terminals",
+    tag = "merchant",
+    summary = "The merchant's terminals.",
+    responses((status = 200, description = "the merchant's terminals", body = serde_json::Value)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn terminals(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -89,17 +117,28 @@ pub async fn terminals(
 }
 
 /// `?limit=` of a list.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LimitQuery {
     limit: Option<i64>,
 }
 
 /// `GET /v1/merchant/settlements`: what was paid out (or carried forward) per business
 /// day, newest first. A manager's or the owner's key.
+#[utoipa::path(
+    operation_id = "desk_settlements",
+    get,
+    path = "/v1/merchant/settlements",
+    tag = "merchant",
+    summary = "What was paid out per business day.",
+    params(LimitQuery),
+    responses((status = 200, description = "settlements, newest first", body = serde_json::Value)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn settlements(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    Query(q): Query<LimitQuery>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require_merchant_key()?;
     let rows = state.store.settlements_recent(&caller.merchant_id, limit_of(q.limit, 30)?).await?;
@@ -115,7 +154,8 @@ pub async fn settlements(
 }
 
 /// `?days=` of the sales report.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     days: Option<i64>,
 }
@@ -123,10 +163,20 @@ pub struct ReportQuery {
 /// `GET /v1/merchant/reports/sales?days=7`: the payments paid in the last `days` business
 /// days (1-31, today included, in the merchant's time zone) by hour, day, terminal and
 /// product, with fees, refunds and net. A manager's or the owner's key.
+#[utoipa::path(
+    operation_id = "desk_sales_report",
+    get,
+    path = "/v1/merchant/reports/sales",
+    tag = "merchant",
+    summary = "The sales report.",
+    params(ReportQuery),
+    responses((status = 200, description = "sales by hour, day, terminal and product", body = serde_json::Value)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn sales_report(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    Query(q): Query<ReportQuery>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require_merchant_key()?;
     let days = q.days.unwrap_or(7);
@@ -182,7 +232,8 @@ pub async fn sales_report(
 }
 
 /// `?status=&cursor=&limit=` of the merchant list.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MerchantsQuery {
     status: Option<String>,
     cursor: Option<String>,
@@ -190,9 +241,19 @@ pub struct MerchantsQuery {
 }
 
 /// `GET /v1/admin/merchants?status=pending_review`: the review queue (any operator).
+#[utoipa::path(
+    operation_id = "desk_merchants",
+    get,
+    path = "/v1/admin/merchants",
+    tag = "admin",
+    summary = "The merchants (the review queue).",
+    params(MerchantsQuery),
+    responses((status = 200, description = "a page of merchants with their applications", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn merchants(
     State(state): State<AppState>,
-    Query(q): Query<MerchantsQuery>,
+    ApiQuery(q): ApiQuery<MerchantsQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = limit_of(q.limit, 50)?;
     let rows = state.store.merchants_page(q.status.as_deref(), q.cursor.as_deref(), limit + 1).await?;
@@ -210,7 +271,8 @@ pub async fn merchants(
 }
 
 /// `?q=&cursor=&limit=` of the customer list.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CustomersQuery {
     q: Option<String>,
     cursor: Option<String>,
@@ -219,9 +281,19 @@ pub struct CustomersQuery {
 
 /// `GET /v1/admin/customers?q=`: customers by phone, name or id, with balances (any
 /// operator).
+#[utoipa::path(
+    operation_id = "desk_customers",
+    get,
+    path = "/v1/admin/customers",
+    tag = "admin",
+    summary = "Customers by phone, name or id.",
+    params(CustomersQuery),
+    responses((status = 200, description = "a page of customers with balances", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn customers(
     State(state): State<AppState>,
-    Query(q): Query<CustomersQuery>,
+    ApiQuery(q): ApiQuery<CustomersQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = limit_of(q.limit, 50)?;
     let query = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
@@ -243,14 +315,28 @@ pub async fn customers(
 }
 
 /// `?cursor=&limit=` of the audit log.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     cursor: Option<i64>,
     limit: Option<i64>,
 }
 
 /// `GET /v1/admin/audit`: the newest audit records (auditor or admin).
-pub async fn audit(State(state): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Json<Value>> {
+#[utoipa::path(
+    operation_id = "desk_audit",
+    get,
+    path = "/v1/admin/audit",
+    tag = "admin",
+    summary = "The audit log.",
+    params(AuditQuery),
+    responses((status = 200, description = "a page of audit records, newest first", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
+pub async fn audit(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<Value>> {
     let limit = limit_of(q.limit, 50)?;
     let rows = state.store.audit_page(q.cursor, limit + 1).await?;
     let more = rows.len() as i64 > limit;

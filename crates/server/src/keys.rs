@@ -13,6 +13,7 @@ use crate::util::{new_id, now, random_token, rfc3339};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use saoma_api as api;
+use saoma_api::ErrorCode;
 use saoma_core::ids::prefix;
 use saoma_store::{ApiKeyRow, AuditRecord, WriteTx};
 use serde::Deserialize;
@@ -133,7 +134,7 @@ async fn revoke(state: &AppState, id: &str, merchant_id: Option<&str>, actor: &s
 }
 
 /// `{grace_seconds?}` of a rotation.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rotation {
     grace_seconds: Option<i64>,
@@ -159,10 +160,10 @@ async fn rotate(
     let mut tx = state.store.begin().await?;
     let old = owned(&mut tx, id, merchant_id).await?;
     if old.revoked_at.is_some() {
-        return Err(ApiError::conflict("key_revoked", "a revoked key cannot be rotated"));
+        return Err(ApiError::new(ErrorCode::KeyRevoked, "a revoked key cannot be rotated"));
     }
     if old.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
-        return Err(ApiError::conflict("key_expired", "an expired key cannot be rotated"));
+        return Err(ApiError::new(ErrorCode::KeyExpired, "an expired key cannot be rotated"));
     }
     if merchant_id.is_some() {
         crate::auth::refuse_suspended(&mut tx, &old.merchant_id).await?;
@@ -177,6 +178,17 @@ async fn rotate(
 }
 
 /// `POST /v1/admin/merchants/{id}/keys`: the secret is in this answer only.
+#[utoipa::path(
+    operation_id = "keys_admin_create",
+    post,
+    path = "/v1/admin/merchants/{id}/keys",
+    tag = "admin",
+    summary = "Issues an API key to a merchant.",
+    request_body = saoma_api::CreateKeyRequest,
+    params(("id" = String, Path, description = "the merchant's id")),
+    responses((status = 200, description = "the key; its secret is shown this once", body = saoma_api::KeyCreated), (status = 409, description = "error")),
+    security(("operator_token" = [])),
+)]
 pub async fn admin_create(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -188,6 +200,16 @@ pub async fn admin_create(
 }
 
 /// `GET /v1/admin/merchants/{id}/keys`.
+#[utoipa::path(
+    operation_id = "keys_admin_list",
+    get,
+    path = "/v1/admin/merchants/{id}/keys",
+    tag = "admin",
+    summary = "A merchant's keys.",
+    params(("id" = String, Path, description = "the merchant's id"), crate::page::PageQuery),
+    responses((status = 200, description = "a page of the merchant's keys (no secrets)", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn admin_list(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -197,6 +219,16 @@ pub async fn admin_list(
 }
 
 /// `POST /v1/admin/keys/{id}/revoke`.
+#[utoipa::path(
+    operation_id = "keys_admin_revoke",
+    post,
+    path = "/v1/admin/keys/{id}/revoke",
+    tag = "admin",
+    summary = "Revokes a key at once.",
+    params(("id" = String, Path, description = "the key's id")),
+    responses((status = 200, description = "the revoked key", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn admin_revoke(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -206,6 +238,17 @@ pub async fn admin_revoke(
 }
 
 /// `POST /v1/admin/keys/{id}/rotate` `{grace_seconds?}`.
+#[utoipa::path(
+    operation_id = "keys_admin_rotate",
+    post,
+    path = "/v1/admin/keys/{id}/rotate",
+    tag = "admin",
+    summary = "Rotates a key.",
+    request_body = Rotation,
+    params(("id" = String, Path, description = "the key's id")),
+    responses((status = 200, description = "the new key; the old one works for `grace_seconds` more", body = saoma_api::KeyCreated), (status = 409, description = "error")),
+    security(("operator_token" = [])),
+)]
 pub async fn admin_rotate(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -216,6 +259,16 @@ pub async fn admin_rotate(
 }
 
 /// `POST /v1/merchant/keys` (owner): a manager or terminal key, or another owner key.
+#[utoipa::path(
+    operation_id = "keys_own_create",
+    post,
+    path = "/v1/merchant/keys",
+    tag = "merchant",
+    summary = "Issues a key (owner's key only).",
+    request_body = saoma_api::CreateKeyRequest,
+    responses((status = 200, description = "the key; its secret is shown this once", body = saoma_api::KeyCreated), (status = 409, description = "error")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn own_create(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -226,6 +279,16 @@ pub async fn own_create(
 }
 
 /// `GET /v1/merchant/keys` (owner).
+#[utoipa::path(
+    operation_id = "keys_own_list",
+    get,
+    path = "/v1/merchant/keys",
+    tag = "merchant",
+    summary = "The merchant's keys.",
+    params(crate::page::PageQuery),
+    responses((status = 200, description = "a page of the merchant's keys (no secrets)", body = serde_json::Value)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn own_list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -236,6 +299,16 @@ pub async fn own_list(
 }
 
 /// `POST /v1/merchant/keys/{id}/revoke` (owner).
+#[utoipa::path(
+    operation_id = "keys_own_revoke",
+    post,
+    path = "/v1/merchant/keys/{id}/revoke",
+    tag = "merchant",
+    summary = "Revokes a key.",
+    params(("id" = String, Path, description = "the key's id")),
+    responses((status = 200, description = "the revoked key", body = serde_json::Value)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn own_revoke(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -246,6 +319,17 @@ pub async fn own_revoke(
 }
 
 /// `POST /v1/merchant/keys/{id}/rotate` `{grace_seconds?}` (owner).
+#[utoipa::path(
+    operation_id = "keys_own_rotate",
+    post,
+    path = "/v1/merchant/keys/{id}/rotate",
+    tag = "merchant",
+    summary = "Rotates a key.",
+    request_body = Rotation,
+    params(("id" = String, Path, description = "the key's id")),
+    responses((status = 200, description = "the new key; the old one works for `grace_seconds` more", body = saoma_api::KeyCreated), (status = 409, description = "error")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn own_rotate(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,

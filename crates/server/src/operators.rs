@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// `{name, role}` of a new operator.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOperator {
     name: String,
@@ -28,6 +28,16 @@ fn view(o: &OperatorRow) -> Value {
 }
 
 /// `POST /v1/admin/operators` → the operator and its token (shown this once).
+#[utoipa::path(
+    operation_id = "operators_create",
+    post,
+    path = "/v1/admin/operators",
+    tag = "admin",
+    summary = "Adds an operator.",
+    request_body = NewOperator,
+    responses((status = 200, description = "the operator and its token, shown this once", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -62,6 +72,16 @@ pub async fn create(
 const OPERATORS: page::Cursor = page::Cursor::of("operators");
 
 /// `GET /v1/admin/operators`: oldest first, a page at a time.
+#[utoipa::path(
+    operation_id = "operators_list",
+    get,
+    path = "/v1/admin/operators",
+    tag = "admin",
+    summary = "The operators.",
+    params(crate::page::PageQuery),
+    responses((status = 200, description = "a page of operators", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<page::PageQuery>,
@@ -75,6 +95,16 @@ pub async fn list(
 }
 
 /// `POST /v1/admin/operators/{id}/revoke`: the token stops working at once.
+#[utoipa::path(
+    operation_id = "operators_revoke",
+    post,
+    path = "/v1/admin/operators/{id}/revoke",
+    tag = "admin",
+    summary = "Revokes an operator.",
+    params(("id" = String, Path, description = "the operator's id")),
+    responses((status = 200, description = "the operator's id and when it was revoked", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,

@@ -15,6 +15,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use base64::Engine;
 use futures::future::BoxFuture;
+use saoma_api::ErrorCode;
 use saoma_store::{AttemptOutcome, AuditRecord, DeliveryRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -39,7 +40,7 @@ const SECRET_OVERLAP: chrono::Duration = chrono::Duration::hours(24);
 const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointRequest {
     url: String,
@@ -47,6 +48,16 @@ pub struct EndpointRequest {
 
 /// `PUT /v1/merchant/webhook` `{url}` → `{url, secret}`: sets the endpoint and issues a new
 /// secret; the previous one keeps signing for 24 hours beside it.
+#[utoipa::path(
+    operation_id = "webhooks_set_endpoint",
+    put,
+    path = "/v1/merchant/webhook",
+    tag = "merchant",
+    summary = "Sets the webhook endpoint.",
+    request_body = EndpointRequest,
+    responses((status = 200, description = "`{url, secret}`: the signing secret, shown this once", body = serde_json::Value)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn set_endpoint(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -84,7 +95,8 @@ pub async fn set_endpoint(
     Ok(Json(json!({"url": req.url, "secret": secret})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     status: Option<String>,
     limit: Option<i64>,
@@ -96,6 +108,16 @@ const DELIVERIES: page::Cursor = page::Cursor::of("webhook_deliveries");
 
 /// `GET /v1/merchant/webhook/deliveries[?status=dead]`: the delivery log, newest first, a
 /// page at a time.
+#[utoipa::path(
+    operation_id = "webhooks_list",
+    get,
+    path = "/v1/merchant/webhook/deliveries",
+    tag = "merchant",
+    summary = "The webhook delivery log.",
+    params(DeliveryQuery),
+    responses((status = 200, description = "a page of deliveries, newest first", body = serde_json::Value)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -116,6 +138,16 @@ pub async fn list(
 }
 
 /// `GET /v1/merchant/webhook/deliveries/{id}`: one delivery with every attempt.
+#[utoipa::path(
+    operation_id = "webhooks_get",
+    get,
+    path = "/v1/merchant/webhook/deliveries/{id}",
+    tag = "merchant",
+    summary = "A webhook delivery.",
+    params(("id" = String, Path, description = "the delivery's id")),
+    responses((status = 200, description = "the delivery and its attempts", body = serde_json::Value)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -143,6 +175,16 @@ pub async fn get(
 }
 
 /// `POST /v1/merchant/webhook/deliveries/{id}/resend`: a new round of attempts, now.
+#[utoipa::path(
+    operation_id = "webhooks_resend",
+    post,
+    path = "/v1/merchant/webhook/deliveries/{id}/resend",
+    tag = "merchant",
+    summary = "Sends a delivery again.",
+    params(("id" = String, Path, description = "the delivery's id")),
+    responses((status = 200, description = "the delivery, queued again", body = serde_json::Value)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn resend(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -204,7 +246,7 @@ struct Target {
 /// Checks a URL's form: http(s), https unless private targets are allowed, a host, not
 /// too long.
 fn parse_url(url: &str, allow_private: bool) -> ApiResult<reqwest::Url> {
-    let bad = |m: &str| ApiError::invalid("url", m).with_code("webhook_url_not_allowed");
+    let bad = |m: &str| ApiError::invalid("url", m).with_code(ErrorCode::WebhookUrlNotAllowed);
     let parsed = reqwest::Url::parse(url).map_err(|e| ApiError::invalid("url", format!("not a URL: {e}")))?;
     match parsed.scheme() {
         "https" => {}
@@ -224,7 +266,7 @@ fn parse_url(url: &str, allow_private: bool) -> ApiResult<reqwest::Url> {
 /// private targets are allowed. The answer is the only place an attempt may connect to,
 /// so a name that resolves elsewhere a moment later (DNS rebinding) changes nothing.
 async fn vet(url: &str, allow_private: bool, lookup: &dyn HostLookup) -> ApiResult<Target> {
-    let bad = |m: String| ApiError::invalid("url", m).with_code("webhook_url_not_allowed");
+    let bad = |m: String| ApiError::invalid("url", m).with_code(ErrorCode::WebhookUrlNotAllowed);
     let url = parse_url(url, allow_private)?;
     let port = url.port_or_known_default().unwrap_or(443);
     let host = url.host_str().ok_or_else(|| bad("the URL has no host".into()))?.to_string();
