@@ -343,7 +343,7 @@ pub async fn adjust(
 ) -> ApiResult<Json<api::Product>> {
     caller.require_merchant_key()?;
     text_field("reason", &req.reason, 256)?;
-    if req.delta == 0 || req.delta.abs() > catalogue::STOCK_MAX {
+    if req.delta == 0 || req.delta.unsigned_abs() > catalogue::STOCK_MAX.unsigned_abs() {
         return Err(ApiError::invalid("delta", "delta must be non-zero and at most 10^9 units"));
     }
     let p = retry_on_conflict(|| async {
