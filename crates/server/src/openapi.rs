@@ -135,7 +135,7 @@ pub enum PaymentOrPage {
         review::suspend,
         review::reinstate
     ),
-    components(schemas(ErrorCode)),
+    components(schemas(ErrorCode, saoma_api::ErrorEnvelope, saoma_api::ErrorBody)),
     modifiers(&SecuritySchemes, &ErrorAnswers, &UniqueOperationIds),
     tags(
         (name = "merchant", description = "A merchant's back end or till, signed with its key"),
