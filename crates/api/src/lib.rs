@@ -671,3 +671,140 @@ pub struct WalletTransaction {
 pub struct ReceiptResponse {
     pub receipt_jws: String,
 }
+
+// ---- Keys, operators, webhooks (answers the server once built as ad-hoc JSON) ----
+
+/// An API key as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiKey {
+    pub key_id: String,
+    pub merchant_id: String,
+    /// `merchant` (the owner), `manager` or `terminal`.
+    pub role: String,
+    pub terminal_id: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    /// Set while a rotated key works out its grace period.
+    pub expires_at: Option<String>,
+}
+
+/// An operator of the platform: never its token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Operator {
+    pub id: String,
+    pub name: String,
+    /// `admin`, `risk_officer`, `support` or `auditor`.
+    pub role: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// `POST /v1/admin/operators`: the operator and its bearer token, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OperatorCreated {
+    #[serde(flatten)]
+    pub operator: Operator,
+    pub token: String,
+}
+
+/// `POST /v1/admin/operators/{id}/revoke`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OperatorRevoked {
+    pub id: String,
+    pub revoked_at: String,
+}
+
+/// `PUT /v1/merchant/webhook`: the endpoint and its signing secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WebhookEndpoint {
+    pub url: String,
+    /// `whsec_` and standard base64 (Standard Webhooks).
+    pub secret: String,
+}
+
+/// One attempt to deliver a webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeliveryAttempt {
+    pub attempted_at: String,
+    pub node: String,
+    /// The endpoint's HTTP status, if it answered.
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// A webhook delivery: one event to the merchant's endpoint, with its attempts when asked
+/// for alone (`GET /v1/merchant/webhook/deliveries/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WebhookDelivery {
+    pub id: String,
+    /// The event's type (`payment.succeeded`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `pending`, `delivered` or `dead`.
+    pub status: String,
+    pub attempt_count: i64,
+    /// When the next attempt is due, while `pending`.
+    pub next_attempt_at: Option<String>,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Vec<DeliveryAttempt>>,
+}
+
+/// `POST /v1/admin/customers/{id}/sessions/revoke`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SessionsRevoked {
+    pub customer_id: String,
+    pub sessions_ended: u64,
+    pub devices_revoked: u64,
+}
+
+/// `POST /v1/admin/receipt-keys/rotate`: the new signing key's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReceiptKeyAdded {
+    pub kid: String,
+}
+
+/// `GET /v1/wallet/receive-code`: the code others scan to send this customer money.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReceiveCode {
+    pub qr_payload: String,
+    pub qr_png_url: String,
+}
+
+/// `GET /v1/wallet/pending`: a payment a till waits for this customer to confirm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PendingPayment {
+    pub payment: Payment,
+    pub merchant_name: String,
+}
+
+/// `POST /v1/wallet/recipients/resolve`: whom a transfer would reach, masked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Recipient {
+    pub name_masked: String,
+    pub phone_masked: String,
+}
+
+/// `GET /v1/merchant/terminals`: one of the merchant's tills.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TerminalListed {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// `GET /v1/merchant/settlements`: what one business day paid out or carried forward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MerchantSettlement {
+    pub business_date: String,
+    pub currency: String,
+    pub amount: i64,
+    pub carried: i64,
+    /// `paid_out` or `carried`.
+    pub status: String,
+    pub created_at: String,
+}

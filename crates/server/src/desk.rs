@@ -11,6 +11,7 @@ use crate::{AppState, views};
 use axum::Json;
 use axum::extract::{Extension, State};
 use chrono::{Datelike, Timelike};
+use saoma_api as api;
 use saoma_core::privacy;
 use saoma_core::report::{self, Sale};
 use serde::Deserialize;
@@ -35,19 +36,19 @@ fn limit_of(limit: Option<i64>, default: i64) -> ApiResult<i64> {
     path = "/v1/wallet/pending",
     tag = "wallet",
     summary = "Payments waiting for confirmation.",
-    responses((status = 200, description = "payments waiting for this customer's PIN", body = serde_json::Value)),
+    responses((status = 200, description = "payments waiting for this customer's PIN", body = api::Page<api::PendingPayment>)),
     security(("wallet_session" = [])),
 )]
 pub async fn pending(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Page<api::PendingPayment>>> {
     let mut data = Vec::new();
     for p in state.store.awaiting_confirmation(&me.customer_id, &now().1).await? {
         let merchant = state.store.merchant(&p.merchant_id).await?.map(|m| m.name).unwrap_or_default();
-        data.push(json!({"payment": views::payment(&p, None), "merchant_name": merchant}));
+        data.push(api::PendingPayment { payment: views::payment(&p, None), merchant_name: merchant });
     }
-    Ok(Json(json!({"data": data, "next_cursor": null})))
+    Ok(Json(api::Page { data, next_cursor: None }))
 }
 
 /// `{to_phone}` or `{qr_payload}` of a transfer to look up.
@@ -67,14 +68,14 @@ pub struct RecipientQuery {
     tag = "wallet",
     summary = "Whom a transfer would reach.",
     request_body = RecipientQuery,
-    responses((status = 200, description = "the recipient, masked", body = serde_json::Value)),
+    responses((status = 200, description = "the recipient, masked", body = api::Recipient)),
     security(("wallet_session" = [])),
 )]
 pub async fn recipient(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
     ApiJson(q): ApiJson<RecipientQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Recipient>> {
     let to = match (&q.to_phone, &q.qr_payload) {
         (Some(phone), None) => state.store.customer_by_phone(phone.trim()).await?,
         (None, Some(payload)) => {
@@ -88,9 +89,10 @@ pub async fn recipient(
     if to.id == me.customer_id {
         return Err(ApiError::invalid("to_phone", "cannot transfer to yourself"));
     }
-    Ok(Json(
-        json!({"name_masked": privacy::mask_name(&to.name), "phone_masked": privacy::mask_phone(&to.phone)}),
-    ))
+    Ok(Json(api::Recipient {
+        name_masked: privacy::mask_name(&to.name),
+        phone_masked: privacy::mask_phone(&to.phone),
+    }))
 }
 
 /// `GET /v1/merchant/terminals`: the merchant's tills.
@@ -100,20 +102,20 @@ pub async fn recipient(
     path = "/v1/merchant/terminals",
     tag = "merchant",
     summary = "The merchant's terminals.",
-    responses((status = 200, description = "the merchant's terminals", body = serde_json::Value)),
+    responses((status = 200, description = "the merchant's terminals", body = api::Page<api::TerminalListed>)),
     security(("merchant_signature" = [])),
 )]
 pub async fn terminals(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Page<api::TerminalListed>>> {
     let rows = state.store.terminals_of(&caller.merchant_id).await?;
-    let data: Vec<Value> = rows
+    let data = rows
         .into_iter()
         .filter(|t| caller.terminal_id.as_ref().is_none_or(|own| *own == t.id))
-        .map(|t| json!({"id": t.id, "name": t.name, "created_at": t.created_at}))
+        .map(|t| api::TerminalListed { id: t.id, name: t.name, created_at: t.created_at })
         .collect();
-    Ok(Json(json!({"data": data, "next_cursor": null})))
+    Ok(Json(api::Page { data, next_cursor: None }))
 }
 
 /// `?limit=` of a list.
@@ -132,25 +134,28 @@ pub struct LimitQuery {
     tag = "merchant",
     summary = "What was paid out per business day.",
     params(LimitQuery),
-    responses((status = 200, description = "settlements, newest first", body = serde_json::Value)),
+    responses((status = 200, description = "settlements, newest first", body = api::Page<api::MerchantSettlement>)),
     security(("merchant_signature" = [])),
 )]
 pub async fn settlements(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     ApiQuery(q): ApiQuery<LimitQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Page<api::MerchantSettlement>>> {
     caller.require_merchant_key()?;
     let rows = state.store.settlements_recent(&caller.merchant_id, limit_of(q.limit, 30)?).await?;
-    let data: Vec<Value> = rows
+    let data = rows
         .into_iter()
-        .map(|s| {
-            let status = if s.amount > 0 { "paid_out" } else { "carried" };
-            json!({"business_date": s.business_date, "currency": s.currency, "amount": s.amount,
-                "carried": s.carried, "status": status, "created_at": s.created_at})
+        .map(|s| api::MerchantSettlement {
+            status: if s.amount > 0 { "paid_out" } else { "carried" }.to_string(),
+            business_date: s.business_date,
+            currency: s.currency,
+            amount: s.amount,
+            carried: s.carried,
+            created_at: s.created_at,
         })
         .collect();
-    Ok(Json(json!({"data": data, "next_cursor": null})))
+    Ok(Json(api::Page { data, next_cursor: None }))
 }
 
 /// `?days=` of the sales report.

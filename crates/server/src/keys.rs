@@ -17,7 +17,7 @@ use saoma_api::ErrorCode;
 use saoma_core::ids::prefix;
 use saoma_store::{ApiKeyRow, AuditRecord, WriteTx};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The longest a rotated-out key keeps working.
 const GRACE_SECONDS_MAX: i64 = 7 * 24 * 3600;
@@ -97,22 +97,33 @@ async fn issue(
 }
 
 /// A key without its secret.
-fn view(k: &ApiKeyRow) -> Value {
-    json!({"key_id": k.id, "merchant_id": k.merchant_id, "role": k.role, "terminal_id": k.terminal_id,
-        "created_at": k.created_at, "revoked_at": k.revoked_at, "expires_at": k.expires_at})
+fn view(k: &ApiKeyRow) -> api::ApiKey {
+    api::ApiKey {
+        key_id: k.id.clone(),
+        merchant_id: k.merchant_id.clone(),
+        role: k.role.clone(),
+        terminal_id: k.terminal_id.clone(),
+        created_at: k.created_at.clone(),
+        revoked_at: k.revoked_at.clone(),
+        expires_at: k.expires_at.clone(),
+    }
 }
 
 /// The keys list's cursor: the time and id of the last key shown.
 const KEYS: page::Cursor = page::Cursor::of("api_keys");
 
 /// A page of a merchant's keys, oldest first, without secrets.
-async fn list_page(state: &AppState, merchant_id: &str, q: &page::PageQuery) -> ApiResult<Value> {
+async fn list_page(
+    state: &AppState,
+    merchant_id: &str,
+    q: &page::PageQuery,
+) -> ApiResult<api::Page<api::ApiKey>> {
     let limit = page::limit(q.limit, 50)?;
     let after = KEYS.read::<2>(q.cursor.as_deref())?;
     let after = after.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
     let rows = state.store.api_keys_of(merchant_id, after, limit + 1).await?;
     let (rows, next_cursor) = KEYS.page(rows, limit, |k| vec![&k.created_at, &k.id])?;
-    Ok(json!({"data": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next_cursor}))
+    Ok(api::Page { data: rows.iter().map(view).collect(), next_cursor })
 }
 
 /// Loads a key of `merchant_id` (any merchant's when `None`), locked.
@@ -121,7 +132,12 @@ async fn owned(tx: &mut saoma_store::WriteTx, id: &str, merchant_id: Option<&str
     k.ok_or_else(|| ApiError::not_found("key"))
 }
 
-async fn revoke(state: &AppState, id: &str, merchant_id: Option<&str>, actor: &str) -> ApiResult<Value> {
+async fn revoke(
+    state: &AppState,
+    id: &str,
+    merchant_id: Option<&str>,
+    actor: &str,
+) -> ApiResult<api::ApiKey> {
     let (_, now) = now();
     let mut tx = state.store.begin().await?;
     let mut k = owned(&mut tx, id, merchant_id).await?;
@@ -207,14 +223,14 @@ pub async fn admin_create(
     tag = "admin",
     summary = "A merchant's keys.",
     params(("id" = String, Path, description = "the merchant's id"), crate::page::PageQuery),
-    responses((status = 200, description = "a page of the merchant's keys (no secrets)", body = serde_json::Value)),
+    responses((status = 200, description = "a page of the merchant's keys (no secrets)", body = api::Page<api::ApiKey>)),
     security(("operator_token" = [])),
 )]
 pub async fn admin_list(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<page::PageQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Page<api::ApiKey>>> {
     Ok(Json(list_page(&state, &id, &q).await?))
 }
 
@@ -226,14 +242,14 @@ pub async fn admin_list(
     tag = "admin",
     summary = "Revokes a key at once.",
     params(("id" = String, Path, description = "the key's id")),
-    responses((status = 200, description = "the revoked key", body = serde_json::Value)),
+    responses((status = 200, description = "the revoked key", body = api::ApiKey)),
     security(("operator_token" = [])),
 )]
 pub async fn admin_revoke(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::ApiKey>> {
     Ok(Json(revoke(&state, &id, None, &op.id).await?))
 }
 
@@ -286,14 +302,14 @@ pub async fn own_create(
     tag = "merchant",
     summary = "The merchant's keys.",
     params(crate::page::PageQuery),
-    responses((status = 200, description = "a page of the merchant's keys (no secrets)", body = serde_json::Value)),
+    responses((status = 200, description = "a page of the merchant's keys (no secrets)", body = api::Page<api::ApiKey>)),
     security(("merchant_signature" = [])),
 )]
 pub async fn own_list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     ApiQuery(q): ApiQuery<page::PageQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Page<api::ApiKey>>> {
     caller.require_owner()?;
     Ok(Json(list_page(&state, &caller.merchant_id, &q).await?))
 }
@@ -306,14 +322,14 @@ pub async fn own_list(
     tag = "merchant",
     summary = "Revokes a key.",
     params(("id" = String, Path, description = "the key's id")),
-    responses((status = 200, description = "the revoked key", body = serde_json::Value)),
+    responses((status = 200, description = "the revoked key", body = api::ApiKey)),
     security(("merchant_signature" = [])),
 )]
 pub async fn own_revoke(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::ApiKey>> {
     caller.require_owner()?;
     Ok(Json(revoke(&state, &id, Some(&caller.merchant_id), &caller.key_id).await?))
 }

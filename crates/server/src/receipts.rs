@@ -167,14 +167,14 @@ pub async fn get(
     path = "/v1/admin/receipt-keys/rotate",
     tag = "admin",
     summary = "Adds a new receipt signing key.",
-    responses((status = 200, description = "`{kid}` of the new receipt key", body = serde_json::Value)),
+    responses((status = 200, description = "`{kid}` of the new receipt key", body = saoma_api::ReceiptKeyAdded)),
     security(("operator_token" = [])),
 )]
 pub async fn rotate(
     State(state): State<AppState>,
     Extension(op): Extension<crate::auth::Operator>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<saoma_api::ReceiptKeyAdded>> {
     let kid = rotate_key(&state.store, &state.keys.sealer, &op.id).await?;
     state.set_qr_seed(newest_seed(&state.store, &state.keys.sealer).await?);
-    Ok(Json(json!({ "kid": kid })))
+    Ok(Json(saoma_api::ReceiptKeyAdded { kid }))
 }

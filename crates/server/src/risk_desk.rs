@@ -175,7 +175,7 @@ pub async fn unfreeze(
     summary = "Signs a customer out everywhere.",
     request_body = Reason,
     params(("id" = String, Path, description = "the customer's id")),
-    responses((status = 200, description = "how many sessions and devices were ended", body = serde_json::Value)),
+    responses((status = 200, description = "how many sessions and devices were ended", body = api::SessionsRevoked)),
     security(("operator_token" = [])),
 )]
 pub async fn revoke_sessions(
@@ -183,7 +183,7 @@ pub async fn revoke_sessions(
     Extension(op): Extension<Operator>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Reason>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<api::SessionsRevoked>> {
     text_field("reason", &req.reason, 500)?;
     let (_, now) = now();
     let mut tx = state.store.begin().await?;
@@ -194,7 +194,7 @@ pub async fn revoke_sessions(
     tx.audit(&AuditRecord { actor: &op.id, action: "wallet.sessions_revoke", object_id: &id, detail }, &now)
         .await?;
     tx.commit().await?;
-    Ok(Json(json!({"customer_id": id, "sessions_ended": ended, "devices_revoked": devices})))
+    Ok(Json(api::SessionsRevoked { customer_id: id, sessions_ended: ended, devices_revoked: devices }))
 }
 
 /// `{tier}` of a tier change.

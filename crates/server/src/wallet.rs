@@ -299,17 +299,17 @@ async fn schedule_from_now(state: &AppState, slot: u32) -> ApiResult<api::CodeSc
     path = "/v1/wallet/receive-code",
     tag = "wallet",
     summary = "The code others scan to transfer to this customer.",
-    responses((status = 200, description = "`{qr_payload, qr_png_url}` of the customer's code to be paid", body = serde_json::Value)),
+    responses((status = 200, description = "`{qr_payload, qr_png_url}` of the customer's code to be paid", body = api::ReceiveCode)),
     security(("wallet_session" = [])),
 )]
 pub async fn receive_code(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<api::ReceiveCode>> {
     let token = state.store.receive_token(&me.customer_id, &ulid::Ulid::new().to_string(), &now().1).await?;
     let payload = format!("{}{token}", saoma_core::scan::RECEIVE_PREFIX);
     let png = format!("/v1/qr.png?payload={payload}");
-    Ok(Json(serde_json::json!({"qr_payload": payload, "qr_png_url": png})))
+    Ok(Json(api::ReceiveCode { qr_payload: payload, qr_png_url: png }))
 }
 
 /// `?limit=&cursor=` of the history.

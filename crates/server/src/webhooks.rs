@@ -18,7 +18,7 @@ use futures::future::BoxFuture;
 use saoma_api::ErrorCode;
 use saoma_store::{AttemptOutcome, AuditRecord, DeliveryRow};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -55,14 +55,14 @@ pub struct EndpointRequest {
     tag = "merchant",
     summary = "Sets the webhook endpoint.",
     request_body = EndpointRequest,
-    responses((status = 200, description = "`{url, secret}`: the signing secret, shown this once", body = serde_json::Value)),
+    responses((status = 200, description = "`{url, secret}`: the signing secret, shown this once", body = saoma_api::WebhookEndpoint)),
     security(("merchant_signature" = [])),
 )]
 pub async fn set_endpoint(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     ApiJson(req): ApiJson<EndpointRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<saoma_api::WebhookEndpoint>> {
     caller.require_owner()?;
     check_url(&state, &req.url).await?;
     let mut raw = [0u8; 24];
@@ -92,7 +92,7 @@ pub async fn set_endpoint(
     };
     tx.audit(&audit, &now).await?;
     tx.commit().await?;
-    Ok(Json(json!({"url": req.url, "secret": secret})))
+    Ok(Json(saoma_api::WebhookEndpoint { url: req.url, secret }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -115,14 +115,14 @@ const DELIVERIES: page::Cursor = page::Cursor::of("webhook_deliveries");
     tag = "merchant",
     summary = "The webhook delivery log.",
     params(DeliveryQuery),
-    responses((status = 200, description = "a page of deliveries, newest first", body = serde_json::Value)),
+    responses((status = 200, description = "a page of deliveries, newest first", body = saoma_api::Page<saoma_api::WebhookDelivery>)),
     security(("merchant_signature" = [])),
 )]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<saoma_api::Page<saoma_api::WebhookDelivery>>> {
     caller.require_merchant_key()?;
     let limit = page::limit(q.limit, 50)?;
     if let Some(s) = &q.status
@@ -134,7 +134,7 @@ pub async fn list(
     let before = before.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
     let rows = state.store.deliveries(&caller.merchant_id, q.status.as_deref(), before, limit + 1).await?;
     let (rows, next_cursor) = DELIVERIES.page(rows, limit, |d| vec![&d.created_at, &d.id])?;
-    Ok(Json(json!({"data": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next_cursor})))
+    Ok(Json(saoma_api::Page { data: rows.iter().map(view).collect(), next_cursor }))
 }
 
 /// `GET /v1/merchant/webhook/deliveries/{id}`: one delivery with every attempt.
@@ -145,33 +145,34 @@ pub async fn list(
     tag = "merchant",
     summary = "A webhook delivery.",
     params(("id" = String, Path, description = "the delivery's id")),
-    responses((status = 200, description = "the delivery and its attempts", body = serde_json::Value)),
+    responses((status = 200, description = "the delivery and its attempts", body = saoma_api::WebhookDelivery)),
     security(("merchant_signature" = [])),
 )]
 pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<saoma_api::WebhookDelivery>> {
     caller.require_merchant_key()?;
     let d = state
         .store
         .delivery(&caller.merchant_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    let attempts: Vec<Value> = state
+    let attempts = state
         .store
         .attempts(&d.id)
         .await?
         .iter()
-        .map(|a| {
-            json!({"attempted_at": a.attempted_at, "node": a.node, "status_code": a.status_code,
-                   "error": a.error, "duration_ms": a.duration_ms})
+        .map(|a| saoma_api::DeliveryAttempt {
+            attempted_at: a.attempted_at.clone(),
+            node: a.node.clone(),
+            status_code: a.status_code,
+            error: a.error.clone(),
+            duration_ms: a.duration_ms,
         })
         .collect();
-    let mut v = view(&d);
-    v["attempts"] = Value::Array(attempts);
-    Ok(Json(v))
+    Ok(Json(saoma_api::WebhookDelivery { attempts: Some(attempts), ..view(&d) }))
 }
 
 /// `POST /v1/merchant/webhook/deliveries/{id}/resend`: a new round of attempts, now.
@@ -182,14 +183,14 @@ pub async fn get(
     tag = "merchant",
     summary = "Sends a delivery again.",
     params(("id" = String, Path, description = "the delivery's id")),
-    responses((status = 200, description = "the delivery, queued again", body = serde_json::Value)),
+    responses((status = 200, description = "the delivery, queued again", body = saoma_api::WebhookDelivery)),
     security(("merchant_signature" = [])),
 )]
 pub async fn resend(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<saoma_api::WebhookDelivery>> {
     caller.require_merchant_key()?;
     let (_, now) = now();
     let mut tx = state.store.begin().await?;
@@ -209,13 +210,19 @@ pub async fn resend(
     Ok(Json(view(&d)))
 }
 
-fn view(d: &DeliveryRow) -> Value {
-    json!({
-        "id": d.id, "type": d.kind, "status": d.status, "attempt_count": d.attempts,
-        "next_attempt_at": (d.status == "pending").then_some(&d.next_attempt_at),
-        "last_status_code": d.last_status_code, "last_error": d.last_error,
-        "created_at": d.created_at, "delivered_at": d.delivered_at,
-    })
+fn view(d: &DeliveryRow) -> saoma_api::WebhookDelivery {
+    saoma_api::WebhookDelivery {
+        id: d.id.clone(),
+        kind: d.kind.clone(),
+        status: d.status.clone(),
+        attempt_count: d.attempts,
+        next_attempt_at: (d.status == "pending").then(|| d.next_attempt_at.clone()),
+        last_status_code: d.last_status_code,
+        last_error: d.last_error.clone(),
+        created_at: d.created_at.clone(),
+        delivered_at: d.delivered_at.clone(),
+        attempts: None,
+    }
 }
 
 /// Finds the addresses of a webhook host: the system's resolver, unless the operator (or a
