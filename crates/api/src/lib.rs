@@ -808,3 +808,19 @@ pub struct MerchantSettlement {
     pub status: String,
     pub created_at: String,
 }
+
+/// `GET /v1/admin/risk/decisions`: a decline, with the rule that fired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RiskDecision {
+    pub id: String,
+    /// The customer, terminal, key or merchant the rule looked at.
+    pub subject_id: String,
+    pub payment_id: Option<String>,
+    /// The failure code answered (`limit_exceeded`, `risk_declined`, ...).
+    pub code: String,
+    pub rule: String,
+    pub observed: i64,
+    pub threshold: i64,
+    pub rules_version: i64,
+    pub created_at: String,
+}

@@ -263,13 +263,13 @@ const DECISIONS: page::Cursor = page::Cursor::of("risk_decisions");
     tag = "admin",
     summary = "Risk decisions (declines).",
     params(DecisionQuery),
-    responses((status = 200, description = "a page of risk decisions, newest first", body = serde_json::Value)),
+    responses((status = 200, description = "a page of risk decisions, newest first", body = api::Page<api::RiskDecision>)),
     security(("operator_token" = [])),
 )]
 pub async fn decisions(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<DecisionQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<api::Page<api::RiskDecision>>> {
     let limit = page::limit(q.limit, 50)?;
     let before = DECISIONS.read::<2>(q.cursor.as_deref())?;
     let before = before.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
@@ -278,13 +278,19 @@ pub async fn decisions(
         .risk_decisions(q.subject_id.as_deref(), q.payment_id.as_deref(), before, limit + 1)
         .await?;
     let (rows, next_cursor) = DECISIONS.page(rows, limit, |d| vec![&d.created_at, &d.id])?;
-    let data: Vec<serde_json::Value> = rows
+    let data = rows
         .into_iter()
-        .map(|d| {
-            json!({"id": d.id, "subject_id": d.subject_id, "payment_id": d.payment_id, "code": d.code,
-                "rule": d.rule, "observed": d.observed, "threshold": d.threshold,
-                "rules_version": d.rules_version, "created_at": d.created_at})
+        .map(|d| api::RiskDecision {
+            id: d.id,
+            subject_id: d.subject_id,
+            payment_id: d.payment_id,
+            code: d.code,
+            rule: d.rule,
+            observed: d.observed,
+            threshold: d.threshold,
+            rules_version: d.rules_version,
+            created_at: d.created_at,
         })
         .collect();
-    Ok(Json(json!({"data": data, "next_cursor": next_cursor})))
+    Ok(Json(api::Page { data, next_cursor }))
 }
