@@ -2,6 +2,7 @@
 //! the request-signing scheme. Wire formats live only here. Requests refuse unknown fields.
 
 pub mod checkpoint;
+pub mod errors;
 pub mod qr_image;
 pub mod qr_signature;
 pub mod receipt;
@@ -10,15 +11,19 @@ pub mod signing;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use errors::ErrorCode;
+
 /// The error envelope: `{"error": {...}}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorEnvelope {
     pub error: ErrorBody,
 }
 
 /// What went wrong, for a machine (`code`) and a person (`message`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// One of the table's codes ([`ErrorCode`]).
+    #[schema(value_type = ErrorCode)]
     pub code: String,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -34,7 +39,7 @@ pub struct ErrorBody {
 }
 
 /// A page of a list.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,
@@ -43,7 +48,7 @@ pub struct Page<T> {
 // ---- Admin ----
 
 /// `POST /v1/admin/merchants`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMerchantRequest {
     pub name: String,
@@ -57,7 +62,7 @@ pub struct CreateMerchantRequest {
 }
 
 /// A merchant.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Merchant {
     pub id: String,
     pub name: String,
@@ -72,14 +77,14 @@ pub struct Merchant {
 }
 
 /// `POST /v1/admin/merchants/{id}/terminals`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTerminalRequest {
     pub name: String,
 }
 
 /// A terminal (till) of a merchant.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Terminal {
     pub id: String,
     pub merchant_id: String,
@@ -87,7 +92,7 @@ pub struct Terminal {
 }
 
 /// `POST /v1/admin/merchants/{id}/keys`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,7 +101,7 @@ pub struct CreateKeyRequest {
 }
 
 /// A new API key; the secret is shown this once.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyCreated {
     pub key_id: String,
     pub secret: String,
@@ -106,7 +111,7 @@ pub struct KeyCreated {
 }
 
 /// `POST /v1/admin/customers`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCustomerRequest {
     pub phone: String,
@@ -118,7 +123,7 @@ pub struct CreateCustomerRequest {
 }
 
 /// A customer as the operator sees it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Customer {
     pub id: String,
     pub phone: String,
@@ -133,7 +138,7 @@ pub struct Customer {
 }
 
 /// `POST /v1/admin/customers/{id}/topups`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopUpRequest {
     pub amount: i64,
@@ -142,7 +147,7 @@ pub struct TopUpRequest {
 }
 
 /// A top-up (cash-in).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopUp {
     pub id: String,
     pub customer_id: String,
@@ -153,7 +158,7 @@ pub struct TopUp {
 }
 
 /// One currency's line of the trial balance.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrialBalanceLine {
     pub currency: String,
     pub debits: i64,
@@ -162,7 +167,7 @@ pub struct TrialBalanceLine {
 }
 
 /// `GET /v1/admin/ledger/trial-balance`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrialBalance {
     pub currencies: Vec<TrialBalanceLine>,
     pub balanced: bool,
@@ -174,7 +179,7 @@ pub struct TrialBalance {
 /// Given as `{sku, quantity}` only, it is a catalogue line: the server fills in the
 /// product's name and price. Either way, a line whose `sku` names a product of the
 /// merchant's catalogue takes that product's stock when the payment succeeds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Item {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -189,7 +194,7 @@ pub struct Item {
 }
 
 /// `POST /v1/payments`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePaymentRequest {
     pub out_trade_no: String,
@@ -208,7 +213,7 @@ pub struct CreatePaymentRequest {
 }
 
 /// A payment.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Payment {
     pub id: String,
     pub out_trade_no: String,
@@ -243,14 +248,14 @@ pub struct Payment {
 }
 
 /// `POST /v1/payments/cancel`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelByTradeNoRequest {
     pub out_trade_no: String,
 }
 
 /// `POST /v1/payments/{id}/refunds`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRefundRequest {
     pub out_refund_no: String,
@@ -266,7 +271,7 @@ pub struct CreateRefundRequest {
 }
 
 /// Units of one sku a refund brings back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundItem {
     pub sku: String,
@@ -274,7 +279,7 @@ pub struct RefundItem {
 }
 
 /// A refund.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Refund {
     pub id: String,
     pub payment_id: String,
@@ -289,7 +294,7 @@ pub struct Refund {
 }
 
 /// `GET /v1/merchant/qr`: the merchant's static code.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MerchantQr {
     pub qr_payload: String,
     pub qr_png_url: String,
@@ -297,7 +302,7 @@ pub struct MerchantQr {
 }
 
 /// An event of the outbox, as the live feed and webhooks send it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     pub id: String,
     #[serde(rename = "type")]
@@ -309,7 +314,7 @@ pub struct Event {
 // ---- Products and stock ----
 
 /// `POST /v1/merchant/products`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProductRequest {
     pub sku: String,
@@ -338,7 +343,7 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
 
 /// `PATCH /v1/merchant/products/{id}`: only the fields given change; `null` clears
 /// `stock` (no longer tracked), `barcode` and `low_stock_threshold`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProductRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -363,7 +368,7 @@ pub struct UpdateProductRequest {
 }
 
 /// A product of the merchant's catalogue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Product {
     pub id: String,
     pub sku: String,
@@ -382,7 +387,7 @@ pub struct Product {
 }
 
 /// `POST /v1/merchant/products/{id}/adjustments`: a manual change of stock, with why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockAdjustmentRequest {
     /// Units added (positive) or removed (negative).
@@ -391,7 +396,7 @@ pub struct StockAdjustmentRequest {
 }
 
 /// One change of a product's stock.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StockMovement {
     pub id: String,
     pub product_id: String,
@@ -414,7 +419,7 @@ pub struct StockMovement {
 // ---- Wallet ----
 
 /// `POST /v1/wallet/session`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionRequest {
     pub phone: String,
@@ -422,21 +427,21 @@ pub struct SessionRequest {
 }
 
 /// A wallet session.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Session {
     pub token: String,
     pub expires_at: String,
 }
 
 /// One balance of a wallet.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Balance {
     pub currency: String,
     pub available: i64,
 }
 
 /// The wallet's limits.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Limits {
     /// Above this, in major units of the payment's currency, a payment asks for the PIN.
     pub password_free_major_units: i64,
@@ -452,7 +457,7 @@ pub struct Limits {
 }
 
 /// `GET /v1/wallet`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Wallet {
     pub customer_id: String,
     pub balances: Vec<Balance>,
@@ -463,14 +468,14 @@ pub struct Wallet {
 }
 
 /// `POST /v1/wallet/payment-codes`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentCodeIssued {
     pub code: String,
     pub expires_at: String,
 }
 
 /// `POST /v1/wallet/devices`: the customer's PIN, which enrolling a device needs.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollDeviceRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -478,7 +483,7 @@ pub struct EnrollDeviceRequest {
 }
 
 /// An enrolled device as the customer sees it (`GET /v1/wallet/devices`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Device {
     pub id: String,
     pub created_at: String,
@@ -486,7 +491,7 @@ pub struct Device {
 
 /// `POST /v1/wallet/devices`: what a device needs to make codes offline
 /// (docs/payment-codes.md). Nothing in it is shared with any other device.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceEnrolled {
     pub device_id: String,
     /// The device secret, hex; shown once.
@@ -500,7 +505,7 @@ pub struct DeviceEnrolled {
 
 /// A device's own locators, one per time step from `first_step`
 /// (`POST /v1/wallet/devices/{id}/schedule` fetches the next ones).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CodeSchedule {
     /// The step (Unix time / `step_seconds`) of the first locator.
     pub first_step: i64,
@@ -571,14 +576,14 @@ pub fn offline_code(
 }
 
 /// `POST /v1/wallet/qr/resolve`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QrResolveRequest {
     pub qr_payload: String,
 }
 
 /// What paying a scanned code means.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QrResolution {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -600,7 +605,7 @@ pub struct QrResolution {
 }
 
 /// `POST /v1/wallet/qr/pay`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QrPayRequest {
     pub qr_payload: String,
@@ -613,14 +618,14 @@ pub struct QrPayRequest {
 }
 
 /// `POST /v1/wallet/payments/{id}/confirm`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
     pub pin: String,
 }
 
 /// `POST /v1/wallet/transfers`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -634,7 +639,7 @@ pub struct TransferRequest {
 }
 
 /// A transfer between customers.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Transfer {
     pub id: String,
     pub from_customer_id: String,
@@ -646,7 +651,7 @@ pub struct Transfer {
 }
 
 /// One line of a customer's history.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WalletTransaction {
     /// `payment`, `refund`, `transfer_in`, `transfer_out`, `top_up`.
     #[serde(rename = "type")]
@@ -663,7 +668,160 @@ pub struct WalletTransaction {
 }
 
 /// `GET /v1/payments/{id}/receipt`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReceiptResponse {
     pub receipt_jws: String,
+}
+
+// ---- Keys, operators, webhooks (answers the server once built as ad-hoc JSON) ----
+
+/// An API key as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiKey {
+    pub key_id: String,
+    pub merchant_id: String,
+    /// `merchant` (the owner), `manager` or `terminal`.
+    pub role: String,
+    pub terminal_id: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    /// Set while a rotated key works out its grace period.
+    pub expires_at: Option<String>,
+}
+
+/// An operator of the platform: never its token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Operator {
+    pub id: String,
+    pub name: String,
+    /// `admin`, `risk_officer`, `support` or `auditor`.
+    pub role: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// `POST /v1/admin/operators`: the operator and its bearer token, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OperatorCreated {
+    #[serde(flatten)]
+    pub operator: Operator,
+    pub token: String,
+}
+
+/// `POST /v1/admin/operators/{id}/revoke`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OperatorRevoked {
+    pub id: String,
+    pub revoked_at: String,
+}
+
+/// `PUT /v1/merchant/webhook`: the endpoint and its signing secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WebhookEndpoint {
+    pub url: String,
+    /// `whsec_` and standard base64 (Standard Webhooks).
+    pub secret: String,
+}
+
+/// One attempt to deliver a webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeliveryAttempt {
+    pub attempted_at: String,
+    pub node: String,
+    /// The endpoint's HTTP status, if it answered.
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// A webhook delivery: one event to the merchant's endpoint, with its attempts when asked
+/// for alone (`GET /v1/merchant/webhook/deliveries/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WebhookDelivery {
+    pub id: String,
+    /// The event's type (`payment.succeeded`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `pending`, `delivered` or `dead`.
+    pub status: String,
+    pub attempt_count: i64,
+    /// When the next attempt is due, while `pending`.
+    pub next_attempt_at: Option<String>,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Vec<DeliveryAttempt>>,
+}
+
+/// `POST /v1/admin/customers/{id}/sessions/revoke`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SessionsRevoked {
+    pub customer_id: String,
+    pub sessions_ended: u64,
+    pub devices_revoked: u64,
+}
+
+/// `POST /v1/admin/receipt-keys/rotate`: the new signing key's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReceiptKeyAdded {
+    pub kid: String,
+}
+
+/// `GET /v1/wallet/receive-code`: the code others scan to send this customer money.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReceiveCode {
+    pub qr_payload: String,
+    pub qr_png_url: String,
+}
+
+/// `GET /v1/wallet/pending`: a payment a till waits for this customer to confirm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PendingPayment {
+    pub payment: Payment,
+    pub merchant_name: String,
+}
+
+/// `POST /v1/wallet/recipients/resolve`: whom a transfer would reach, masked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Recipient {
+    pub name_masked: String,
+    pub phone_masked: String,
+}
+
+/// `GET /v1/merchant/terminals`: one of the merchant's tills.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TerminalListed {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// `GET /v1/merchant/settlements`: what one business day paid out or carried forward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MerchantSettlement {
+    pub business_date: String,
+    pub currency: String,
+    pub amount: i64,
+    pub carried: i64,
+    /// `paid_out` or `carried`.
+    pub status: String,
+    pub created_at: String,
+}
+
+/// `GET /v1/admin/risk/decisions`: a decline, with the rule that fired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RiskDecision {
+    pub id: String,
+    /// The customer, terminal, key or merchant the rule looked at.
+    pub subject_id: String,
+    pub payment_id: Option<String>,
+    /// The failure code answered (`limit_exceeded`, `risk_declined`, ...).
+    pub code: String,
+    pub rule: String,
+    pub observed: i64,
+    pub threshold: i64,
+    pub rules_version: i64,
+    pub created_at: String,
 }

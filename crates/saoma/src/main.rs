@@ -46,6 +46,9 @@ enum Command {
     /// Measures payments per second against the database's own speed (pgbench, raw SQL) and
     /// checks the books after each run; see docs/performance.md.
     Bench(bench::BenchArgs),
+    /// Prints the OpenAPI 3.1 document of the HTTP API (what `docs/openapi.json` holds and
+    /// a server serves at `/openapi.json`).
+    Openapi,
 }
 
 #[derive(clap::Args)]
@@ -517,6 +520,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Admin(cmd) => admin(cmd).await,
         Command::VerifyReceipt(args) => verify::run(args).await,
         Command::Bench(args) => bench::run(args).await.map(|_| 0),
+        Command::Openapi => {
+            print!("{}", saoma_server::openapi_json());
+            Ok(0)
+        }
         Command::Qr(QrCommand::Decode(args)) => verify::decode_qr(args).await,
     }
 }

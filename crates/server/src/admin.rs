@@ -11,12 +11,23 @@ use crate::{AppState, views};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use saoma_api as api;
+use saoma_api::ErrorCode;
 use saoma_core::ids::prefix;
 use saoma_core::ledger;
 use saoma_store::{AuditRecord, CustomerRow, MerchantRow, TopUpRow};
 use serde_json::json;
 
 /// `POST /v1/admin/merchants`.
+#[utoipa::path(
+    operation_id = "admin_create_merchant",
+    post,
+    path = "/v1/admin/merchants",
+    tag = "admin",
+    summary = "Onboards a merchant.",
+    request_body = saoma_api::CreateMerchantRequest,
+    responses((status = 200, description = "the merchant, pending review", body = saoma_api::Merchant)),
+    security(("operator_token" = [])),
+)]
 pub async fn create_merchant(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -69,6 +80,16 @@ pub async fn create_merchant(
 }
 
 /// `GET /v1/admin/merchants/{id}`.
+#[utoipa::path(
+    operation_id = "admin_get_merchant",
+    get,
+    path = "/v1/admin/merchants/{id}",
+    tag = "admin",
+    summary = "A merchant.",
+    params(("id" = String, Path, description = "the merchant's id")),
+    responses((status = 200, description = "the merchant", body = saoma_api::Merchant)),
+    security(("operator_token" = [])),
+)]
 pub async fn get_merchant(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -78,6 +99,17 @@ pub async fn get_merchant(
 }
 
 /// `POST /v1/admin/merchants/{id}/terminals`.
+#[utoipa::path(
+    operation_id = "admin_create_terminal",
+    post,
+    path = "/v1/admin/merchants/{id}/terminals",
+    tag = "admin",
+    summary = "Adds a terminal (till) to a merchant.",
+    request_body = saoma_api::CreateTerminalRequest,
+    params(("id" = String, Path, description = "the merchant's id")),
+    responses((status = 200, description = "the terminal", body = saoma_api::Terminal)),
+    security(("operator_token" = [])),
+)]
 pub async fn create_terminal(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -110,6 +142,16 @@ pub fn valid_pin(pin: &str) -> bool {
 }
 
 /// `POST /v1/admin/customers`.
+#[utoipa::path(
+    operation_id = "admin_create_customer",
+    post,
+    path = "/v1/admin/customers",
+    tag = "admin",
+    summary = "Opens a customer's wallet.",
+    request_body = saoma_api::CreateCustomerRequest,
+    responses((status = 200, description = "the customer", body = saoma_api::Customer), (status = 409, description = "error")),
+    security(("operator_token" = [])),
+)]
 pub async fn create_customer(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -145,7 +187,7 @@ pub async fn create_customer(
     let mut tx = state.store.begin().await?;
     match tx.insert_customer(&c).await {
         Err(saoma_store::StoreError::UniqueViolation) => {
-            return Err(ApiError::conflict("phone_taken", "a customer with this phone exists"));
+            return Err(ApiError::new(ErrorCode::PhoneTaken, "a customer with this phone exists"));
         }
         other => other?,
     }
@@ -159,6 +201,17 @@ pub async fn create_customer(
 }
 
 /// `POST /v1/admin/customers/{id}/topups`: cash-in, idempotent on `reference`.
+#[utoipa::path(
+    operation_id = "admin_top_up",
+    post,
+    path = "/v1/admin/customers/{id}/topups",
+    tag = "admin",
+    summary = "Cash-in, idempotent on `reference`.",
+    request_body = saoma_api::TopUpRequest,
+    params(("id" = String, Path, description = "the customer's id")),
+    responses((status = 200, description = "the top-up (the same one again for a repeated reference)", body = saoma_api::TopUp), (status = 409, description = "error")),
+    security(("operator_token" = [])),
+)]
 pub async fn top_up(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -176,8 +229,8 @@ pub async fn top_up(
                 || existing.amount != req.amount
                 || existing.currency != req.currency
             {
-                return Err(OpError::Api(ApiError::conflict(
-                    "idempotency_conflict",
+                return Err(OpError::Api(ApiError::new(
+                    ErrorCode::IdempotencyConflict,
                     "reference was already used with other parameters",
                 )));
             }
@@ -220,6 +273,15 @@ pub async fn top_up(
 
 /// `GET /v1/admin/ledger/trial-balance`: also false when any account's balance disagrees
 /// with the sum of its postings.
+#[utoipa::path(
+    operation_id = "admin_trial_balance",
+    get,
+    path = "/v1/admin/ledger/trial-balance",
+    tag = "admin",
+    summary = "The ledger's trial balance.",
+    responses((status = 200, description = "debits and credits per currency", body = saoma_api::TrialBalance)),
+    security(("operator_token" = [])),
+)]
 pub async fn trial_balance(State(state): State<AppState>) -> ApiResult<Json<api::TrialBalance>> {
     let rows = state.store.trial_balance().await?;
     let drift = state.store.accounts_out_of_step().await?;

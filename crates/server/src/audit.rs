@@ -150,6 +150,15 @@ async fn open_checkpoint(
 
 /// `POST /v1/admin/audit/checkpoints`: signs a checkpoint now (if the log grew since the
 /// newest one) and answers the newest, JWS included, for the auditor to keep elsewhere.
+#[utoipa::path(
+    operation_id = "audit_take_checkpoint",
+    post,
+    path = "/v1/admin/audit/checkpoints",
+    tag = "admin",
+    summary = "Signs an audit checkpoint now.",
+    responses((status = 200, description = "the signed checkpoint", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn take_checkpoint(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let written = checkpoint(&state.store, &state.keys.sealer).await?.is_some();
     let row = state
@@ -165,6 +174,15 @@ pub async fn take_checkpoint(State(state): State<AppState>) -> ApiResult<Json<Va
 /// Verifies each chain against its head and the newest signed checkpoint; `intact` is
 /// false when any link is broken, a chain the checkpoint names is gone or cut short, or
 /// the checkpoint itself is missing or forged.
+#[utoipa::path(
+    operation_id = "audit_verify",
+    get,
+    path = "/v1/admin/audit/verify",
+    tag = "admin",
+    summary = "Verifies the audit log.",
+    responses((status = 200, description = "whether the audit chains and checkpoints hold, and what is broken", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn verify(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let mut broken = Vec::new();
     let mut records = 0;

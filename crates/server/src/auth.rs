@@ -9,9 +9,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::util::{now, sha256_hex};
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
+use saoma_api::ErrorCode;
 use saoma_api::signing;
 use subtle::ConstantTimeEq;
 
@@ -57,7 +58,7 @@ pub async fn refuse_suspended(tx: &mut saoma_store::WriteTx, merchant_id: &str) 
         Some("suspended") => Err(ApiError::forbidden(
             "the merchant is suspended: its keys may read, but not refund, issue keys or change the webhook",
         )
-        .with_code("merchant_inactive")),
+        .with_code(ErrorCode::MerchantInactive)),
         Some(_) => Ok(()),
         None => Err(ApiError::not_found("merchant")),
     }
@@ -103,8 +104,8 @@ pub struct WalletCaller {
     pub session: String,
 }
 
-fn unauthenticated(code: &'static str, message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+fn unauthenticated(code: ErrorCode, message: &str) -> ApiError {
+    ApiError::new(code, message)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -124,8 +125,8 @@ pub async fn admin_auth(
         req.extensions_mut().insert(op);
         return Ok(next.run(req).await);
     }
-    let given =
-        bearer(req.headers()).ok_or_else(|| unauthenticated("unauthenticated", "missing bearer token"))?;
+    let given = bearer(req.headers())
+        .ok_or_else(|| unauthenticated(ErrorCode::Unauthenticated, "missing bearer token"))?;
     let given_hash = sha256_hex(given.as_bytes());
     // Compare digests so the comparison takes the same time whatever the lengths.
     let start_up = state
@@ -137,7 +138,7 @@ pub async fn admin_auth(
         ("admin".to_string(), "admin".to_string())
     } else {
         let op = state.store.operator_by_token(&given_hash).await?.filter(|o| o.revoked_at.is_none());
-        let op = op.ok_or_else(|| unauthenticated("unauthenticated", "invalid admin token"))?;
+        let op = op.ok_or_else(|| unauthenticated(ErrorCode::Unauthenticated, "invalid admin token"))?;
         (op.id, op.role)
     };
     req.extensions_mut().insert(Operator { id, role });
@@ -156,16 +157,16 @@ pub async fn wallet_auth(
         req.extensions_mut().insert(me);
         return Ok(next.run(req).await);
     }
-    let token =
-        bearer(req.headers()).ok_or_else(|| unauthenticated("unauthenticated", "missing bearer token"))?;
+    let token = bearer(req.headers())
+        .ok_or_else(|| unauthenticated(ErrorCode::Unauthenticated, "missing bearer token"))?;
     let session = sha256_hex(token.as_bytes());
     let (customer_id, expires_at) = state
         .store
         .session(&session)
         .await?
-        .ok_or_else(|| unauthenticated("unauthenticated", "unknown or expired session"))?;
+        .ok_or_else(|| unauthenticated(ErrorCode::Unauthenticated, "unknown or expired session"))?;
     if expires_at <= now().1 {
-        return Err(unauthenticated("unauthenticated", "unknown or expired session"));
+        return Err(unauthenticated(ErrorCode::Unauthenticated, "unknown or expired session"));
     }
     req.extensions_mut().insert(WalletCaller { customer_id, session });
     Ok(next.run(req).await)
@@ -187,29 +188,38 @@ pub async fn merchant_auth(
         return Ok(next.run(req).await);
     }
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, BODY_BYTES_MAX).await.map_err(|_| {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body is over 64 KiB")
-    })?;
+    let bytes = to_bytes(body, BODY_BYTES_MAX)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge, "request body is over 64 KiB"))?;
     let header = |name: &'static str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let (Some(input), Some(sig)) = (header("signature-input"), header("signature")) else {
-        return Err(unauthenticated("unauthenticated", "missing Signature-Input or Signature header"));
+        return Err(unauthenticated(
+            ErrorCode::Unauthenticated,
+            "missing Signature-Input or Signature header",
+        ));
     };
     let received = signing::parse_received(input, sig)
-        .map_err(|e| unauthenticated("invalid_signature", &e.to_string()))?;
+        .map_err(|e| unauthenticated(ErrorCode::InvalidSignature, &e.to_string()))?;
     let now_unix = chrono::Utc::now().timestamp();
     if (now_unix - received.created).abs() > signing::CREATED_SKEW_SECONDS {
-        return Err(unauthenticated("stale_request", "signature created too far from the server's clock"));
+        return Err(unauthenticated(
+            ErrorCode::StaleRequest,
+            "signature created too far from the server's clock",
+        ));
     }
     let digest = header("content-digest");
     if !bytes.is_empty() {
         if !received.components.iter().any(|c| c == "content-digest") {
             return Err(unauthenticated(
-                "invalid_signature",
+                ErrorCode::InvalidSignature,
                 "a request with a body must sign content-digest",
             ));
         }
         if digest != Some(signing::content_digest(&bytes).as_str()) {
-            return Err(unauthenticated("invalid_signature", "content-digest does not match the body"));
+            return Err(unauthenticated(
+                ErrorCode::InvalidSignature,
+                "content-digest does not match the body",
+            ));
         }
     }
     let host = header("host").unwrap_or("localhost");
@@ -222,16 +232,16 @@ pub async fn merchant_auth(
         digest,
         &received.params,
     )
-    .map_err(|e| unauthenticated("invalid_signature", &e.to_string()))?;
+    .map_err(|e| unauthenticated(ErrorCode::InvalidSignature, &e.to_string()))?;
     let key = state.store.api_key(&received.key_id).await?;
     let now_text = now().1;
     let Some(key) = key.filter(|k| k.is_live(&now_text)) else {
-        return Err(unauthenticated("invalid_signature", "unknown key or bad signature"));
+        return Err(unauthenticated(ErrorCode::InvalidSignature, "unknown key or bad signature"));
     };
     let expected =
         signing::hmac(&state.keys.sealer.open(crate::secrets::Place::api_key(&key.id), &key.secret)?, &base);
     if !bool::from(expected.as_slice().ct_eq(received.signature.as_slice())) {
-        return Err(unauthenticated("invalid_signature", "unknown key or bad signature"));
+        return Err(unauthenticated(ErrorCode::InvalidSignature, "unknown key or bad signature"));
     }
     // The nonce decides first, in its own transaction: a replayed request is refused
     // before it is counted, so replaying a captured request cannot spend the key's rate
@@ -240,7 +250,7 @@ pub async fn merchant_auth(
     // the nonce stays unused.
     let mut tx = state.store.begin().await?;
     if !tx.remember_nonce(&key.id, &received.nonce, now_unix).await? {
-        return Err(unauthenticated("replayed_request", "this nonce was already used"));
+        return Err(unauthenticated(ErrorCode::ReplayedRequest, "this nonce was already used"));
     }
     state.limits.check_key(&key.id)?;
     tx.commit().await?;

@@ -73,6 +73,16 @@ pub async fn lines(
 }
 
 /// `GET /v1/bills/{YYYY-MM-DD}`: the CSV statement (merchant key).
+#[utoipa::path(
+    operation_id = "bills_get",
+    get,
+    path = "/v1/bills/{date}",
+    tag = "merchant",
+    summary = "The CSV statement of a business day.",
+    params(("date" = String, Path, description = "the business day, `YYYY-MM-DD`")),
+    responses((status = 200, description = "the statement of that business day", body = String, content_type = "text/csv")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,

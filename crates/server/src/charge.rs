@@ -16,6 +16,7 @@ use crate::util::new_id;
 use crate::work::{Effect, Work};
 use crate::{ApiError, AppState, views};
 use chrono::{Duration, Utc};
+use saoma_api::ErrorCode;
 use saoma_core::ids::prefix;
 use saoma_core::ledger::{self, JournalEntry};
 use saoma_core::money::Money;
@@ -140,7 +141,7 @@ pub async fn decline(
     let mut payment_id = None;
     if let Some((p, stored, on_decline)) = payment {
         if on_decline == OnDecline::FailPayment {
-            p.decline(d.code).map_err(|e| ApiError::conflict("payment_not_pending", e.to_string()))?;
+            p.decline(d.code).map_err(|e| ApiError::new(ErrorCode::PaymentNotPending, e.to_string()))?;
             if stored {
                 work.update_payment(p).await?;
             } else {
@@ -220,7 +221,8 @@ async fn pay_merchant(
     post(work, "payment", &p.id, &entry, now).await?;
     crate::stock::take(work, p, c.actor, now).await?;
     let before = p.status();
-    p.charge(&c.payer.id, fee, now).map_err(|e| ApiError::conflict("payment_not_pending", e.to_string()))?;
+    p.charge(&c.payer.id, fee, now)
+        .map_err(|e| ApiError::new(ErrorCode::PaymentNotPending, e.to_string()))?;
     p.customer_ref = Some(customer_ref(state, &merchant.id, &c.payer.id));
     if stored {
         work.update_payment(p).await?;

@@ -11,6 +11,7 @@ use crate::{AppState, views};
 use axum::Json;
 use axum::extract::{Extension, State};
 use chrono::{Datelike, Timelike};
+use saoma_api as api;
 use saoma_core::privacy;
 use saoma_core::report::{self, Sale};
 use serde::Deserialize;
@@ -29,20 +30,29 @@ fn limit_of(limit: Option<i64>, default: i64) -> ApiResult<i64> {
 
 /// `GET /v1/wallet/pending`: the customer's payments a till is waiting for them to
 /// confirm with the PIN, with the merchant's name.
+#[utoipa::path(
+    operation_id = "desk_pending",
+    get,
+    path = "/v1/wallet/pending",
+    tag = "wallet",
+    summary = "Payments waiting for confirmation.",
+    responses((status = 200, description = "payments waiting for this customer's PIN", body = api::Page<api::PendingPayment>)),
+    security(("wallet_session" = [])),
+)]
 pub async fn pending(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Page<api::PendingPayment>>> {
     let mut data = Vec::new();
     for p in state.store.awaiting_confirmation(&me.customer_id, &now().1).await? {
         let merchant = state.store.merchant(&p.merchant_id).await?.map(|m| m.name).unwrap_or_default();
-        data.push(json!({"payment": views::payment(&p, None), "merchant_name": merchant}));
+        data.push(api::PendingPayment { payment: views::payment(&p, None), merchant_name: merchant });
     }
-    Ok(Json(json!({"data": data, "next_cursor": null})))
+    Ok(Json(api::Page { data, next_cursor: None }))
 }
 
 /// `{to_phone}` or `{qr_payload}` of a transfer to look up.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecipientQuery {
     to_phone: Option<String>,
@@ -51,11 +61,21 @@ pub struct RecipientQuery {
 
 /// `POST /v1/wallet/recipients/resolve`: whom a transfer would reach, masked, for the
 /// sender to recognise before confirming.
+#[utoipa::path(
+    operation_id = "desk_recipient",
+    post,
+    path = "/v1/wallet/recipients/resolve",
+    tag = "wallet",
+    summary = "Whom a transfer would reach.",
+    request_body = RecipientQuery,
+    responses((status = 200, description = "the recipient, masked", body = api::Recipient)),
+    security(("wallet_session" = [])),
+)]
 pub async fn recipient(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
     ApiJson(q): ApiJson<RecipientQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Recipient>> {
     let to = match (&q.to_phone, &q.qr_payload) {
         (Some(phone), None) => state.store.customer_by_phone(phone.trim()).await?,
         (None, Some(payload)) => {
@@ -69,53 +89,78 @@ pub async fn recipient(
     if to.id == me.customer_id {
         return Err(ApiError::invalid("to_phone", "cannot transfer to yourself"));
     }
-    Ok(Json(
-        json!({"name_masked": privacy::mask_name(&to.name), "phone_masked": privacy::mask_phone(&to.phone)}),
-    ))
+    Ok(Json(api::Recipient {
+        name_masked: privacy::mask_name(&to.name),
+        phone_masked: privacy::mask_phone(&to.phone),
+    }))
 }
 
 /// `GET /v1/merchant/terminals`: the merchant's tills.
+#[utoipa::path(
+    operation_id = "desk_terminals",
+    get,
+    path = "/v1/merchant/terminals",
+    tag = "merchant",
+    summary = "The merchant's terminals.",
+    responses((status = 200, description = "the merchant's terminals", body = api::Page<api::TerminalListed>)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn terminals(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Page<api::TerminalListed>>> {
     let rows = state.store.terminals_of(&caller.merchant_id).await?;
-    let data: Vec<Value> = rows
+    let data = rows
         .into_iter()
         .filter(|t| caller.terminal_id.as_ref().is_none_or(|own| *own == t.id))
-        .map(|t| json!({"id": t.id, "name": t.name, "created_at": t.created_at}))
+        .map(|t| api::TerminalListed { id: t.id, name: t.name, created_at: t.created_at })
         .collect();
-    Ok(Json(json!({"data": data, "next_cursor": null})))
+    Ok(Json(api::Page { data, next_cursor: None }))
 }
 
 /// `?limit=` of a list.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LimitQuery {
     limit: Option<i64>,
 }
 
 /// `GET /v1/merchant/settlements`: what was paid out (or carried forward) per business
 /// day, newest first. A manager's or the owner's key.
+#[utoipa::path(
+    operation_id = "desk_settlements",
+    get,
+    path = "/v1/merchant/settlements",
+    tag = "merchant",
+    summary = "What was paid out per business day.",
+    params(LimitQuery),
+    responses((status = 200, description = "settlements, newest first", body = api::Page<api::MerchantSettlement>)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn settlements(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     ApiQuery(q): ApiQuery<LimitQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Page<api::MerchantSettlement>>> {
     caller.require_merchant_key()?;
     let rows = state.store.settlements_recent(&caller.merchant_id, limit_of(q.limit, 30)?).await?;
-    let data: Vec<Value> = rows
+    let data = rows
         .into_iter()
-        .map(|s| {
-            let status = if s.amount > 0 { "paid_out" } else { "carried" };
-            json!({"business_date": s.business_date, "currency": s.currency, "amount": s.amount,
-                "carried": s.carried, "status": status, "created_at": s.created_at})
+        .map(|s| api::MerchantSettlement {
+            status: if s.amount > 0 { "paid_out" } else { "carried" }.to_string(),
+            business_date: s.business_date,
+            currency: s.currency,
+            amount: s.amount,
+            carried: s.carried,
+            created_at: s.created_at,
         })
         .collect();
-    Ok(Json(json!({"data": data, "next_cursor": null})))
+    Ok(Json(api::Page { data, next_cursor: None }))
 }
 
 /// `?days=` of the sales report.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     days: Option<i64>,
 }
@@ -123,6 +168,16 @@ pub struct ReportQuery {
 /// `GET /v1/merchant/reports/sales?days=7`: the payments paid in the last `days` business
 /// days (1-31, today included, in the merchant's time zone) by hour, day, terminal and
 /// product, with fees, refunds and net. A manager's or the owner's key.
+#[utoipa::path(
+    operation_id = "desk_sales_report",
+    get,
+    path = "/v1/merchant/reports/sales",
+    tag = "merchant",
+    summary = "The sales report.",
+    params(ReportQuery),
+    responses((status = 200, description = "sales by hour, day, terminal and product", body = serde_json::Value)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn sales_report(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -182,7 +237,8 @@ pub async fn sales_report(
 }
 
 /// `?status=&cursor=&limit=` of the merchant list.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MerchantsQuery {
     status: Option<String>,
     cursor: Option<String>,
@@ -190,6 +246,16 @@ pub struct MerchantsQuery {
 }
 
 /// `GET /v1/admin/merchants?status=pending_review`: the review queue (any operator).
+#[utoipa::path(
+    operation_id = "desk_merchants",
+    get,
+    path = "/v1/admin/merchants",
+    tag = "admin",
+    summary = "The merchants (the review queue).",
+    params(MerchantsQuery),
+    responses((status = 200, description = "a page of merchants with their applications", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn merchants(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<MerchantsQuery>,
@@ -210,7 +276,8 @@ pub async fn merchants(
 }
 
 /// `?q=&cursor=&limit=` of the customer list.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CustomersQuery {
     q: Option<String>,
     cursor: Option<String>,
@@ -219,6 +286,16 @@ pub struct CustomersQuery {
 
 /// `GET /v1/admin/customers?q=`: customers by phone, name or id, with balances (any
 /// operator).
+#[utoipa::path(
+    operation_id = "desk_customers",
+    get,
+    path = "/v1/admin/customers",
+    tag = "admin",
+    summary = "Customers by phone, name or id.",
+    params(CustomersQuery),
+    responses((status = 200, description = "a page of customers with balances", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn customers(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CustomersQuery>,
@@ -243,13 +320,24 @@ pub async fn customers(
 }
 
 /// `?cursor=&limit=` of the audit log.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     cursor: Option<i64>,
     limit: Option<i64>,
 }
 
 /// `GET /v1/admin/audit`: the newest audit records (auditor or admin).
+#[utoipa::path(
+    operation_id = "desk_audit",
+    get,
+    path = "/v1/admin/audit",
+    tag = "admin",
+    summary = "The audit log.",
+    params(AuditQuery),
+    responses((status = 200, description = "a page of audit records, newest first", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn audit(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<AuditQuery>,

@@ -14,6 +14,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
+use saoma_api::ErrorCode;
 use std::net::{IpAddr, SocketAddr};
 
 /// The client's address: the peer, or, when the peer is one of the operator's trusted
@@ -63,7 +64,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         state.limits.check_ip(ip)?;
     }
     if cross_site(req.method(), req.headers(), &state.config.public_scheme) {
-        return Err(ApiError::forbidden("cross-site request refused").with_code("csrf_rejected"));
+        return Err(ApiError::forbidden("cross-site request refused").with_code(ErrorCode::CsrfRejected));
     }
     // No text the server stores or looks up may hold NUL (PostgreSQL refuses it).
     if req.uri().to_string().to_ascii_lowercase().contains("%00") {

@@ -5,26 +5,15 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use saoma_api::{ErrorBody, ErrorEnvelope};
+use saoma_api::{ErrorBody, ErrorCode, ErrorEnvelope};
 use saoma_store::StoreError;
 
-/// The decline codes of API.md and what they tell the cashier.
-const DECLINES: &[(&str, &str)] = &[
-    ("insufficient_funds", "the wallet's balance is too low"),
-    ("invalid_payment_code", "the payment code is not valid"),
-    ("payment_code_expired", "the payment code has expired; ask the customer to refresh it"),
-    ("payment_code_used", "the payment code was already used"),
-    ("wallet_frozen", "the wallet is frozen"),
-    ("limit_exceeded", "the amount is over the customer's limit"),
-    ("currency_mismatch", "the wallet cannot pay in this currency"),
-    ("risk_declined", "the payment was declined"),
-];
-
-/// An error answer of the API.
+/// An error answer of the API. Its code comes from the table of codes
+/// ([`ErrorCode`], which the OpenAPI document lists), and so does its status: no error
+/// can be answered with a code or status that the table does not have.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub param: Option<&'static str>,
     pub payment_id: Option<String>,
@@ -38,10 +27,9 @@ pub struct ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    /// An error with a status, a code and a message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    /// An error with a code (which decides the status) and a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status,
             code,
             message: message.into(),
             param: None,
@@ -51,39 +39,35 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status of the error's code.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
     /// 400 `invalid_request` naming the field at fault.
     pub fn invalid(param: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { param: Some(param), ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message) }
+        ApiError { param: Some(param), ..ApiError::new(ErrorCode::InvalidRequest, message) }
     }
 
     /// 404 `not_found`.
     pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"))
+        ApiError::new(ErrorCode::NotFound, format!("no such {what}"))
     }
 
     /// 403 `forbidden`.
     pub fn forbidden(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+        ApiError::new(ErrorCode::Forbidden, message)
     }
 
-    /// 409 with a code.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, code, message)
+    /// 402: a declined payment, with the payment recorded as failed. A failure code the
+    /// table does not know as a decline is answered as `risk_declined`.
+    pub fn declined(failure_code: &str, payment_id: Option<String>) -> ApiError {
+        let code = ErrorCode::decline(failure_code).unwrap_or(ErrorCode::RiskDeclined);
+        ApiError { payment_id, ..ApiError::new(code, code.meaning().trim_start_matches("declined: ")) }
     }
 
-    /// 402: a declined payment, with the payment recorded as failed. A failure code this
-    /// table does not know is answered as `risk_declined`.
-    pub fn declined(code: &str, payment_id: Option<String>) -> ApiError {
-        let (code, message) = DECLINES
-            .iter()
-            .copied()
-            .find(|(c, _)| *c == code)
-            .unwrap_or(("risk_declined", "the payment was declined"));
-        ApiError { payment_id, ..ApiError::new(StatusCode::PAYMENT_REQUIRED, code, message) }
-    }
-
-    /// The same error with another code.
-    pub fn with_code(mut self, code: &'static str) -> ApiError {
+    /// The same error with another code (and so, perhaps, another status).
+    pub fn with_code(mut self, code: ErrorCode) -> ApiError {
         self.code = code;
         self
     }
@@ -91,22 +75,14 @@ impl ApiError {
     /// 500 `internal_error`; the detail goes to the log once, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         tracing::error!(%detail, "Internal error.");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "internal error; quote the request id",
-        )
+        ApiError::new(ErrorCode::InternalError, "internal error; quote the request id")
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         if e.is_busy() {
-            return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the server is busy; retry",
-            );
+            return ApiError::new(ErrorCode::Unavailable, "the server is busy; retry");
         }
         ApiError::internal(e)
     }
@@ -114,8 +90,7 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status;
-        let mut response = status.into_response();
+        let mut response = self.status().into_response();
         response.extensions_mut().insert(self);
         response
     }
@@ -125,7 +100,7 @@ impl IntoResponse for ApiError {
 pub fn render(err: &ApiError, request_id: &str) -> Response {
     let body = ErrorEnvelope {
         error: ErrorBody {
-            code: err.code.to_string(),
+            code: err.code.as_str().to_string(),
             message: err.message.clone(),
             param: err.param.map(str::to_string),
             request_id: request_id.to_string(),
@@ -133,7 +108,7 @@ pub fn render(err: &ApiError, request_id: &str) -> Response {
             sku: err.sku.as_deref().map(str::to_string),
         },
     };
-    let mut response = (err.status, axum::Json(body)).into_response();
+    let mut response = (err.status(), axum::Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert("request-id", v);
     }
@@ -141,4 +116,30 @@ pub fn render(err: &ApiError, request_id: &str) -> Response {
         response.headers_mut().insert("retry-after", HeaderValue::from(seconds));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_answered_with_its_status_from_the_table() {
+        for code in ErrorCode::ALL {
+            let response = render(&ApiError::new(*code, "m"), "req_1");
+            assert_eq!(response.status().as_u16(), code.status(), "{code}");
+        }
+        let changed = ApiError::forbidden("m").with_code(ErrorCode::MerchantInactive);
+        assert_eq!((changed.status(), changed.code.as_str()), (StatusCode::FORBIDDEN, "merchant_inactive"));
+    }
+
+    #[test]
+    fn declines_keep_their_code_and_unknown_ones_are_risk_declined() {
+        let d = ApiError::declined("currency_mismatch", Some("pay_1".into()));
+        assert_eq!((d.status(), d.code.as_str()), (StatusCode::PAYMENT_REQUIRED, "currency_mismatch"));
+        assert_eq!(d.message, "the wallet cannot pay in this currency");
+        let unknown = ApiError::declined("made_up", None);
+        assert_eq!((unknown.status(), unknown.code), (StatusCode::PAYMENT_REQUIRED, ErrorCode::RiskDeclined));
+        let not_a_decline = ApiError::declined("not_found", None);
+        assert_eq!(not_a_decline.code, ErrorCode::RiskDeclined, "only 402 codes are declines");
+    }
 }

@@ -20,6 +20,15 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 /// `GET /v1/events/stream`: `Last-Event-ID` (an event's `id`, `TX.SEQ`) resumes after that event.
+#[utoipa::path(
+    operation_id = "events_stream",
+    get,
+    path = "/v1/events/stream",
+    tag = "merchant",
+    summary = "The live feed.",
+    responses((status = 200, description = "Server-Sent Events, one per payment or refund of the merchant", body = String, content_type = "text/event-stream")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn stream(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,

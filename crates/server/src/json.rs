@@ -5,6 +5,7 @@ use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, OptionalFromRequest, Request};
 use axum::http::StatusCode;
+use saoma_api::ErrorCode;
 use serde::de::DeserializeOwned;
 
 /// A JSON request body.
@@ -13,9 +14,9 @@ pub struct ApiJson<T>(pub T);
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body is over 64 KiB")
+            ApiError::new(ErrorCode::BodyTooLarge, "request body is over 64 KiB")
         } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "could not read the request body")
+            ApiError::new(ErrorCode::InvalidRequest, "could not read the request body")
         }
     })
 }
@@ -24,15 +25,11 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiError> {
     // A JSON string can carry NUL only as the escape `\u0000`; no text the server keeps may
     // hold it (PostgreSQL refuses it), so it is a client's mistake, answered as one.
     if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "text may not contain NUL (\\u0000)",
-        ));
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "text may not contain NUL (\\u0000)"));
     }
-    serde_json::from_slice(bytes).map(ApiJson).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("invalid JSON body: {e}"))
-    })
+    serde_json::from_slice(bytes)
+        .map(ApiJson)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("invalid JSON body: {e}")))
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -62,11 +59,7 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
         axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|q| ApiQuery(q.0)).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("invalid query string: {}", e.body_text()),
-            )
+            ApiError::new(ErrorCode::InvalidRequest, format!("invalid query string: {}", e.body_text()))
         })
     }
 }

@@ -13,10 +13,11 @@ use crate::util::{new_id, now, random_token, rfc3339};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use saoma_api as api;
+use saoma_api::ErrorCode;
 use saoma_core::ids::prefix;
 use saoma_store::{ApiKeyRow, AuditRecord, WriteTx};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The longest a rotated-out key keeps working.
 const GRACE_SECONDS_MAX: i64 = 7 * 24 * 3600;
@@ -96,22 +97,33 @@ async fn issue(
 }
 
 /// A key without its secret.
-fn view(k: &ApiKeyRow) -> Value {
-    json!({"key_id": k.id, "merchant_id": k.merchant_id, "role": k.role, "terminal_id": k.terminal_id,
-        "created_at": k.created_at, "revoked_at": k.revoked_at, "expires_at": k.expires_at})
+fn view(k: &ApiKeyRow) -> api::ApiKey {
+    api::ApiKey {
+        key_id: k.id.clone(),
+        merchant_id: k.merchant_id.clone(),
+        role: k.role.clone(),
+        terminal_id: k.terminal_id.clone(),
+        created_at: k.created_at.clone(),
+        revoked_at: k.revoked_at.clone(),
+        expires_at: k.expires_at.clone(),
+    }
 }
 
 /// The keys list's cursor: the time and id of the last key shown.
 const KEYS: page::Cursor = page::Cursor::of("api_keys");
 
 /// A page of a merchant's keys, oldest first, without secrets.
-async fn list_page(state: &AppState, merchant_id: &str, q: &page::PageQuery) -> ApiResult<Value> {
+async fn list_page(
+    state: &AppState,
+    merchant_id: &str,
+    q: &page::PageQuery,
+) -> ApiResult<api::Page<api::ApiKey>> {
     let limit = page::limit(q.limit, 50)?;
     let after = KEYS.read::<2>(q.cursor.as_deref())?;
     let after = after.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
     let rows = state.store.api_keys_of(merchant_id, after, limit + 1).await?;
     let (rows, next_cursor) = KEYS.page(rows, limit, |k| vec![&k.created_at, &k.id])?;
-    Ok(json!({"data": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next_cursor}))
+    Ok(api::Page { data: rows.iter().map(view).collect(), next_cursor })
 }
 
 /// Loads a key of `merchant_id` (any merchant's when `None`), locked.
@@ -120,7 +132,12 @@ async fn owned(tx: &mut saoma_store::WriteTx, id: &str, merchant_id: Option<&str
     k.ok_or_else(|| ApiError::not_found("key"))
 }
 
-async fn revoke(state: &AppState, id: &str, merchant_id: Option<&str>, actor: &str) -> ApiResult<Value> {
+async fn revoke(
+    state: &AppState,
+    id: &str,
+    merchant_id: Option<&str>,
+    actor: &str,
+) -> ApiResult<api::ApiKey> {
     let (_, now) = now();
     let mut tx = state.store.begin().await?;
     let mut k = owned(&mut tx, id, merchant_id).await?;
@@ -133,7 +150,7 @@ async fn revoke(state: &AppState, id: &str, merchant_id: Option<&str>, actor: &s
 }
 
 /// `{grace_seconds?}` of a rotation.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rotation {
     grace_seconds: Option<i64>,
@@ -159,10 +176,10 @@ async fn rotate(
     let mut tx = state.store.begin().await?;
     let old = owned(&mut tx, id, merchant_id).await?;
     if old.revoked_at.is_some() {
-        return Err(ApiError::conflict("key_revoked", "a revoked key cannot be rotated"));
+        return Err(ApiError::new(ErrorCode::KeyRevoked, "a revoked key cannot be rotated"));
     }
     if old.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
-        return Err(ApiError::conflict("key_expired", "an expired key cannot be rotated"));
+        return Err(ApiError::new(ErrorCode::KeyExpired, "an expired key cannot be rotated"));
     }
     if merchant_id.is_some() {
         crate::auth::refuse_suspended(&mut tx, &old.merchant_id).await?;
@@ -177,6 +194,17 @@ async fn rotate(
 }
 
 /// `POST /v1/admin/merchants/{id}/keys`: the secret is in this answer only.
+#[utoipa::path(
+    operation_id = "keys_admin_create",
+    post,
+    path = "/v1/admin/merchants/{id}/keys",
+    tag = "admin",
+    summary = "Issues an API key to a merchant.",
+    request_body = saoma_api::CreateKeyRequest,
+    params(("id" = String, Path, description = "the merchant's id")),
+    responses((status = 200, description = "the key; its secret is shown this once", body = saoma_api::KeyCreated), (status = 409, description = "error")),
+    security(("operator_token" = [])),
+)]
 pub async fn admin_create(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -188,24 +216,55 @@ pub async fn admin_create(
 }
 
 /// `GET /v1/admin/merchants/{id}/keys`.
+#[utoipa::path(
+    operation_id = "keys_admin_list",
+    get,
+    path = "/v1/admin/merchants/{id}/keys",
+    tag = "admin",
+    summary = "A merchant's keys.",
+    params(("id" = String, Path, description = "the merchant's id"), crate::page::PageQuery),
+    responses((status = 200, description = "a page of the merchant's keys (no secrets)", body = api::Page<api::ApiKey>)),
+    security(("operator_token" = [])),
+)]
 pub async fn admin_list(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<page::PageQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Page<api::ApiKey>>> {
     Ok(Json(list_page(&state, &id, &q).await?))
 }
 
 /// `POST /v1/admin/keys/{id}/revoke`.
+#[utoipa::path(
+    operation_id = "keys_admin_revoke",
+    post,
+    path = "/v1/admin/keys/{id}/revoke",
+    tag = "admin",
+    summary = "Revokes a key at once.",
+    params(("id" = String, Path, description = "the key's id")),
+    responses((status = 200, description = "the revoked key", body = api::ApiKey)),
+    security(("operator_token" = [])),
+)]
 pub async fn admin_revoke(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::ApiKey>> {
     Ok(Json(revoke(&state, &id, None, &op.id).await?))
 }
 
 /// `POST /v1/admin/keys/{id}/rotate` `{grace_seconds?}`.
+#[utoipa::path(
+    operation_id = "keys_admin_rotate",
+    post,
+    path = "/v1/admin/keys/{id}/rotate",
+    tag = "admin",
+    summary = "Rotates a key.",
+    request_body = Rotation,
+    params(("id" = String, Path, description = "the key's id")),
+    responses((status = 200, description = "the new key; the old one works for `grace_seconds` more", body = saoma_api::KeyCreated), (status = 409, description = "error")),
+    security(("operator_token" = [])),
+)]
 pub async fn admin_rotate(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -216,6 +275,16 @@ pub async fn admin_rotate(
 }
 
 /// `POST /v1/merchant/keys` (owner): a manager or terminal key, or another owner key.
+#[utoipa::path(
+    operation_id = "keys_own_create",
+    post,
+    path = "/v1/merchant/keys",
+    tag = "merchant",
+    summary = "Issues a key (owner's key only).",
+    request_body = saoma_api::CreateKeyRequest,
+    responses((status = 200, description = "the key; its secret is shown this once", body = saoma_api::KeyCreated), (status = 409, description = "error")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn own_create(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -226,26 +295,57 @@ pub async fn own_create(
 }
 
 /// `GET /v1/merchant/keys` (owner).
+#[utoipa::path(
+    operation_id = "keys_own_list",
+    get,
+    path = "/v1/merchant/keys",
+    tag = "merchant",
+    summary = "The merchant's keys.",
+    params(crate::page::PageQuery),
+    responses((status = 200, description = "a page of the merchant's keys (no secrets)", body = api::Page<api::ApiKey>)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn own_list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     ApiQuery(q): ApiQuery<page::PageQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Page<api::ApiKey>>> {
     caller.require_owner()?;
     Ok(Json(list_page(&state, &caller.merchant_id, &q).await?))
 }
 
 /// `POST /v1/merchant/keys/{id}/revoke` (owner).
+#[utoipa::path(
+    operation_id = "keys_own_revoke",
+    post,
+    path = "/v1/merchant/keys/{id}/revoke",
+    tag = "merchant",
+    summary = "Revokes a key.",
+    params(("id" = String, Path, description = "the key's id")),
+    responses((status = 200, description = "the revoked key", body = api::ApiKey)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn own_revoke(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::ApiKey>> {
     caller.require_owner()?;
     Ok(Json(revoke(&state, &id, Some(&caller.merchant_id), &caller.key_id).await?))
 }
 
 /// `POST /v1/merchant/keys/{id}/rotate` `{grace_seconds?}` (owner).
+#[utoipa::path(
+    operation_id = "keys_own_rotate",
+    post,
+    path = "/v1/merchant/keys/{id}/rotate",
+    tag = "merchant",
+    summary = "Rotates a key.",
+    request_body = Rotation,
+    params(("id" = String, Path, description = "the key's id")),
+    responses((status = 200, description = "the new key; the old one works for `grace_seconds` more", body = saoma_api::KeyCreated), (status = 409, description = "error")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn own_rotate(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,

@@ -19,6 +19,7 @@ mod json;
 mod keys;
 mod limits;
 mod merchant;
+mod openapi;
 mod operators;
 mod page;
 mod pages;
@@ -43,6 +44,7 @@ mod work;
 
 pub use error::{ApiError, ApiResult};
 pub use limits::{PER_IP_DEFAULT as RATE_LIMIT_PER_IP, PER_KEY_DEFAULT as RATE_LIMIT_PER_KEY};
+pub use openapi::json as openapi_json;
 pub use secrets::rotate_master_key;
 pub use webhooks::HostLookup;
 
@@ -53,6 +55,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use saoma_api::ErrorCode;
 use saoma_store::Store;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -363,11 +366,11 @@ async fn request_id(req: Request, next: Next) -> Response {
     } else if response.status().is_client_error() && response.headers().get("content-type").is_none() {
         // Rejections from axum itself (405, 413 from the body limit) get the envelope too.
         let code = match response.status() {
-            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
-            _ => "invalid_request",
+            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
+            _ => ErrorCode::InvalidRequest,
         };
-        let err = ApiError::new(response.status(), code, "request refused");
+        let err = ApiError::new(code, "request refused");
         response = error::render(&err, &id);
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -380,14 +383,30 @@ async fn request_id(req: Request, next: Next) -> Response {
     response
 }
 
+#[utoipa::path(
+    operation_id = "healthz",
+    get,
+    path = "/healthz",
+    tag = "public",
+    summary = "Health.",
+    responses((status = 200, description = "ready to take payments", body = String, content_type = "text/plain")),
+)]
 async fn healthz(State(state): State<AppState>) -> Response {
     match state.store.last_event_cursor().await {
         Ok(_) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("database: {e}"))
-            .into_response(),
+        Err(e) => ApiError::new(ErrorCode::Unavailable, format!("database: {e}")).into_response(),
     }
 }
 
+#[utoipa::path(
+    operation_id = "metrics_text",
+    get,
+    path = "/metrics",
+    tag = "admin",
+    summary = "Metrics.",
+    responses((status = 200, description = "Prometheus text", body = String, content_type = "text/plain")),
+    security(("operator_token" = [])),
+)]
 async fn metrics_text(State(state): State<AppState>) -> Response {
     ([("content-type", "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
@@ -511,6 +530,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/.well-known/jwks.json", get(receipts::jwks))
+        .route("/openapi.json", get(openapi::serve_json))
+        .route("/docs", get(openapi::docs_root))
+        .route("/docs/", get(openapi::docs_index))
+        .route("/docs/{*file}", get(openapi::docs_asset))
         .route("/v1/qr.png", get(qr::png))
         .route("/v1/qr.svg", get(qr::svg))
         .route("/v1/barcode.svg", get(qr::barcode_svg))

@@ -4,9 +4,9 @@
 //! bucket answers 429 `rate_limited` with `Retry-After`.
 
 use crate::error::ApiError;
-use axum::http::StatusCode;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use saoma_api::ErrorCode;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
@@ -30,11 +30,7 @@ fn limiter<K: std::hash::Hash + Eq + Clone>(per_second: u32) -> Option<DefaultKe
 fn too_many(wait: std::time::Duration, what: &str) -> ApiError {
     ApiError {
         retry_after: Some(wait.as_secs().max(1)),
-        ..ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many requests {what}; retry later"),
-        )
+        ..ApiError::new(ErrorCode::RateLimited, format!("too many requests {what}; retry later"))
     }
 }
 

@@ -8,6 +8,15 @@ use axum::extract::{Extension, State};
 use saoma_api as api;
 
 /// `GET /v1/merchant/qr`: the static EMV code the customer scans and types the amount into.
+#[utoipa::path(
+    operation_id = "merchant_static_qr",
+    get,
+    path = "/v1/merchant/qr",
+    tag = "merchant",
+    summary = "The merchant's static QR code.",
+    responses((status = 200, description = "the merchant's static code", body = saoma_api::MerchantQr)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn static_qr(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,

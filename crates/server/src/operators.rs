@@ -11,28 +11,45 @@ use crate::page;
 use crate::util::{new_id, now, random_token, sha256_hex, text_field};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
+use saoma_api as api;
 use saoma_store::{AuditRecord, OperatorRow};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// `{name, role}` of a new operator.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOperator {
     name: String,
     role: String,
 }
 
-fn view(o: &OperatorRow) -> Value {
-    json!({"id": o.id, "name": o.name, "role": o.role, "created_at": o.created_at, "revoked_at": o.revoked_at})
+fn view(o: &OperatorRow) -> api::Operator {
+    api::Operator {
+        id: o.id.clone(),
+        name: o.name.clone(),
+        role: o.role.clone(),
+        created_at: o.created_at.clone(),
+        revoked_at: o.revoked_at.clone(),
+    }
 }
 
 /// `POST /v1/admin/operators` → the operator and its token (shown this once).
+#[utoipa::path(
+    operation_id = "operators_create",
+    post,
+    path = "/v1/admin/operators",
+    tag = "admin",
+    summary = "Adds an operator.",
+    request_body = NewOperator,
+    responses((status = 200, description = "the operator and its token, shown this once", body = api::OperatorCreated)),
+    security(("operator_token" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
     ApiJson(req): ApiJson<NewOperator>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::OperatorCreated>> {
     text_field("name", &req.name, 100)?;
     if !OPERATOR_ROLES.contains(&req.role.as_str()) {
         return Err(ApiError::invalid("role", "role is admin, risk_officer, support or auditor"));
@@ -53,33 +70,51 @@ pub async fn create(
     tx.audit(&AuditRecord { actor: &op.id, action: "operator.create", object_id: &o.id, detail }, &now)
         .await?;
     tx.commit().await?;
-    let mut out = view(&o);
-    out["token"] = token.into();
-    Ok(Json(out))
+    Ok(Json(api::OperatorCreated { operator: view(&o), token }))
 }
 
 /// The operators list's cursor: the time and id of the last operator shown.
 const OPERATORS: page::Cursor = page::Cursor::of("operators");
 
 /// `GET /v1/admin/operators`: oldest first, a page at a time.
+#[utoipa::path(
+    operation_id = "operators_list",
+    get,
+    path = "/v1/admin/operators",
+    tag = "admin",
+    summary = "The operators.",
+    params(crate::page::PageQuery),
+    responses((status = 200, description = "a page of operators", body = api::Page<api::Operator>)),
+    security(("operator_token" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<page::PageQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Page<api::Operator>>> {
     let limit = page::limit(q.limit, 50)?;
     let after = OPERATORS.read::<2>(q.cursor.as_deref())?;
     let after = after.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
     let rows = state.store.operators(after, limit + 1).await?;
     let (rows, next_cursor) = OPERATORS.page(rows, limit, |o| vec![&o.created_at, &o.id])?;
-    Ok(Json(json!({"data": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next_cursor})))
+    Ok(Json(api::Page { data: rows.iter().map(view).collect(), next_cursor }))
 }
 
 /// `POST /v1/admin/operators/{id}/revoke`: the token stops working at once.
+#[utoipa::path(
+    operation_id = "operators_revoke",
+    post,
+    path = "/v1/admin/operators/{id}/revoke",
+    tag = "admin",
+    summary = "Revokes an operator.",
+    params(("id" = String, Path, description = "the operator's id")),
+    responses((status = 200, description = "the operator's id and when it was revoked", body = api::OperatorRevoked)),
+    security(("operator_token" = [])),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::OperatorRevoked>> {
     let (_, now) = now();
     let mut tx = state.store.begin().await?;
     if !tx.revoke_operator(&id, &now).await? {
@@ -88,5 +123,5 @@ pub async fn revoke(
     let detail = json!({});
     tx.audit(&AuditRecord { actor: &op.id, action: "operator.revoke", object_id: &id, detail }, &now).await?;
     tx.commit().await?;
-    Ok(Json(json!({"id": id, "revoked_at": now})))
+    Ok(Json(api::OperatorRevoked { id, revoked_at: now }))
 }

@@ -27,7 +27,8 @@ pub fn limit(given: Option<i64>, default: i64) -> ApiResult<i64> {
 }
 
 /// `?limit=&cursor=` of a list with no filter of its own.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     pub limit: Option<i64>,
     pub cursor: Option<String>,

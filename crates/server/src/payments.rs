@@ -15,10 +15,10 @@ use crate::work::{Effect, Work};
 use crate::{AppState, views};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use saoma_api as api;
+use saoma_api::ErrorCode;
 use saoma_core::ids::prefix;
 use saoma_core::ledger;
 use saoma_core::money::{Currency, Money};
@@ -51,8 +51,8 @@ where
             Ok(v) => return Ok(v),
         }
     }
-    Err(ApiError::conflict(
-        "concurrent_request",
+    Err(ApiError::new(
+        ErrorCode::ConcurrentRequest,
         "a concurrent request with the same key is in flight; retry",
     ))
 }
@@ -125,7 +125,7 @@ pub(crate) async fn close(
     now: &str,
 ) -> Result<(), OpError> {
     let before = p.status();
-    p.close().map_err(|e| ApiError::conflict("payment_not_pending", e.to_string()))?;
+    p.close().map_err(|e| ApiError::new(ErrorCode::PaymentNotPending, e.to_string()))?;
     work.update_payment(p).await?;
     let data = serde_json::to_value(views::payment(p, None)).map_err(ApiError::internal)?;
     let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());
@@ -192,7 +192,7 @@ fn validate_create(req: &api::CreatePaymentRequest) -> ApiResult<Money> {
 pub async fn active_merchant(state: &AppState, merchant_id: &str) -> ApiResult<MerchantRow> {
     let m = state.store.merchant(merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     if m.status != "active" {
-        return Err(ApiError::forbidden("merchant is not active").with_code("merchant_inactive"));
+        return Err(ApiError::forbidden("merchant is not active").with_code(ErrorCode::MerchantInactive));
     }
     Ok(m)
 }
@@ -205,6 +205,16 @@ fn answer(state: &AppState, p: &Payment, merchant: &MerchantRow) -> Response {
 }
 
 /// `POST /v1/payments`.
+#[utoipa::path(
+    operation_id = "payments_create",
+    post,
+    path = "/v1/payments",
+    tag = "merchant",
+    summary = "Creates a payment: charges a scanned payment code, or issues a dynamic code.",
+    request_body = saoma_api::CreatePaymentRequest,
+    responses((status = 200, description = "the payment: `succeeded`, or `pending` (a dynamic code, or waiting for the customer's PIN)", body = saoma_api::Payment), (status = 402, description = "error"), (status = 409, description = "error")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -217,7 +227,7 @@ pub async fn create(
     let merchant = active_merchant(&state, &caller.merchant_id).await?;
     if amount.currency().code() != merchant.currency {
         return Err(ApiError::invalid("currency", format!("this merchant takes {}", merchant.currency))
-            .with_code("currency_mismatch"));
+            .with_code(ErrorCode::CurrencyMismatch));
     }
     if req.payment_code.is_some() {
         guesses::ensure_counters(&state, &caller).await?;
@@ -258,13 +268,13 @@ async fn existing_or_none(
 ) -> Result<Option<Payment>, OpError> {
     match work.payment_by_trade_no(merchant_id, otn).await? {
         None => Ok(None),
-        Some(p) if p.fingerprint.is_none() => Err(ApiError::conflict(
-            "payment_closed",
+        Some(p) if p.fingerprint.is_none() => Err(ApiError::new(
+            ErrorCode::PaymentClosed,
             "this out_trade_no was cancelled before it was charged; use a new one",
         )
         .into()),
-        Some(p) if p.fingerprint.as_deref() != Some(fp) => Err(ApiError::conflict(
-            "idempotency_conflict",
+        Some(p) if p.fingerprint.as_deref() != Some(fp) => Err(ApiError::new(
+            ErrorCode::IdempotencyConflict,
             "out_trade_no was already used with other parameters",
         )
         .into()),
@@ -497,7 +507,8 @@ fn op_error(e: OpError) -> ApiError {
 }
 
 /// `?wait=` of the query routes.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
     wait: Option<u64>,
     out_trade_no: Option<String>,
@@ -528,6 +539,16 @@ async fn load_and_wait(
 }
 
 /// `GET /v1/payments/{id}`.
+#[utoipa::path(
+    operation_id = "payments_get",
+    get,
+    path = "/v1/payments/{id}",
+    tag = "merchant",
+    summary = "A payment; `?wait=N` long-polls while it is pending.",
+    params(("id" = String, Path, description = "the payment's id"), WaitQuery),
+    responses((status = 200, description = "the payment", body = saoma_api::Payment)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -544,6 +565,16 @@ pub async fn get(
 const PAYMENTS: page::Cursor = page::Cursor::of("payments");
 
 /// `GET /v1/payments?out_trade_no=...` (one payment) or a page of payments, newest first.
+#[utoipa::path(
+    operation_id = "payments_find",
+    get,
+    path = "/v1/payments",
+    tag = "merchant",
+    summary = "Finds a payment by `out_trade_no`, or lists payments.",
+    params(WaitQuery),
+    responses((status = 200, description = "with `out_trade_no`: that payment; without: a page of payments, newest first", body = crate::openapi::PaymentOrPage)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn find(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -592,7 +623,7 @@ fn check_reversal_window(
         "a till may reverse a paid sale only within {} s of the charge; refund it with a manager or merchant key",
         window.as_secs()
     ))
-    .with_code("reversal_window_closed"))
+    .with_code(ErrorCode::ReversalWindowClosed))
 }
 
 /// Reverses a payment inside `work`: pending → closed, succeeded → fully refunded (by a
@@ -628,6 +659,16 @@ async fn reverse(
 }
 
 /// `POST /v1/payments/{id}/cancel`.
+#[utoipa::path(
+    operation_id = "payments_cancel",
+    post,
+    path = "/v1/payments/{id}/cancel",
+    tag = "merchant",
+    summary = "Reverses a sale: closes a pending payment, refunds a paid one.",
+    params(("id" = String, Path, description = "the payment's id")),
+    responses((status = 200, description = "the payment, closed or refunded", body = saoma_api::Payment), (status = 409, description = "error")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -650,6 +691,16 @@ pub async fn cancel(
 /// `POST /v1/payments/cancel` `{out_trade_no}`: for a POS that never saw the creation's
 /// answer. With no such payment yet, the number is recorded as closed, so a charge that
 /// arrives late with it is refused.
+#[utoipa::path(
+    operation_id = "payments_cancel_by_trade_no",
+    post,
+    path = "/v1/payments/cancel",
+    tag = "merchant",
+    summary = "Reverses a sale by `out_trade_no`.",
+    request_body = saoma_api::CancelByTradeNoRequest,
+    responses((status = 200, description = "the payment, closed or refunded", body = saoma_api::Payment), (status = 409, description = "error")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn cancel_by_trade_no(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -722,10 +773,8 @@ async fn refund_in_tx(
     crate::auth::refuse_suspended(work, &p.merchant_id).await?;
     let amount = money_of(ask.amount_minor, p.amount.currency())?;
     let decision = payment::decide_refund(p.refundable(), amount).map_err(|e| match e {
-        RefundError::NotRefundable(_) => ApiError::conflict("payment_not_refundable", e.to_string()),
-        RefundError::ExceedsPayment { .. } => {
-            ApiError::new(StatusCode::BAD_REQUEST, "refund_exceeds_payment", e.to_string())
-        }
+        RefundError::NotRefundable(_) => ApiError::new(ErrorCode::PaymentNotRefundable, e.to_string()),
+        RefundError::ExceedsPayment { .. } => ApiError::new(ErrorCode::RefundExceedsPayment, e.to_string()),
         RefundError::Money(m) => ApiError::invalid("amount", m.to_string()),
     })?;
     let customer_id =
@@ -748,7 +797,7 @@ async fn refund_in_tx(
     work.post_entry(&new_id(prefix::ENTRY), "refund", &refund.id, &entry, now).await?;
     crate::stock::put_back(work, p, &refund.id, ask.items, ask.actor, now).await?;
     let before = json!({"status": p.status().as_str(), "refunded_amount": p.refunded.amount_minor()});
-    p.apply_refund(&decision).map_err(|e| ApiError::conflict("payment_not_refundable", e.to_string()))?;
+    p.apply_refund(&decision).map_err(|e| ApiError::new(ErrorCode::PaymentNotRefundable, e.to_string()))?;
     work.update_payment(p).await?;
     crate::receipts::issue(&state.keys.sealer, work, p, merchant_name, Some(&refund), now).await?;
     let data = json!({"refund": views::refund(&refund), "payment": views::payment(p, None)});
@@ -767,6 +816,17 @@ async fn refund_in_tx(
 }
 
 /// `POST /v1/payments/{id}/refunds`: a merchant key only.
+#[utoipa::path(
+    operation_id = "payments_refund",
+    post,
+    path = "/v1/payments/{id}/refunds",
+    tag = "merchant",
+    summary = "Refunds a payment in part or in full.",
+    request_body = saoma_api::CreateRefundRequest,
+    params(("id" = String, Path, description = "the payment's id")),
+    responses((status = 200, description = "the refund", body = saoma_api::Refund), (status = 409, description = "error")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn refund(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -788,8 +848,8 @@ pub async fn refund(
             // A refund of items may leave the amount out: it was their value then.
             let same_amount = existing.amount == req.amount || (req.amount == 0 && req.items.is_some());
             if existing.payment_id != p.id || !same_amount {
-                return Err(ApiError::conflict(
-                    "idempotency_conflict",
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyConflict,
                     "out_refund_no was already used with other parameters",
                 )
                 .into());
@@ -820,8 +880,7 @@ pub async fn refund(
 fn refund_amount(given: i64, value: i64) -> ApiResult<i64> {
     if given != 0 && given != value {
         let mut e = ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "amount_mismatch",
+            ErrorCode::AmountMismatch,
             format!("amount {given} differs from the items' value {value}"),
         );
         e.param = Some("amount");

@@ -15,8 +15,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::util::{new_id, now, rfc3339};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
-use axum::http::StatusCode;
 use hmac::{Hmac, Mac};
+use saoma_api::ErrorCode;
 use saoma_store::{AuditRecord, StrangerPin, WriteTx};
 use serde_json::json;
 use std::sync::OnceLock;
@@ -42,7 +42,7 @@ fn pin_matches(hash: &str, pin: &str) -> bool {
 
 /// The answer while PIN use is locked.
 pub fn pin_locked() -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "pin_locked", "too many wrong PINs; PIN use is locked for a while")
+    ApiError::new(ErrorCode::PinLocked, "too many wrong PINs; PIN use is locked for a while")
 }
 
 /// Whose PIN a check weighs: a customer's, or the made-up one of a phone that belongs to
@@ -176,11 +176,8 @@ async fn reserve(state: &AppState, who: &Holder) -> ApiResult<(String, String)> 
     if st.failures + in_flight >= PIN_FAILURES_MAX {
         // Not locked (yet), but as many checks are running as wrong PINs remain: come back
         // when they are done.
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many PIN checks at once for this customer; retry",
-        );
+        let mut e =
+            ApiError::new(ErrorCode::RateLimited, "too many PIN checks at once for this customer; retry");
         e.retry_after = Some(1);
         return Err(e);
     }
@@ -193,8 +190,7 @@ async fn reserve(state: &AppState, who: &Holder) -> ApiResult<(String, String)> 
 /// Runs Argon2 off the async workers, at most as many at once on this node as configured.
 async fn weigh(state: &AppState, hash: String, pin: &str) -> ApiResult<bool> {
     let busy = || {
-        let mut e =
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the server is busy; retry");
+        let mut e = ApiError::new(ErrorCode::Unavailable, "the server is busy; retry");
         e.retry_after = Some(1);
         e
     };
@@ -241,7 +237,7 @@ async fn settle(state: &AppState, who: &Holder, check_id: &str, weighed: ApiResu
     if st.failures < PIN_FAILURES_MAX {
         save(&mut tx, who, &st, &now).await?;
         tx.commit().await?;
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "invalid_pin", "wrong PIN"));
+        return Err(ApiError::new(ErrorCode::InvalidPin, "wrong PIN"));
     }
     let minutes = PIN_LOCK_MINUTES << st.locks.clamp(0, 6);
     st.failures = 0;

@@ -14,6 +14,7 @@ use crate::{AppState, work::Work};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use saoma_api as api;
+use saoma_api::ErrorCode;
 use saoma_core::catalogue;
 use saoma_store::{AuditRecord, ProductFilter, ProductRow, StockMovementRow};
 use serde::Deserialize;
@@ -64,7 +65,7 @@ fn check(p: &ProductRow, merchant_currency: &str) -> ApiResult<()> {
     currency_of(&p.currency)?;
     if p.currency != merchant_currency {
         return Err(ApiError::invalid("currency", format!("this merchant takes {merchant_currency}"))
-            .with_code("currency_mismatch"));
+            .with_code(ErrorCode::CurrencyMismatch));
     }
     if let Some(s) = p.stock {
         catalogue::check_stock(s).map_err(|e| ApiError::invalid("stock", e.to_string()))?;
@@ -81,12 +82,12 @@ fn check(p: &ProductRow, merchant_currency: &str) -> ApiResult<()> {
 /// Refuses a sku or barcode another product of the merchant has.
 async fn check_unique(work: &mut Work, p: &ProductRow) -> Result<(), OpError> {
     if work.product_by_sku(&p.merchant_id, &p.sku).await?.is_some_and(|o| o.id != p.id) {
-        return Err(ApiError::conflict("sku_taken", format!("another product has sku {}", p.sku)).into());
+        return Err(ApiError::new(ErrorCode::SkuTaken, format!("another product has sku {}", p.sku)).into());
     }
     if let Some(b) = &p.barcode
         && work.product_by_barcode(&p.merchant_id, b).await?.is_some_and(|o| o.id != p.id)
     {
-        return Err(ApiError::conflict("barcode_taken", format!("another product has barcode {b}")).into());
+        return Err(ApiError::new(ErrorCode::BarcodeTaken, format!("another product has barcode {b}")).into());
     }
     Ok(())
 }
@@ -98,6 +99,16 @@ async fn merchant_currency(state: &AppState, caller: &MerchantCaller) -> ApiResu
 }
 
 /// `POST /v1/merchant/products` (owner or manager).
+#[utoipa::path(
+    operation_id = "products_create",
+    post,
+    path = "/v1/merchant/products",
+    tag = "merchant",
+    summary = "Adds a product to the catalogue.",
+    request_body = saoma_api::CreateProductRequest,
+    responses((status = 200, description = "the product", body = saoma_api::Product), (status = 409, description = "error")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -153,7 +164,8 @@ pub async fn create(
 }
 
 /// `?limit=&cursor=&q=&low_stock=&active=` of the list.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     limit: Option<i64>,
     cursor: Option<String>,
@@ -172,6 +184,16 @@ fn limit_of(limit: Option<i64>) -> ApiResult<i64> {
 
 /// `GET /v1/merchant/products`: the catalogue in creation order, filtered by `q` (sku or
 /// barcode exactly, or part of the name), `low_stock=true` and `active`.
+#[utoipa::path(
+    operation_id = "products_list",
+    get,
+    path = "/v1/merchant/products",
+    tag = "merchant",
+    summary = "The catalogue.",
+    params(ListQuery),
+    responses((status = 200, description = "a page of products", body = saoma_api::Page<saoma_api::Product>)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -203,6 +225,16 @@ async fn own(state: &AppState, caller: &MerchantCaller, id: &str) -> ApiResult<P
 }
 
 /// `GET /v1/merchant/products/{id}`.
+#[utoipa::path(
+    operation_id = "products_get",
+    get,
+    path = "/v1/merchant/products/{id}",
+    tag = "merchant",
+    summary = "A product.",
+    params(("id" = String, Path, description = "the product's id")),
+    responses((status = 200, description = "the product", body = saoma_api::Product)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -213,6 +245,17 @@ pub async fn get(
 
 /// `PATCH /v1/merchant/products/{id}` (owner or manager). A new `stock` is recorded as
 /// an adjustment with the request's `reason`.
+#[utoipa::path(
+    operation_id = "products_update",
+    patch,
+    path = "/v1/merchant/products/{id}",
+    tag = "merchant",
+    summary = "Changes a product.",
+    request_body = saoma_api::UpdateProductRequest,
+    params(("id" = String, Path, description = "the product's id")),
+    responses((status = 200, description = "the product", body = saoma_api::Product), (status = 409, description = "error")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -281,6 +324,17 @@ pub async fn update(
 
 /// `POST /v1/merchant/products/{id}/adjustments` `{delta, reason}` (owner or manager): a
 /// delivery, a breakage, a count. Stock never goes below zero.
+#[utoipa::path(
+    operation_id = "products_adjust",
+    post,
+    path = "/v1/merchant/products/{id}/adjustments",
+    tag = "merchant",
+    summary = "Adjusts a product's stock.",
+    request_body = saoma_api::StockAdjustmentRequest,
+    params(("id" = String, Path, description = "the product's id")),
+    responses((status = 200, description = "the product", body = saoma_api::Product), (status = 409, description = "error")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn adjust(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -289,7 +343,7 @@ pub async fn adjust(
 ) -> ApiResult<Json<api::Product>> {
     caller.require_merchant_key()?;
     text_field("reason", &req.reason, 256)?;
-    if req.delta == 0 || req.delta.abs() > catalogue::STOCK_MAX {
+    if req.delta == 0 || req.delta.unsigned_abs() > catalogue::STOCK_MAX.unsigned_abs() {
         return Err(ApiError::invalid("delta", "delta must be non-zero and at most 10^9 units"));
     }
     let p = retry_on_conflict(|| async {
@@ -298,7 +352,9 @@ pub async fn adjust(
         let p = work.product(&id).await?.filter(|p| p.merchant_id == caller.merchant_id);
         let mut p = p.ok_or_else(|| ApiError::not_found("product"))?;
         if p.stock.is_none() {
-            return Err(ApiError::conflict("stock_untracked", "this product's stock is not tracked").into());
+            return Err(
+                ApiError::new(ErrorCode::StockUntracked, "this product's stock is not tracked").into()
+            );
         }
         let after = work.move_stock(&p.id, req.delta, &now).await?;
         let after = after.ok_or_else(|| ApiError::invalid("delta", "stock cannot go below zero"))?;
@@ -331,13 +387,24 @@ pub async fn adjust(
 }
 
 /// `?limit=&cursor=` of the movements.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     limit: Option<i64>,
     cursor: Option<String>,
 }
 
 /// `GET /v1/merchant/products/{id}/movements`: newest first.
+#[utoipa::path(
+    operation_id = "products_movements",
+    get,
+    path = "/v1/merchant/products/{id}/movements",
+    tag = "merchant",
+    summary = "A product's stock movements.",
+    params(("id" = String, Path, description = "the product's id"), PageQuery),
+    responses((status = 200, description = "a page of stock movements, newest first", body = saoma_api::Page<saoma_api::StockMovement>)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn movements(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,

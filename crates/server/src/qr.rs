@@ -4,15 +4,16 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{ApiJson, ApiQuery};
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use qrcode::QrCode;
+use saoma_api::ErrorCode;
 use saoma_api::QrResolveRequest;
 use saoma_api::qr_signature;
 use serde::Deserialize;
 
 /// `?payload=` of the image routes.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PayloadQuery {
     payload: String,
 }
@@ -32,6 +33,15 @@ fn code_for(payload: &str) -> ApiResult<QrCode> {
 }
 
 /// `GET /v1/qr.png?payload=...`.
+#[utoipa::path(
+    operation_id = "qr_png",
+    get,
+    path = "/v1/qr.png",
+    tag = "public",
+    summary = "Draws a payload as a QR code (PNG).",
+    params(PayloadQuery),
+    responses((status = 200, description = "the QR image", body = Vec<u8>, content_type = "image/png")),
+)]
 pub async fn png(ApiQuery(q): ApiQuery<PayloadQuery>) -> ApiResult<Response> {
     let code = code_for(&q.payload)?;
     let img = code.render::<image::Luma<u8>>().min_dimensions(256, 256).build();
@@ -41,6 +51,15 @@ pub async fn png(ApiQuery(q): ApiQuery<PayloadQuery>) -> ApiResult<Response> {
 }
 
 /// `GET /v1/qr.svg?payload=...`.
+#[utoipa::path(
+    operation_id = "qr_svg",
+    get,
+    path = "/v1/qr.svg",
+    tag = "public",
+    summary = "Draws a payload as a QR code (SVG).",
+    params(PayloadQuery),
+    responses((status = 200, description = "the QR image", body = String, content_type = "image/svg+xml")),
+)]
 pub async fn svg(ApiQuery(q): ApiQuery<PayloadQuery>) -> ApiResult<Response> {
     let code = code_for(&q.payload)?;
     let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(256, 256).build();
@@ -50,12 +69,21 @@ pub async fn svg(ApiQuery(q): ApiQuery<PayloadQuery>) -> ApiResult<Response> {
 /// `POST /v1/qr/decode` `{qr_payload}`: what a scanned string is, as JSON; a code that
 /// claims to be Saoma's also gets `saoma_signature` and `warnings` (checked against this
 /// server's keys and the merchant's status).
+#[utoipa::path(
+    operation_id = "qr_decode",
+    method(put, post),
+    path = "/v1/qr/decode",
+    tag = "public",
+    summary = "Reads any scanned string.",
+    request_body = saoma_api::QrResolveRequest,
+    responses((status = 200, description = "what the scanned string is", body = serde_json::Value)),
+)]
 pub async fn decode(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<QrResolveRequest>,
 ) -> ApiResult<Response> {
     let mut v = saoma_core::scan::classify(&req.qr_payload)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_qr", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidQr, e.to_string()))?;
     // Only a code that claims to be Saoma's needs the keys and the merchant.
     let payload = saoma_core::emv::decode(req.qr_payload.trim()).ok();
     if let Some((payload, id)) = payload.as_ref().and_then(|p| Some((p, p.saoma_merchant_id()?))) {
@@ -73,12 +101,22 @@ pub async fn decode(
 }
 
 /// `?code=` of the barcode route.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BarcodeQuery {
     code: String,
 }
 
 /// `GET /v1/barcode.svg?code=DIGITS`: a payment code as a Code 128 barcode.
+#[utoipa::path(
+    operation_id = "qr_barcode_svg",
+    get,
+    path = "/v1/barcode.svg",
+    tag = "public",
+    summary = "Draws a payment code as a Code 128 barcode.",
+    params(BarcodeQuery),
+    responses((status = 200, description = "the barcode", body = String, content_type = "image/svg+xml")),
+)]
 pub async fn barcode_svg(ApiQuery(q): ApiQuery<BarcodeQuery>) -> ApiResult<Response> {
     let svg = saoma_core::barcode::code128_svg(&q.code, 80)
         .map_err(|e| ApiError::invalid("code", e.to_string()))?;

@@ -10,6 +10,7 @@ use crate::secrets::{Place, Sealer};
 use crate::util::{new_id, now};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
+use saoma_api::ErrorCode;
 use saoma_api::receipt::{self, ReceiptClaims};
 use saoma_core::ids::prefix;
 use saoma_core::payment::Payment;
@@ -119,11 +120,29 @@ pub async fn newest_seed(store: &Store, sealer: &Sealer) -> Result<[u8; 32], Sto
 
 /// `GET /.well-known/jwks.json`: every receipt key, newest first. They verify receipts
 /// and the signatures on merchant QR codes.
+#[utoipa::path(
+    operation_id = "receipts_jwks",
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "public",
+    summary = "The public keys of receipts and QR signatures.",
+    responses((status = 200, description = "the receipt keys (JWK set)", body = serde_json::Value)),
+)]
 pub async fn jwks(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(key_set(&state.store).await?))
 }
 
 /// `GET /v1/payments/{id}/receipt`: the payment's newest receipt.
+#[utoipa::path(
+    operation_id = "receipts_get",
+    get,
+    path = "/v1/payments/{id}/receipt",
+    tag = "merchant",
+    summary = "The payment's signed receipt (JWS).",
+    params(("id" = String, Path, description = "the payment's id")),
+    responses((status = 200, description = "the signed receipt", body = saoma_api::ReceiptResponse), (status = 409, description = "error")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -131,8 +150,8 @@ pub async fn get(
 ) -> ApiResult<Json<saoma_api::ReceiptResponse>> {
     let p = crate::payments::visible(&caller, state.store.payment(&id).await?)?;
     let r = state.store.latest_receipt(&p.id).await?.ok_or_else(|| {
-        ApiError::conflict(
-            "receipt_unavailable",
+        ApiError::new(
+            ErrorCode::ReceiptUnavailable,
             format!("payment is {}: receipts are for paid payments", p.status().as_str()),
         )
     })?;
@@ -142,11 +161,20 @@ pub async fn get(
 /// `POST /v1/admin/receipt-keys/rotate` → `{kid}`. This node signs QR codes with the new
 /// key at once, other nodes after a restart; codes signed with older keys stay valid
 /// while their keys stay published.
+#[utoipa::path(
+    operation_id = "receipts_rotate",
+    post,
+    path = "/v1/admin/receipt-keys/rotate",
+    tag = "admin",
+    summary = "Adds a new receipt signing key.",
+    responses((status = 200, description = "`{kid}` of the new receipt key", body = saoma_api::ReceiptKeyAdded)),
+    security(("operator_token" = [])),
+)]
 pub async fn rotate(
     State(state): State<AppState>,
     Extension(op): Extension<crate::auth::Operator>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<saoma_api::ReceiptKeyAdded>> {
     let kid = rotate_key(&state.store, &state.keys.sealer, &op.id).await?;
     state.set_qr_seed(newest_seed(&state.store, &state.keys.sealer).await?);
-    Ok(Json(json!({ "kid": kid })))
+    Ok(Json(saoma_api::ReceiptKeyAdded { kid }))
 }

@@ -12,15 +12,15 @@ use crate::{AppState, views};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
-use axum::http::StatusCode;
 use saoma_api as api;
+use saoma_api::ErrorCode;
 use saoma_core::merchant::{self as review, Review};
 use saoma_store::{AuditRecord, MerchantApplicationRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// One document, by hash: the file stays with the merchant and the operator's archive.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Document {
     kind: String,
@@ -28,7 +28,7 @@ pub struct Document {
 }
 
 /// `PUT /v1/merchant/application`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
     legal_name: String,
@@ -77,11 +77,21 @@ fn view(a: &MerchantApplicationRow) -> Value {
 }
 
 fn not_now(status: &str, event: Review) -> ApiError {
-    ApiError::conflict("invalid_transition", format!("a merchant that is {status} cannot take {event:?}"))
+    ApiError::new(ErrorCode::InvalidTransition, format!("a merchant that is {status} cannot take {event:?}"))
 }
 
 /// `PUT /v1/merchant/application` (owner key): applies, or applies again after a
 /// rejection or a request for more.
+#[utoipa::path(
+    operation_id = "review_apply",
+    put,
+    path = "/v1/merchant/application",
+    tag = "merchant",
+    summary = "Submits the merchant's application.",
+    request_body = Application,
+    responses((status = 200, description = "the application, submitted", body = serde_json::Value), (status = 409, description = "error")),
+    security(("merchant_signature" = [])),
+)]
 pub async fn apply(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -123,6 +133,15 @@ pub async fn apply(
 }
 
 /// `GET /v1/merchant/application` (merchant or manager key).
+#[utoipa::path(
+    operation_id = "review_own",
+    get,
+    path = "/v1/merchant/application",
+    tag = "merchant",
+    summary = "The merchant's application.",
+    responses((status = 200, description = "the application", body = serde_json::Value)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn own(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
@@ -133,6 +152,16 @@ pub async fn own(
 }
 
 /// `GET /v1/admin/merchants/{id}/application`.
+#[utoipa::path(
+    operation_id = "review_get",
+    get,
+    path = "/v1/admin/merchants/{id}/application",
+    tag = "admin",
+    summary = "A merchant's application.",
+    params(("id" = String, Path, description = "the merchant's id")),
+    responses((status = 200, description = "the merchant's application", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let a = state.store.application(&id).await?;
     Ok(Json(view(&a.ok_or_else(|| ApiError::not_found("application"))?)))
@@ -156,8 +185,8 @@ async fn decide(
     let mut application = tx.application(id).await?;
     if let (Some(a), Some(a_after)) = (application.as_mut(), review::application_status(event)) {
         if a.status != "submitted" {
-            return Err(ApiError::conflict(
-                "application_not_submitted",
+            return Err(ApiError::new(
+                ErrorCode::ApplicationNotSubmitted,
                 format!("the application is {}: wait for the merchant to apply again", a.status),
             ));
         }
@@ -186,8 +215,9 @@ async fn decide(
 }
 
 /// `{reason}`; for approve and suspend it may be left out (or the body be empty).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ReviewReason)]
 pub struct Reason {
     reason: Option<String>,
 }
@@ -196,9 +226,8 @@ fn reason_of(body: &Bytes) -> ApiResult<Option<String>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let r: Reason = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("invalid JSON body: {e}"))
-    })?;
+    let r: Reason = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("invalid JSON body: {e}")))?;
     Ok(r.reason)
 }
 
@@ -210,8 +239,19 @@ fn required(reason: Option<String>) -> ApiResult<Option<String>> {
 }
 
 macro_rules! decision {
-    ($name:ident, $event:expr, $needs_reason:expr, $doc:literal) => {
+    ($name:ident, $event:expr, $needs_reason:expr, $path:literal, $doc:literal) => {
         #[doc = $doc]
+        #[utoipa::path(
+            post,
+            operation_id = concat!("review_", stringify!($name)),
+            path = $path,
+            tag = "admin",
+            summary = $doc,
+            request_body(content = Option<Reason>, description = "`{reason}`, required to reject, ask for information or reinstate"),
+            params(("id" = String, Path, description = "the merchant's id")),
+            responses((status = 200, description = "the merchant", body = saoma_api::Merchant), (status = 409, description = "error")),
+            security(("operator_token" = [])),
+        )]
         pub async fn $name(
             State(state): State<AppState>,
             Extension(op): Extension<Operator>,
@@ -225,13 +265,38 @@ macro_rules! decision {
     };
 }
 
-decision!(approve, Review::Approve, false, "`POST /v1/admin/merchants/{id}/approve` `{reason?}`.");
-decision!(reject, Review::Reject, true, "`POST /v1/admin/merchants/{id}/reject` `{reason}`.");
+decision!(
+    approve,
+    Review::Approve,
+    false,
+    "/v1/admin/merchants/{id}/approve",
+    "`POST /v1/admin/merchants/{id}/approve` `{reason?}`."
+);
+decision!(
+    reject,
+    Review::Reject,
+    true,
+    "/v1/admin/merchants/{id}/reject",
+    "`POST /v1/admin/merchants/{id}/reject` `{reason}`."
+);
 decision!(
     request_info,
     Review::RequestInfo,
     true,
+    "/v1/admin/merchants/{id}/request-info",
     "`POST /v1/admin/merchants/{id}/request-info` `{reason}`."
 );
-decision!(suspend, Review::Suspend, false, "`POST /v1/admin/merchants/{id}/suspend` `{reason?}`.");
-decision!(reinstate, Review::Reinstate, true, "`POST /v1/admin/merchants/{id}/reinstate` `{reason}`.");
+decision!(
+    suspend,
+    Review::Suspend,
+    false,
+    "/v1/admin/merchants/{id}/suspend",
+    "`POST /v1/admin/merchants/{id}/suspend` `{reason?}`."
+);
+decision!(
+    reinstate,
+    Review::Reinstate,
+    true,
+    "/v1/admin/merchants/{id}/reinstate",
+    "`POST /v1/admin/merchants/{id}/reinstate` `{reason}`."
+);

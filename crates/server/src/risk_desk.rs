@@ -19,12 +19,31 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// `GET /v1/admin/risk/rules`.
+#[utoipa::path(
+    operation_id = "risk_desk_get_rules",
+    get,
+    path = "/v1/admin/risk/rules",
+    tag = "admin",
+    summary = "The risk rules.",
+    responses((status = 200, description = "the risk rules", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn get_rules(State(state): State<AppState>) -> ApiResult<Json<Rules>> {
     Ok(Json((*risk::rules(&state).await?).clone()))
 }
 
 /// `PUT /v1/admin/risk/rules`: replaces the rule set; `version` is assigned. Every node
 /// uses the new rules within two seconds.
+#[utoipa::path(
+    operation_id = "risk_desk_put_rules",
+    put,
+    path = "/v1/admin/risk/rules",
+    tag = "admin",
+    summary = "Replaces the risk rules.",
+    request_body = serde_json::Value,
+    responses((status = 200, description = "the risk rules as saved", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn put_rules(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -51,6 +70,16 @@ pub async fn put_rules(
 }
 
 /// `GET /v1/admin/customers/{id}`.
+#[utoipa::path(
+    operation_id = "risk_desk_get_customer",
+    get,
+    path = "/v1/admin/customers/{id}",
+    tag = "admin",
+    summary = "A customer.",
+    params(("id" = String, Path, description = "the customer's id")),
+    responses((status = 200, description = "the customer", body = saoma_api::Customer)),
+    security(("operator_token" = [])),
+)]
 pub async fn get_customer(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -60,8 +89,9 @@ pub async fn get_customer(
 }
 
 /// `{reason}` of a freeze or an unfreeze.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RiskReason)]
 pub struct Reason {
     reason: String,
 }
@@ -93,6 +123,17 @@ async fn set_frozen(
 
 /// `POST /v1/admin/customers/{id}/freeze` `{reason}`: the wallet can no longer pay or
 /// transfer; it can still receive money and refunds.
+#[utoipa::path(
+    operation_id = "risk_desk_freeze",
+    post,
+    path = "/v1/admin/customers/{id}/freeze",
+    tag = "admin",
+    summary = "Freezes a wallet.",
+    request_body = Reason,
+    params(("id" = String, Path, description = "the customer's id")),
+    responses((status = 200, description = "the customer", body = saoma_api::Customer)),
+    security(("operator_token" = [])),
+)]
 pub async fn freeze(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -103,6 +144,17 @@ pub async fn freeze(
 }
 
 /// `POST /v1/admin/customers/{id}/unfreeze` `{reason}`.
+#[utoipa::path(
+    operation_id = "risk_desk_unfreeze",
+    post,
+    path = "/v1/admin/customers/{id}/unfreeze",
+    tag = "admin",
+    summary = "Unfreezes a wallet.",
+    request_body = Reason,
+    params(("id" = String, Path, description = "the customer's id")),
+    responses((status = 200, description = "the customer", body = saoma_api::Customer)),
+    security(("operator_token" = [])),
+)]
 pub async fn unfreeze(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -115,12 +167,23 @@ pub async fn unfreeze(
 /// `POST /v1/admin/customers/{id}/sessions/revoke` `{reason}`: signs the customer out
 /// everywhere (a stolen phone) and revokes every enrolled device, whose offline codes are
 /// refused from then on; the PIN is needed to sign in and enrol again.
+#[utoipa::path(
+    operation_id = "risk_desk_revoke_sessions",
+    post,
+    path = "/v1/admin/customers/{id}/sessions/revoke",
+    tag = "admin",
+    summary = "Signs a customer out everywhere.",
+    request_body = Reason,
+    params(("id" = String, Path, description = "the customer's id")),
+    responses((status = 200, description = "how many sessions and devices were ended", body = api::SessionsRevoked)),
+    security(("operator_token" = [])),
+)]
 pub async fn revoke_sessions(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Reason>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<api::SessionsRevoked>> {
     text_field("reason", &req.reason, 500)?;
     let (_, now) = now();
     let mut tx = state.store.begin().await?;
@@ -131,17 +194,28 @@ pub async fn revoke_sessions(
     tx.audit(&AuditRecord { actor: &op.id, action: "wallet.sessions_revoke", object_id: &id, detail }, &now)
         .await?;
     tx.commit().await?;
-    Ok(Json(json!({"customer_id": id, "sessions_ended": ended, "devices_revoked": devices})))
+    Ok(Json(api::SessionsRevoked { customer_id: id, sessions_ended: ended, devices_revoked: devices }))
 }
 
 /// `{tier}` of a tier change.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierChange {
     tier: String,
 }
 
 /// `PUT /v1/admin/customers/{id}/tier` `{tier}`.
+#[utoipa::path(
+    operation_id = "risk_desk_set_tier",
+    put,
+    path = "/v1/admin/customers/{id}/tier",
+    tag = "admin",
+    summary = "Sets a customer's risk tier.",
+    request_body = TierChange,
+    params(("id" = String, Path, description = "the customer's id")),
+    responses((status = 200, description = "the customer", body = saoma_api::Customer)),
+    security(("operator_token" = [])),
+)]
 pub async fn set_tier(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -168,7 +242,8 @@ pub async fn set_tier(
 }
 
 /// `?subject_id=&payment_id=&limit=` of the decisions list.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DecisionQuery {
     subject_id: Option<String>,
     payment_id: Option<String>,
@@ -181,10 +256,20 @@ const DECISIONS: page::Cursor = page::Cursor::of("risk_decisions");
 
 /// `GET /v1/admin/risk/decisions`: declines, newest first, each with the rule that fired,
 /// what it observed, the threshold and the rules' version.
+#[utoipa::path(
+    operation_id = "risk_desk_decisions",
+    get,
+    path = "/v1/admin/risk/decisions",
+    tag = "admin",
+    summary = "Risk decisions (declines).",
+    params(DecisionQuery),
+    responses((status = 200, description = "a page of risk decisions, newest first", body = api::Page<api::RiskDecision>)),
+    security(("operator_token" = [])),
+)]
 pub async fn decisions(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<DecisionQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<api::Page<api::RiskDecision>>> {
     let limit = page::limit(q.limit, 50)?;
     let before = DECISIONS.read::<2>(q.cursor.as_deref())?;
     let before = before.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
@@ -193,13 +278,19 @@ pub async fn decisions(
         .risk_decisions(q.subject_id.as_deref(), q.payment_id.as_deref(), before, limit + 1)
         .await?;
     let (rows, next_cursor) = DECISIONS.page(rows, limit, |d| vec![&d.created_at, &d.id])?;
-    let data: Vec<serde_json::Value> = rows
+    let data = rows
         .into_iter()
-        .map(|d| {
-            json!({"id": d.id, "subject_id": d.subject_id, "payment_id": d.payment_id, "code": d.code,
-                "rule": d.rule, "observed": d.observed, "threshold": d.threshold,
-                "rules_version": d.rules_version, "created_at": d.created_at})
+        .map(|d| api::RiskDecision {
+            id: d.id,
+            subject_id: d.subject_id,
+            payment_id: d.payment_id,
+            code: d.code,
+            rule: d.rule,
+            observed: d.observed,
+            threshold: d.threshold,
+            rules_version: d.rules_version,
+            created_at: d.created_at,
         })
         .collect();
-    Ok(Json(json!({"data": data, "next_cursor": next_cursor})))
+    Ok(Json(api::Page { data, next_cursor }))
 }

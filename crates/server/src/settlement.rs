@@ -13,6 +13,7 @@ use crate::page;
 use crate::util::{new_id, now};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
+use saoma_api::ErrorCode;
 use saoma_core::ledger;
 use saoma_core::money::{Currency, Money};
 use saoma_core::statement;
@@ -20,13 +21,23 @@ use saoma_store::{AuditRecord, MerchantRow, SettlementRow, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettleRequest {
     date: String,
 }
 
 /// `POST /v1/admin/settlements` `{date}`: settles that business day for every merchant.
+#[utoipa::path(
+    operation_id = "settlement_settle",
+    post,
+    path = "/v1/admin/settlements",
+    tag = "admin",
+    summary = "Settles a business day for every merchant.",
+    request_body = SettleRequest,
+    responses((status = 200, description = "the settlements of that day", body = serde_json::Value), (status = 409, description = "error")),
+    security(("operator_token" = [])),
+)]
 pub async fn settle(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
@@ -44,6 +55,16 @@ pub async fn settle(
 }
 
 /// `GET /v1/admin/settlements/{date}`: the settlement report of a day.
+#[utoipa::path(
+    operation_id = "settlement_report",
+    get,
+    path = "/v1/admin/settlements/{date}",
+    tag = "admin",
+    summary = "The settlements of a business day.",
+    params(("date" = String, Path, description = "the business day, `YYYY-MM-DD`"), page::PageQuery),
+    responses((status = 200, description = "the settlements of that day", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn report(
     State(state): State<AppState>,
     Path(date): Path<String>,
@@ -76,7 +97,10 @@ fn ever_paid(m: &MerchantRow) -> bool {
 async fn settle_merchant(state: &AppState, m: &MerchantRow, date: &str, actor: &str) -> ApiResult<Value> {
     let day = bills::business_day(date, &m.timezone)?;
     if day.end > chrono::Utc::now() && !state.config.settle_open_days {
-        return Err(ApiError::conflict("business_day_open", format!("{date} is not over yet for {}", m.id)));
+        return Err(ApiError::new(
+            ErrorCode::BusinessDayOpen,
+            format!("{date} is not over yet for {}", m.id),
+        ));
     }
     let existing = state.store.settlements_of(&m.id, date).await?;
     if let Some(s) = existing.first() {
@@ -88,8 +112,8 @@ async fn settle_merchant(state: &AppState, m: &MerchantRow, date: &str, actor: &
     if let Some(last) = tx.last_settled_date(&m.id).await?
         && last.as_str() > date
     {
-        return Err(ApiError::conflict(
-            "settlement_out_of_order",
+        return Err(ApiError::new(
+            ErrorCode::SettlementOutOfOrder,
             format!("{} is settled up to {last}", m.id),
         ));
     }
@@ -163,6 +187,16 @@ pub fn spawn_daily(state: AppState) {
 
 /// `GET /v1/admin/reconciliation/{date}`: every difference between payments, ledger,
 /// statements and settlements for that business day; none means all agree.
+#[utoipa::path(
+    operation_id = "settlement_reconcile",
+    get,
+    path = "/v1/admin/reconciliation/{date}",
+    tag = "admin",
+    summary = "Reconciles a business day.",
+    params(("date" = String, Path, description = "the business day, `YYYY-MM-DD`")),
+    responses((status = 200, description = "what differs between ledger, payments and statements", body = serde_json::Value)),
+    security(("operator_token" = [])),
+)]
 pub async fn reconcile(State(state): State<AppState>, Path(date): Path<String>) -> ApiResult<Json<Value>> {
     bills::business_day(&date, "UTC")?;
     let mut differences = Vec::new();

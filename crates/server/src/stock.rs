@@ -16,8 +16,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::payments::OpError;
 use crate::util::new_id;
 use crate::{AppState, work::Work};
-use axum::http::StatusCode;
 use saoma_api as api;
+use saoma_api::ErrorCode;
 use saoma_core::catalogue::{self, CatalogueError, Line};
 use saoma_core::payment::Payment;
 use saoma_store::StockMovementRow;
@@ -27,7 +27,7 @@ pub const MOVEMENT_PREFIX: &str = "stk_";
 
 /// 409 `out_of_stock`, naming the sku.
 pub fn out_of_stock(sku: &str) -> ApiError {
-    let mut e = ApiError::new(StatusCode::CONFLICT, "out_of_stock", format!("sku {sku} is out of stock"));
+    let mut e = ApiError::new(ErrorCode::OutOfStock, format!("sku {sku} is out of stock"));
     e.param = Some("items");
     e.sku = Some(sku.into());
     e
@@ -109,8 +109,7 @@ pub async fn priced(
             req.amount = total;
         } else if req.amount != total {
             let mut e = ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "amount_mismatch",
+                ErrorCode::AmountMismatch,
                 format!("amount {} differs from the items' total {total}", req.amount),
             );
             e.param = Some("amount");

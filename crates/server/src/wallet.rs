@@ -16,6 +16,7 @@ use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use rand::Rng;
 use saoma_api as api;
+use saoma_api::ErrorCode;
 use saoma_core::ids::prefix;
 use saoma_core::paycode;
 use saoma_store::AuditRecord;
@@ -25,22 +26,31 @@ use serde_json::json;
 const SESSION_DAYS: i64 = 7;
 
 /// `POST /v1/wallet/session`.
+#[utoipa::path(
+    operation_id = "wallet_create_session",
+    post,
+    path = "/v1/wallet/session",
+    tag = "wallet",
+    summary = "Signs a customer in with phone and PIN.",
+    request_body = saoma_api::SessionRequest,
+    responses((status = 200, description = "the session", body = saoma_api::Session)),
+)]
 pub async fn create_session(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<api::SessionRequest>,
 ) -> ApiResult<Json<api::Session>> {
-    let denied = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "wrong phone or PIN");
+    let denied = || ApiError::new(ErrorCode::Unauthenticated, "wrong phone or PIN");
     // A phone nobody has is weighed, counted and locked out as a wrong PIN is: neither the
     // answer, its time nor the lockout tells which phones exist.
     let Some(c) = state.store.customer_by_phone(&req.phone).await? else {
         return match verify_stranger(&state, &req.phone, &req.pin).await {
-            Err(e) if e.code == "invalid_pin" => Err(denied()),
+            Err(e) if e.code == ErrorCode::InvalidPin => Err(denied()),
             Err(e) => Err(e),
             Ok(()) => Err(ApiError::internal("a stranger's PIN check succeeded")),
         };
     };
     match verify_pin(&state, &c.id, &req.pin).await {
-        Err(e) if e.code == "invalid_pin" => return Err(denied()),
+        Err(e) if e.code == ErrorCode::InvalidPin => return Err(denied()),
         other => other?,
     }
     let (t, now) = now();
@@ -53,6 +63,15 @@ pub async fn create_session(
 }
 
 /// `DELETE /v1/wallet/session`: signs out; the token stops working at once.
+#[utoipa::path(
+    operation_id = "wallet_end_session",
+    delete,
+    path = "/v1/wallet/session",
+    tag = "wallet",
+    summary = "Signs out.",
+    responses((status = 204, description = "signed out")),
+    security(("wallet_session" = [])),
+)]
 pub async fn end_session(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
@@ -64,6 +83,15 @@ pub async fn end_session(
 }
 
 /// `GET /v1/wallet`.
+#[utoipa::path(
+    operation_id = "wallet_get_wallet",
+    get,
+    path = "/v1/wallet",
+    tag = "wallet",
+    summary = "The wallet.",
+    responses((status = 200, description = "balances and limits", body = saoma_api::Wallet)),
+    security(("wallet_session" = [])),
+)]
 pub async fn get_wallet(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
@@ -89,6 +117,15 @@ pub async fn get_wallet(
 }
 
 /// `POST /v1/wallet/payment-codes`: an online code, valid 60 seconds, single use.
+#[utoipa::path(
+    operation_id = "wallet_issue_code",
+    post,
+    path = "/v1/wallet/payment-codes",
+    tag = "wallet",
+    summary = "Issues a payment code.",
+    responses((status = 200, description = "a one-time payment code", body = saoma_api::PaymentCodeIssued)),
+    security(("wallet_session" = [])),
+)]
 pub async fn issue_code(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
@@ -105,14 +142,24 @@ pub async fn issue_code(
 /// `POST /v1/wallet/devices` `{pin}`: enrols a device to make codes offline
 /// (docs/payment-codes.md). A device pays without the network, so enrolling one needs the
 /// PIN, not only a session.
+#[utoipa::path(
+    operation_id = "wallet_enroll_device",
+    post,
+    path = "/v1/wallet/devices",
+    tag = "wallet",
+    summary = "Enrols a device for offline codes (needs the PIN).",
+    request_body = saoma_api::EnrollDeviceRequest,
+    responses((status = 200, description = "the device and its secret, shown this once", body = saoma_api::DeviceEnrolled)),
+    security(("wallet_session" = [])),
+)]
 pub async fn enroll_device(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
     body: Option<ApiJson<api::EnrollDeviceRequest>>,
 ) -> ApiResult<Json<api::DeviceEnrolled>> {
-    let pin = body.and_then(|ApiJson(b)| b.pin).ok_or_else(|| {
-        ApiError::new(StatusCode::FORBIDDEN, "pin_required", "enrolling a device needs the PIN")
-    })?;
+    let pin = body
+        .and_then(|ApiJson(b)| b.pin)
+        .ok_or_else(|| ApiError::new(ErrorCode::PinRequired, "enrolling a device needs the PIN"))?;
     verify_pin(&state, &me.customer_id, &pin).await?;
     let device_id = new_id(prefix::DEVICE);
     let secret = crate::util::random_hex(32);
@@ -122,13 +169,11 @@ pub async fn enroll_device(
         let mut tx = state.store.begin().await?;
         // Signed out everywhere while the PIN was weighed: no device for this session.
         if !tx.session_live(&me.session).await? {
-            return Err(
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "the session has ended").into()
-            );
+            return Err(ApiError::new(ErrorCode::Unauthenticated, "the session has ended").into());
         }
         if tx.live_device_count(&me.customer_id).await? >= DEVICES_MAX {
             let why = format!("at most {DEVICES_MAX} devices make codes at once; remove one first");
-            return Err(ApiError::conflict("too_many_devices", why).into());
+            return Err(ApiError::new(ErrorCode::TooManyDevices, why).into());
         }
         let sealed = state.keys.sealer.seal(crate::secrets::Place::device(&device_id), &secret);
         tx.insert_device(&device_id, &me.customer_id, i64::from(slot), &sealed, &now).await?;
@@ -156,6 +201,15 @@ pub async fn enroll_device(
 }
 
 /// `GET /v1/wallet/devices`: the customer's enrolled devices that still make codes.
+#[utoipa::path(
+    operation_id = "wallet_list_devices",
+    get,
+    path = "/v1/wallet/devices",
+    tag = "wallet",
+    summary = "The enrolled devices.",
+    responses((status = 200, description = "the enrolled devices", body = saoma_api::Page<saoma_api::Device>)),
+    security(("wallet_session" = [])),
+)]
 pub async fn list_devices(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
@@ -178,6 +232,16 @@ pub const DEVICES_MAX: i64 = 10;
 
 /// `DELETE /v1/wallet/devices/{id}`: removes a device; its offline codes are refused from
 /// now on.
+#[utoipa::path(
+    operation_id = "wallet_remove_device",
+    delete,
+    path = "/v1/wallet/devices/{id}",
+    tag = "wallet",
+    summary = "Removes a device.",
+    params(("id" = String, Path, description = "the device's id")),
+    responses((status = 204, description = "removed")),
+    security(("wallet_session" = [])),
+)]
 pub async fn remove_device(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
@@ -202,6 +266,16 @@ pub async fn remove_device(
 /// `POST /v1/wallet/devices/{id}/schedule`: the device's locators from now on, fetched
 /// whenever the device is online (docs/payment-codes.md). A removed device, or another
 /// customer's, is not found.
+#[utoipa::path(
+    operation_id = "wallet_device_schedule",
+    post,
+    path = "/v1/wallet/devices/{id}/schedule",
+    tag = "wallet",
+    summary = "A device's next schedule.",
+    params(("id" = String, Path, description = "the device's id")),
+    responses((status = 200, description = "the device's next locators", body = saoma_api::CodeSchedule)),
+    security(("wallet_session" = [])),
+)]
 pub async fn device_schedule(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
@@ -233,18 +307,28 @@ async fn schedule_from_now(state: &AppState, slot: u32) -> ApiResult<api::CodeSc
 /// `GET /v1/wallet/receive-code` → `{qr_payload, qr_png_url}`: the code a friend scans to
 /// send this customer money. Stable and opaque: it names neither the customer id nor the
 /// phone.
+#[utoipa::path(
+    operation_id = "wallet_receive_code",
+    get,
+    path = "/v1/wallet/receive-code",
+    tag = "wallet",
+    summary = "The code others scan to transfer to this customer.",
+    responses((status = 200, description = "`{qr_payload, qr_png_url}` of the customer's code to be paid", body = api::ReceiveCode)),
+    security(("wallet_session" = [])),
+)]
 pub async fn receive_code(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<api::ReceiveCode>> {
     let token = state.store.receive_token(&me.customer_id, &ulid::Ulid::new().to_string(), &now().1).await?;
     let payload = format!("{}{token}", saoma_core::scan::RECEIVE_PREFIX);
     let png = format!("/v1/qr.png?payload={payload}");
-    Ok(Json(serde_json::json!({"qr_payload": payload, "qr_png_url": png})))
+    Ok(Json(api::ReceiveCode { qr_payload: payload, qr_png_url: png }))
 }
 
 /// `?limit=&cursor=` of the history.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     limit: Option<i64>,
     cursor: Option<String>,
@@ -254,6 +338,16 @@ pub struct HistoryQuery {
 const HISTORY: page::Cursor = page::Cursor::of("wallet_transactions");
 
 /// `GET /v1/wallet/transactions`: newest first, a page at a time.
+#[utoipa::path(
+    operation_id = "wallet_transactions",
+    get,
+    path = "/v1/wallet/transactions",
+    tag = "wallet",
+    summary = "The customer's history.",
+    params(HistoryQuery),
+    responses((status = 200, description = "a page of the history, newest first", body = saoma_api::Page<saoma_api::WalletTransaction>)),
+    security(("wallet_session" = [])),
+)]
 pub async fn transactions(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,

@@ -15,8 +15,8 @@ use crate::work::Work;
 use crate::{AppState, risk, views};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
-use axum::http::StatusCode;
 use saoma_api as api;
+use saoma_api::ErrorCode;
 use saoma_api::qr_signature::{self, Verdict};
 use saoma_core::emv;
 use saoma_core::ids::prefix;
@@ -44,14 +44,10 @@ impl ScannedCode {
 
 /// Decodes a scanned EMV code and finds the Saoma merchant it names.
 pub async fn scan_merchant_code(state: &AppState, qr_payload: &str) -> ApiResult<ScannedCode> {
-    let payload = emv::decode(qr_payload.trim())
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_qr", e.to_string()))?;
+    let payload =
+        emv::decode(qr_payload.trim()).map_err(|e| ApiError::new(ErrorCode::InvalidQr, e.to_string()))?;
     let merchant_id = payload.saoma_merchant_id().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "unsupported_qr",
-            "this code belongs to another payment scheme",
-        )
+        ApiError::new(ErrorCode::UnsupportedQr, "this code belongs to another payment scheme")
     })?;
     let merchant = state.store.merchant(merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     let verdict = qr_signature::verify(&payload, &crate::receipts::key_set(&state.store).await?);
@@ -59,6 +55,16 @@ pub async fn scan_merchant_code(state: &AppState, qr_payload: &str) -> ApiResult
 }
 
 /// `POST /v1/wallet/qr/resolve`.
+#[utoipa::path(
+    operation_id = "wallet_pay_resolve_qr",
+    post,
+    path = "/v1/wallet/qr/resolve",
+    tag = "wallet",
+    summary = "Reads a scanned code before paying it.",
+    request_body = saoma_api::QrResolveRequest,
+    responses((status = 200, description = "what paying the code means", body = saoma_api::QrResolution)),
+    security(("wallet_session" = [])),
+)]
 pub async fn resolve_qr(
     State(state): State<AppState>,
     Extension(_me): Extension<WalletCaller>,
@@ -96,15 +102,13 @@ async fn payer_now(work: &mut Work, me: &WalletCaller) -> Result<CustomerRow, Op
 fn refusal(outcome: &Outcome, payment_id: Option<String>) -> Option<ApiError> {
     match outcome {
         Outcome::Charged => None,
-        Outcome::NeedsPin => {
-            Some(ApiError::new(StatusCode::FORBIDDEN, "pin_required", "this amount needs the PIN"))
-        }
+        Outcome::NeedsPin => Some(ApiError::new(ErrorCode::PinRequired, "this amount needs the PIN")),
         Outcome::Declined(d) => Some(ApiError::declined(d.code, payment_id)),
     }
 }
 
 fn expired() -> ApiError {
-    ApiError::conflict("payment_expired", "this payment has expired")
+    ApiError::new(ErrorCode::PaymentExpired, "this payment has expired")
 }
 
 /// What a wallet's QR payment asks for: the code's reference (dynamic) or the typed
@@ -119,6 +123,16 @@ struct QrAsk<'a> {
 /// `POST /v1/wallet/qr/pay`: pays a dynamic code's payment, or the amount typed for a
 /// static code. Idempotent on `client_ref`: the same request again answers the same
 /// payment, another request with it is refused.
+#[utoipa::path(
+    operation_id = "wallet_pay_pay_qr",
+    post,
+    path = "/v1/wallet/qr/pay",
+    tag = "wallet",
+    summary = "Pays a merchant's code.",
+    request_body = saoma_api::QrPayRequest,
+    responses((status = 200, description = "the payment, succeeded", body = saoma_api::Payment), (status = 402, description = "error"), (status = 409, description = "error")),
+    security(("wallet_session" = [])),
+)]
 pub async fn pay_qr(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
@@ -131,8 +145,7 @@ pub async fn pay_qr(
     if let Verdict::Invalid(why) = &scanned.verdict {
         // A code that claims to be Saoma's and fails its signature was forged or edited.
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "qr_signature_invalid",
+            ErrorCode::QrSignatureInvalid,
             format!("this code's signature is not valid ({why}); it may be a sticker over the real code"),
         ));
     }
@@ -180,7 +193,7 @@ pub async fn pay_qr(
                 }
                 status => {
                     let why = format!("payment is {}", status.as_str());
-                    return Err(ApiError::conflict("payment_not_pending", why).into());
+                    return Err(ApiError::new(ErrorCode::PaymentNotPending, why).into());
                 }
             }
         }
@@ -232,7 +245,8 @@ fn same_qr_request(p: &Payment, ask: &QrAsk<'_>) -> Result<(), OpError> {
     if p.merchant_id == ask.merchant.id && p.qr_ref == ask.reference && same_amount {
         return Ok(());
     }
-    Err(ApiError::conflict("idempotency_conflict", "client_ref was already used with another request").into())
+    Err(ApiError::new(ErrorCode::IdempotencyConflict, "client_ref was already used with another request")
+        .into())
 }
 
 /// The payment a dynamic code names, locked and still payable; `Err` with the payment
@@ -250,9 +264,11 @@ async fn dynamic_payment(
         return Ok(Err(p));
     }
     if p.status() != PaymentStatus::Pending {
-        return Err(
-            ApiError::conflict("payment_not_pending", format!("payment is {}", p.status().as_str())).into()
-        );
+        return Err(ApiError::new(
+            ErrorCode::PaymentNotPending,
+            format!("payment is {}", p.status().as_str()),
+        )
+        .into());
     }
     if due(&p, now) {
         return Err(expired().into());
@@ -291,6 +307,17 @@ fn static_payment(
 
 /// `POST /v1/wallet/payments/{id}/confirm`: the customer confirms a scanned payment above
 /// the password-free limit with the PIN.
+#[utoipa::path(
+    operation_id = "wallet_pay_confirm",
+    post,
+    path = "/v1/wallet/payments/{id}/confirm",
+    tag = "wallet",
+    summary = "Confirms a pending payment with the PIN.",
+    request_body = saoma_api::ConfirmRequest,
+    params(("id" = String, Path, description = "the payment's id")),
+    responses((status = 200, description = "the payment, succeeded", body = saoma_api::Payment), (status = 402, description = "error"), (status = 409, description = "error")),
+    security(("wallet_session" = [])),
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
@@ -303,7 +330,10 @@ pub async fn confirm(
         return Ok(Json(views::payment(&p, None)));
     }
     if p.status() != PaymentStatus::Pending || !p.needs_confirm {
-        return Err(ApiError::conflict("payment_not_pending", format!("payment is {}", p.status().as_str())));
+        return Err(ApiError::new(
+            ErrorCode::PaymentNotPending,
+            format!("payment is {}", p.status().as_str()),
+        ));
     }
     if due(&p, &now().1) {
         return Err(expired());
@@ -354,6 +384,16 @@ pub async fn confirm(
 
 /// `POST /v1/wallet/transfers`: to a phone number or a scanned receive code; idempotent
 /// on `client_ref`.
+#[utoipa::path(
+    operation_id = "wallet_pay_transfer",
+    post,
+    path = "/v1/wallet/transfers",
+    tag = "wallet",
+    summary = "Sends money to another customer.",
+    request_body = saoma_api::TransferRequest,
+    responses((status = 200, description = "the transfer", body = saoma_api::Transfer), (status = 402, description = "error"), (status = 409, description = "error")),
+    security(("wallet_session" = [])),
+)]
 pub async fn transfer(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
@@ -384,8 +424,8 @@ pub async fn transfer(
                 || existing.amount != req.amount
                 || existing.currency != req.currency
             {
-                return Err(ApiError::conflict(
-                    "idempotency_conflict",
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyConflict,
                     "client_ref was already used with other parameters",
                 )
                 .into());

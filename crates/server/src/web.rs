@@ -21,6 +21,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
+use saoma_api::ErrorCode;
 use saoma_store::{AuditRecord, WebSessionRow};
 use serde::Deserialize;
 use serde_json::json;
@@ -71,13 +72,13 @@ fn check_csrf(state: &AppState, method: &Method, headers: &HeaderMap, token_hash
     let given = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
     let expected = csrf_token(state, token_hash);
     if given.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
-        return Err(ApiError::forbidden("missing or wrong X-CSRF-Token").with_code("csrf_rejected"));
+        return Err(ApiError::forbidden("missing or wrong X-CSRF-Token").with_code(ErrorCode::CsrfRejected));
     }
     Ok(())
 }
 
 fn unauthenticated(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    ApiError::new(ErrorCode::Unauthenticated, message)
 }
 
 /// A live browser session of `realm` named by the request's cookie.
@@ -223,7 +224,7 @@ async fn open_web_session(
 }
 
 /// `{key_id, secret}`: a merchant key signing a browser in.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeySignIn {
     key_id: String,
@@ -244,6 +245,15 @@ async fn proven_key(state: &AppState, req: &KeySignIn) -> ApiResult<saoma_store:
 
 /// `POST /v1/web/merchant/session` `{key_id, secret}`: signs a till (terminal key) or the
 /// back office (owner or manager key) in.
+#[utoipa::path(
+    operation_id = "web_merchant_sign_in",
+    post,
+    path = "/v1/web/merchant/session",
+    tag = "screens",
+    summary = "Signs a browser in with a merchant key.",
+    request_body = KeySignIn,
+    responses((status = 200, description = "signed in: a session cookie and its CSRF token", body = serde_json::Value)),
+)]
 pub async fn merchant_sign_in(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<KeySignIn>,
@@ -262,6 +272,15 @@ pub async fn merchant_sign_in(
 /// `POST /v1/web/merchant/manager` `{key_id, secret}` (with the till's cookie and CSRF
 /// token): the till acts with a manager's or the owner's key for the next two minutes,
 /// for a refund; `DELETE` hands it back at once.
+#[utoipa::path(
+    operation_id = "web_manager_override",
+    post,
+    path = "/v1/web/merchant/manager",
+    tag = "screens",
+    summary = "A manager's key acts for the till for two minutes.",
+    request_body = KeySignIn,
+    responses((status = 200, description = "the manager key acting, and until when", body = serde_json::Value)),
+)]
 pub async fn manager_override(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -293,6 +312,14 @@ pub async fn manager_override(
 }
 
 /// `DELETE /v1/web/merchant/manager`: the till stops acting with the manager's key.
+#[utoipa::path(
+    operation_id = "web_manager_release",
+    delete,
+    path = "/v1/web/merchant/manager",
+    tag = "screens",
+    summary = "Hands the manager's key back.",
+    responses((status = 204, description = "handed back")),
+)]
 pub async fn manager_release(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<StatusCode> {
     let s = live_session(&state, &headers, MERCHANT_COOKIE, "merchant")
         .await?
@@ -305,7 +332,7 @@ pub async fn manager_release(State(state): State<AppState>, headers: HeaderMap) 
 }
 
 /// `{phone, pin}`: a customer signing the wallet page in.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhoneSignIn {
     phone: String,
@@ -314,6 +341,15 @@ pub struct PhoneSignIn {
 
 /// `POST /v1/web/wallet/session` `{phone, pin}`: the wallet's own session (same PIN
 /// lock-out, revoked by "sign out everywhere"), carried in a cookie.
+#[utoipa::path(
+    operation_id = "web_wallet_sign_in",
+    post,
+    path = "/v1/web/wallet/session",
+    tag = "screens",
+    summary = "Signs the wallet page in.",
+    request_body = PhoneSignIn,
+    responses((status = 200, description = "signed in: a session cookie and its CSRF token", body = serde_json::Value)),
+)]
 pub async fn wallet_sign_in(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<PhoneSignIn>,
@@ -331,7 +367,7 @@ pub async fn wallet_sign_in(
 }
 
 /// `{token}`: an operator signing the console in.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSignIn {
     token: String,
@@ -339,6 +375,15 @@ pub struct TokenSignIn {
 
 /// `POST /v1/web/operator/session` `{token}`: the operator's bearer token, checked as the
 /// admin API checks it, opens a console session.
+#[utoipa::path(
+    operation_id = "web_operator_sign_in",
+    post,
+    path = "/v1/web/operator/session",
+    tag = "screens",
+    summary = "Signs the console in.",
+    request_body = TokenSignIn,
+    responses((status = 200, description = "signed in: a session cookie and its CSRF token", body = serde_json::Value)),
+)]
 pub async fn operator_sign_in(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<TokenSignIn>,
@@ -364,6 +409,14 @@ pub async fn operator_sign_in(
 
 /// `POST /v1/web/sign-out` (with a page's CSRF token): ends the session that token
 /// belongs to, and clears its cookie. Other pages' sessions in the same browser stay.
+#[utoipa::path(
+    operation_id = "web_sign_out",
+    post,
+    path = "/v1/web/sign-out",
+    tag = "screens",
+    summary = "Signs a browser session out.",
+    responses((status = 204, description = "signed out")),
+)]
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let given = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mine = [MERCHANT_COOKIE, OPERATOR_COOKIE, WALLET_COOKIE].into_iter().find_map(|name| {
@@ -371,8 +424,9 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiR
         let token = csrf_token(&state, &hash);
         (!given.is_empty() && bool::from(given.as_bytes().ct_eq(token.as_bytes()))).then_some((name, hash))
     });
-    let (name, hash) =
-        mine.ok_or_else(|| ApiError::forbidden("missing or wrong X-CSRF-Token").with_code("csrf_rejected"))?;
+    let (name, hash) = mine.ok_or_else(|| {
+        ApiError::forbidden("missing or wrong X-CSRF-Token").with_code(ErrorCode::CsrfRejected)
+    })?;
     let mut tx = state.store.begin().await?;
     if name == WALLET_COOKIE {
         tx.delete_session(&hash).await?;

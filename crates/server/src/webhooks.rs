@@ -15,9 +15,10 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use base64::Engine;
 use futures::future::BoxFuture;
+use saoma_api::ErrorCode;
 use saoma_store::{AttemptOutcome, AuditRecord, DeliveryRow};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,7 @@ const SECRET_OVERLAP: chrono::Duration = chrono::Duration::hours(24);
 const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointRequest {
     url: String,
@@ -47,11 +48,21 @@ pub struct EndpointRequest {
 
 /// `PUT /v1/merchant/webhook` `{url}` → `{url, secret}`: sets the endpoint and issues a new
 /// secret; the previous one keeps signing for 24 hours beside it.
+#[utoipa::path(
+    operation_id = "webhooks_set_endpoint",
+    put,
+    path = "/v1/merchant/webhook",
+    tag = "merchant",
+    summary = "Sets the webhook endpoint.",
+    request_body = EndpointRequest,
+    responses((status = 200, description = "`{url, secret}`: the signing secret, shown this once", body = saoma_api::WebhookEndpoint)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn set_endpoint(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     ApiJson(req): ApiJson<EndpointRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<saoma_api::WebhookEndpoint>> {
     caller.require_owner()?;
     check_url(&state, &req.url).await?;
     let mut raw = [0u8; 24];
@@ -81,7 +92,7 @@ pub async fn set_endpoint(
     };
     tx.audit(&audit, &now).await?;
     tx.commit().await?;
-    Ok(Json(json!({"url": req.url, "secret": secret})))
+    Ok(Json(saoma_api::WebhookEndpoint { url: req.url, secret }))
 }
 
 /// The URL as the audit log keeps it: without its query, which may carry a token.
@@ -95,7 +106,8 @@ fn audited_url(url: &str) -> String {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     status: Option<String>,
     limit: Option<i64>,
@@ -107,11 +119,21 @@ const DELIVERIES: page::Cursor = page::Cursor::of("webhook_deliveries");
 
 /// `GET /v1/merchant/webhook/deliveries[?status=dead]`: the delivery log, newest first, a
 /// page at a time.
+#[utoipa::path(
+    operation_id = "webhooks_list",
+    get,
+    path = "/v1/merchant/webhook/deliveries",
+    tag = "merchant",
+    summary = "The webhook delivery log.",
+    params(DeliveryQuery),
+    responses((status = 200, description = "a page of deliveries, newest first", body = saoma_api::Page<saoma_api::WebhookDelivery>)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<saoma_api::Page<saoma_api::WebhookDelivery>>> {
     caller.require_merchant_key()?;
     let limit = page::limit(q.limit, 50)?;
     if let Some(s) = &q.status
@@ -123,7 +145,7 @@ pub async fn list(
     let before = before.as_ref().map(|[at, id]| (at.as_str(), id.as_str()));
     let rows = state.store.deliveries(&caller.merchant_id, q.status.as_deref(), before, limit + 1).await?;
     let (rows, next_cursor) = DELIVERIES.page(rows, limit, |d| vec![&d.created_at, &d.id])?;
-    Ok(Json(json!({"data": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next_cursor})))
+    Ok(Json(saoma_api::Page { data: rows.iter().map(view).collect(), next_cursor }))
 }
 
 /// The most attempts one delivery shows: the newest. A round of retries is 8 attempts;
@@ -132,38 +154,59 @@ const ATTEMPTS_SHOWN: i64 = 100;
 
 /// `GET /v1/merchant/webhook/deliveries/{id}`: one delivery with its attempts, oldest
 /// first (the newest [`ATTEMPTS_SHOWN`]).
+#[utoipa::path(
+    operation_id = "webhooks_get",
+    get,
+    path = "/v1/merchant/webhook/deliveries/{id}",
+    tag = "merchant",
+    summary = "A webhook delivery.",
+    params(("id" = String, Path, description = "the delivery's id")),
+    responses((status = 200, description = "the delivery and its attempts", body = saoma_api::WebhookDelivery)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<saoma_api::WebhookDelivery>> {
     caller.require_merchant_key()?;
     let d = state
         .store
         .delivery(&caller.merchant_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    let attempts: Vec<Value> = state
+    let attempts = state
         .store
         .attempts(&d.id, ATTEMPTS_SHOWN)
         .await?
         .iter()
-        .map(|a| {
-            json!({"attempted_at": a.attempted_at, "node": a.node, "status_code": a.status_code,
-                   "error": a.error, "duration_ms": a.duration_ms})
+        .map(|a| saoma_api::DeliveryAttempt {
+            attempted_at: a.attempted_at.clone(),
+            node: a.node.clone(),
+            status_code: a.status_code,
+            error: a.error.clone(),
+            duration_ms: a.duration_ms,
         })
         .collect();
-    let mut v = view(&d);
-    v["attempts"] = Value::Array(attempts);
-    Ok(Json(v))
+    Ok(Json(saoma_api::WebhookDelivery { attempts: Some(attempts), ..view(&d) }))
 }
 
 /// `POST /v1/merchant/webhook/deliveries/{id}/resend`: a new round of attempts, now.
+#[utoipa::path(
+    operation_id = "webhooks_resend",
+    post,
+    path = "/v1/merchant/webhook/deliveries/{id}/resend",
+    tag = "merchant",
+    summary = "Sends a delivery again.",
+    params(("id" = String, Path, description = "the delivery's id")),
+    responses((status = 200, description = "the delivery, queued again", body = saoma_api::WebhookDelivery)),
+    security(("merchant_signature" = [])),
+)]
 pub async fn resend(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<saoma_api::WebhookDelivery>> {
     caller.require_merchant_key()?;
     let (_, now) = now();
     let mut tx = state.store.begin().await?;
@@ -183,13 +226,19 @@ pub async fn resend(
     Ok(Json(view(&d)))
 }
 
-fn view(d: &DeliveryRow) -> Value {
-    json!({
-        "id": d.id, "type": d.kind, "status": d.status, "attempt_count": d.attempts,
-        "next_attempt_at": (d.status == "pending").then_some(&d.next_attempt_at),
-        "last_status_code": d.last_status_code, "last_error": d.last_error,
-        "created_at": d.created_at, "delivered_at": d.delivered_at,
-    })
+fn view(d: &DeliveryRow) -> saoma_api::WebhookDelivery {
+    saoma_api::WebhookDelivery {
+        id: d.id.clone(),
+        kind: d.kind.clone(),
+        status: d.status.clone(),
+        attempt_count: d.attempts,
+        next_attempt_at: (d.status == "pending").then(|| d.next_attempt_at.clone()),
+        last_status_code: d.last_status_code,
+        last_error: d.last_error.clone(),
+        created_at: d.created_at.clone(),
+        delivered_at: d.delivered_at.clone(),
+        attempts: None,
+    }
 }
 
 /// Finds the addresses of a webhook host: the system's resolver, unless the operator (or a
@@ -220,7 +269,7 @@ struct Target {
 /// Checks a URL's form: http(s), https unless private targets are allowed, a host, not
 /// too long.
 fn parse_url(url: &str, allow_private: bool) -> ApiResult<reqwest::Url> {
-    let bad = |m: &str| ApiError::invalid("url", m).with_code("webhook_url_not_allowed");
+    let bad = |m: &str| ApiError::invalid("url", m).with_code(ErrorCode::WebhookUrlNotAllowed);
     let parsed = reqwest::Url::parse(url).map_err(|e| ApiError::invalid("url", format!("not a URL: {e}")))?;
     match parsed.scheme() {
         "https" => {}
@@ -250,7 +299,7 @@ fn parse_url(url: &str, allow_private: bool) -> ApiResult<reqwest::Url> {
 async fn vet(url: &str, allow_private: bool, lookup: &dyn HostLookup) -> ApiResult<Target> {
     let unreachable = || {
         ApiError::invalid("url", "the URL's host does not resolve to a public address")
-            .with_code("webhook_url_not_allowed")
+            .with_code(ErrorCode::WebhookUrlNotAllowed)
     };
     let url = parse_url(url, allow_private)?;
     let port = url.port_or_known_default().unwrap_or(443);
