@@ -77,6 +77,11 @@ impl WriteTx {
         WriteTx { tx, backend, shards, audit_chain: None }
     }
 
+    /// The engine this transaction runs on.
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
     pub(crate) fn lock(&self) -> &'static str {
         match self.backend {
             Backend::Postgres => " FOR UPDATE",
