@@ -213,6 +213,8 @@ pub struct AppState {
     qr_seed: Arc<std::sync::RwLock<[u8; 32]>>,
     /// The risk rules as last read.
     pub risk_rules: Arc<risk::RulesCache>,
+    /// The receipt key this node signs with, as last read.
+    pub signing_key: Arc<receipts::SigningKeyCache>,
     /// How many announcements from other nodes this node has heard.
     remote_commits: Arc<std::sync::atomic::AtomicU64>,
     metrics: PrometheusHandle,
@@ -270,6 +272,7 @@ impl AppState {
             stopping: tokio::sync::watch::Sender::new(false),
             remote_commits: Arc::default(),
             risk_rules: Arc::default(),
+            signing_key: Arc::default(),
             qr_seed: Arc::new(std::sync::RwLock::new(qr_seed)),
             metrics: metrics_handle(),
             pin_workers: Arc::new(tokio::sync::Semaphore::new(config_pin_checks)),

@@ -187,6 +187,7 @@ pub async fn pay_qr(
             merchant: &merchant,
             stored,
             on_decline: OnDecline::KeepPayment,
+            receipt: None,
         };
         let outcome = charge::charge(&state, &mut work, &c, payee, &now).await?;
         if let (Outcome::Charged, Some(r)) = (&outcome, &req.client_ref) {
@@ -316,6 +317,7 @@ pub async fn confirm(
             merchant: &merchant,
             stored: true,
             on_decline: OnDecline::FailPayment,
+            receipt: None,
         };
         let outcome = charge::charge(&state, &mut work, &c, payee, &now).await?;
         work.commit(&state).await?;
