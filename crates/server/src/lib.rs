@@ -392,6 +392,8 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
+    // The store counts its commits; a batch of the group commit counts once.
+    metrics::counter!("saoma_store_flushes_total").absolute(state.store.flushes());
     ([("content-type", "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
 
