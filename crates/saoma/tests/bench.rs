@@ -54,6 +54,9 @@ fn a_short_sqlite_bench_prints_its_figures_and_checks_its_books() {
         assert_eq!(run["invariants"], "ok");
         assert_eq!(run["errors"], 0, "no payment failed: {run}");
         assert!(run["payments"].as_u64().unwrap() > 0, "{run}");
+        // The server's counters are read (with the operator's token): CPU and flushes.
+        assert_eq!(run["flush_metric"], true, "{run}");
+        assert!(run["payments_counted_by_server"].as_f64().is_some_and(|n| n > 0.0), "{run}");
     }
     let mixed = runs.iter().find(|r| r["scenario"] == "mixed").unwrap();
     assert!(mixed["other_ops_per_s"].as_f64().unwrap() > 0.0, "mixed queried, refunded and cancelled");

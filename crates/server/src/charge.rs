@@ -11,6 +11,7 @@
 
 use crate::audit::Audit;
 use crate::payments::{OpError, customer_ref, emit};
+use crate::receipts::Presigned;
 use crate::risk;
 use crate::util::new_id;
 use crate::work::{Effect, Work};
@@ -57,8 +58,16 @@ pub enum OnDecline {
 
 /// Whom the money goes to.
 pub enum Payee<'a> {
-    /// A merchant's payment; `stored`: the payment row exists already.
-    Merchant { payment: &'a mut Payment, merchant: &'a MerchantRow, stored: bool, on_decline: OnDecline },
+    /// A merchant's payment; `stored`: the payment row exists already; `receipt`: its
+    /// receipt signed before the caller's transaction began, if it was (else [`charge`]
+    /// signs it before it locks the wallet).
+    Merchant {
+        payment: &'a mut Payment,
+        merchant: &'a MerchantRow,
+        stored: bool,
+        on_decline: OnDecline,
+        receipt: Option<Box<Presigned>>,
+    },
     /// Another customer.
     Customer { transfer: &'a TransferRow },
 }
@@ -83,6 +92,14 @@ pub async fn charge(
     mut payee: Payee<'_>,
     now: &str,
 ) -> Result<Outcome, OpError> {
+    // Signed before the wallet, the merchant's ledger rows and the audit head are locked.
+    let receipt = match &mut payee {
+        Payee::Merchant { payment, merchant, receipt, .. } => match receipt.take() {
+            Some(r) => Some(r),
+            None => crate::receipts::presign(state, payment, &merchant.name, now).await?,
+        },
+        Payee::Customer { .. } => None,
+    };
     let (available, paid_out_24h, recent_attempts) = observe(state, work, c, &payee).await?;
     let facts = ChargeFacts {
         amount: c.amount,
@@ -97,7 +114,8 @@ pub async fn charge(
         ChargeDecision::Charge => {
             match &mut payee {
                 Payee::Merchant { payment, merchant, stored, .. } => {
-                    pay_merchant(state, work, c, payment, merchant, *stored, now).await?
+                    let to = PaidMerchant { merchant, stored: *stored, receipt };
+                    pay_merchant(state, work, c, payment, to, now).await?
                 }
                 Payee::Customer { transfer } => pay_customer(work, c, transfer, now).await?,
             }
@@ -204,13 +222,19 @@ async fn post(
     }
 }
 
+/// The merchant a charge pays, whether its payment is stored, and its presigned receipt.
+struct PaidMerchant<'a> {
+    merchant: &'a MerchantRow,
+    stored: bool,
+    receipt: Option<Box<Presigned>>,
+}
+
 async fn pay_merchant(
     state: &AppState,
     work: &mut Work,
     c: &Charge<'_>,
     p: &mut Payment,
-    merchant: &MerchantRow,
-    stored: bool,
+    PaidMerchant { merchant, stored, receipt }: PaidMerchant<'_>,
     now: &str,
 ) -> Result<(), OpError> {
     let fee_bps = u32::try_from(merchant.fee_bps)
@@ -229,7 +253,7 @@ async fn pay_merchant(
     } else {
         work.insert_payment(p).await?;
     }
-    crate::receipts::issue(&state.keys.sealer, work, p, &merchant.name, None, now).await?;
+    crate::receipts::issue(&state.keys.sealer, work, p, &merchant.name, None, now, receipt).await?;
     let data = serde_json::to_value(views::payment(p, None)).map_err(ApiError::internal)?;
     let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());
     emit(work, "payment.succeeded", scope, Some(&c.payer.id), data, now).await?;

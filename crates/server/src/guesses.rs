@@ -5,11 +5,13 @@
 //! looked at: while blocked, a good code shown is refused and not spent.
 //!
 //! The code is first looked at without spending it. A bad code then takes the counters'
-//! rows exclusively (till or key first, then merchant: one order, no deadlock), checks
+//! guards exclusively (till or key first, then merchant: one order, no deadlock), checks
 //! the block and counts itself, all in its charge's transaction, so however many arrive
-//! at once no more than the threshold are ever answered as bad codes. A good code reads
-//! the counters under a shared lock (on PostgreSQL; SQLite has one writer), so it waits
-//! for a bad code being counted and sees its count. What can still slip is a good code
+//! at once no more than the threshold are ever answered as bad codes. A good code takes
+//! the guards shared (on PostgreSQL; SQLite has one writer), so it waits for a bad code
+//! being counted and sees its count. The guards are advisory locks, not row locks: a
+//! shared row lock writes the merchant's counter row in every charge, which serialised a
+//! busy merchant's payments (`WriteTx::guess_counts`). What can still slip is a good code
 //! whose shared read comes before the counting of bad codes already looked at but not yet
 //! locked: a window of one round trip.
 
@@ -57,8 +59,8 @@ fn window_start_min(rules: &Rules, t: DateTime<Utc>) -> String {
     rfc3339(t - Duration::seconds(rules.velocity.bad_code_window_seconds))
 }
 
-/// The block, if the caller is blocked now. `exclusive`: lock the counters for a count
-/// that follows (a bad code); otherwise share them (a good code).
+/// The block, if the caller is blocked now. `exclusive`: take the counters' guards for a
+/// count that follows (a bad code); otherwise share them (a good code).
 pub async fn blocked(
     work: &mut Work,
     caller: &MerchantCaller,
@@ -67,9 +69,11 @@ pub async fn blocked(
     exclusive: bool,
 ) -> Result<Option<Decline>, StoreError> {
     let since = window_start_min(rules, t);
-    for (scope, kind) in scopes(caller) {
-        let count = work.guess_count(&scope, &since, exclusive).await?;
-        if let Err(d) = rules.check_bad_codes(kind, count.bad) {
+    let scopes = scopes(caller);
+    let names: Vec<&str> = scopes.iter().map(|(s, _)| s.as_str()).collect();
+    let counts = work.guess_counts(&names, &since, exclusive).await?;
+    for ((_, kind), count) in scopes.iter().zip(counts) {
+        if let Err(d) = rules.check_bad_codes(*kind, count.bad) {
             return Ok(Some(d));
         }
     }

@@ -216,6 +216,8 @@ pub struct AppState {
     qr_seed: Arc<std::sync::RwLock<[u8; 32]>>,
     /// The risk rules as last read.
     pub risk_rules: Arc<risk::RulesCache>,
+    /// The receipt key this node signs with, as last read.
+    pub signing_key: Arc<receipts::SigningKeyCache>,
     /// How many announcements from other nodes this node has heard.
     remote_commits: Arc<std::sync::atomic::AtomicU64>,
     metrics: PrometheusHandle,
@@ -273,6 +275,7 @@ impl AppState {
             stopping: tokio::sync::watch::Sender::new(false),
             remote_commits: Arc::default(),
             risk_rules: Arc::default(),
+            signing_key: Arc::default(),
             qr_seed: Arc::new(std::sync::RwLock::new(qr_seed)),
             metrics: metrics_handle(),
             pin_workers: Arc::new(tokio::sync::Semaphore::new(config_pin_checks)),
@@ -408,6 +411,8 @@ async fn healthz(State(state): State<AppState>) -> Response {
     security(("operator_token" = [])),
 )]
 async fn metrics_text(State(state): State<AppState>) -> Response {
+    // The store counts its commits; a batch of the group commit counts once.
+    metrics::counter!("saoma_store_flushes_total").absolute(state.store.flushes());
     ([("content-type", "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
 

@@ -291,15 +291,26 @@ async fn create_once(
     fp: &str,
 ) -> Result<Payment, OpError> {
     let (t, now) = now();
+    // A scan's payment and its receipt are made before the transaction: the signing then
+    // holds up no other payment (on SQLite, no other writer).
+    let scanned = match &req.payment_code {
+        None => None,
+        Some(code) => {
+            let mut p = Payment::pending(order_of(caller, req, amount, fp, PaymentMode::Cpm, &now)?);
+            p.expires_at = Some(pending_until(t, req.expires_in));
+            let receipt = crate::receipts::presign(state, &p, &merchant.name, &now).await?;
+            Some((code, p, receipt))
+        }
+    };
     let mut work = Work::begin(state).await?;
     if let Some(p) = existing_or_none(&mut work, &merchant.id, &req.out_trade_no, fp).await? {
         return Ok(p);
     }
-    let p = match &req.payment_code {
+    let p = match scanned {
         None => create_dynamic(&mut work, caller, req, amount, fp, t, &now).await?,
-        Some(code) => {
-            let scan = Scan { caller, merchant, req, code, amount, fp, t };
-            charge_scanned(state, &mut work, &scan, &now).await?
+        Some((code, p, receipt)) => {
+            let scan = Scan { caller, merchant, code, t };
+            charge_scanned(state, &mut work, &scan, (p, receipt), &now).await?
         }
     };
     work.commit(state).await?;
@@ -334,24 +345,21 @@ async fn create_dynamic(
 struct Scan<'a> {
     caller: &'a MerchantCaller,
     merchant: &'a MerchantRow,
-    req: &'a api::CreatePaymentRequest,
     code: &'a str,
-    amount: Money,
-    fp: &'a str,
     t: chrono::DateTime<chrono::Utc>,
 }
 
 /// Consumer-presented: the till scanned the customer's code. The till's own checks come
 /// first (a blocked till spends no code), then the code, then the one charge service.
+/// `p`: the new pending payment; `receipt`: its receipt, signed ahead.
 async fn charge_scanned(
     state: &AppState,
     work: &mut Work,
     s: &Scan<'_>,
+    (mut p, receipt): (Payment, Option<Box<crate::receipts::Presigned>>),
     now: &str,
 ) -> Result<Payment, OpError> {
     let rules = risk::rules(state).await?;
-    let mut p = Payment::pending(order_of(s.caller, s.req, s.amount, s.fp, PaymentMode::Cpm, now)?);
-    p.expires_at = Some(pending_until(s.t, s.req.expires_in));
     let till = s.caller.terminal_id.as_deref().unwrap_or(&s.caller.key_id);
     let refused = match &s.caller.terminal_id {
         Some(terminal) => risk::check_terminal(state, &rules, terminal, s.t).await?.err(),
@@ -371,7 +379,7 @@ async fn charge_scanned(
     };
     let c = Charge {
         payer: &payer,
-        amount: s.amount,
+        amount: p.amount,
         pin: PinProof::Absent,
         count_velocity: true,
         rules: &rules,
@@ -382,6 +390,7 @@ async fn charge_scanned(
         merchant: s.merchant,
         stored: false,
         on_decline: OnDecline::FailPayment,
+        receipt,
     };
     // Every outcome is written by the service: charged, waiting for the PIN, or failed.
     charge::charge(state, work, &c, payee, now).await?;
@@ -799,7 +808,7 @@ async fn refund_in_tx(
     let before = json!({"status": p.status().as_str(), "refunded_amount": p.refunded.amount_minor()});
     p.apply_refund(&decision).map_err(|e| ApiError::new(ErrorCode::PaymentNotRefundable, e.to_string()))?;
     work.update_payment(p).await?;
-    crate::receipts::issue(&state.keys.sealer, work, p, merchant_name, Some(&refund), now).await?;
+    crate::receipts::issue(&state.keys.sealer, work, p, merchant_name, Some(&refund), now, None).await?;
     let data = json!({"refund": views::refund(&refund), "payment": views::payment(p, None)});
     let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());
     emit(work, "refund.succeeded", scope, Some(&customer_id), data, now).await?;

@@ -13,22 +13,55 @@ use axum::extract::{Extension, Path, State};
 use saoma_api::ErrorCode;
 use saoma_api::receipt::{self, ReceiptClaims};
 use saoma_core::ids::prefix;
+use saoma_core::money::Money;
 use saoma_core::payment::Payment;
 use saoma_store::{AuditRecord, ReceiptKeyRow, ReceiptRow, RefundRow, Store, StoreError, WriteTx};
 use serde_json::json;
+use std::sync::Arc;
 
-/// Signs and records the receipt of a payment as it now stands (after `refund`, if given).
-pub async fn issue(
-    sealer: &Sealer,
-    tx: &mut WriteTx,
+/// How long a node signs with the receipt key it read before it looks for a newer one: a
+/// rotation made on another node reaches this one within this (a rotation on this node at
+/// once). Receipts signed with the older key stay valid: it stays published.
+const SIGNING_KEY_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A receipt key: its kid and opened seed.
+type SigningKey = Arc<(String, [u8; 32])>;
+
+/// The receipt key this node signs with, as last read, and when.
+#[derive(Default)]
+pub struct SigningKeyCache(std::sync::Mutex<Option<(std::time::Instant, SigningKey)>>);
+
+impl SigningKeyCache {
+    fn remember(&self, kid: String, seed: [u8; 32]) -> SigningKey {
+        let key = Arc::new((kid, seed));
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some((std::time::Instant::now(), key.clone()));
+        }
+        key
+    }
+}
+
+/// The newest receipt key (kid, seed), from this node's cache when fresh.
+async fn signing_key(state: &AppState) -> Result<SigningKey, StoreError> {
+    if let Ok(slot) = state.signing_key.0.lock()
+        && let Some((at, key)) = slot.as_ref()
+        && at.elapsed() < SIGNING_KEY_TTL
+    {
+        return Ok(key.clone());
+    }
+    let keys = state.store.receipt_keys().await?;
+    let newest = keys.first().ok_or_else(|| StoreError::Corrupt("no receipt key".into()))?;
+    let seed = open_seed(&state.keys.sealer, newest)?;
+    Ok(state.signing_key.remember(newest.kid.clone(), seed))
+}
+
+/// What a receipt of `p` as it stands (after `refund`, if given) says.
+fn claims_of(
     p: &Payment,
     merchant_name: &str,
     refund: Option<&RefundRow>,
-    now: &str,
-) -> Result<(), StoreError> {
-    let key = tx.signing_receipt_key().await?.ok_or_else(|| StoreError::Corrupt("no receipt key".into()))?;
-    let seed = open_seed(sealer, &key)?;
-    let claims = ReceiptClaims {
+) -> Result<ReceiptClaims, StoreError> {
+    Ok(ReceiptClaims {
         payment_id: p.id.clone(),
         out_trade_no: p.out_trade_no.clone(),
         merchant_id: p.merchant_id.clone(),
@@ -43,15 +76,75 @@ pub async fn issue(
         iat: chrono::Utc::now().timestamp(),
         refund_id: refund.map(|r| r.id.clone()),
         refund_amount: refund.map(|r| r.amount),
+    })
+}
+
+/// A receipt signed before the charge it is for was decided, so that neither the signing
+/// nor the reading of the key happens while the charge holds its locks.
+pub struct Presigned {
+    claims: ReceiptClaims,
+    kid: String,
+    jws: String,
+}
+
+/// Signs, off the async workers, the receipt `p` will have once charged at `now`; `None`
+/// when `p` cannot be charged (it is not pending).
+pub async fn presign(
+    state: &AppState,
+    p: &Payment,
+    merchant_name: &str,
+    now: &str,
+) -> Result<Option<Box<Presigned>>, StoreError> {
+    let mut charged = p.clone();
+    // The fee and the payer are not in the receipt.
+    if charged.charge("presign", Money::zero(p.amount.currency()), now).is_err() {
+        return Ok(None);
+    }
+    let claims = claims_of(&charged, merchant_name, None)?;
+    let key = signing_key(state).await?;
+    let signed = tokio::task::spawn_blocking(move || {
+        let jws = receipt::sign(&claims, &key.1).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok::<_, StoreError>(Box::new(Presigned { claims, kid: key.0.clone(), jws }))
+    })
+    .await
+    .map_err(|e| StoreError::Corrupt(format!("signing a receipt: {e}")))??;
+    Ok(Some(signed))
+}
+
+/// Records the receipt of a payment as it now stands (after `refund`, if given): the
+/// presigned one when it says exactly that, else one signed here.
+pub async fn issue(
+    sealer: &Sealer,
+    tx: &mut WriteTx,
+    p: &Payment,
+    merchant_name: &str,
+    refund: Option<&RefundRow>,
+    now: &str,
+    presigned: Option<Box<Presigned>>,
+) -> Result<(), StoreError> {
+    let mut claims = claims_of(p, merchant_name, refund)?;
+    if let Some(pre) = &presigned {
+        claims.iat = pre.claims.iat;
+    }
+    let (kid, jws) = match presigned {
+        Some(pre) if pre.claims == claims => (pre.kid, pre.jws),
+        _ => {
+            let key = tx
+                .signing_receipt_key()
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("no receipt key".into()))?;
+            let seed = open_seed(sealer, &key)?;
+            let jws = receipt::sign(&claims, &seed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            (key.kid, jws)
+        }
     };
-    let jws = receipt::sign(&claims, &seed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let row = ReceiptRow {
         id: new_id(prefix::RECEIPT),
         payment_id: p.id.clone(),
         refund_id: refund.map(|r| r.id.clone()),
         merchant_id: p.merchant_id.clone(),
         customer_id: p.customer_id.clone(),
-        kid: key.kid,
+        kid,
         jws,
         created_at: now.to_string(),
     };
@@ -175,6 +268,8 @@ pub async fn rotate(
     Extension(op): Extension<crate::auth::Operator>,
 ) -> ApiResult<Json<saoma_api::ReceiptKeyAdded>> {
     let kid = rotate_key(&state.store, &state.keys.sealer, &op.id).await?;
-    state.set_qr_seed(newest_seed(&state.store, &state.keys.sealer).await?);
+    let seed = newest_seed(&state.store, &state.keys.sealer).await?;
+    state.set_qr_seed(seed);
+    state.signing_key.remember(kid.clone(), seed);
     Ok(Json(saoma_api::ReceiptKeyAdded { kid }))
 }

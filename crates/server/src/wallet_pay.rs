@@ -221,7 +221,8 @@ pub async fn pay_qr(
             (false, Some(_)) => OnDecline::FailPayment,
             _ => OnDecline::KeepPayment,
         };
-        let payee = Payee::Merchant { payment: &mut p, merchant: &merchant, stored, on_decline };
+        let payee =
+            Payee::Merchant { payment: &mut p, merchant: &merchant, stored, on_decline, receipt: None };
         let outcome = charge::charge(&state, &mut work, &c, payee, &now).await?;
         let decided = matches!(outcome, Outcome::Charged | Outcome::Declined(_));
         if let (true, false, Some(r)) = (decided, bound, &req.client_ref) {
@@ -370,6 +371,7 @@ pub async fn confirm(
             merchant: &merchant,
             stored: true,
             on_decline: OnDecline::FailPayment,
+            receipt: None,
         };
         let outcome = charge::charge(&state, &mut work, &c, payee, &now).await?;
         work.commit(&state).await?;

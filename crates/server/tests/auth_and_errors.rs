@@ -141,6 +141,10 @@ async fn bad_input_gets_4xx_never_500(db: Db) {
     let metrics = admin.get(format!("{}/metrics", w.url())).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     let metrics = metrics.text().await.unwrap();
     assert!(metrics.contains("saoma_http_requests_total"));
+    // The store's commits, read by `saoma bench` for payments per flush.
+    let flushes = metrics.lines().find(|l| l.starts_with("saoma_store_flushes_total "));
+    let flushes: f64 = flushes.and_then(|l| l.split(' ').nth(1)?.parse().ok()).expect("a flush counter");
+    assert!(flushes >= 1.0, "{flushes}");
 }
 
 async fn pin_lockout_and_transfers(db: Db) {

@@ -8,6 +8,7 @@
 //! pool instead of failing with `database is locked`.
 
 mod access;
+mod batch;
 mod bulk;
 mod desk;
 mod guards;
@@ -37,6 +38,16 @@ use std::time::Duration;
 /// SQLite reference loops use it too, so they compare like with like.
 pub const SQLITE_SYNCHRONOUS: &str = "NORMAL";
 
+/// `SAOMA_GROUP_COMMIT`: `on` batches concurrent write transactions on SQLite into one
+/// commit (`batch`); `off` (the default) commits each on its own. PostgreSQL ignores it.
+fn group_commit_on() -> StoreResult<bool> {
+    match std::env::var("SAOMA_GROUP_COMMIT").as_deref() {
+        Err(_) | Ok("") | Ok("off") => Ok(false),
+        Ok("on") => Ok(true),
+        Ok(other) => Err(StoreError::Config(format!("SAOMA_GROUP_COMMIT={other:?}: use on or off"))),
+    }
+}
+
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -59,8 +70,14 @@ pub enum StoreError {
     InsufficientFunds(String),
     #[error("unsupported database url (use sqlite:// or postgres://)")]
     UnsupportedUrl,
+    #[error("bad setting: {0}")]
+    Config(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The group commit's batch holding this transaction did not commit: nothing of it
+    /// landed.
+    #[error("the group commit failed: {0}")]
+    Flush(String),
 }
 
 impl StoreError {
@@ -94,6 +111,10 @@ pub struct Store {
     backend: Backend,
     url: std::sync::Arc<str>,
     shards: std::sync::Arc<tx::AccountShards>,
+    /// The group commit's writer (SQLite with `SAOMA_GROUP_COMMIT=on`), else `None`.
+    batcher: Option<std::sync::Arc<batch::Batcher>>,
+    /// Commits of write transactions that reached the database (a batch counts once).
+    flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The schema's migrations, in order. A database records the ones it has applied in
@@ -120,8 +141,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 impl Store {
-    /// Opens (and creates, for SQLite) the database and brings its schema up to date.
+    /// Opens (and creates, for SQLite) the database and brings its schema up to date, with
+    /// group commit as `SAOMA_GROUP_COMMIT` says.
     pub async fn open(url: &str) -> StoreResult<Store> {
+        Store::open_with(url, group_commit_on()?).await
+    }
+
+    /// [`Store::open`], with group commit on SQLite on or off whatever the environment says.
+    pub async fn open_with(url: &str, group_commit: bool) -> StoreResult<Store> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -184,7 +211,10 @@ impl Store {
             },
         );
         let shards = std::sync::Arc::new(tx::AccountShards { count, next: Default::default() });
-        let store = Store { write, read, backend, url: url.as_str().into(), shards };
+        let flushes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let batcher = (backend == Backend::Sqlite && group_commit)
+            .then(|| batch::Batcher::new(write.clone(), flushes.clone()));
+        let store = Store { write, read, backend, url: url.as_str().into(), shards, batcher, flushes };
         store.migrate().await?;
         Ok(store)
     }
@@ -249,9 +279,25 @@ impl Store {
         self.backend
     }
 
-    /// Starts the one database transaction of a business operation.
+    /// Starts the one database transaction of a business operation (with group commit:
+    /// its operation in the open batch).
     pub async fn begin(&self) -> StoreResult<WriteTx> {
-        Ok(WriteTx::new(self.write.begin().await?, self.backend, self.shards.clone()))
+        let tx = match &self.batcher {
+            Some(b) => tx::Conn::Batched(b.begin().await?),
+            None => tx::Conn::Own(self.write.begin().await?),
+        };
+        Ok(WriteTx::new(tx, self.backend, self.shards.clone(), self.flushes.clone()))
+    }
+
+    /// How many write transactions reached the database: a group commit's batch counts
+    /// once however many operations it holds (`saoma_store_flushes_total`).
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// True when this store commits writes in batches (`SAOMA_GROUP_COMMIT`).
+    pub fn group_commit(&self) -> bool {
+        self.batcher.is_some()
     }
 
     /// A setting's value, if it was ever set. Read-only: safe inside another transaction.

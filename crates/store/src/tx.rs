@@ -13,10 +13,37 @@ use sqlx::{Any, AssertSqlSafe, Transaction};
 
 /// One database transaction. Dropping it without [`WriteTx::commit`] rolls back.
 pub struct WriteTx {
-    tx: Transaction<'static, Any>,
+    tx: Conn,
     backend: Backend,
     pub(crate) shards: std::sync::Arc<AccountShards>,
     audit_chain: Option<i64>,
+    flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Where a transaction's statements go: a transaction of its own, or an operation (a
+/// savepoint) in the group commit's batch (`crate::batch`).
+pub(crate) enum Conn {
+    Own(Transaction<'static, Any>),
+    Batched(crate::batch::Lease),
+}
+
+impl std::ops::Deref for Conn {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        match self {
+            Conn::Own(tx) => tx,
+            Conn::Batched(lease) => lease.conn_ref(),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        match self {
+            Conn::Own(tx) => &mut *tx,
+            Conn::Batched(lease) => lease.conn(),
+        }
+    }
 }
 
 /// How accounts that only the platform's own flows touch (merchant payable, fee revenue,
@@ -70,11 +97,17 @@ pub(crate) const PAYMENT_COLUMNS: &str = "id, merchant_id, terminal_id, out_trad
 
 impl WriteTx {
     pub(crate) fn new(
-        tx: Transaction<'static, Any>,
+        tx: Conn,
         backend: Backend,
         shards: std::sync::Arc<AccountShards>,
+        flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     ) -> WriteTx {
-        WriteTx { tx, backend, shards, audit_chain: None }
+        WriteTx { tx, backend, shards, audit_chain: None, flushes }
+    }
+
+    /// The engine this transaction runs on.
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub(crate) fn lock(&self) -> &'static str {
@@ -129,9 +162,17 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Commits everything done in this transaction.
+    /// Commits everything done in this transaction; in a group commit, returns once the
+    /// batch holding it has committed.
     pub async fn commit(self) -> StoreResult<()> {
-        self.tx.commit().await.map_err(StoreError::from_sqlx)
+        match self.tx {
+            Conn::Own(tx) => {
+                tx.commit().await.map_err(StoreError::from_sqlx)?;
+                self.flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+            Conn::Batched(lease) => lease.commit().await,
+        }
     }
 
     pub async fn setting_or_init(&mut self, name: &str, value: &str) -> StoreResult<String> {

@@ -59,6 +59,8 @@ pub struct Plan {
 /// What the load generator needs of the set-up.
 pub struct Fixture {
     pub url: String,
+    /// The operator's token: `/metrics` on the API's address is an operator's.
+    pub admin_token: String,
     pub tills: Vec<Till>,
     /// The hot merchant's tills (the first merchant's, one per connection at most).
     pub hot_tills: Vec<Till>,
@@ -167,9 +169,9 @@ pub async fn run(
         })
     };
     tokio::time::sleep_until(window_start.into()).await;
-    let w0 = read_window(&fx.url, server_pid).await;
+    let w0 = read_window(fx, server_pid).await;
     tokio::time::sleep_until(end.into()).await;
-    let w1 = read_window(&fx.url, server_pid).await;
+    let w1 = read_window(fx, server_pid).await;
     let mut result = LoadResult { seconds: plan.duration.as_secs_f64(), ..LoadResult::default() };
     for w in workers {
         let r = w.await?;
@@ -212,8 +214,8 @@ struct Reading {
     payments_metric: Option<f64>,
 }
 
-async fn read_window(url: &str, server_pid: Option<u32>) -> Reading {
-    let metrics = super::server::metrics_text(url).await.ok();
+async fn read_window(fx: &Fixture, server_pid: Option<u32>) -> Reading {
+    let metrics = super::server::metrics_text(&fx.url, &fx.admin_token).await.ok();
     let m = |name: &str, label: &str| metrics.as_deref().and_then(|t| super::server::metric(t, name, label));
     Reading {
         server_cpu_s: server_pid.and_then(super::server::process_cpu_seconds),

@@ -198,8 +198,9 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
             server::Target::spawn(&database, &admin_token, &master_key, &tmp.join("server.log")).await?
         }
     };
-    let store = Store::open(&database).await.context("opening the database to seed it")?;
-    let admin = Client::new(&target.url, Credentials::Admin(admin_token));
+    // The bench's own writes (seeding, codes) need no batching, whatever the server does.
+    let store = Store::open_with(&database, false).await.context("opening the database to seed it")?;
+    let admin = Client::new(&target.url, Credentials::Admin(admin_token.clone()));
 
     eprintln!("saoma bench: seeding {} merchants and {} wallets...", args.merchants, args.wallets);
     let seed_started = Instant::now();
@@ -254,8 +255,14 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
         }
     }
 
-    let mut fixture =
-        Fixture { url: target.url.clone(), tills, hot_tills, sessions, codes: seed::Codes::new() };
+    let mut fixture = Fixture {
+        url: target.url.clone(),
+        admin_token,
+        tills,
+        hot_tills,
+        sessions,
+        codes: seed::Codes::new(),
+    };
     let mut books =
         Books { store: &store, before: store.ledger_flows().await?, checks: 0, wallets, best_rate: 0.0 };
     let warmup = Duration::from_secs(args.warmup);

@@ -158,9 +158,14 @@ pub fn metric(text: &str, name: &str, label: &str) -> Option<f64> {
     found
 }
 
-/// The server's metrics text.
-pub async fn metrics_text(url: &str) -> anyhow::Result<String> {
-    let r = reqwest::get(format!("{url}/metrics")).await.context("reading /metrics")?;
+/// The server's metrics text (on the API's address, with the operator's token).
+pub async fn metrics_text(url: &str, admin_token: &str) -> anyhow::Result<String> {
+    let r = reqwest::Client::new()
+        .get(format!("{url}/metrics"))
+        .bearer_auth(admin_token)
+        .send()
+        .await
+        .context("reading /metrics")?;
     anyhow::ensure!(r.status().is_success(), "/metrics answered {}", r.status());
     Ok(r.text().await?)
 }

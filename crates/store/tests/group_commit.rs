@@ -1,0 +1,92 @@
+//! Group commit on SQLite: concurrent operations share commits, one that fails or is
+//! dropped inside a batch leaves its neighbours' writes alone, and an operation alone is
+//! committed at once.
+
+use saoma_store::{MerchantRow, Store, StoreError};
+use std::time::Duration;
+
+const NOW: &str = "2026-01-01T00:00:00.000Z";
+
+fn merchant(i: usize) -> MerchantRow {
+    MerchantRow {
+        id: format!("mch_{i}"),
+        name: format!("M {i}"),
+        mcc: "5411".into(),
+        city: "Shanghai".into(),
+        country: "CN".into(),
+        currency: "CNY".into(),
+        fee_bps: 60,
+        timezone: "Asia/Shanghai".into(),
+        status: "active".into(),
+        created_at: NOW.into(),
+    }
+}
+
+async fn store(dir: &tempfile::TempDir) -> Store {
+    let url = format!("sqlite://{}", dir.path().join("gc.db").display());
+    let store = Store::open_with(&url, true).await.unwrap();
+    assert!(store.group_commit());
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_operations_share_commits_and_fail_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let before = store.flushes();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tx = store.begin().await.unwrap();
+            assert!(tx.mark_code_used(&format!("code-{i}"), NOW).await.unwrap());
+            // Hold the connection a moment, so the others queue behind it.
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            match i % 4 {
+                // Dropped half-way: rolled back alone.
+                1 => Ok(false),
+                // A statement fails (the code is used already by this very operation).
+                2 => {
+                    let again = tx.mark_code_used(&format!("code-{i}"), NOW).await.unwrap();
+                    assert!(!again);
+                    let m = merchant(i);
+                    tx.insert_merchant(&m).await.unwrap();
+                    let dup = tx.insert_merchant(&m).await;
+                    assert!(matches!(dup, Err(StoreError::UniqueViolation)), "{dup:?}");
+                    Ok(false)
+                }
+                _ => tx.commit().await.map(|()| true),
+            }
+        }));
+    }
+    let mut committed = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        if t.await.unwrap().unwrap() {
+            committed.push(i);
+        }
+    }
+    assert_eq!(committed.len(), 20);
+    for i in 0..40 {
+        let used = store.code_used(&format!("code-{i}")).await.unwrap();
+        assert_eq!(used, committed.contains(&i), "code-{i}: only what committed landed");
+    }
+    let flushes = store.flushes() - before;
+    assert!((1..20).contains(&flushes), "20 commits in {flushes} flushes: batched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_alone_commits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    for i in 0..3 {
+        let before = store.flushes();
+        let mut tx = store.begin().await.unwrap();
+        tx.mark_code_used(&format!("alone-{i}"), NOW).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(2), tx.commit())
+            .await
+            .expect("no waiting when idle")
+            .unwrap();
+        assert_eq!(store.flushes(), before + 1);
+        assert!(store.code_used(&format!("alone-{i}")).await.unwrap(), "visible to readers once answered");
+    }
+}
