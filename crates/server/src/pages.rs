@@ -12,8 +12,9 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::json::ApiQuery;
 use crate::web::{self, MERCHANT_COOKIE, OPERATOR_COOKIE, WALLET_COOKIE};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::Environment;
@@ -135,7 +136,7 @@ fn render(name: &str, lang: &str, csrf: Option<String>, extra: Value, set_lang: 
 }
 
 /// `GET /`: the four screens.
-pub async fn index(Query(q): Query<PageQuery>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn index(ApiQuery(q): ApiQuery<PageQuery>, headers: HeaderMap) -> ApiResult<Response> {
     render("index", language(&q, &headers), None, json!({}), q.lang.is_some())
 }
 
@@ -177,7 +178,7 @@ async fn page(
 /// `GET /pos`: the till.
 pub async fn pos(
     State(state): State<AppState>,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     page(&state, "pos", MERCHANT_COOKIE, &q, &headers).await
@@ -186,7 +187,7 @@ pub async fn pos(
 /// `GET /wallet`: the customer's wallet.
 pub async fn wallet(
     State(state): State<AppState>,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     page(&state, "wallet", WALLET_COOKIE, &q, &headers).await
@@ -195,7 +196,7 @@ pub async fn wallet(
 /// `GET /merchant`: the back office.
 pub async fn merchant(
     State(state): State<AppState>,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     page(&state, "merchant", MERCHANT_COOKIE, &q, &headers).await
@@ -204,7 +205,7 @@ pub async fn merchant(
 /// `GET /console`: the operator's console.
 pub async fn console(
     State(state): State<AppState>,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     page(&state, "console", OPERATOR_COOKIE, &q, &headers).await

@@ -458,6 +458,6 @@ async fn send(state: &AppState, d: &DeliveryRow) -> Result<u16, String> {
         .body(d.body.clone())
         .send()
         .await
-        .map_err(|e| format!("not delivered: {e}"))?;
+        .map_err(|e| format!("not delivered: {}", e.without_url()))?;
     Ok(response.status().as_u16())
 }

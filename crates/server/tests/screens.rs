@@ -84,6 +84,11 @@ async fn pages_and_assets_are_served_strictly(db: Db) {
     let en = http.get(format!("{}/pos?lang=en", w.url())).send().await.unwrap();
     assert!(en.headers()[SET_COOKIE].to_str().unwrap().starts_with("lang=en"));
     assert!(en.text().await.unwrap().contains("lang=\"en\""));
+    // A query string that does not parse is a client's mistake in the API's envelope.
+    let bad = http.get(format!("{}/pos?lang=a&lang=b", w.url())).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let v: serde_json::Value = bad.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "invalid_request", "{v}");
     for asset in ["app.js", "app.css", "vendor/jsQR.js", "vendor/chart.umd.min.js"] {
         let r = http.get(format!("{}/assets/{asset}", w.url())).send().await.unwrap();
         assert_eq!(r.status(), 200, "{asset}");
