@@ -403,6 +403,8 @@ pub async fn transfer(
 ) -> ApiResult<Json<api::Transfer>> {
     let amount = money_of(req.amount, currency_of(&req.currency)?)?;
     client_key("client_ref", &req.client_ref)?;
+    // The PIN first: without it, the answer must not tell whether the phone has a wallet.
+    verify_pin(&state, &me.customer_id, &req.pin).await?;
     let to = match (&req.to_phone, &req.qr_payload) {
         (Some(phone), None) => state.store.customer_by_phone(phone).await?,
         (None, Some(payload)) => {
@@ -416,7 +418,6 @@ pub async fn transfer(
     if to.id == me.customer_id {
         return Err(ApiError::invalid("to_phone", "cannot transfer to yourself"));
     }
-    verify_pin(&state, &me.customer_id, &req.pin).await?;
     let rules = risk::rules(&state).await?;
     let (t, outcome) = retry_on_conflict(|| async {
         let (_, now) = now();

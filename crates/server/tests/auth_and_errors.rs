@@ -185,6 +185,18 @@ async fn pin_lockout_and_transfers(db: Db) {
         ..by_qr.clone()
     };
     assert_eq!(a.transfer(&unknown).await.unwrap_err().status(), Some(404));
+    // Without the right PIN a transfer does not tell whether a phone has a wallet.
+    let guess = |phone: &str, r: &str| saoma_api::TransferRequest {
+        to_phone: Some(phone.into()),
+        qr_payload: None,
+        pin: "000000".into(),
+        client_ref: r.into(),
+        ..t.clone()
+    };
+    let known = b.transfer(&guess(&w.customers[0].1, "t-7")).await.unwrap_err();
+    let unknown = b.transfer(&guess("13900000000", "t-8")).await.unwrap_err();
+    assert_eq!((known.status(), known.code()), (Some(403), Some("invalid_pin")));
+    assert_eq!((unknown.status(), unknown.code()), (known.status(), known.code()));
     let not_a_code =
         saoma_api::TransferRequest { qr_payload: Some("hello".into()), client_ref: "t-6".into(), ..by_qr };
     assert_eq!(a.transfer(&not_a_code).await.unwrap_err().code(), Some("invalid_request"));
