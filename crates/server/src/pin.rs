@@ -66,8 +66,8 @@ impl Holder {
 
 /// A holder's lockout state, read under its row lock.
 struct PinState {
-    /// The Argon2 hash to weigh against (a made-up one for a stranger).
-    hash: String,
+    /// The Argon2 hash to weigh against; a stranger has none (see [`dummy_hash`]).
+    hash: Option<String>,
     failures: i64,
     locks: i64,
     locked_until: Option<String>,
@@ -85,7 +85,7 @@ async fn load(tx: &mut WriteTx, who: &Holder, now: &str) -> ApiResult<PinState> 
         Holder::Customer(id) => {
             let c = tx.customer(id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
             PinState {
-                hash: c.pin_hash,
+                hash: Some(c.pin_hash),
                 failures: c.pin_failures,
                 locks: c.pin_locks,
                 locked_until: c.pin_locked_until,
@@ -94,7 +94,7 @@ async fn load(tx: &mut WriteTx, who: &Holder, now: &str) -> ApiResult<PinState> 
         Holder::Stranger(key) => {
             let s = tx.stranger_pin(key, now).await?;
             PinState {
-                hash: dummy_hash().await?,
+                hash: None,
                 failures: s.pin_failures,
                 locks: s.pin_locks,
                 locked_until: s.pin_locked_until,
@@ -143,6 +143,11 @@ async fn check(state: &AppState, who: Holder, pin: &str) -> ApiResult<()> {
     let (state, pin) = (state.clone(), pin.to_string());
     tokio::spawn(async move {
         let (hash, check_id) = reserve(&state, &who).await?;
+        // A stranger weighs a made-up hash, made outside any transaction.
+        let hash = match hash {
+            Some(h) => h,
+            None => dummy_hash().await?,
+        };
         let weighed = weigh(&state, hash, &pin).await;
         // A stranger's made-up hash is weighed for its time only.
         let weighed = weighed.map(|ok| ok && matches!(who, Holder::Customer(_)));
@@ -165,7 +170,7 @@ async fn dummy_hash() -> ApiResult<String> {
 
 /// Takes a place for one check, or refuses when PIN use is locked or as many checks are in
 /// flight as wrong PINs remain before the lock.
-async fn reserve(state: &AppState, who: &Holder) -> ApiResult<(String, String)> {
+async fn reserve(state: &AppState, who: &Holder) -> ApiResult<(Option<String>, String)> {
     let (t, now) = now();
     let mut tx = state.store.begin().await?;
     let st = load(&mut tx, who, &now).await?;
