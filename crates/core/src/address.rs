@@ -1,7 +1,8 @@
 //! Which network addresses a webhook may be sent to: only public unicast ones. Loopback,
 //! private, shared (CGNAT), link-local (cloud metadata lives there), unspecified,
 //! multicast, broadcast, documentation and reserved ranges are refused, also when
-//! wrapped in an IPv4-mapped or NAT64 IPv6 address.
+//! wrapped in an IPv4-mapped, NAT64 or 6to4 IPv6 address. An IPv6 address must be in
+//! global unicast space (2000::/3), and Teredo, whose IPv4 part is hidden, is refused.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -39,14 +40,18 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
         return is_public_v4(v4);
     }
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (s[0] & 0xfe00) == 0xfc00 // unique local
-        || (s[0] & 0xffc0) == 0xfe80 // link-local
-        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || s[..6] == [0; 6]) // IPv4-compatible and other ::/96 forms
+    if s[0] == 0x2002 {
+        // 6to4 (2002::/16): a relay delivers to the IPv4 address in bits 16..48.
+        let v4 = Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
+        return is_public_v4(v4);
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        // Teredo (2001::/32) hides the IPv4 address it reaches: never a webhook target.
+        return false;
+    }
+    // Only global unicast space is ever assigned to a public host: this leaves out
+    // loopback, unspecified, multicast, unique-local, link-local and the ::/96 forms.
+    (s[0] & 0xe000) == 0x2000 && !(s[0] == 0x2001 && s[1] == 0x0db8) // documentation
 }
 
 #[cfg(test)]
@@ -87,6 +92,13 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a00:1",
             "::127.0.0.1",
+            "2002:7f00:1::1",
+            "2002:a00:1::1",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "64:ff9b:1::a00:1",
+            "100::1",
+            "4000::1",
         ] {
             assert!(!public(s), "{s} must be refused");
         }
@@ -102,6 +114,8 @@ mod tests {
             "203.0.114.1",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "2002:808:808::1",
+            "2a00:1450:4001::1",
         ] {
             assert!(public(s), "{s} must be allowed");
         }

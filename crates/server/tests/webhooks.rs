@@ -152,6 +152,8 @@ async fn private_and_plain_targets_are_refused(db: Db) {
         "https://169.254.169.254/latest",
         "https://[::1]/hook",
         "https://[::ffff:192.168.0.1]/hook",
+        "https://[2002:7f00:1::1]/hook",
+        "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",
         "http://shop.example/hook",
     ] {
         let err = merchant.set_webhook(url).await.unwrap_err();
@@ -299,10 +301,60 @@ async fn two_nodes_send_each_webhook_once(db: Db) {
     b.stop().await.unwrap();
 }
 
+/// An endpoint's URL may carry a token in its query: neither the audit record of its
+/// setting nor the delivery log (its errors included) shows it. The log of one delivery
+/// shows its newest 100 attempts, oldest of those first.
+async fn the_delivery_log_keeps_no_token_and_is_bounded(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    // A port nothing listens on: every attempt fails to connect.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let url = format!("http://{closed}/hook?token=s3cret-hook-token");
+    w.merchant.set_webhook(&url).await.unwrap();
+    let code = w.wallet(0).await.payment_code().await.unwrap().code;
+    w.till.create_payment(&charge("wh-token", 300, Some(&code))).await.unwrap();
+    let mut id = None;
+    for _ in 0..200 {
+        let list = w.merchant.webhook_deliveries(None).await.unwrap();
+        let first = list["data"].as_array().unwrap().first().cloned();
+        if let Some(d) = first.filter(|d| d["last_error"].is_string()) {
+            id = d["id"].as_str().map(str::to_string);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let id = id.expect("no failed attempt logged");
+    let shown = w.merchant.webhook_delivery(&id).await.unwrap().to_string();
+    assert!(shown.contains("not delivered"), "the error is shown: {shown}");
+    assert!(!shown.contains("s3cret") && !shown.contains("/hook"), "the log shows the URL: {shown}");
+    let audited = column(&w.db, "SELECT detail FROM audit_log WHERE action = 'webhook.set'").await;
+    assert_eq!(audited.len(), 1);
+    assert!(!audited[0].contains("s3cret"), "the audit keeps the token: {audited:?}");
+
+    // A delivery resent many times: only its newest 100 attempts are shown. (Its retries
+    // end first, so no new attempt comes between.)
+    delivery_status(&w, &id, "dead").await;
+    for i in 0..150 {
+        exec(
+            &w.db,
+            &format!(
+                "INSERT INTO webhook_attempts (delivery_id, node, attempted_at, status_code, error, duration_ms) \
+                 VALUES ('{id}', 'n', '2099-01-01T00:00:00.000Z', 500, 'old-{i:03}', 1)"
+            ),
+        )
+        .await;
+    }
+    let d = w.merchant.webhook_delivery(&id).await.unwrap();
+    let errors: Vec<_> =
+        d["attempts"].as_array().unwrap().iter().map(|a| a["error"].as_str().unwrap_or("")).collect();
+    assert_eq!(errors.len(), 100);
+    assert_eq!((errors[0], errors[99]), ("old-050", "old-149"));
+}
+
 on_both!(
     signed_retried_dead_lettered_and_resent,
     private_and_plain_targets_are_refused,
     each_attempt_connects_where_it_vetted,
-    the_endpoint_setting_is_no_dns_oracle
+    the_endpoint_setting_is_no_dns_oracle,
+    the_delivery_log_keeps_no_token_and_is_bounded
 );
 on_postgres!(two_nodes_send_each_webhook_once);
