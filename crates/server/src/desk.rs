@@ -77,7 +77,10 @@ pub async fn recipient(
     ApiJson(q): ApiJson<RecipientQuery>,
 ) -> ApiResult<Json<api::Recipient>> {
     let to = match (&q.to_phone, &q.qr_payload) {
-        (Some(phone), None) => state.store.customer_by_phone(phone.trim()).await?,
+        (Some(phone), None) => {
+            crate::guesses::count_recipient_lookup(&state, &me.customer_id).await?;
+            state.store.customer_by_phone(phone.trim()).await?
+        }
         (None, Some(payload)) => {
             let token = saoma_core::scan::receive_token(payload)
                 .ok_or_else(|| ApiError::invalid("qr_payload", "not a Saoma receive code"))?;

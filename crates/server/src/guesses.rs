@@ -95,3 +95,32 @@ pub async fn count_bad(
     }
     Ok(())
 }
+
+/// Phones a customer may look up per hour to send money to (resolve or transfer). A
+/// person pays a handful of people a day; a session checking which phones have wallets
+/// needs thousands.
+pub const RECIPIENT_LOOKUPS_PER_HOUR: i64 = 30;
+
+/// Counts one lookup of a recipient's phone by `customer_id`, on every node alike, and
+/// refuses it with 429 `rate_limited` (and when to retry) once the hour's budget is spent.
+pub async fn count_recipient_lookup(
+    state: &AppState,
+    customer_id: &str,
+) -> Result<(), crate::error::ApiError> {
+    let (t, now) = crate::util::now();
+    let hour = Duration::hours(1);
+    let (lookups, started) =
+        state.store.count_recipient_lookup(customer_id, &now, &rfc3339(t - hour)).await?;
+    if lookups <= RECIPIENT_LOOKUPS_PER_HOUR {
+        return Ok(());
+    }
+    let ends = DateTime::parse_from_rfc3339(&started).map_err(crate::error::ApiError::internal)? + hour;
+    let wait = (ends.with_timezone(&Utc) - t).num_seconds().max(1);
+    Err(crate::error::ApiError {
+        retry_after: Some(wait as u64),
+        ..crate::error::ApiError::new(
+            saoma_api::ErrorCode::RateLimited,
+            "too many recipients looked up this hour; retry later",
+        )
+    })
+}

@@ -43,6 +43,7 @@ mod webhooks;
 mod work;
 
 pub use error::{ApiError, ApiResult};
+pub use guesses::RECIPIENT_LOOKUPS_PER_HOUR;
 pub use limits::{PER_IP_DEFAULT as RATE_LIMIT_PER_IP, PER_KEY_DEFAULT as RATE_LIMIT_PER_KEY};
 pub use openapi::json as openapi_json;
 pub use secrets::rotate_master_key;

@@ -406,7 +406,10 @@ pub async fn transfer(
     // The PIN first: without it, the answer must not tell whether the phone has a wallet.
     verify_pin(&state, &me.customer_id, &req.pin).await?;
     let to = match (&req.to_phone, &req.qr_payload) {
-        (Some(phone), None) => state.store.customer_by_phone(phone).await?,
+        (Some(phone), None) => {
+            crate::guesses::count_recipient_lookup(&state, &me.customer_id).await?;
+            state.store.customer_by_phone(phone).await?
+        }
         (None, Some(payload)) => {
             let token = saoma_core::scan::receive_token(payload)
                 .ok_or_else(|| ApiError::invalid("qr_payload", "not a Saoma receive code"))?;

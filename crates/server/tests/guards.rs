@@ -4,8 +4,8 @@
 //! or till that shows them and the whole merchant, inside the charge's transaction, and a
 //! good code shown while blocked is not spent; a device needs the PIN to enrol, can be
 //! listed and removed, and dies with a sign-out everywhere; a pending payment past its
-//! time is closed by the sweep exactly once and can no longer be confirmed. On SQLite and
-//! PostgreSQL.
+//! time is closed by the sweep exactly once and can no longer be confirmed; a session's
+//! lookups of recipients by phone have an hourly budget. On SQLite and PostgreSQL.
 
 mod common;
 
@@ -313,6 +313,54 @@ async fn overdue_payments_close_once_and_cannot_be_confirmed(db: Db) {
     w.assert_balanced().await;
 }
 
+/// A signed-in session cannot check which phones have wallets: looking up recipients by
+/// phone, to resolve or to transfer to, has an hourly budget per customer, counted on the
+/// database so every node shares it; the next lookup is told when to retry. Another
+/// customer's budget is untouched.
+async fn recipient_lookups_have_an_hourly_budget(db: Db) {
+    let w = World::new(db, 2, 10_000).await;
+    let wallet = w.wallet(0).await;
+    let resolve = |phone: String| {
+        let wallet = wallet.clone();
+        async move {
+            wallet
+                .call::<serde_json::Value>(
+                    "POST",
+                    "/v1/wallet/recipients/resolve",
+                    Some(&json!({"to_phone": phone})),
+                )
+                .await
+        }
+    };
+    // The budget, spent in parallel: found and unknown phones alike count.
+    let mut tasks = Vec::new();
+    for i in 0..saoma_server::RECIPIENT_LOOKUPS_PER_HOUR {
+        let phone = if i % 2 == 0 { w.customers[1].1.clone() } else { format!("1000000{i:04}") };
+        tasks.push(tokio::spawn(resolve(phone)));
+    }
+    for t in tasks {
+        let answer = t.await.unwrap();
+        assert!(answer.is_ok() || answer.as_ref().unwrap_err().status() == Some(404), "{answer:?}");
+    }
+    let spent = resolve(w.customers[1].1.clone()).await.unwrap_err();
+    assert_eq!((spent.status(), spent.code()), (Some(429), Some("rate_limited")));
+    // A transfer by phone draws on the same budget, after its PIN; nothing moves.
+    let transfer = api::TransferRequest {
+        to_phone: Some(w.customers[1].1.clone()),
+        qr_payload: None,
+        amount: 100,
+        currency: "CNY".into(),
+        pin: PIN.into(),
+        client_ref: "t-over-budget".into(),
+    };
+    assert_eq!(wallet.transfer(&transfer).await.unwrap_err().code(), Some("rate_limited"));
+    assert_eq!(w.balance(0).await, 10_000);
+    // The other customer looks up freely.
+    let other = w.wallet(1).await;
+    let to = json!({"to_phone": w.customers[0].1});
+    other.call::<serde_json::Value>("POST", "/v1/wallet/recipients/resolve", Some(&to)).await.unwrap();
+}
+
 on_both!(
     parallel_wrong_pins_weigh_at_most_five,
     a_wrong_phone_answers_as_a_wrong_pin,
@@ -322,6 +370,7 @@ on_both!(
     devices_are_capped_and_listed_a_page_at_a_time,
     overdue_payments_close_once_and_cannot_be_confirmed,
     nul_is_a_clients_mistake,
+    recipient_lookups_have_an_hourly_budget,
 );
 
 /// NUL in a path, a query or a JSON string is a client's mistake (400), never a 500

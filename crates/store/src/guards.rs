@@ -66,6 +66,30 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Counts one recipient lookup by `customer_id` in the window that started at or
+    /// after `window_from` (a window older than that restarts at `now`); answers the
+    /// lookups in the window, this one included, and when the window started. One
+    /// statement, so concurrent lookups on any node each count.
+    pub async fn count_recipient_lookup(
+        &self,
+        customer_id: &str,
+        now: &str,
+        window_from: &str,
+    ) -> StoreResult<(i64, String)> {
+        Ok(sqlx::query_as(
+            "INSERT INTO recipient_lookups (customer_id, window_start, lookups) VALUES ($1, $2, 1) \
+             ON CONFLICT (customer_id) DO UPDATE SET \
+             lookups = CASE WHEN recipient_lookups.window_start < $3 THEN 1 ELSE recipient_lookups.lookups + 1 END, \
+             window_start = CASE WHEN recipient_lookups.window_start < $3 THEN $2 ELSE recipient_lookups.window_start END \
+             RETURNING lookups, window_start",
+        )
+        .bind(customer_id)
+        .bind(now)
+        .bind(window_from)
+        .fetch_one(&self.write)
+        .await?)
+    }
+
     /// Makes sure the bad-code counter of `scope` exists, so that a charge can lock it
     /// (a row being inserted by a concurrent transaction could not be locked).
     pub async fn ensure_guess_counter(&self, scope: &str, now: &str) -> StoreResult<()> {

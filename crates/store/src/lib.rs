@@ -138,6 +138,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../migrations/0015_products.sql")),
     (16, include_str!("../migrations/0016_web_sessions.sql")),
     (17, include_str!("../migrations/0017_stranger_pins.sql")),
+    (18, include_str!("../migrations/0018_recipient_lookups.sql")),
 ];
 
 impl Store {
