@@ -26,6 +26,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space, RFC 6598
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast (deprecated)
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
         || a >= 240) // reserved
 }
@@ -45,13 +46,13 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         let v4 = Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
         return is_public_v4(v4);
     }
-    if s[0] == 0x2001 && s[1] == 0 {
-        // Teredo (2001::/32) hides the IPv4 address it reaches: never a webhook target.
-        return false;
-    }
     // Only global unicast space is ever assigned to a public host: this leaves out
     // loopback, unspecified, multicast, unique-local, link-local and the ::/96 forms.
-    (s[0] & 0xe000) == 0x2000 && !(s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+    (s[0] & 0xe000) == 0x2000
+        // IETF protocol assignments (2001::/23: Teredo, which hides the IPv4 address it
+        // reaches, benchmarking, ORCHID) and documentation (2001:db8::/32).
+        && !(s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8))
+        && (s[0] & 0xfff0) != 0x3ff0 // documentation, RFC 9637
 }
 
 #[cfg(test)]
@@ -99,6 +100,11 @@ mod tests {
             "64:ff9b:1::a00:1",
             "100::1",
             "4000::1",
+            "3fff::1",
+            "2001:2::1",
+            "2001:10::1",
+            "192.88.99.1",
+            "2002:c058:6301::",
         ] {
             assert!(!public(s), "{s} must be refused");
         }

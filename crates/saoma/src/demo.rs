@@ -88,7 +88,7 @@ pub async fn run(listen: &str, data_dir: &str) -> anyhow::Result<()> {
     }
     let qr = owner.merchant_qr().await?;
     let env_file = dir.join("demo.env");
-    std::fs::write(
+    crate::private_file::write(
         &env_file,
         format!(
             "export SAOMA_URL={url}\nexport SAOMA_KEY_ID={}\nexport SAOMA_KEY_SECRET={}\nexport SAOMA_ADMIN_TOKEN={admin_token}\n\

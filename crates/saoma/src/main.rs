@@ -4,6 +4,7 @@
 mod bench;
 mod demo;
 mod desk;
+mod private_file;
 mod till;
 mod verify;
 
@@ -322,7 +323,7 @@ fn read_device_file(path: &str) -> anyhow::Result<DeviceFile> {
 }
 
 fn write_device_file(path: &str, file: &DeviceFile) -> anyhow::Result<()> {
-    std::fs::write(path, serde_json::to_string_pretty(file)?).with_context(|| format!("writing {path}"))
+    private_file::write(path, serde_json::to_string_pretty(file)?)
 }
 
 async fn wallet(cmd: WalletCommand) -> anyhow::Result<i32> {
@@ -458,7 +459,7 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
             let count = saoma_server::rotate_master_key(&database, &old, &new).await?;
             match master_key_file(&database) {
                 Some(file) if from_file => {
-                    std::fs::write(&file, &new).with_context(|| format!("writing {file}"))?;
+                    private_file::write(&file, &new)?;
                     println!("re-sealed {count} secrets; the new key is in {file}");
                 }
                 _ => println!("re-sealed {count} secrets; start the servers with the new SAOMA_MASTER_KEY"),

@@ -28,6 +28,21 @@ pub struct MerchantCaller {
     pub terminal_id: Option<String>,
     /// `merchant` (the owner), `manager` or `terminal` (a cashier's till).
     pub role: String,
+    /// The key was rotated out: it works until its grace ends, for the tills to switch
+    /// over, but may not manage keys or settings (it could outlive or undo its rotation).
+    pub rotated_out: bool,
+}
+
+impl From<saoma_store::ApiKeyRow> for MerchantCaller {
+    fn from(key: saoma_store::ApiKeyRow) -> MerchantCaller {
+        MerchantCaller {
+            rotated_out: key.expires_at.is_some(),
+            key_id: key.id,
+            merchant_id: key.merchant_id,
+            terminal_id: key.terminal_id,
+            role: key.role,
+        }
+    }
 }
 
 impl MerchantCaller {
@@ -41,9 +56,13 @@ impl MerchantCaller {
         }
     }
 
-    /// Refuses all but the owner's merchant key: settings and keys.
+    /// Refuses all but the owner's merchant key, and that key once rotated out: settings
+    /// and keys.
     pub fn require_owner(&self) -> ApiResult<()> {
         match self.role.as_str() {
+            "merchant" if self.rotated_out => Err(ApiError::forbidden(
+                "this key was rotated out: it may not manage keys or settings; use the key that replaced it",
+            )),
             "merchant" => Ok(()),
             _ => Err(ApiError::forbidden("this action needs the owner's merchant key")),
         }
@@ -254,12 +273,7 @@ pub async fn merchant_auth(
     }
     state.limits.check_key(&key.id)?;
     tx.commit().await?;
-    let caller = MerchantCaller {
-        key_id: key.id,
-        merchant_id: key.merchant_id,
-        terminal_id: key.terminal_id,
-        role: key.role,
-    };
+    let caller = MerchantCaller::from(key);
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)

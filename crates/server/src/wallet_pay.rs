@@ -408,7 +408,7 @@ pub async fn transfer(
     let to = match (&req.to_phone, &req.qr_payload) {
         (Some(phone), None) => {
             crate::guesses::count_recipient_lookup(&state, &me.customer_id).await?;
-            state.store.customer_by_phone(phone).await?
+            state.store.customer_by_phone(phone.trim()).await?
         }
         (None, Some(payload)) => {
             let token = saoma_core::scan::receive_token(payload)

@@ -100,15 +100,6 @@ async fn live_key(state: &AppState, key_id: &str) -> ApiResult<Option<saoma_stor
     Ok(key.filter(|k| k.revoked_at.is_none() && k.expires_at.as_deref().is_none_or(|e| e > now.as_str())))
 }
 
-fn caller_of(key: saoma_store::ApiKeyRow) -> MerchantCaller {
-    MerchantCaller {
-        key_id: key.id,
-        merchant_id: key.merchant_id,
-        terminal_id: key.terminal_id,
-        role: key.role,
-    }
-}
-
 /// The merchant caller of a request carrying the till's or back office's cookie (and,
 /// for a write, its CSRF token); `None` without the cookie. While a till holds a manager's
 /// key, the caller is that manager.
@@ -129,9 +120,9 @@ pub async fn merchant_caller(
         && *until > now().1
         && let Some(m) = live_key(state, manager).await?.filter(|m| m.merchant_id == key.merchant_id)
     {
-        return Ok(Some(caller_of(m)));
+        return Ok(Some(MerchantCaller::from(m)));
     }
-    Ok(Some(caller_of(key)))
+    Ok(Some(MerchantCaller::from(key)))
 }
 
 /// The customer of a request carrying the wallet page's cookie; `None` without it.

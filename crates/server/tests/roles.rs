@@ -1,5 +1,6 @@
 //! Roles and ownership: operator roles (admin, risk officer, support, auditor), merchant
-//! roles (owner, manager, cashier's till), key rotation and revocation, and for each kind
+//! roles (owner, manager, cashier's till), key rotation and revocation (a rotated-out
+//! owner key manages nothing), and for each kind
 //! of resource, proof that another merchant or customer can neither read nor act on it.
 
 #[macro_use]
@@ -181,4 +182,29 @@ async fn nobody_reaches_anothers_objects(db: Db) {
     assert!(history.data.iter().all(|t| t.id != pending.id));
 }
 
-on_both!(operator_roles_are_enforced, merchant_roles_and_key_lifecycle, nobody_reaches_anothers_objects);
+/// An owner key rotated out keeps paying and reading through its grace, so tills can
+/// switch over, but may no longer manage keys or settings: it could otherwise mint a key
+/// that never expires, rotate itself again, or revoke the key that replaced it.
+async fn a_rotated_out_owner_key_manages_nothing(db: Db) {
+    let w = World::new(db, 1, 1000).await;
+    let owner = key_client(&w, &w.merchant.own_create_key("merchant", None).await.unwrap());
+    let owner_id = owner.key_id().unwrap().to_string();
+    let successor = w.merchant.own_rotate_key(&owner_id, 3600).await.unwrap();
+    assert_eq!(status(owner.own_create_key("merchant", None).await), 403);
+    assert_eq!(status(owner.own_rotate_key(&owner_id, 604_800).await), 403);
+    assert_eq!(status(owner.own_revoke_key(&successor.key_id).await), 403);
+    assert_eq!(status(owner.set_webhook("http://127.0.0.1:9/hook").await), 403);
+    owner.webhook_deliveries(None).await.unwrap();
+    // The successor manages keys as the owner did.
+    let next = key_client(&w, &successor);
+    next.own_create_key("terminal", Some(&w.till_id)).await.unwrap();
+    next.own_revoke_key(&owner_id).await.unwrap();
+    assert_eq!(status(owner.webhook_deliveries(None).await), 401);
+}
+
+on_both!(
+    operator_roles_are_enforced,
+    merchant_roles_and_key_lifecycle,
+    nobody_reaches_anothers_objects,
+    a_rotated_out_owner_key_manages_nothing,
+);
