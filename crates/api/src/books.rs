@@ -140,13 +140,13 @@ pub struct BrokenLink {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<i64>,
     pub reason: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::merchant::present", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<i64>)]
     pub audit_seq: Option<Option<i64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::merchant::present", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub action: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::merchant::present", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub object_id: Option<Option<String>>,
 }

@@ -164,7 +164,9 @@ pub struct CreateProductRequest {
     pub low_stock_threshold: Option<i64>,
 }
 
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+/// An optional field whose `null` is kept apart from its absence: absent is `None`, `null`
+/// is `Some(None)`.
+pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)

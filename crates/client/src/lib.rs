@@ -297,6 +297,28 @@ impl Client {
         self.post("/v1/admin/audit/checkpoints", &serde_json::json!({})).await
     }
 
+    /// The review queue: merchants (of one `status`, if given) with their applications
+    /// (any operator).
+    pub async fn merchants_page(&self, status: Option<&str>) -> ClientResult<api::Page<api::MerchantListed>> {
+        let q = status.map(|s| format!("?status={s}")).unwrap_or_default();
+        self.get(&format!("/v1/admin/merchants{q}")).await
+    }
+
+    /// Customers by phone, name or id, with their balances (any operator).
+    pub async fn customers_page(&self, query: &str) -> ClientResult<api::Page<api::CustomerListed>> {
+        self.get(&format!("/v1/admin/customers?q={}", query_value(query))).await
+    }
+
+    /// The newest `limit` audit records (auditor or admin).
+    pub async fn audit_log(&self, limit: i64) -> ClientResult<api::AuditPage> {
+        self.get(&format!("/v1/admin/audit?limit={limit}")).await
+    }
+
+    /// The sales report of the last `days` business days (merchant or manager key).
+    pub async fn sales_report(&self, days: i64) -> ClientResult<api::SalesReport> {
+        self.get(&format!("/v1/merchant/reports/sales?days={days}")).await
+    }
+
     /// Compares payments, ledger, statements and settlements of a day (operator).
     pub async fn reconcile(&self, date: &str) -> ClientResult<api::Reconciliation> {
         self.get(&format!("/v1/admin/reconciliation/{date}")).await
@@ -476,4 +498,14 @@ impl Client {
     pub async fn transactions(&self) -> ClientResult<api::Page<api::WalletTransaction>> {
         self.get("/v1/wallet/transactions").await
     }
+}
+
+/// A query-string value percent-encoded (RFC 3986: everything but the unreserved characters).
+fn query_value(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
