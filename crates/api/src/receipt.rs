@@ -64,10 +64,47 @@ pub fn public_key(seed: &[u8; 32]) -> [u8; 32] {
     SigningKey::from_bytes(seed).verifying_key().to_bytes()
 }
 
+/// One public key of `/.well-known/jwks.json`: an Ed25519 key (RFC 8037).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Jwk {
+    /// `OKP`.
+    pub kty: String,
+    /// `Ed25519`.
+    pub crv: String,
+    /// The public key, base64url without padding.
+    pub x: String,
+    /// The key's RFC 7638 thumbprint.
+    pub kid: String,
+    /// `EdDSA`.
+    pub alg: String,
+    /// `sig`.
+    #[serde(rename = "use")]
+    pub key_use: String,
+}
+
+/// `GET /.well-known/jwks.json`: the receipt keys, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+impl Jwks {
+    /// The set as a JSON document, for the verifiers (which read any JWKS document).
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": self.keys })
+    }
+}
+
 /// The JWK of a public key, with its RFC 7638 thumbprint as `kid`.
-pub fn jwk(public: &[u8; 32]) -> serde_json::Value {
-    let x = URL_SAFE_NO_PAD.encode(public);
-    serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": key_id(public), "alg": "EdDSA", "use": "sig"})
+pub fn jwk(public: &[u8; 32]) -> Jwk {
+    Jwk {
+        kty: "OKP".into(),
+        crv: "Ed25519".into(),
+        x: URL_SAFE_NO_PAD.encode(public),
+        kid: key_id(public),
+        alg: "EdDSA".into(),
+        key_use: "sig".into(),
+    }
 }
 
 /// The RFC 7638 thumbprint of an Ed25519 public key (its required members, sorted).

@@ -10,7 +10,8 @@ pub struct FeedEvent {
     pub id: String,
     /// `payment.succeeded`, `refund.succeeded`, ...
     pub kind: String,
-    /// The event as JSON: `{id, type, created_at, data}`.
+    /// The event as JSON: `{id, type, created_at, data}` (`saoma_api::Event`, whose `data`
+    /// is free-form by type). Kept as JSON so a frame that is not an event still shows.
     pub body: serde_json::Value,
 }
 

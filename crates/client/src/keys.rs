@@ -2,7 +2,11 @@
 
 use crate::{Client, ClientResult};
 use saoma_api as api;
-use serde_json::{Value, json};
+use serde_json::json;
+
+fn rotation(grace_seconds: i64) -> api::Rotation {
+    api::Rotation { grace_seconds: Some(grace_seconds) }
+}
 
 fn key_request(role: &str, terminal_id: Option<&str>) -> api::CreateKeyRequest {
     api::CreateKeyRequest { terminal_id: terminal_id.map(str::to_string), role: role.into() }
@@ -23,12 +27,12 @@ impl Client {
     }
 
     /// Adds an operator with a role (admin); the answer holds its `token`, shown once.
-    pub async fn create_operator(&self, name: &str, role: &str) -> ClientResult<Value> {
-        self.post("/v1/admin/operators", &json!({ "name": name, "role": role })).await
+    pub async fn create_operator(&self, name: &str, role: &str) -> ClientResult<api::OperatorCreated> {
+        self.post("/v1/admin/operators", &api::NewOperator { name: name.into(), role: role.into() }).await
     }
 
     /// Revokes an operator's token (admin).
-    pub async fn revoke_operator(&self, id: &str) -> ClientResult<Value> {
+    pub async fn revoke_operator(&self, id: &str) -> ClientResult<api::OperatorRevoked> {
         self.post(&format!("/v1/admin/operators/{id}/revoke"), &json!({})).await
     }
 
@@ -43,18 +47,17 @@ impl Client {
     }
 
     /// Revokes any key at once (admin).
-    pub async fn admin_revoke_key(&self, key_id: &str) -> ClientResult<Value> {
+    pub async fn admin_revoke_key(&self, key_id: &str) -> ClientResult<api::ApiKey> {
         self.post(&format!("/v1/admin/keys/{key_id}/revoke"), &json!({})).await
     }
 
     /// Replaces a key (admin); the old one works `grace_seconds` more.
     pub async fn admin_rotate_key(&self, key_id: &str, grace_seconds: i64) -> ClientResult<api::KeyCreated> {
-        self.post(&format!("/v1/admin/keys/{key_id}/rotate"), &json!({ "grace_seconds": grace_seconds }))
-            .await
+        self.post(&format!("/v1/admin/keys/{key_id}/rotate"), &rotation(grace_seconds)).await
     }
 
     /// The merchant's keys, without secrets (owner key).
-    pub async fn own_keys(&self) -> ClientResult<Value> {
+    pub async fn own_keys(&self) -> ClientResult<api::Page<api::ApiKey>> {
         self.get("/v1/merchant/keys").await
     }
 
@@ -68,13 +71,12 @@ impl Client {
     }
 
     /// Revokes one of the merchant's keys at once (owner key).
-    pub async fn own_revoke_key(&self, key_id: &str) -> ClientResult<Value> {
+    pub async fn own_revoke_key(&self, key_id: &str) -> ClientResult<api::ApiKey> {
         self.post(&format!("/v1/merchant/keys/{key_id}/revoke"), &json!({})).await
     }
 
     /// Replaces one of the merchant's keys (owner key); the old one works `grace_seconds` more.
     pub async fn own_rotate_key(&self, key_id: &str, grace_seconds: i64) -> ClientResult<api::KeyCreated> {
-        self.post(&format!("/v1/merchant/keys/{key_id}/rotate"), &json!({ "grace_seconds": grace_seconds }))
-            .await
+        self.post(&format!("/v1/merchant/keys/{key_id}/rotate"), &rotation(grace_seconds)).await
     }
 }

@@ -237,33 +237,36 @@ impl Client {
     }
 
     /// Adds a new receipt signing key (old ones stay published); returns its `kid`.
-    pub async fn rotate_receipt_key(&self) -> ClientResult<serde_json::Value> {
+    pub async fn rotate_receipt_key(&self) -> ClientResult<api::ReceiptKeyAdded> {
         self.post("/v1/admin/receipt-keys/rotate", &serde_json::json!({})).await
     }
 
     /// The platform's receipt public keys (JWKS); no credentials needed.
-    pub async fn jwks(&self) -> ClientResult<serde_json::Value> {
+    pub async fn jwks(&self) -> ClientResult<api::Jwks> {
         self.get("/.well-known/jwks.json").await
     }
 
     /// Sets the merchant's webhook endpoint; answers `{url, secret}` (a new secret).
-    pub async fn set_webhook(&self, url: &str) -> ClientResult<serde_json::Value> {
-        self.call("PUT", "/v1/merchant/webhook", Some(&serde_json::json!({ "url": url }))).await
+    pub async fn set_webhook(&self, url: &str) -> ClientResult<api::WebhookEndpoint> {
+        self.call("PUT", "/v1/merchant/webhook", Some(&api::EndpointRequest { url: url.into() })).await
     }
 
     /// The webhook delivery log, newest first (`status`: pending, delivered or dead).
-    pub async fn webhook_deliveries(&self, status: Option<&str>) -> ClientResult<serde_json::Value> {
+    pub async fn webhook_deliveries(
+        &self,
+        status: Option<&str>,
+    ) -> ClientResult<api::Page<api::WebhookDelivery>> {
         let q = status.map(|s| format!("?status={s}")).unwrap_or_default();
         self.get(&format!("/v1/merchant/webhook/deliveries{q}")).await
     }
 
     /// One delivery with its attempts.
-    pub async fn webhook_delivery(&self, id: &str) -> ClientResult<serde_json::Value> {
+    pub async fn webhook_delivery(&self, id: &str) -> ClientResult<api::WebhookDelivery> {
         self.get(&format!("/v1/merchant/webhook/deliveries/{id}")).await
     }
 
     /// Sends a delivery again (a new round of attempts).
-    pub async fn resend_webhook(&self, id: &str) -> ClientResult<serde_json::Value> {
+    pub async fn resend_webhook(&self, id: &str) -> ClientResult<api::WebhookDelivery> {
         self.post(&format!("/v1/merchant/webhook/deliveries/{id}/resend"), &serde_json::json!({})).await
     }
 
@@ -279,23 +282,45 @@ impl Client {
     }
 
     /// Settles a business day for every merchant (operator).
-    pub async fn settle(&self, date: &str) -> ClientResult<serde_json::Value> {
-        self.post("/v1/admin/settlements", &serde_json::json!({ "date": date })).await
+    pub async fn settle(&self, date: &str) -> ClientResult<api::SettlementRun> {
+        self.post("/v1/admin/settlements", &api::SettleRequest { date: date.into() }).await
     }
 
     /// Walks the audit log's hash chains (operator).
-    pub async fn verify_audit(&self) -> ClientResult<serde_json::Value> {
+    pub async fn verify_audit(&self) -> ClientResult<api::AuditVerification> {
         self.get("/v1/admin/audit/verify").await
     }
 
     /// Signs a checkpoint of the audit chains' heads now; answers the newest, JWS included
     /// (operator).
-    pub async fn audit_checkpoint(&self) -> ClientResult<serde_json::Value> {
+    pub async fn audit_checkpoint(&self) -> ClientResult<api::CheckpointTaken> {
         self.post("/v1/admin/audit/checkpoints", &serde_json::json!({})).await
     }
 
+    /// The review queue: merchants (of one `status`, if given) with their applications
+    /// (any operator).
+    pub async fn merchants_page(&self, status: Option<&str>) -> ClientResult<api::Page<api::MerchantListed>> {
+        let q = status.map(|s| format!("?status={s}")).unwrap_or_default();
+        self.get(&format!("/v1/admin/merchants{q}")).await
+    }
+
+    /// Customers by phone, name or id, with their balances (any operator).
+    pub async fn customers_page(&self, query: &str) -> ClientResult<api::Page<api::CustomerListed>> {
+        self.get(&format!("/v1/admin/customers?q={}", query_value(query))).await
+    }
+
+    /// The newest `limit` audit records (auditor or admin).
+    pub async fn audit_log(&self, limit: i64) -> ClientResult<api::AuditPage> {
+        self.get(&format!("/v1/admin/audit?limit={limit}")).await
+    }
+
+    /// The sales report of the last `days` business days (merchant or manager key).
+    pub async fn sales_report(&self, days: i64) -> ClientResult<api::SalesReport> {
+        self.get(&format!("/v1/merchant/reports/sales?days={days}")).await
+    }
+
     /// Compares payments, ledger, statements and settlements of a day (operator).
-    pub async fn reconcile(&self, date: &str) -> ClientResult<serde_json::Value> {
+    pub async fn reconcile(&self, date: &str) -> ClientResult<api::Reconciliation> {
         self.get(&format!("/v1/admin/reconciliation/{date}")).await
     }
 
@@ -436,8 +461,8 @@ impl Client {
     }
 
     /// What a scanned string is (`POST /v1/qr/decode`), with a Saoma code's signature verdict.
-    pub async fn decode_qr(&self, qr_payload: &str) -> ClientResult<serde_json::Value> {
-        self.post("/v1/qr/decode", &serde_json::json!({ "qr_payload": qr_payload })).await
+    pub async fn decode_qr(&self, qr_payload: &str) -> ClientResult<api::QrDecoded> {
+        self.post("/v1/qr/decode", &api::QrResolveRequest { qr_payload: qr_payload.into() }).await
     }
 
     /// What paying a scanned merchant code means, with its signature's verdict.
@@ -464,8 +489,8 @@ impl Client {
         self.post("/v1/wallet/transfers", req).await
     }
 
-    /// The customer's receive code (`{qr_payload, qr_png_url}`), for a friend to scan.
-    pub async fn receive_code(&self) -> ClientResult<serde_json::Value> {
+    /// The customer's receive code, for a friend to scan.
+    pub async fn receive_code(&self) -> ClientResult<api::ReceiveCode> {
         self.get("/v1/wallet/receive-code").await
     }
 
@@ -473,4 +498,14 @@ impl Client {
     pub async fn transactions(&self) -> ClientResult<api::Page<api::WalletTransaction>> {
         self.get("/v1/wallet/transactions").await
     }
+}
+
+/// A query-string value percent-encoded (RFC 3986: everything but the unreserved characters).
+fn query_value(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -2,16 +2,19 @@
 
 use crate::{Client, ClientResult};
 use saoma_api as api;
-use serde_json::{Value, json};
+
+fn risk_reason(reason: &str) -> api::RiskReason {
+    api::RiskReason { reason: reason.into() }
+}
 
 impl Client {
-    /// The risk rules in force (JSON: `password_free`, `tiers`, `velocity`, `version`).
-    pub async fn risk_rules(&self) -> ClientResult<Value> {
+    /// The risk rules in force.
+    pub async fn risk_rules(&self) -> ClientResult<api::RiskRules> {
         self.get("/v1/admin/risk/rules").await
     }
 
     /// Replaces the risk rules; answers them with their new version.
-    pub async fn set_risk_rules(&self, rules: &Value) -> ClientResult<Value> {
+    pub async fn set_risk_rules(&self, rules: &api::RiskRules) -> ClientResult<api::RiskRules> {
         self.call("PUT", "/v1/admin/risk/rules", Some(rules)).await
     }
 
@@ -22,18 +25,21 @@ impl Client {
 
     /// Freezes a wallet: it can no longer pay or transfer.
     pub async fn freeze(&self, customer_id: &str, reason: &str) -> ClientResult<api::Customer> {
-        self.post(&format!("/v1/admin/customers/{customer_id}/freeze"), &json!({ "reason": reason })).await
+        self.post(&format!("/v1/admin/customers/{customer_id}/freeze"), &risk_reason(reason)).await
     }
 
     /// Unfreezes a wallet.
     pub async fn unfreeze(&self, customer_id: &str, reason: &str) -> ClientResult<api::Customer> {
-        self.post(&format!("/v1/admin/customers/{customer_id}/unfreeze"), &json!({ "reason": reason })).await
+        self.post(&format!("/v1/admin/customers/{customer_id}/unfreeze"), &risk_reason(reason)).await
     }
 
     /// Signs a customer out everywhere (a stolen phone).
-    pub async fn revoke_sessions(&self, customer_id: &str, reason: &str) -> ClientResult<Value> {
-        self.post(&format!("/v1/admin/customers/{customer_id}/sessions/revoke"), &json!({ "reason": reason }))
-            .await
+    pub async fn revoke_sessions(
+        &self,
+        customer_id: &str,
+        reason: &str,
+    ) -> ClientResult<api::SessionsRevoked> {
+        self.post(&format!("/v1/admin/customers/{customer_id}/sessions/revoke"), &risk_reason(reason)).await
     }
 
     /// Signs this wallet session out.
@@ -43,8 +49,8 @@ impl Client {
 
     /// Moves a customer to another risk tier.
     pub async fn set_tier(&self, customer_id: &str, tier: &str) -> ClientResult<api::Customer> {
-        self.call("PUT", &format!("/v1/admin/customers/{customer_id}/tier"), Some(&json!({ "tier": tier })))
-            .await
+        let change = api::TierChange { tier: tier.into() };
+        self.call("PUT", &format!("/v1/admin/customers/{customer_id}/tier"), Some(&change)).await
     }
 
     /// Declines kept for explanation, of one customer or terminal (`subject_id`) or one
@@ -53,7 +59,7 @@ impl Client {
         &self,
         subject_id: Option<&str>,
         payment_id: Option<&str>,
-    ) -> ClientResult<Value> {
+    ) -> ClientResult<api::Page<api::RiskDecision>> {
         let mut q = Vec::new();
         if let Some(s) = subject_id {
             q.push(format!("subject_id={s}"));

@@ -2,27 +2,26 @@
 
 use crate::{Client, ClientResult};
 use saoma_api as api;
-use serde_json::{Value, json};
 
 impl Client {
-    /// Applies for review (owner key): `{legal_name, licence_number, owner_name,
-    /// owner_id_number, documents: [{kind, sha256}]}`.
-    pub async fn apply(&self, application: &Value) -> ClientResult<Value> {
+    /// Applies for review (owner key).
+    pub async fn apply(&self, application: &api::Application) -> ClientResult<api::ApplicationView> {
         self.call("PUT", "/v1/merchant/application", Some(application)).await
     }
 
     /// The merchant's own application (merchant or manager key).
-    pub async fn own_application(&self) -> ClientResult<Value> {
+    pub async fn own_application(&self) -> ClientResult<api::ApplicationView> {
         self.get("/v1/merchant/application").await
     }
 
     /// A merchant's application (operator).
-    pub async fn application(&self, merchant_id: &str) -> ClientResult<Value> {
+    pub async fn application(&self, merchant_id: &str) -> ClientResult<api::ApplicationView> {
         self.get(&format!("/v1/admin/merchants/{merchant_id}/application")).await
     }
 
     async fn decide(&self, merchant_id: &str, what: &str, reason: &str) -> ClientResult<api::Merchant> {
-        self.post(&format!("/v1/admin/merchants/{merchant_id}/{what}"), &json!({ "reason": reason })).await
+        let reason = api::ReviewReason { reason: Some(reason.into()) };
+        self.post(&format!("/v1/admin/merchants/{merchant_id}/{what}"), &reason).await
     }
 
     /// Rejects an application, with the reason the merchant will see.

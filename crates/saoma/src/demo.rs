@@ -60,11 +60,16 @@ pub async fn run(listen: &str, data_dir: &str) -> anyhow::Result<()> {
         Credentials::Key { key_id: merchant_key.key_id.clone(), secret: merchant_key.secret.clone() },
     );
     owner
-        .apply(&serde_json::json!({
-            "legal_name": "Shanghai Demo Noodle Bar Co., Ltd.", "licence_number": "91310000MA1DEMO01X",
-            "owner_name": "Demo Owner", "owner_id_number": "310101199001011234",
-            "documents": [{"kind": "business_licence", "sha256": "ec9b0ba0ec9767885848f062fd768c54ceda3ce39940543cd9bff1c33fd40c65"}]
-        }))
+        .apply(&api::Application {
+            legal_name: "Shanghai Demo Noodle Bar Co., Ltd.".into(),
+            licence_number: "91310000MA1DEMO01X".into(),
+            owner_name: "Demo Owner".into(),
+            owner_id_number: "310101199001011234".into(),
+            documents: vec![api::Document {
+                kind: "business_licence".into(),
+                sha256: "ec9b0ba0ec9767885848f062fd768c54ceda3ce39940543cd9bff1c33fd40c65".into(),
+            }],
+        })
         .await?;
     admin.approve_merchant(&m.id).await?;
     for (i, (phone, name, pin)) in CUSTOMERS.iter().enumerate() {

@@ -86,7 +86,9 @@ pub async fn run(cmd: DeskCommand) -> anyhow::Result<i32> {
         DeskCommand::Unfreeze { customer_id, reason, op } => {
             client(op).unfreeze(&customer_id, &reason).await.map(|c| serde_json::json!(c))
         }
-        DeskCommand::AddOperator { name, role, op } => client(op).create_operator(&name, &role).await,
+        DeskCommand::AddOperator { name, role, op } => {
+            client(op).create_operator(&name, &role).await.map(|o| serde_json::json!(o))
+        }
     };
     match answer {
         Ok(v) => {

@@ -390,19 +390,20 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
         }
         AdminCommand::Settle { date, out, server, admin_token } => {
             let report = Client::new(&server.url, Credentials::Admin(admin_token)).settle(&date).await?;
-            let rows = report["settlements"].as_array().cloned().unwrap_or_default();
+            let rows = &report.settlements;
             let mut csv =
                 String::from("settlement_id,merchant_id,merchant_name,currency,amount,business_date\n");
-            for r in rows.iter().filter(|r| r["amount"].as_i64().unwrap_or(0) > 0) {
-                let currency = r["currency"].as_str().unwrap_or("");
+            for r in rows.iter().filter(|r| r.amount > 0) {
+                let currency = r.currency.as_str();
                 let amount = saoma_core::money::Currency::from_code(currency)
-                    .map(|c| saoma_core::money::Money::new(r["amount"].as_i64().unwrap_or(0), c).to_decimal())
-                    .unwrap_or_default();
-                let name = r["merchant_name"].as_str().unwrap_or("").replace('"', "\"\"");
+                    .map(|c| saoma_core::money::Money::new(r.amount, c).to_decimal())
+                    .with_context(|| {
+                        format!("settlement {} is in an unknown currency {currency}", r.settlement_id)
+                    })?;
+                let name = r.merchant_name.replace('"', "\"\"");
                 csv.push_str(&format!(
                     "{},{},\"{name}\",{currency},{amount},{date}\n",
-                    r["settlement_id"].as_str().unwrap_or(""),
-                    r["merchant_id"].as_str().unwrap_or("")
+                    r.settlement_id, r.merchant_id
                 ));
             }
             std::fs::create_dir_all(&out)?;
@@ -410,15 +411,15 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
             let summary = std::path::Path::new(&out).join(format!("settlement-{date}.json"));
             std::fs::write(&payouts, csv)?;
             std::fs::write(&summary, serde_json::to_string_pretty(&report)?)?;
-            for r in &rows {
+            for r in rows {
                 println!(
                     "{} {} {} paid {} carried {} ({})",
-                    r["merchant_id"].as_str().unwrap_or(""),
-                    r["currency"].as_str().unwrap_or(""),
-                    r["merchant_name"].as_str().unwrap_or(""),
-                    r["amount"],
-                    r["carried"],
-                    r["outcome"].as_str().unwrap_or("")
+                    r.merchant_id,
+                    r.currency,
+                    r.merchant_name,
+                    r.amount,
+                    r.carried,
+                    r.outcome.name()
                 );
             }
             println!("wrote {} and {}", payouts.display(), summary.display());
@@ -426,20 +427,20 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
         }
         AdminCommand::Reconcile { date, server, admin_token } => {
             let report = Client::new(&server.url, Credentials::Admin(admin_token)).reconcile(&date).await?;
-            let differences = report["differences"].as_array().cloned().unwrap_or_default();
-            for d in &differences {
+            let differences = &report.differences;
+            for d in differences {
                 println!(
                     "DIFFERENCE {}: {} (expected {}, found {})",
-                    d["merchant_id"].as_str().unwrap_or("-"),
-                    d["what"].as_str().unwrap_or(""),
-                    d["expected"],
-                    d["found"]
+                    d.merchant_id.as_deref().unwrap_or("-"),
+                    d.what,
+                    d.expected,
+                    d.found
                 );
             }
             println!(
                 "{date}: {} payments, {} refunds checked, {} difference(s)",
-                report["checked"]["payments"],
-                report["checked"]["refunds"],
+                report.checked.payments,
+                report.checked.refunds,
                 differences.len()
             );
             Ok(if differences.is_empty() { 0 } else { 1 })
@@ -468,38 +469,36 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
         }
         AdminCommand::VerifyAudit { server, admin_token } => {
             let v = Client::new(&server.url, Credentials::Admin(admin_token)).verify_audit().await?;
-            for b in v["broken"].as_array().cloned().unwrap_or_default() {
-                if b["chain"].is_null() {
-                    println!("BROKEN: {}", b["reason"].as_str().unwrap_or(""));
+            for b in &v.broken {
+                let Some(chain) = b.chain else {
+                    println!("BROKEN: {}", b.reason);
                     continue;
-                }
+                };
+                let or_null = |x: Option<String>| x.unwrap_or_else(|| "null".into());
                 println!(
-                    "BROKEN chain {} record {}: {} (audit row {}, {} {})",
-                    b["chain"],
-                    b["chain_seq"],
-                    b["reason"].as_str().unwrap_or(""),
-                    b["audit_seq"],
-                    b["action"].as_str().unwrap_or("-"),
-                    b["object_id"].as_str().unwrap_or("-")
+                    "BROKEN chain {chain} record {}: {} (audit row {}, {} {})",
+                    or_null(b.chain_seq.map(|s| s.to_string())),
+                    b.reason,
+                    or_null(b.audit_seq.flatten().map(|s| s.to_string())),
+                    b.action.clone().flatten().unwrap_or_else(|| "-".into()),
+                    b.object_id.clone().flatten().unwrap_or_else(|| "-".into())
                 );
             }
-            match v["checkpoint"]["created_at"].as_str() {
-                Some(at) if v["checkpoint"]["valid"] != false => println!(
-                    "checked against the signed checkpoint of {at} ({} chains then, {} now)",
-                    v["checkpoint"]["chains"], v["chains"]
+            match &v.checkpoint {
+                Some(c) if c.valid != Some(false) => println!(
+                    "checked against the signed checkpoint of {} ({} chains then, {} now)",
+                    c.created_at,
+                    or_null_i64(c.chains),
+                    v.chains
                 ),
                 _ => println!("no valid signed checkpoint to check against"),
             }
             println!(
                 "{} records checked; {}",
-                v["records"],
-                if v["intact"] == true {
-                    "the audit log is intact"
-                } else {
-                    "the audit log was tampered with"
-                }
+                v.records,
+                if v.intact { "the audit log is intact" } else { "the audit log was tampered with" }
             );
-            Ok(if v["intact"] == true { 0 } else { 1 })
+            Ok(if v.intact { 0 } else { 1 })
         }
         AdminCommand::Desk(cmd) => desk::run(cmd).await,
         AdminCommand::Approve { merchant_id, server, admin_token } => {
@@ -613,4 +612,9 @@ fn trusted_proxies() -> anyhow::Result<Vec<std::net::IpAddr>> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().with_context(|| format!("SAOMA_TRUSTED_PROXIES: {s:?} is not an IP address")))
         .collect()
+}
+
+/// A number as JSON prints it, `null` when there is none.
+fn or_null_i64(n: Option<i64>) -> String {
+    n.map_or_else(|| "null".into(), |n| n.to_string())
 }

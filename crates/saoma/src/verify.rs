@@ -43,7 +43,7 @@ async fn load_jwks(jwks: Option<&str>, url: &str) -> anyhow::Result<serde_json::
             serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?)
                 .with_context(|| format!("{path} is not a JWKS document"))?
         }
-        None => saoma_client::Client::new(url, saoma_client::Credentials::None).jwks().await?,
+        None => saoma_client::Client::new(url, saoma_client::Credentials::None).jwks().await?.to_value(),
     })
 }
 

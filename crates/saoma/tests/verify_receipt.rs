@@ -48,7 +48,7 @@ async fn verifies_receipts_from_text_file_and_qr_image() {
     let p = merchant.create_payment(&req).await.unwrap();
     let jws = merchant.receipt(&p.id).await.unwrap().receipt_jws;
     let jwks_path = dir.path().join("jwks.json");
-    std::fs::write(&jwks_path, admin.jwks().await.unwrap().to_string()).unwrap();
+    std::fs::write(&jwks_path, admin.jwks().await.unwrap().to_value().to_string()).unwrap();
     let text_path = dir.path().join("receipt.jws");
     std::fs::write(&text_path, &jws).unwrap();
     let png = reqwest::get(format!("{url}/v1/qr.png?payload={jws}")).await.unwrap().bytes().await.unwrap();

@@ -15,9 +15,9 @@ use crate::util::now;
 use axum::Json;
 use axum::extract::State;
 use saoma_api::checkpoint::{self, ChainHead, CheckpointClaims};
+use saoma_api::{AuditVerification, BrokenLink, CheckpointSeen, CheckpointTaken};
 use saoma_core::audit::{AuditFields, ChainWalk, StoredLink, chains_missing};
 use saoma_store::{AuditCheckpointRow, AuditRecord, AuditRow, Store, StoreError, WriteTx};
-use serde_json::{Value, json};
 
 tokio::task_local! {
     /// The peer address of the request being served (set by `edge::guard`).
@@ -75,7 +75,7 @@ async fn walk_chain(
     chain: i64,
     head: (i64, &str),
     anchor: Option<(i64, &str)>,
-) -> Result<(i64, Option<Value>), StoreError> {
+) -> Result<(i64, Option<BrokenLink>), StoreError> {
     let mut walk = ChainWalk::anchored(chain, anchor);
     loop {
         let rows = state.store.audit_chain(chain, walk.seen(), PAGE).await?;
@@ -86,11 +86,14 @@ async fn walk_chain(
         match result {
             Err(b) => {
                 let row = rows.iter().find(|r| r.chain_seq == Some(b.chain_seq));
-                let broken = json!({
-                    "chain": b.chain, "chain_seq": b.chain_seq, "reason": b.reason,
-                    "audit_seq": row.map(|r| r.seq), "action": row.map(|r| r.action.clone()),
-                    "object_id": row.map(|r| r.object_id.clone()),
-                });
+                let broken = BrokenLink {
+                    chain: Some(b.chain),
+                    chain_seq: Some(b.chain_seq),
+                    audit_seq: Some(row.map(|r| r.seq)),
+                    action: Some(row.map(|r| r.action.clone())),
+                    object_id: Some(row.map(|r| r.object_id.clone())),
+                    ..BrokenLink::because(b.reason)
+                };
                 return Ok((walk.seen(), Some(broken)));
             }
             Ok(()) if rows.len() < PAGE as usize => return Ok((walk.seen(), None)),
@@ -144,8 +147,8 @@ async fn open_checkpoint(
         Err(e) => return Ok(Err(format!("its key's seed does not open: {e}"))),
     };
     let public = saoma_api::receipt::public_key(&seed);
-    let jwks = json!({ "keys": [saoma_api::receipt::jwk(&public)] });
-    Ok(checkpoint::verify(&row.jws, &jwks).map_err(|e| e.to_string()))
+    let jwks = saoma_api::Jwks { keys: vec![saoma_api::receipt::jwk(&public)] };
+    Ok(checkpoint::verify(&row.jws, &jwks.to_value()).map_err(|e| e.to_string()))
 }
 
 /// `POST /v1/admin/audit/checkpoints`: signs a checkpoint now (if the log grew since the
@@ -156,19 +159,23 @@ async fn open_checkpoint(
     path = "/v1/admin/audit/checkpoints",
     tag = "admin",
     summary = "Signs an audit checkpoint now.",
-    responses((status = 200, description = "the signed checkpoint", body = serde_json::Value)),
+    responses((status = 200, description = "the signed checkpoint", body = CheckpointTaken)),
     security(("operator_token" = [])),
 )]
-pub async fn take_checkpoint(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn take_checkpoint(State(state): State<AppState>) -> ApiResult<Json<CheckpointTaken>> {
     let written = checkpoint(&state.store, &state.keys.sealer).await?.is_some();
     let row = state
         .store
         .latest_audit_checkpoint()
         .await?
         .ok_or_else(|| StoreError::Corrupt("no checkpoint".into()))?;
-    Ok(Json(
-        json!({"written": written, "seq": row.seq, "created_at": row.created_at, "kid": row.kid, "jws": row.jws}),
-    ))
+    Ok(Json(CheckpointTaken {
+        written,
+        seq: row.seq,
+        created_at: row.created_at,
+        kid: row.kid,
+        jws: row.jws,
+    }))
 }
 
 /// Verifies each chain against its head and the newest signed checkpoint; `intact` is
@@ -180,30 +187,44 @@ pub async fn take_checkpoint(State(state): State<AppState>) -> ApiResult<Json<Va
     path = "/v1/admin/audit/verify",
     tag = "admin",
     summary = "Verifies the audit log.",
-    responses((status = 200, description = "whether the audit chains and checkpoints hold, and what is broken", body = serde_json::Value)),
+    responses((status = 200, description = "whether the audit chains and checkpoints hold, and what is broken", body = AuditVerification)),
     security(("operator_token" = [])),
 )]
-pub async fn verify(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn verify(State(state): State<AppState>) -> ApiResult<Json<AuditVerification>> {
     let mut broken = Vec::new();
     let mut records = 0;
     let heads = state.store.audit_heads().await?;
     let (headless, unsealed) = state.store.audit_strays().await?;
     let mut anchors: Vec<ChainHead> = Vec::new();
     let checkpoint = match state.store.latest_audit_checkpoint().await? {
-        None if heads.is_empty() && headless.is_empty() => Value::Null,
+        None if heads.is_empty() && headless.is_empty() => None,
         None => {
-            broken.push(json!({"reason": "there is no signed checkpoint although the log has records: they were removed"}));
-            Value::Null
+            broken.push(BrokenLink::because(
+                "there is no signed checkpoint although the log has records: they were removed",
+            ));
+            None
         }
         Some(row) => match open_checkpoint(&state.store, &state.keys.sealer, &row).await? {
             Ok(c) => {
                 anchors = c.heads;
-                json!({"seq": row.seq, "created_at": c.created_at, "chains": c.chains, "kid": row.kid})
+                Some(CheckpointSeen {
+                    seq: row.seq,
+                    created_at: c.created_at,
+                    chains: Some(c.chains),
+                    kid: Some(row.kid),
+                    valid: None,
+                })
             }
             Err(why) => {
                 let reason = format!("the newest checkpoint ({}) cannot be believed: {why}", row.seq);
-                broken.push(json!({"checkpoint": row.seq, "reason": reason}));
-                json!({"seq": row.seq, "created_at": row.created_at, "valid": false})
+                broken.push(BrokenLink { checkpoint: Some(row.seq), ..BrokenLink::because(reason) });
+                Some(CheckpointSeen {
+                    seq: row.seq,
+                    created_at: row.created_at,
+                    chains: None,
+                    kid: None,
+                    valid: Some(false),
+                })
             }
         },
     };
@@ -214,16 +235,25 @@ pub async fn verify(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         broken.extend(bad);
     }
     for chain in &headless {
-        broken.push(json!({"chain": chain, "chain_seq": 1, "reason": "the chain's head was removed"}));
+        broken.push(chain_gone(*chain, "the chain's head was removed"));
     }
     let present: Vec<i64> = heads.iter().map(|h| h.0).chain(headless.iter().copied()).collect();
     let named: Vec<(i64, i64)> = anchors.iter().map(|a| (a.chain, a.seq_no)).collect();
     for (chain, seen) in chains_missing(&named, &present) {
         let reason = format!("the chain was removed whole: the signed checkpoint saw {seen} records");
-        broken.push(json!({"chain": chain, "chain_seq": 1, "reason": reason}));
+        broken.push(chain_gone(chain, reason));
     }
-    Ok(Json(json!({
-        "intact": broken.is_empty(), "records": records, "chains": heads.len(), "checkpoint": checkpoint,
-        "broken": broken, "unsealed_before_chaining": unsealed,
-    })))
+    Ok(Json(AuditVerification {
+        intact: broken.is_empty(),
+        records,
+        chains: heads.len() as i64,
+        checkpoint,
+        broken,
+        unsealed_before_chaining: unsealed,
+    }))
+}
+
+/// A chain broken from its first record on (its head or the whole chain removed).
+fn chain_gone(chain: i64, reason: impl Into<String>) -> BrokenLink {
+    BrokenLink { chain: Some(chain), chain_seq: Some(1), ..BrokenLink::because(reason) }
 }

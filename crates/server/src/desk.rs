@@ -15,7 +15,7 @@ use saoma_api as api;
 use saoma_core::privacy;
 use saoma_core::report::{self, Sale};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The most payments a sales report reads.
 const REPORT_PAYMENTS_MAX: i64 = 20_000;
@@ -51,14 +51,6 @@ pub async fn pending(
     Ok(Json(api::Page { data, next_cursor: None }))
 }
 
-/// `{to_phone}` or `{qr_payload}` of a transfer to look up.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RecipientQuery {
-    to_phone: Option<String>,
-    qr_payload: Option<String>,
-}
-
 /// `POST /v1/wallet/recipients/resolve`: whom a transfer would reach, masked, for the
 /// sender to recognise before confirming.
 #[utoipa::path(
@@ -67,14 +59,14 @@ pub struct RecipientQuery {
     path = "/v1/wallet/recipients/resolve",
     tag = "wallet",
     summary = "Whom a transfer would reach.",
-    request_body = RecipientQuery,
+    request_body = api::RecipientQuery,
     responses((status = 200, description = "the recipient, masked", body = api::Recipient)),
     security(("wallet_session" = [])),
 )]
 pub async fn recipient(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
-    ApiJson(q): ApiJson<RecipientQuery>,
+    ApiJson(q): ApiJson<api::RecipientQuery>,
 ) -> ApiResult<Json<api::Recipient>> {
     let to = match (&q.to_phone, &q.qr_payload) {
         (Some(phone), None) => {
@@ -178,14 +170,14 @@ pub struct ReportQuery {
     tag = "merchant",
     summary = "The sales report.",
     params(ReportQuery),
-    responses((status = 200, description = "sales by hour, day, terminal and product", body = serde_json::Value)),
+    responses((status = 200, description = "sales by hour, day, terminal and product", body = api::SalesReport)),
     security(("merchant_signature" = [])),
 )]
 pub async fn sales_report(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     ApiQuery(q): ApiQuery<ReportQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::SalesReport>> {
     caller.require_merchant_key()?;
     let days = q.days.unwrap_or(7);
     if !(1..=31).contains(&days) {
@@ -234,9 +226,13 @@ pub async fn sales_report(
             })
         })
         .collect();
-    let r = report::report(&sales, &dates);
-    Ok(Json(json!({"currency": m.currency, "timezone": m.timezone, "days": dates, "report": r,
-        "truncated": paid.len() as i64 >= REPORT_PAYMENTS_MAX})))
+    Ok(Json(api::SalesReport {
+        report: report::report(&sales, &dates).into(),
+        currency: m.currency,
+        timezone: m.timezone,
+        days: dates,
+        truncated: paid.len() as i64 >= REPORT_PAYMENTS_MAX,
+    }))
 }
 
 /// `?status=&cursor=&limit=` of the merchant list.
@@ -256,26 +252,30 @@ pub struct MerchantsQuery {
     tag = "admin",
     summary = "The merchants (the review queue).",
     params(MerchantsQuery),
-    responses((status = 200, description = "a page of merchants with their applications", body = serde_json::Value)),
+    responses((status = 200, description = "a page of merchants with their applications", body = api::Page<api::MerchantListed>)),
     security(("operator_token" = [])),
 )]
 pub async fn merchants(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<MerchantsQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Page<api::MerchantListed>>> {
     let limit = limit_of(q.limit, 50)?;
     let rows = state.store.merchants_page(q.status.as_deref(), q.cursor.as_deref(), limit + 1).await?;
     let more = rows.len() as i64 > limit;
     let mut data = Vec::new();
     for m in rows.iter().take(limit as usize) {
-        let application = state.store.application(&m.id).await?.map(|a| {
-            json!({"legal_name": a.legal_name, "licence_number": a.licence_number, "owner_name": a.owner_name,
-                "status": a.status, "reason": a.reason, "submitted_at": a.submitted_at})
+        let application = state.store.application(&m.id).await?.map(|a| api::ApplicationSummary {
+            legal_name: a.legal_name,
+            licence_number: a.licence_number,
+            owner_name: a.owner_name,
+            status: a.status,
+            reason: a.reason,
+            submitted_at: a.submitted_at,
         });
-        data.push(json!({"merchant": views::merchant(m), "application": application}));
+        data.push(api::MerchantListed { merchant: views::merchant(m), application });
     }
-    let next = if more { rows.get(limit as usize - 1).map(|m| m.id.clone()) } else { None };
-    Ok(Json(json!({"data": data, "next_cursor": next})))
+    let next_cursor = if more { rows.get(limit as usize - 1).map(|m| m.id.clone()) } else { None };
+    Ok(Json(api::Page { data, next_cursor }))
 }
 
 /// `?q=&cursor=&limit=` of the customer list.
@@ -296,30 +296,30 @@ pub struct CustomersQuery {
     tag = "admin",
     summary = "Customers by phone, name or id.",
     params(CustomersQuery),
-    responses((status = 200, description = "a page of customers with balances", body = serde_json::Value)),
+    responses((status = 200, description = "a page of customers with balances", body = api::Page<api::CustomerListed>)),
     security(("operator_token" = [])),
 )]
 pub async fn customers(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CustomersQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::Page<api::CustomerListed>>> {
     let limit = limit_of(q.limit, 50)?;
     let query = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let rows = state.store.customers_page(query, q.cursor.as_deref(), limit + 1).await?;
     let more = rows.len() as i64 > limit;
-    let next = if more { rows.get(limit as usize - 1).map(|c| c.id.clone()) } else { None };
+    let next_cursor = if more { rows.get(limit as usize - 1).map(|c| c.id.clone()) } else { None };
     let mut data = Vec::new();
     for c in rows.into_iter().take(limit as usize) {
-        let balances: Vec<Value> = state
+        let balances = state
             .store
             .balances(&c.id)
             .await?
             .into_iter()
-            .map(|b| json!({"currency": b.currency, "available": b.balance}))
+            .map(|b| api::Balance { currency: b.currency, available: b.balance })
             .collect();
-        data.push(json!({"customer": views::customer(c), "balances": balances}));
+        data.push(api::CustomerListed { customer: views::customer(c), balances });
     }
-    Ok(Json(json!({"data": data, "next_cursor": next})))
+    Ok(Json(api::Page { data, next_cursor }))
 }
 
 /// `?cursor=&limit=` of the audit log.
@@ -338,13 +338,13 @@ pub struct AuditQuery {
     tag = "admin",
     summary = "The audit log.",
     params(AuditQuery),
-    responses((status = 200, description = "a page of audit records, newest first", body = serde_json::Value)),
+    responses((status = 200, description = "a page of audit records, newest first", body = api::AuditPage)),
     security(("operator_token" = [])),
 )]
 pub async fn audit(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::AuditPage>> {
     let limit = limit_of(q.limit, 50)?;
     let rows = state.store.audit_page(q.cursor, limit + 1).await?;
     let more = rows.len() as i64 > limit;
@@ -356,10 +356,18 @@ pub async fn audit(
             let detail = serde_json::from_str::<Value>(&r.detail).map_err(|e| {
                 ApiError::internal(format!("audit record {} has a damaged detail: {e}", r.seq))
             })?;
-            Ok(json!({"seq": r.seq, "actor": r.actor, "action": r.action, "object_id": r.object_id,
-                "detail": detail, "created_at": r.created_at, "chain": r.chain, "chain_seq": r.chain_seq}))
+            Ok(api::AuditEntry {
+                seq: r.seq,
+                actor: r.actor.clone(),
+                action: r.action.clone(),
+                object_id: r.object_id.clone(),
+                detail,
+                created_at: r.created_at.clone(),
+                chain: r.chain,
+                chain_seq: r.chain_seq,
+            })
         })
-        .collect::<ApiResult<Vec<Value>>>()?;
-    let next = if more { data.last().and_then(|r| r["seq"].as_i64()) } else { None };
-    Ok(Json(json!({"data": data, "next_cursor": next})))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let next_cursor = if more { data.last().map(|r| r.seq) } else { None };
+    Ok(Json(api::AuditPage { data, next_cursor }))
 }

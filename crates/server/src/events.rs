@@ -48,6 +48,7 @@ pub async fn stream(
             loop {
                 if let Some(row) = queue.pop() {
                     let row: saoma_store::EventRow = row;
+                    // `saoma_api::Event`'s shape; `data` is free-form by the event's type.
                     let body = serde_json::json!({
                         "id": row.id, "type": row.kind, "created_at": row.created_at,
                         "data": serde_json::from_str::<serde_json::Value>(&row.data).unwrap_or_default(),

@@ -16,7 +16,6 @@ use saoma_api as api;
 use saoma_api::ErrorCode;
 use saoma_core::ids::prefix;
 use saoma_store::{ApiKeyRow, AuditRecord, WriteTx};
-use serde::Deserialize;
 use serde_json::json;
 
 /// The longest a rotated-out key keeps working.
@@ -149,13 +148,6 @@ async fn revoke(
     Ok(view(&k))
 }
 
-/// `{grace_seconds?}` of a rotation.
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Rotation {
-    grace_seconds: Option<i64>,
-}
-
 /// Issues a key like the old one, and lets the old one work `grace_seconds` more; both
 /// in one transaction, so a rotation never half-happens. A key already on its way out
 /// keeps the sooner of its end and the new one, and an expired key cannot be rotated: no
@@ -260,7 +252,7 @@ pub async fn admin_revoke(
     path = "/v1/admin/keys/{id}/rotate",
     tag = "admin",
     summary = "Rotates a key.",
-    request_body = Rotation,
+    request_body = api::Rotation,
     params(("id" = String, Path, description = "the key's id")),
     responses((status = 200, description = "the new key; the old one works for `grace_seconds` more", body = saoma_api::KeyCreated), (status = 409, description = "error")),
     security(("operator_token" = [])),
@@ -269,7 +261,7 @@ pub async fn admin_rotate(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<Rotation>,
+    ApiJson(req): ApiJson<api::Rotation>,
 ) -> ApiResult<Json<api::KeyCreated>> {
     Ok(Json(rotate(&state, &id, None, req.grace_seconds, &op.id).await?))
 }
@@ -341,7 +333,7 @@ pub async fn own_revoke(
     path = "/v1/merchant/keys/{id}/rotate",
     tag = "merchant",
     summary = "Rotates a key.",
-    request_body = Rotation,
+    request_body = api::Rotation,
     params(("id" = String, Path, description = "the key's id")),
     responses((status = 200, description = "the new key; the old one works for `grace_seconds` more", body = saoma_api::KeyCreated), (status = 409, description = "error")),
     security(("merchant_signature" = [])),
@@ -350,7 +342,7 @@ pub async fn own_rotate(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<Rotation>,
+    ApiJson(req): ApiJson<api::Rotation>,
 ) -> ApiResult<Json<api::KeyCreated>> {
     caller.require_owner()?;
     let merchant = Some(caller.merchant_id.as_str());

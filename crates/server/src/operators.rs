@@ -13,16 +13,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use saoma_api as api;
 use saoma_store::{AuditRecord, OperatorRow};
-use serde::Deserialize;
 use serde_json::json;
-
-/// `{name, role}` of a new operator.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewOperator {
-    name: String,
-    role: String,
-}
 
 fn view(o: &OperatorRow) -> api::Operator {
     api::Operator {
@@ -41,14 +32,14 @@ fn view(o: &OperatorRow) -> api::Operator {
     path = "/v1/admin/operators",
     tag = "admin",
     summary = "Adds an operator.",
-    request_body = NewOperator,
+    request_body = api::NewOperator,
     responses((status = 200, description = "the operator and its token, shown this once", body = api::OperatorCreated)),
     security(("operator_token" = [])),
 )]
 pub async fn create(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
-    ApiJson(req): ApiJson<NewOperator>,
+    ApiJson(req): ApiJson<api::NewOperator>,
 ) -> ApiResult<Json<api::OperatorCreated>> {
     text_field("name", &req.name, 100)?;
     if !OPERATOR_ROLES.contains(&req.role.as_str()) {

@@ -104,6 +104,7 @@ pub async fn emit(
     kind: &str,
     (merchant_id, terminal_id): (Option<&str>, Option<&str>),
     customer_id: Option<&str>,
+    // The event's object, free-form by kind (see `saoma_api::Event::data`).
     data: serde_json::Value,
     now: &str,
 ) -> Result<(), StoreError> {

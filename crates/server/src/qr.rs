@@ -3,12 +3,13 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{ApiJson, ApiQuery};
+use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use qrcode::QrCode;
 use saoma_api::ErrorCode;
-use saoma_api::QrResolveRequest;
 use saoma_api::qr_signature;
+use saoma_api::{QrDecoded, QrResolveRequest};
 use serde::Deserialize;
 
 /// `?payload=` of the image routes.
@@ -76,28 +77,48 @@ pub async fn svg(ApiQuery(q): ApiQuery<PayloadQuery>) -> ApiResult<Response> {
     tag = "public",
     summary = "Reads any scanned string.",
     request_body = saoma_api::QrResolveRequest,
-    responses((status = 200, description = "what the scanned string is", body = serde_json::Value)),
+    responses((status = 200, description = "what the scanned string is", body = saoma_api::QrDecoded)),
 )]
 pub async fn decode(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<QrResolveRequest>,
-) -> ApiResult<Response> {
-    let mut v = saoma_core::scan::classify(&req.qr_payload)
+) -> ApiResult<Json<QrDecoded>> {
+    let classified = saoma_core::scan::classify(&req.qr_payload)
         .map_err(|e| ApiError::new(ErrorCode::InvalidQr, e.to_string()))?;
+    let mut decoded = decoded(classified)?;
     // Only a code that claims to be Saoma's needs the keys and the merchant.
     let payload = saoma_core::emv::decode(req.qr_payload.trim()).ok();
     if let Some((payload, id)) = payload.as_ref().and_then(|p| Some((p, p.saoma_merchant_id()?))) {
-        let verdict = qr_signature::verify(payload, &crate::receipts::key_set(&state.store).await?);
-        let mut warnings: Vec<String> = verdict.warning().into_iter().collect();
+        let verdict =
+            qr_signature::verify(payload, &crate::receipts::key_set(&state.store).await?.to_value());
+        // The signature's and the merchant's warnings come after the decoder's own.
+        let mut warnings = decoded.warnings.take().unwrap_or_default();
+        warnings.extend(verdict.warning());
         match state.store.merchant(id).await? {
             Some(m) if m.status == "active" => {}
             Some(m) => warnings.push(format!("the merchant is not active ({}): do not pay", m.status)),
             None => warnings.push("no such merchant on this platform: do not pay".into()),
         }
-        v["saoma_signature"] = verdict.name().into();
-        v["warnings"] = warnings.into();
+        decoded.saoma_signature = Some(verdict.name().to_string());
+        decoded.warnings = Some(warnings);
     }
-    Ok(axum::Json(v).into_response())
+    Ok(Json(decoded))
+}
+
+/// The scanner's classification as the answer: its `kind`, and the rest by kind.
+fn decoded(classified: serde_json::Value) -> ApiResult<QrDecoded> {
+    let serde_json::Value::Object(mut fields) = classified else {
+        return Err(ApiError::internal("the scanner's classification is not an object"));
+    };
+    let kind = match fields.remove("kind") {
+        Some(serde_json::Value::String(kind)) => kind,
+        _ => return Err(ApiError::internal("the scanner's classification has no kind")),
+    };
+    let warnings = match fields.remove("warnings") {
+        None => None,
+        Some(w) => Some(serde_json::from_value(w).map_err(ApiError::internal)?),
+    };
+    Ok(QrDecoded { kind, saoma_signature: None, warnings, fields })
 }
 
 /// `?code=` of the barcode route.

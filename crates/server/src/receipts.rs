@@ -192,7 +192,7 @@ pub async fn ensure_key(store: &Store, sealer: &Sealer) -> Result<(), StoreError
 }
 
 /// The JWKS document of every receipt key, newest first.
-pub async fn key_set(store: &Store) -> Result<serde_json::Value, StoreError> {
+pub async fn key_set(store: &Store) -> Result<saoma_api::Jwks, StoreError> {
     let mut keys = Vec::new();
     for k in store.receipt_keys().await? {
         let public = hex::decode(&k.public_key)
@@ -201,7 +201,7 @@ pub async fn key_set(store: &Store) -> Result<serde_json::Value, StoreError> {
             .ok_or_else(|| StoreError::Corrupt("receipt public key".into()))?;
         keys.push(receipt::jwk(&public));
     }
-    Ok(json!({ "keys": keys }))
+    Ok(saoma_api::Jwks { keys })
 }
 
 /// The seed of the newest receipt key: it also signs merchant QR codes.
@@ -219,9 +219,9 @@ pub async fn newest_seed(store: &Store, sealer: &Sealer) -> Result<[u8; 32], Sto
     path = "/.well-known/jwks.json",
     tag = "public",
     summary = "The public keys of receipts and QR signatures.",
-    responses((status = 200, description = "the receipt keys (JWK set)", body = serde_json::Value)),
+    responses((status = 200, description = "the receipt keys (JWK set)", body = saoma_api::Jwks)),
 )]
-pub async fn jwks(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn jwks(State(state): State<AppState>) -> ApiResult<Json<saoma_api::Jwks>> {
     Ok(Json(key_set(&state.store).await?))
 }
 

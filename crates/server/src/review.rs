@@ -15,30 +15,10 @@ use axum::extract::{Extension, Path, State};
 use saoma_api as api;
 use saoma_api::ErrorCode;
 use saoma_core::merchant::{self as review, Review};
-use saoma_store::{AuditRecord, MerchantApplicationRow};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use saoma_store::{AuditRecord, MerchantApplicationRow, StoreError};
+use serde_json::json;
 
-/// One document, by hash: the file stays with the merchant and the operator's archive.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Document {
-    kind: String,
-    sha256: String,
-}
-
-/// `PUT /v1/merchant/application`.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Application {
-    legal_name: String,
-    licence_number: String,
-    owner_name: String,
-    owner_id_number: String,
-    documents: Vec<Document>,
-}
-
-fn check(a: &Application) -> ApiResult<()> {
+fn check(a: &api::Application) -> ApiResult<()> {
     text_field("legal_name", &a.legal_name, 200)?;
     text_field("owner_name", &a.owner_name, 100)?;
     if !review::valid_licence_number(&a.licence_number) {
@@ -67,13 +47,25 @@ fn check(a: &Application) -> ApiResult<()> {
     Ok(())
 }
 
-/// An application as the operator and the merchant see it: the identity number masked.
-fn view(a: &MerchantApplicationRow) -> Value {
-    let documents: Value = serde_json::from_str(&a.documents).unwrap_or(Value::Null);
-    json!({"merchant_id": a.merchant_id, "legal_name": a.legal_name, "licence_number": a.licence_number,
-        "owner_name": a.owner_name, "owner_id_number": a.id_number_tail, "documents": documents,
-        "status": a.status, "reason": a.reason, "submitted_at": a.submitted_at,
-        "decided_at": a.decided_at, "decided_by": a.decided_by})
+/// An application as the operator and the merchant see it: the identity number masked. A
+/// document list that does not parse is a damaged row: an error, not an empty list.
+fn view(a: MerchantApplicationRow) -> ApiResult<api::ApplicationView> {
+    let documents: Vec<api::Document> = serde_json::from_str(&a.documents).map_err(|e| {
+        StoreError::Corrupt(format!("the application of {} has damaged documents: {e}", a.merchant_id))
+    })?;
+    Ok(api::ApplicationView {
+        merchant_id: a.merchant_id,
+        legal_name: a.legal_name,
+        licence_number: a.licence_number,
+        owner_name: a.owner_name,
+        owner_id_number: a.id_number_tail,
+        documents,
+        status: a.status,
+        reason: a.reason,
+        submitted_at: a.submitted_at,
+        decided_at: a.decided_at,
+        decided_by: a.decided_by,
+    })
 }
 
 fn not_now(status: &str, event: Review) -> ApiError {
@@ -88,15 +80,15 @@ fn not_now(status: &str, event: Review) -> ApiError {
     path = "/v1/merchant/application",
     tag = "merchant",
     summary = "Submits the merchant's application.",
-    request_body = Application,
-    responses((status = 200, description = "the application, submitted", body = serde_json::Value), (status = 409, description = "error")),
+    request_body = api::Application,
+    responses((status = 200, description = "the application, submitted", body = api::ApplicationView), (status = 409, description = "error")),
     security(("merchant_signature" = [])),
 )]
 pub async fn apply(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    ApiJson(req): ApiJson<Application>,
-) -> ApiResult<Json<Value>> {
+    ApiJson(req): ApiJson<api::Application>,
+) -> ApiResult<Json<api::ApplicationView>> {
     caller.require_owner()?;
     check(&req)?;
     let (_, now) = now();
@@ -104,8 +96,7 @@ pub async fn apply(
     let m = tx.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
     let after =
         review::next_status(&m.status, Review::Apply).ok_or_else(|| not_now(&m.status, Review::Apply))?;
-    let documents: Vec<Value> =
-        req.documents.iter().map(|d| json!({"kind": d.kind, "sha256": d.sha256})).collect();
+    let documents = serde_json::to_string(&req.documents).map_err(ApiError::internal)?;
     let a = MerchantApplicationRow {
         merchant_id: m.id.clone(),
         legal_name: req.legal_name.trim().to_string(),
@@ -116,7 +107,7 @@ pub async fn apply(
             .sealer
             .seal(crate::secrets::Place::owner_id_number(&m.id), &req.owner_id_number),
         id_number_tail: review::masked_id_number(&req.owner_id_number),
-        documents: Value::from(documents).to_string(),
+        documents,
         status: "submitted".into(),
         reason: None,
         submitted_at: now.clone(),
@@ -129,7 +120,7 @@ pub async fn apply(
     let audit = AuditRecord { actor: &caller.key_id, action: "merchant.apply", object_id: &m.id, detail };
     tx.audit(&audit, &now).await?;
     tx.commit().await?;
-    Ok(Json(view(&a)))
+    Ok(Json(view(a)?))
 }
 
 /// `GET /v1/merchant/application` (merchant or manager key).
@@ -139,16 +130,16 @@ pub async fn apply(
     path = "/v1/merchant/application",
     tag = "merchant",
     summary = "The merchant's application.",
-    responses((status = 200, description = "the application", body = serde_json::Value)),
+    responses((status = 200, description = "the application", body = api::ApplicationView)),
     security(("merchant_signature" = [])),
 )]
 pub async fn own(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::ApplicationView>> {
     caller.require_merchant_key()?;
     let a = state.store.application(&caller.merchant_id).await?;
-    Ok(Json(view(&a.ok_or_else(|| ApiError::not_found("application"))?)))
+    Ok(Json(view(a.ok_or_else(|| ApiError::not_found("application"))?)?))
 }
 
 /// `GET /v1/admin/merchants/{id}/application`.
@@ -159,12 +150,15 @@ pub async fn own(
     tag = "admin",
     summary = "A merchant's application.",
     params(("id" = String, Path, description = "the merchant's id")),
-    responses((status = 200, description = "the merchant's application", body = serde_json::Value)),
+    responses((status = 200, description = "the merchant's application", body = api::ApplicationView)),
     security(("operator_token" = [])),
 )]
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<api::ApplicationView>> {
     let a = state.store.application(&id).await?;
-    Ok(Json(view(&a.ok_or_else(|| ApiError::not_found("application"))?)))
+    Ok(Json(view(a.ok_or_else(|| ApiError::not_found("application"))?)?))
 }
 
 /// Applies an operator's decision: the merchant's status, the application's, the audit.
@@ -214,19 +208,11 @@ async fn decide(
     Ok(Json(views::merchant(&m)))
 }
 
-/// `{reason}`; for approve and suspend it may be left out (or the body be empty).
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = ReviewReason)]
-pub struct Reason {
-    reason: Option<String>,
-}
-
 fn reason_of(body: &Bytes) -> ApiResult<Option<String>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let r: Reason = serde_json::from_slice(body)
+    let r: api::ReviewReason = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("invalid JSON body: {e}")))?;
     Ok(r.reason)
 }
@@ -247,7 +233,7 @@ macro_rules! decision {
             path = $path,
             tag = "admin",
             summary = $doc,
-            request_body(content = Option<Reason>, description = "`{reason}`, required to reject, ask for information or reinstate"),
+            request_body(content = Option<api::ReviewReason>, description = "`{reason}`, required to reject, ask for information or reinstate"),
             params(("id" = String, Path, description = "the merchant's id")),
             responses((status = 200, description = "the merchant", body = saoma_api::Merchant), (status = 409, description = "error")),
             security(("operator_token" = [])),

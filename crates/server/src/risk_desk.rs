@@ -25,11 +25,11 @@ use serde_json::json;
     path = "/v1/admin/risk/rules",
     tag = "admin",
     summary = "The risk rules.",
-    responses((status = 200, description = "the risk rules", body = serde_json::Value)),
+    responses((status = 200, description = "the risk rules", body = api::RiskRules)),
     security(("operator_token" = [])),
 )]
-pub async fn get_rules(State(state): State<AppState>) -> ApiResult<Json<Rules>> {
-    Ok(Json((*risk::rules(&state).await?).clone()))
+pub async fn get_rules(State(state): State<AppState>) -> ApiResult<Json<api::RiskRules>> {
+    Ok(Json((*risk::rules(&state).await?).clone().into()))
 }
 
 /// `PUT /v1/admin/risk/rules`: replaces the rule set; `version` is assigned. Every node
@@ -40,15 +40,16 @@ pub async fn get_rules(State(state): State<AppState>) -> ApiResult<Json<Rules>> 
     path = "/v1/admin/risk/rules",
     tag = "admin",
     summary = "Replaces the risk rules.",
-    request_body = serde_json::Value,
-    responses((status = 200, description = "the risk rules as saved", body = serde_json::Value)),
+    request_body = api::RiskRules,
+    responses((status = 200, description = "the risk rules as saved", body = api::RiskRules)),
     security(("operator_token" = [])),
 )]
 pub async fn put_rules(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
-    ApiJson(mut rules): ApiJson<Rules>,
-) -> ApiResult<Json<Rules>> {
+    ApiJson(rules): ApiJson<api::RiskRules>,
+) -> ApiResult<Json<api::RiskRules>> {
+    let mut rules = Rules::from(rules);
     rules.validate().map_err(|e| ApiError::invalid("rules", e.to_string()))?;
     let (_, now) = now();
     let default = serde_json::to_string(&Rules::default()).map_err(ApiError::internal)?;
@@ -66,7 +67,7 @@ pub async fn put_rules(
     tx.audit(&audit, &now).await?;
     tx.commit().await?;
     state.risk_rules.remember(rules.clone());
-    Ok(Json(rules))
+    Ok(Json(rules.into()))
 }
 
 /// `GET /v1/admin/customers/{id}`.
@@ -86,14 +87,6 @@ pub async fn get_customer(
 ) -> ApiResult<Json<api::Customer>> {
     let c = state.store.customer(&id).await?.ok_or_else(|| ApiError::not_found("customer"))?;
     Ok(Json(views::customer(c)))
-}
-
-/// `{reason}` of a freeze or an unfreeze.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = RiskReason)]
-pub struct Reason {
-    reason: String,
 }
 
 async fn set_frozen(
@@ -129,7 +122,7 @@ async fn set_frozen(
     path = "/v1/admin/customers/{id}/freeze",
     tag = "admin",
     summary = "Freezes a wallet.",
-    request_body = Reason,
+    request_body = api::RiskReason,
     params(("id" = String, Path, description = "the customer's id")),
     responses((status = 200, description = "the customer", body = saoma_api::Customer)),
     security(("operator_token" = [])),
@@ -138,7 +131,7 @@ pub async fn freeze(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<Reason>,
+    ApiJson(req): ApiJson<api::RiskReason>,
 ) -> ApiResult<Json<api::Customer>> {
     set_frozen(&state, &op, &id, true, &req.reason).await
 }
@@ -150,7 +143,7 @@ pub async fn freeze(
     path = "/v1/admin/customers/{id}/unfreeze",
     tag = "admin",
     summary = "Unfreezes a wallet.",
-    request_body = Reason,
+    request_body = api::RiskReason,
     params(("id" = String, Path, description = "the customer's id")),
     responses((status = 200, description = "the customer", body = saoma_api::Customer)),
     security(("operator_token" = [])),
@@ -159,7 +152,7 @@ pub async fn unfreeze(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<Reason>,
+    ApiJson(req): ApiJson<api::RiskReason>,
 ) -> ApiResult<Json<api::Customer>> {
     set_frozen(&state, &op, &id, false, &req.reason).await
 }
@@ -173,7 +166,7 @@ pub async fn unfreeze(
     path = "/v1/admin/customers/{id}/sessions/revoke",
     tag = "admin",
     summary = "Signs a customer out everywhere.",
-    request_body = Reason,
+    request_body = api::RiskReason,
     params(("id" = String, Path, description = "the customer's id")),
     responses((status = 200, description = "how many sessions and devices were ended", body = api::SessionsRevoked)),
     security(("operator_token" = [])),
@@ -182,7 +175,7 @@ pub async fn revoke_sessions(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<Reason>,
+    ApiJson(req): ApiJson<api::RiskReason>,
 ) -> ApiResult<Json<api::SessionsRevoked>> {
     text_field("reason", &req.reason, 500)?;
     let (_, now) = now();
@@ -197,13 +190,6 @@ pub async fn revoke_sessions(
     Ok(Json(api::SessionsRevoked { customer_id: id, sessions_ended: ended, devices_revoked: devices }))
 }
 
-/// `{tier}` of a tier change.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TierChange {
-    tier: String,
-}
-
 /// `PUT /v1/admin/customers/{id}/tier` `{tier}`.
 #[utoipa::path(
     operation_id = "risk_desk_set_tier",
@@ -211,7 +197,7 @@ pub struct TierChange {
     path = "/v1/admin/customers/{id}/tier",
     tag = "admin",
     summary = "Sets a customer's risk tier.",
-    request_body = TierChange,
+    request_body = api::TierChange,
     params(("id" = String, Path, description = "the customer's id")),
     responses((status = 200, description = "the customer", body = saoma_api::Customer)),
     security(("operator_token" = [])),
@@ -220,7 +206,7 @@ pub async fn set_tier(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<TierChange>,
+    ApiJson(req): ApiJson<api::TierChange>,
 ) -> ApiResult<Json<api::Customer>> {
     if !risk::rules(&state).await?.tiers.contains_key(&req.tier) {
         return Err(ApiError::invalid("tier", "no such tier in the risk rules"));

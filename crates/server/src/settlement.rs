@@ -13,19 +13,12 @@ use crate::page;
 use crate::util::{new_id, now};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
-use saoma_api::ErrorCode;
+use saoma_api::{self as api, ErrorCode, SettlementOutcome};
 use saoma_core::ledger;
 use saoma_core::money::{Currency, Money};
 use saoma_core::statement;
 use saoma_store::{AuditRecord, MerchantRow, SettlementRow, StoreError};
-use serde::Deserialize;
 use serde_json::{Value, json};
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SettleRequest {
-    date: String,
-}
 
 /// `POST /v1/admin/settlements` `{date}`: settles that business day for every merchant.
 #[utoipa::path(
@@ -34,24 +27,24 @@ pub struct SettleRequest {
     path = "/v1/admin/settlements",
     tag = "admin",
     summary = "Settles a business day for every merchant.",
-    request_body = SettleRequest,
-    responses((status = 200, description = "the settlements of that day", body = serde_json::Value), (status = 409, description = "error")),
+    request_body = api::SettleRequest,
+    responses((status = 200, description = "the settlements of that day", body = api::SettlementRun), (status = 409, description = "error")),
     security(("operator_token" = [])),
 )]
 pub async fn settle(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
-    ApiJson(req): ApiJson<SettleRequest>,
-) -> ApiResult<Json<Value>> {
+    ApiJson(req): ApiJson<api::SettleRequest>,
+) -> ApiResult<Json<api::SettlementRun>> {
     bills::business_day(&req.date, "UTC")?;
-    let mut report = Vec::new();
+    let mut settlements = Vec::new();
     for m in state.store.merchants().await?.iter().filter(|m| ever_paid(m)) {
-        report.push(settle_merchant(&state, m, &req.date, &op.id).await?);
+        settlements.push(settle_merchant(&state, m, &req.date, &op.id).await?);
     }
     // The settlements' audit records are anchored at once.
     crate::audit::checkpoint(&state.store, &state.keys.sealer).await?;
     state.committed();
-    Ok(Json(json!({"date": req.date, "settlements": report})))
+    Ok(Json(api::SettlementRun { date: req.date, settlements }))
 }
 
 /// `GET /v1/admin/settlements/{date}`: the settlement report of a day.
@@ -62,30 +55,37 @@ pub async fn settle(
     tag = "admin",
     summary = "The settlements of a business day.",
     params(("date" = String, Path, description = "the business day, `YYYY-MM-DD`"), page::PageQuery),
-    responses((status = 200, description = "the settlements of that day", body = serde_json::Value)),
+    responses((status = 200, description = "the settlements of that day", body = api::SettlementReport)),
     security(("operator_token" = [])),
 )]
 pub async fn report(
     State(state): State<AppState>,
     Path(date): Path<String>,
     ApiQuery(q): ApiQuery<page::PageQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<api::SettlementReport>> {
     bills::business_day(&date, "UTC")?;
     let limit = page::limit(q.limit, page::LIMIT_MAX)?;
     let after = REPORT.read::<1>(q.cursor.as_deref())?.map(|[id]| id);
     let rows = state.store.settlements_on(&date, after.as_deref(), limit + 1).await?;
     let (rows, next_cursor) = REPORT.page(rows, limit, |(s, _)| vec![s.id.as_str()])?;
-    let report: Vec<Value> = rows.iter().map(|(s, name)| view(name, s, "settled")).collect();
-    Ok(Json(json!({"date": date, "settlements": report, "next_cursor": next_cursor})))
+    let settlements = rows.iter().map(|(s, name)| view(name, s, SettlementOutcome::Settled)).collect();
+    Ok(Json(api::SettlementReport { date, settlements, next_cursor }))
 }
 
 /// The settlement report's cursor: the id of the last settlement shown.
 const REPORT: page::Cursor = page::Cursor::of("settlements");
 
-fn view(merchant_name: &str, s: &SettlementRow, outcome: &str) -> Value {
-    json!({"settlement_id": s.id, "merchant_id": s.merchant_id, "merchant_name": merchant_name,
-           "currency": s.currency, "amount": s.amount, "carried": s.carried, "entry_id": s.entry_id,
-           "outcome": outcome})
+fn view(merchant_name: &str, s: &SettlementRow, outcome: SettlementOutcome) -> api::SettlementLine {
+    api::SettlementLine {
+        settlement_id: s.id.clone(),
+        merchant_id: s.merchant_id.clone(),
+        merchant_name: merchant_name.to_string(),
+        currency: s.currency.clone(),
+        amount: s.amount,
+        carried: s.carried,
+        entry_id: s.entry_id.clone(),
+        outcome,
+    }
 }
 
 /// A merchant that may hold money: one that has passed review (active or suspended since).
@@ -94,7 +94,12 @@ fn ever_paid(m: &MerchantRow) -> bool {
 }
 
 /// Settles one merchant's day; `actor` is the operator, or `system` for the daily job.
-async fn settle_merchant(state: &AppState, m: &MerchantRow, date: &str, actor: &str) -> ApiResult<Value> {
+async fn settle_merchant(
+    state: &AppState,
+    m: &MerchantRow,
+    date: &str,
+    actor: &str,
+) -> ApiResult<api::SettlementLine> {
     let day = bills::business_day(date, &m.timezone)?;
     if day.end > chrono::Utc::now() && !state.config.settle_open_days {
         return Err(ApiError::new(
@@ -104,7 +109,7 @@ async fn settle_merchant(state: &AppState, m: &MerchantRow, date: &str, actor: &
     }
     let existing = state.store.settlements_of(&m.id, date).await?;
     if let Some(s) = existing.first() {
-        return Ok(view(&m.name, s, "already_settled"));
+        return Ok(view(&m.name, s, SettlementOutcome::AlreadySettled));
     }
     let currency = Currency::from_code(&m.currency).ok_or_else(|| StoreError::Corrupt(m.currency.clone()))?;
     let (_, now) = now();
@@ -148,13 +153,16 @@ async fn settle_merchant(state: &AppState, m: &MerchantRow, date: &str, actor: &
     };
     tx.audit(&audit, &now).await?;
     match tx.commit().await {
-        Ok(()) => Ok(view(&m.name, &s, if s.amount > 0 { "paid" } else { "carried" })),
+        Ok(()) => {
+            let outcome = if s.amount > 0 { SettlementOutcome::Paid } else { SettlementOutcome::Carried };
+            Ok(view(&m.name, &s, outcome))
+        }
         // Another node settled the same day at the same moment: report theirs.
         Err(StoreError::UniqueViolation) => {
             let theirs = state.store.settlements_of(&m.id, date).await?;
             theirs
                 .first()
-                .map(|s| view(&m.name, s, "already_settled"))
+                .map(|s| view(&m.name, s, SettlementOutcome::AlreadySettled))
                 .ok_or_else(|| ApiError::internal("settlement race"))
         }
         Err(e) => Err(e.into()),
@@ -194,15 +202,22 @@ pub fn spawn_daily(state: AppState) {
     tag = "admin",
     summary = "Reconciles a business day.",
     params(("date" = String, Path, description = "the business day, `YYYY-MM-DD`")),
-    responses((status = 200, description = "what differs between ledger, payments and statements", body = serde_json::Value)),
+    responses((status = 200, description = "what differs between ledger, payments and statements", body = api::Reconciliation)),
     security(("operator_token" = [])),
 )]
-pub async fn reconcile(State(state): State<AppState>, Path(date): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn reconcile(
+    State(state): State<AppState>,
+    Path(date): Path<String>,
+) -> ApiResult<Json<api::Reconciliation>> {
     bills::business_day(&date, "UTC")?;
     let mut differences = Vec::new();
     let mut diff = |merchant: Option<&str>, what: String, expected: Value, found: Value| {
-        differences
-            .push(json!({"merchant_id": merchant, "what": what, "expected": expected, "found": found}));
+        differences.push(api::Difference {
+            merchant_id: merchant.map(str::to_string),
+            what,
+            expected,
+            found,
+        });
     };
     let (mut payments, mut refunds, mut widest) = (0, 0, (String::from("9"), String::new()));
     for m in state.store.merchants().await? {
@@ -298,8 +313,10 @@ pub async fn reconcile(State(state): State<AppState>, Path(date): Path<String>) 
             );
         }
     }
-    Ok(Json(json!({
-        "date": date, "balanced": differences.is_empty(), "differences": differences,
-        "checked": {"payments": payments, "refunds": refunds},
-    })))
+    Ok(Json(api::Reconciliation {
+        date,
+        balanced: differences.is_empty(),
+        differences,
+        checked: api::ReconciliationChecked { payments, refunds },
+    }))
 }

@@ -50,7 +50,7 @@ pub async fn scan_merchant_code(state: &AppState, qr_payload: &str) -> ApiResult
         ApiError::new(ErrorCode::UnsupportedQr, "this code belongs to another payment scheme")
     })?;
     let merchant = state.store.merchant(merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
-    let verdict = qr_signature::verify(&payload, &crate::receipts::key_set(&state.store).await?);
+    let verdict = qr_signature::verify(&payload, &crate::receipts::key_set(&state.store).await?.to_value());
     Ok(ScannedCode { payload, merchant, verdict })
 }
 

@@ -21,9 +21,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
-use saoma_api::ErrorCode;
+use saoma_api::{ErrorCode, KeySignIn, ManagerActing, PhoneSignIn, SignedIn, TokenSignIn};
 use saoma_store::{AuditRecord, WebSessionRow};
-use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
@@ -157,24 +156,13 @@ pub async fn operator(state: &AppState, method: &Method, headers: &HeaderMap) ->
     Ok(Some(Operator { id: op.id, role: op.role }))
 }
 
-/// What a page needs after signing in.
-#[derive(serde::Serialize)]
-struct Signed {
-    csrf_token: String,
-    expires_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    terminal_id: Option<String>,
-}
-
 fn set_cookie(state: &AppState, name: &str, token: &str, seconds: i64) -> HeaderValue {
     let secure = if state.config.public_scheme == "https" { "; Secure" } else { "" };
     let v = format!("{name}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={seconds}{secure}");
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn signed_in(state: &AppState, cookie_name: &str, token: &str, seconds: i64, body: Signed) -> Response {
+fn signed_in(state: &AppState, cookie_name: &str, token: &str, seconds: i64, body: SignedIn) -> Response {
     let mut r = Json(body).into_response();
     r.headers_mut().insert(header::SET_COOKIE, set_cookie(state, cookie_name, token, seconds));
     r
@@ -214,14 +202,6 @@ async fn open_web_session(
     Ok((token, hash, expires_at))
 }
 
-/// `{key_id, secret}`: a merchant key signing a browser in.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct KeySignIn {
-    key_id: String,
-    secret: String,
-}
-
 /// Checks a merchant key's id and secret (constant time); the key row when they match.
 async fn proven_key(state: &AppState, req: &KeySignIn) -> ApiResult<saoma_store::ApiKeyRow> {
     let denied = || unauthenticated("unknown key or wrong secret");
@@ -243,7 +223,7 @@ async fn proven_key(state: &AppState, req: &KeySignIn) -> ApiResult<saoma_store:
     tag = "screens",
     summary = "Signs a browser in with a merchant key.",
     request_body = KeySignIn,
-    responses((status = 200, description = "signed in: a session cookie and its CSRF token", body = serde_json::Value)),
+    responses((status = 200, description = "signed in: a session cookie (`Set-Cookie`) and its CSRF token", body = SignedIn)),
 )]
 pub async fn merchant_sign_in(
     State(state): State<AppState>,
@@ -251,7 +231,7 @@ pub async fn merchant_sign_in(
 ) -> ApiResult<Response> {
     let key = proven_key(&state, &req).await?;
     let (token, hash, expires_at) = open_web_session(&state, "merchant", &key.id, MERCHANT_HOURS).await?;
-    let body = Signed {
+    let body = SignedIn {
         csrf_token: csrf_token(&state, &hash),
         expires_at,
         role: Some(key.role),
@@ -270,13 +250,13 @@ pub async fn merchant_sign_in(
     tag = "screens",
     summary = "A manager's key acts for the till for two minutes.",
     request_body = KeySignIn,
-    responses((status = 200, description = "the manager key acting, and until when", body = serde_json::Value)),
+    responses((status = 200, description = "the manager key acting, and until when", body = ManagerActing)),
 )]
 pub async fn manager_override(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<KeySignIn>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ManagerActing>> {
     let s = live_session(&state, &headers, MERCHANT_COOKIE, "merchant")
         .await?
         .ok_or_else(|| unauthenticated("sign in first"))?;
@@ -299,7 +279,7 @@ pub async fn manager_override(
     };
     tx.audit(&audit, &now).await?;
     tx.commit().await?;
-    Ok(Json(json!({"manager_key_id": key.id, "until": until})))
+    Ok(Json(ManagerActing { manager_key_id: key.id, until }))
 }
 
 /// `DELETE /v1/web/merchant/manager`: the till stops acting with the manager's key.
@@ -322,14 +302,6 @@ pub async fn manager_release(State(state): State<AppState>, headers: HeaderMap) 
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `{phone, pin}`: a customer signing the wallet page in.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PhoneSignIn {
-    phone: String,
-    pin: String,
-}
-
 /// `POST /v1/web/wallet/session` `{phone, pin}`: the wallet's own session (same PIN
 /// lock-out, revoked by "sign out everywhere"), carried in a cookie.
 #[utoipa::path(
@@ -339,7 +311,7 @@ pub struct PhoneSignIn {
     tag = "screens",
     summary = "Signs the wallet page in.",
     request_body = PhoneSignIn,
-    responses((status = 200, description = "signed in: a session cookie and its CSRF token", body = serde_json::Value)),
+    responses((status = 200, description = "signed in: a session cookie (`Set-Cookie`) and its CSRF token", body = SignedIn)),
 )]
 pub async fn wallet_sign_in(
     State(state): State<AppState>,
@@ -348,20 +320,13 @@ pub async fn wallet_sign_in(
     let req = saoma_api::SessionRequest { phone: req.phone.trim().to_string(), pin: req.pin };
     let Json(s) = crate::wallet::create_session(State(state.clone()), ApiJson(req)).await?;
     let hash = sha256_hex(s.token.as_bytes());
-    let body = Signed {
+    let body = SignedIn {
         csrf_token: csrf_token(&state, &hash),
         expires_at: s.expires_at,
         role: None,
         terminal_id: None,
     };
     Ok(signed_in(&state, WALLET_COOKIE, &s.token, 7 * 24 * 3600, body))
-}
-
-/// `{token}`: an operator signing the console in.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenSignIn {
-    token: String,
 }
 
 /// `POST /v1/web/operator/session` `{token}`: the operator's bearer token, checked as the
@@ -373,7 +338,7 @@ pub struct TokenSignIn {
     tag = "screens",
     summary = "Signs the console in.",
     request_body = TokenSignIn,
-    responses((status = 200, description = "signed in: a session cookie and its CSRF token", body = serde_json::Value)),
+    responses((status = 200, description = "signed in: a session cookie (`Set-Cookie`) and its CSRF token", body = SignedIn)),
 )]
 pub async fn operator_sign_in(
     State(state): State<AppState>,
@@ -394,7 +359,7 @@ pub async fn operator_sign_in(
     };
     let (token, hash, expires_at) = open_web_session(&state, "operator", &id, OPERATOR_HOURS).await?;
     let body =
-        Signed { csrf_token: csrf_token(&state, &hash), expires_at, role: Some(role), terminal_id: None };
+        SignedIn { csrf_token: csrf_token(&state, &hash), expires_at, role: Some(role), terminal_id: None };
     Ok(signed_in(&state, OPERATOR_COOKIE, &token, OPERATOR_HOURS * 3600, body))
 }
 

@@ -40,12 +40,6 @@ const SECRET_OVERLAP: chrono::Duration = chrono::Duration::hours(24);
 const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EndpointRequest {
-    url: String,
-}
-
 /// `PUT /v1/merchant/webhook` `{url}` → `{url, secret}`: sets the endpoint and issues a new
 /// secret; the previous one keeps signing for 24 hours beside it.
 #[utoipa::path(
@@ -54,14 +48,14 @@ pub struct EndpointRequest {
     path = "/v1/merchant/webhook",
     tag = "merchant",
     summary = "Sets the webhook endpoint.",
-    request_body = EndpointRequest,
+    request_body = saoma_api::EndpointRequest,
     responses((status = 200, description = "`{url, secret}`: the signing secret, shown this once", body = saoma_api::WebhookEndpoint)),
     security(("merchant_signature" = [])),
 )]
 pub async fn set_endpoint(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    ApiJson(req): ApiJson<EndpointRequest>,
+    ApiJson(req): ApiJson<saoma_api::EndpointRequest>,
 ) -> ApiResult<Json<saoma_api::WebhookEndpoint>> {
     caller.require_owner()?;
     check_url(&state, &req.url).await?;

@@ -155,7 +155,7 @@ async fn metrics_only_for_operators_or_on_their_own_address(db: Db) {
     assert_eq!(body["error"]["code"], "unauthenticated");
     assert_eq!(http.get(&metrics).bearer_auth("not-a-token").send().await.unwrap().status(), 401);
     let support = w.admin.create_operator("Monitoring", "support").await.unwrap();
-    let r = http.get(&metrics).bearer_auth(support["token"].as_str().unwrap()).send().await.unwrap();
+    let r = http.get(&metrics).bearer_auth(&support.token).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("saoma_http_requests_total"));
     // On the metrics address (a private network), anyone there reads them, and nothing else.

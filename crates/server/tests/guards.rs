@@ -12,7 +12,6 @@ mod common;
 use common::*;
 use saoma_api as api;
 use saoma_client::{Client, Credentials};
-use serde_json::json;
 
 /// Signs in; the error when refused.
 async fn refused_sign_in(w: &World, phone: &str, pin: &str) -> saoma_client::ClientError {
@@ -135,8 +134,8 @@ async fn a_wrong_phone_answers_as_a_wrong_pin(db: Db) {
 /// Tight bad-code thresholds: 3 per till or key, 5 per merchant.
 async fn tight_codes(w: &World) {
     let mut rules = w.admin.risk_rules().await.unwrap();
-    rules["velocity"]["bad_codes"] = json!(3);
-    rules["velocity"]["merchant_bad_codes"] = json!(5);
+    rules.velocity.bad_codes = 3;
+    rules.velocity.merchant_bad_codes = 5;
     w.admin.set_risk_rules(&rules).await.unwrap();
 }
 
@@ -158,7 +157,7 @@ async fn bad_codes_block_any_key_and_the_merchant(db: Db) {
     assert_eq!((blocked.status(), blocked.code()), (Some(402), Some("risk_declined")));
     let refused = w.merchant.payment_by_trade_no("o-good", 0).await.unwrap();
     let kept = w.admin.risk_decisions(None, Some(&refused.id)).await.unwrap();
-    assert_eq!(kept["data"][0]["rule"], "key_bad_codes");
+    assert_eq!(kept.data[0].rule, "key_bad_codes");
     assert_eq!(w.till.create_payment(&charge("t-good", 100, Some(&good))).await.unwrap().status, "succeeded");
 
     // Fresh keys do not multiply the budget: the merchant's count is shared by all of them.
@@ -232,7 +231,7 @@ async fn devices_need_the_pin_and_die_with_sign_out_everywhere(db: Db) {
     assert_eq!(wallet.devices().await.unwrap().data.len(), 1);
     // Sign-out everywhere ends the sessions and revokes the rest.
     let ended = w.admin.revoke_sessions(&w.customers[0].0, "phone reported stolen").await.unwrap();
-    assert_eq!(ended["devices_revoked"], 1);
+    assert_eq!(ended.devices_revoked, 1);
     assert_eq!(wallet.devices().await.unwrap_err().code(), Some("unauthenticated"));
     assert!(w.wallet(0).await.devices().await.unwrap().data.is_empty());
     // The revoked device's offline codes are refused, and nothing is charged.

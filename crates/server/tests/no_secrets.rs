@@ -76,7 +76,7 @@ async fn no_secret_reaches_logs_or_disk(db: Db) {
     wallet.confirm(&big.id, pin).await.unwrap();
     // An operator's token in use, and a key rotated by its owner.
     let op = w.admin.create_operator("Quiet support", "support").await.unwrap();
-    let op_token = op["token"].as_str().unwrap().to_string();
+    let op_token = op.token.clone();
     let support = saoma_client::Client::new(&w.url(), saoma_client::Credentials::Admin(op_token.clone()));
     support.customer(&c.id).await.unwrap();
     let rotated = merchant.own_rotate_key(&key.key_id, 60).await.unwrap();
@@ -87,7 +87,7 @@ async fn no_secret_reaches_logs_or_disk(db: Db) {
         ("session token", session.token.clone()),
         ("key secret", key.secret.clone()),
         ("device secret", device.secret.clone()),
-        ("webhook secret", hook["secret"].as_str().unwrap().to_string()),
+        ("webhook secret", hook.secret.clone()),
         ("online payment code", online.clone()),
         ("offline payment code", offline.clone()),
         ("large payment code", code.clone()),

@@ -159,7 +159,7 @@ async fn every_list_reads_to_the_end(db: Db) {
     let mut added = Vec::new();
     let operators = walk(&w.admin, "/v1/admin/operators", "id", 2, async || {
         let o = w.admin.create_operator("Late", "auditor").await.unwrap();
-        added.push(o["id"].as_str().unwrap().to_string());
+        added.push(o.operator.id);
     })
     .await;
     each_once("operators", &operators, &added);

@@ -142,9 +142,9 @@ async fn a_decline_is_kept_with_its_rule_and_moves_nothing(db: Db) {
     let retry = w.till.create_payment(&charge("short-2", 500, Some(&code))).await.unwrap_err();
     assert_eq!(retry.code(), Some("payment_code_used"));
     let kept = w.admin.risk_decisions(None, Some(&failed.id)).await.unwrap();
-    let kept = kept["data"].as_array().unwrap();
+    let kept = kept.data;
     assert_eq!(kept.len(), 1, "one decision per decline: {kept:?}");
-    assert_eq!((kept[0]["rule"].as_str(), kept[0]["observed"].as_i64()), (Some("balance"), Some(1_000)));
+    assert_eq!((kept[0].rule.as_str(), kept[0].observed), ("balance", 1_000));
     assert_eq!(w.balance(0).await, 1_000);
     w.assert_balanced().await;
 }

@@ -9,15 +9,21 @@ mod common;
 use common::*;
 use saoma_api as api;
 use saoma_client::{Client, Credentials};
-use serde_json::{Value, json};
 
 const OWNER_ID: &str = "110101199003071234";
 
-fn application(licence: &str) -> Value {
-    json!({"legal_name": "Hangzhou Dragon Well Tea Co., Ltd.", "licence_number": licence,
-        "owner_name": "Chen Jing", "owner_id_number": OWNER_ID,
-        "documents": [{"kind": "business_licence", "sha256": "a".repeat(64)},
-                      {"kind": "owner_id_front", "sha256": "b".repeat(64)}]})
+fn document(kind: &str, digit: &str) -> api::Document {
+    api::Document { kind: kind.into(), sha256: digit.repeat(64) }
+}
+
+fn application(licence: &str) -> api::Application {
+    api::Application {
+        legal_name: "Hangzhou Dragon Well Tea Co., Ltd.".into(),
+        licence_number: licence.into(),
+        owner_name: "Chen Jing".into(),
+        owner_id_number: OWNER_ID.into(),
+        documents: vec![document("business_licence", "a"), document("owner_id_front", "b")],
+    }
 }
 
 async fn can_take_payments(
@@ -44,24 +50,21 @@ async fn review_from_application_to_payments(db: Db) {
 
     // Bad applications are refused with the field named.
     let mut bad = application("91330100MA2K");
-    bad["documents"] = json!([{"kind": "shop_front", "sha256": "c".repeat(64)}]);
+    bad.documents = vec![document("shop_front", "c")];
     assert_eq!(owner.apply(&bad).await.unwrap_err().code(), Some("invalid_request"));
     assert_eq!(owner.apply(&application("91 33")).await.unwrap_err().code(), Some("invalid_request"));
     assert_eq!(till.apply(&application("91330100MA2K")).await.unwrap_err().status(), Some(403));
 
     let a = owner.apply(&application("91330100MA2K")).await.unwrap();
-    assert_eq!(
-        (a["status"].as_str(), a["owner_id_number"].as_str()),
-        (Some("submitted"), Some("**************1234"))
-    );
-    assert_eq!(w.admin.application(&m.id).await.unwrap()["documents"][0]["kind"], "business_licence");
+    assert_eq!((a.status.as_str(), a.owner_id_number.as_str()), ("submitted", "**************1234"));
+    assert_eq!(w.admin.application(&m.id).await.unwrap().documents[0].kind, "business_licence");
 
     // Asked for more: the merchant sees why, and approval waits for the new application.
     w.admin.request_info(&m.id, "the licence scan is unreadable").await.unwrap();
     let asked = owner.own_application().await.unwrap();
     assert_eq!(
-        (asked["status"].as_str(), asked["reason"].as_str()),
-        (Some("more_info"), Some("the licence scan is unreadable"))
+        (asked.status.as_str(), asked.reason.as_deref()),
+        ("more_info", Some("the licence scan is unreadable"))
     );
     let early = w.admin.approve_merchant(&m.id).await.unwrap_err();
     assert_eq!(early.code(), Some("application_not_submitted"));
@@ -78,10 +81,7 @@ async fn review_from_application_to_payments(db: Db) {
     owner.apply(&application("91330100MA2KXXXX1Y")).await.unwrap();
     assert_eq!(w.admin.approve_merchant(&m.id).await.unwrap().status, "active");
     let decided = w.admin.application(&m.id).await.unwrap();
-    assert_eq!(
-        (decided["status"].as_str(), decided["decided_by"].as_str()),
-        (Some("approved"), Some("admin"))
-    );
+    assert_eq!((decided.status.as_str(), decided.decided_by.as_deref()), ("approved", Some("admin")));
     assert_eq!(can_take_payments(&w, &till, "k-2").await.unwrap().status, "succeeded");
 
     // Suspended, then reinstated with a reason.
@@ -94,7 +94,7 @@ async fn review_from_application_to_payments(db: Db) {
     assert_eq!(w.admin.reinstate_merchant(&m.id, "").await.unwrap_err().code(), Some("invalid_request"));
     assert_eq!(w.admin.reinstate_merchant(&m.id, "fraud report withdrawn").await.unwrap().status, "active");
     assert_eq!(can_take_payments(&w, &till, "k-4").await.unwrap().status, "succeeded");
-    assert_eq!(w.admin.verify_audit().await.unwrap()["intact"], true);
+    assert!(w.admin.verify_audit().await.unwrap().intact);
 
     // The owner's identity number is sealed at rest.
     if !w.db.is_postgres() {

@@ -293,10 +293,8 @@ async fn the_screens_lists(db: Db) {
     assert_eq!(log["data"].as_array().unwrap().len(), 5);
     assert_eq!(log["data"][0]["action"].as_str(), Some("merchant.create"));
     let support = w.admin.create_operator("Sun", "support").await.unwrap();
-    let support = saoma_client::Client::new(
-        &w.url(),
-        saoma_client::Credentials::Admin(support["token"].as_str().unwrap().into()),
-    );
+    let support =
+        saoma_client::Client::new(&w.url(), saoma_client::Credentials::Admin(support.token.clone()));
     assert_eq!(
         support.call::<Value>("GET", "/v1/admin/audit", None::<&()>).await.unwrap_err().status(),
         Some(403)

@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use saoma_api::SettlementOutcome;
 
 fn cents(s: &str) -> i64 {
     let (units, frac) = s.split_once('.').unwrap();
@@ -52,7 +53,7 @@ async fn statement_settlement_and_reconciliation(db: Db) {
     let (mut seen, mut cursor) = (Vec::new(), String::new());
     loop {
         let url = format!("{}/v1/admin/settlements/{date}?limit=2{cursor}", w.url());
-        let page: serde_json::Value = reqwest::Client::new()
+        let page: saoma_api::SettlementReport = reqwest::Client::new()
             .get(url)
             .bearer_auth(ADMIN_TOKEN)
             .send()
@@ -61,52 +62,42 @@ async fn statement_settlement_and_reconciliation(db: Db) {
             .json()
             .await
             .unwrap();
-        let rows = page["settlements"].as_array().unwrap();
-        assert!(rows.len() <= 2, "{page}");
-        seen.extend(rows.iter().map(|r| r["settlement_id"].as_str().unwrap().to_string()));
-        match page["next_cursor"].as_str() {
+        let rows = &page.settlements;
+        assert!(rows.len() <= 2, "{page:?}");
+        seen.extend(rows.iter().map(|r| r.settlement_id.clone()));
+        match page.next_cursor.as_deref() {
             Some(next) => cursor = format!("&cursor={next}"),
             None => break,
         }
     }
-    let mut settled: Vec<String> = s["settlements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["settlement_id"].as_str().unwrap().into())
-        .collect();
+    let mut settled: Vec<String> = s.settlements.iter().map(|r| r.settlement_id.clone()).collect();
     settled.sort();
-    assert!(settled.len() >= 3, "{s}");
+    assert!(settled.len() >= 3, "{s:?}");
     assert_eq!(seen, settled);
-    let mine =
-        s["settlements"].as_array().unwrap().iter().find(|x| x["merchant_id"] == w.merchant_id.as_str());
-    let mine = mine.unwrap().clone();
-    assert_eq!((mine["outcome"].as_str(), mine["amount"].as_i64()), (Some("paid"), Some(net)));
+    let mine = s.settlements.iter().find(|x| x.merchant_id == w.merchant_id).unwrap().clone();
+    assert_eq!((mine.outcome, mine.amount), (SettlementOutcome::Paid, net));
     let again = w.admin.settle(&date).await.unwrap();
-    let again =
-        again["settlements"].as_array().unwrap().iter().find(|x| x["merchant_id"] == w.merchant_id.as_str());
-    assert_eq!(again.unwrap()["settlement_id"], mine["settlement_id"]);
-    assert_eq!(again.unwrap()["outcome"], "already_settled");
+    let again = again.settlements.iter().find(|x| x.merchant_id == w.merchant_id).unwrap();
+    assert_eq!(again.settlement_id, mine.settlement_id);
+    assert_eq!(again.outcome, SettlementOutcome::AlreadySettled);
 
     // A refund after settlement leaves the merchant owing; the next day carries it.
     let big = &paid[2];
     let r = w.merchant.refund(&big.id, "st-r2", 30_000).await.unwrap();
     let tomorrow = (today + chrono::Days::new(1)).to_string();
     let next = w.admin.settle(&tomorrow).await.unwrap();
-    let next =
-        next["settlements"].as_array().unwrap().iter().find(|x| x["merchant_id"] == w.merchant_id.as_str());
-    let next = next.unwrap();
-    assert_eq!(next["outcome"], "carried");
-    assert_eq!(next["carried"].as_i64(), Some(-(30_000 - r.fee_returned)));
-    assert_eq!(next["amount"].as_i64(), Some(0));
+    let next = next.settlements.iter().find(|x| x.merchant_id == w.merchant_id).unwrap();
+    assert_eq!(next.outcome, SettlementOutcome::Carried);
+    assert_eq!(next.carried, -(30_000 - r.fee_returned));
+    assert_eq!(next.amount, 0);
     // Settling an earlier day after a later one is refused.
     let yesterday = (today - chrono::Days::new(1)).to_string();
     assert_eq!(w.admin.settle(&yesterday).await.unwrap_err().code(), Some("settlement_out_of_order"));
 
     // Everything agrees.
     let rec = w.admin.reconcile(&date).await.unwrap();
-    assert_eq!(rec["balanced"], true, "{rec}");
-    assert_eq!((rec["checked"]["payments"].as_i64(), rec["checked"]["refunds"].as_i64()), (Some(3), Some(2)));
+    assert!(rec.balanced, "{rec:?}");
+    assert_eq!((rec.checked.payments, rec.checked.refunds), (3, 2));
     w.assert_balanced().await;
 
     // A fee changed behind the ledger's back is found, and named.
@@ -119,9 +110,8 @@ async fn statement_settlement_and_reconciliation(db: Db) {
         .unwrap();
     pool.close().await;
     let rec = w.admin.reconcile(&date).await.unwrap();
-    assert_eq!(rec["balanced"], false);
-    let whats: Vec<&str> =
-        rec["differences"].as_array().unwrap().iter().map(|d| d["what"].as_str().unwrap()).collect();
+    assert!(!rec.balanced);
+    let whats: Vec<&str> = rec.differences.iter().map(|d| d.what.as_str()).collect();
     assert!(whats.iter().any(|w| w.contains(&paid[1].id)), "{whats:?}");
     assert!(whats.iter().any(|w| w.contains("statement net")), "{whats:?}");
 }
@@ -132,8 +122,8 @@ async fn open_days_are_not_settled(db: Db) {
     assert_eq!(admin.settle(&today).await.unwrap_err().code(), Some("business_day_open"));
     let yesterday = (chrono::Utc::now().date_naive() - chrono::Days::new(1)).to_string();
     let s = admin.settle(&yesterday).await.unwrap();
-    assert_eq!(s["settlements"][0]["outcome"], "carried");
-    assert_eq!(s["settlements"][0]["amount"], 0);
+    assert_eq!(s.settlements[0].outcome, SettlementOutcome::Carried);
+    assert_eq!(s.settlements[0].amount, 0);
     let mut bad = merchant_req("Nowhere");
     bad.timezone = Some("Mars/Olympus".into());
     assert_eq!(admin.create_merchant(&bad).await.unwrap_err().code(), Some("invalid_request"));

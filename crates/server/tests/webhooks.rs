@@ -61,10 +61,10 @@ async fn until<F: Fn() -> bool>(what: &str, f: F) {
     panic!("timed out waiting for {what}");
 }
 
-async fn delivery_status(w: &World, id: &str, status: &str) -> serde_json::Value {
+async fn delivery_status(w: &World, id: &str, status: &str) -> saoma_api::WebhookDelivery {
     for _ in 0..200 {
         let d = w.merchant.webhook_delivery(id).await.unwrap();
-        if d["status"] == status {
+        if d.status == status {
             return d;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -76,7 +76,7 @@ async fn signed_retried_dead_lettered_and_resent(db: Db) {
     let w = World::new(db, 1, 10_000).await;
     let rx = Receiver::default();
     let url = rx.start().await;
-    let secret = w.merchant.set_webhook(&url).await.unwrap()["secret"].as_str().unwrap().to_string();
+    let secret = w.merchant.set_webhook(&url).await.unwrap().secret;
     assert!(secret.starts_with("whsec_"));
     // A terminal key may not set or read webhooks.
     assert_eq!(w.till.set_webhook(&url).await.unwrap_err().status(), Some(403));
@@ -100,7 +100,7 @@ async fn signed_retried_dead_lettered_and_resent(db: Db) {
         assert_eq!(v["id"].as_str(), Some(ids[0].as_str()));
     }
     let d = delivery_status(&w, &ids[0], "delivered").await;
-    let codes: Vec<_> = d["attempts"].as_array().unwrap().iter().map(|a| a["status_code"].as_i64()).collect();
+    let codes: Vec<_> = d.attempts.unwrap().iter().map(|a| a.status_code).collect();
     assert_eq!(codes, vec![Some(500), Some(503), Some(200)]);
 
     // Always failing: after the last retry it is dead-lettered and listed as such.
@@ -110,7 +110,7 @@ async fn signed_retried_dead_lettered_and_resent(db: Db) {
     let mut dead_id = None;
     for _ in 0..200 {
         let list = w.merchant.webhook_deliveries(Some("dead")).await.unwrap();
-        dead_id = list["data"].as_array().unwrap().first().map(|d| d["id"].as_str().unwrap().to_string());
+        dead_id = list.data.first().map(|d| d.id.clone());
         if dead_id.is_some() {
             break;
         }
@@ -118,14 +118,14 @@ async fn signed_retried_dead_lettered_and_resent(db: Db) {
     }
     let dead_id = dead_id.expect("no dead-lettered delivery");
     let d = w.merchant.webhook_delivery(&dead_id).await.unwrap();
-    assert_eq!((d["type"].as_str(), d["attempt_count"].as_i64()), (Some("refund.succeeded"), Some(4)));
-    assert!(d["attempts"].as_array().unwrap().iter().all(|a| a["status_code"] == 500));
+    assert_eq!((d.kind.as_str(), d.attempt_count), ("refund.succeeded", 4));
+    assert!(d.attempts.unwrap().iter().all(|a| a.status_code == Some(500)));
     // Resent by hand, it goes through.
     w.merchant.resend_webhook(&dead_id).await.unwrap();
     delivery_status(&w, &dead_id, "delivered").await;
 
     // Rotation: deliveries carry both signatures during the overlap.
-    let new_secret = w.merchant.set_webhook(&url).await.unwrap()["secret"].as_str().unwrap().to_string();
+    let new_secret = w.merchant.set_webhook(&url).await.unwrap().secret;
     assert_ne!(new_secret, secret);
     let before = rx.got().len();
     let code = w.wallet(0).await.payment_code().await.unwrap().code;
@@ -270,7 +270,7 @@ async fn each_attempt_connects_where_it_vetted(db: Db) {
     until("the delivery", || !vetted.got().is_empty()).await;
     let id = vetted.got()[0].0["webhook-id"].to_str().unwrap().to_string();
     let d = delivery_status(&w, &id, "delivered").await;
-    assert_eq!(d["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(d.attempts.unwrap().len(), 1);
     // The attempt asked the name once and went where that answer said; the second answer
     // (an internal address, in an attack) was never asked for, nor connected to.
     assert_eq!(dns.asked.load(std::sync::atomic::Ordering::SeqCst), 1, "one DNS answer per attempt");
