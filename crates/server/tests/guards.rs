@@ -12,6 +12,7 @@ mod common;
 use common::*;
 use saoma_api as api;
 use saoma_client::{Client, Credentials};
+use serde_json::json;
 
 /// Signs in; the error when refused.
 async fn refused_sign_in(w: &World, phone: &str, pin: &str) -> saoma_client::ClientError {
