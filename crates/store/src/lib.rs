@@ -10,6 +10,7 @@
 mod access;
 mod batch;
 mod bulk;
+mod deferred;
 mod desk;
 mod guards;
 mod products;
