@@ -243,17 +243,18 @@ pub async fn merchant_auth(
     if !bool::from(expected.as_slice().ct_eq(received.signature.as_slice())) {
         return Err(unauthenticated(ErrorCode::InvalidSignature, "unknown key or bad signature"));
     }
-    // The nonce decides first, in its own transaction: a replayed request is refused
+    // The nonce decides first, committed on its own: a replayed request is refused
     // before it is counted, so replaying a captured request cannot spend the key's rate
     // budget. A fresh request is counted next, once the key is proven (nobody can spend
-    // another merchant's budget); if it is over the limit, the transaction rolls back and
-    // the nonce stays unused.
-    let mut tx = state.store.begin().await?;
-    if !tx.remember_nonce(&key.id, &received.nonce, now_unix).await? {
+    // another merchant's budget); if it is over the limit, the nonce is given back unused.
+    let Some(claim) = state.store.claim_nonce(&key.id, &received.nonce, now_unix).await? else {
         return Err(unauthenticated(ErrorCode::ReplayedRequest, "this nonce was already used"));
+    };
+    if let Err(e) = state.limits.check_key(&key.id) {
+        claim.give_back().await?;
+        return Err(e);
     }
-    state.limits.check_key(&key.id)?;
-    tx.commit().await?;
+    claim.keep().await?;
     let caller = MerchantCaller {
         key_id: key.id,
         merchant_id: key.merchant_id,

@@ -195,14 +195,17 @@ async fn observe(
     let t = Utc::now();
     let ago = |hours: i64| crate::util::rfc3339(t - Duration::hours(hours));
     let window = (ago(DAILY_WINDOW_HOURS), ago(DAILY_WINDOW_HOURS + PENDING_HOURS_MAX));
-    let paid_out_24h =
-        work.paid_out_since(&c.payer.id, currency.code(), (&window.0, &window.1), deciding_id).await?;
-    let recent_attempts = if state.config.risk_velocity && c.count_velocity {
-        let since = crate::util::rfc3339(t - Duration::seconds(60));
-        Some(work.wallet_attempts(&c.payer.id, &since).await?)
-    } else {
-        None
-    };
+    let attempts_since = (state.config.risk_velocity && c.count_velocity)
+        .then(|| crate::util::rfc3339(t - Duration::seconds(60)));
+    let (paid_out_24h, recent_attempts) = work
+        .charge_history(
+            &c.payer.id,
+            currency.code(),
+            (&window.0, &window.1),
+            deciding_id,
+            attempts_since.as_deref(),
+        )
+        .await?;
     Ok((available, paid_out_24h, recent_attempts))
 }
 

@@ -407,7 +407,7 @@ async fn scanned_payer(
     now: &str,
 ) -> Result<Result<CustomerRow, Decline>, OpError> {
     let found = match codes::resolve(state, s.code, now, s.t.timestamp()).await? {
-        Ok(r) if state.store.code_used(&r.code_hash).await? => Err("payment_code_used"),
+        Ok(r) if code_used(state, &r).await? => Err("payment_code_used"),
         other => other,
     };
     let bad = found.is_err();
@@ -424,17 +424,18 @@ async fn scanned_payer(
     }
 }
 
+/// Whether a resolved code was used already, asked only if its look-up did not tell.
+async fn code_used(state: &AppState, code: &codes::ResolvedCode) -> Result<bool, StoreError> {
+    match code.used {
+        Some(used) => Ok(used),
+        None => state.store.code_used(&code.code_hash).await,
+    }
+}
+
 /// Consumes a good code inside `work` and loads who pays with it; `None` when a
 /// concurrent scan spent it first.
 async fn payer(work: &mut Work, code: &codes::ResolvedCode) -> Result<Option<CustomerRow>, OpError> {
-    if !work.mark_code_used(&code.code_hash, &now().1).await? {
-        return Ok(None);
-    }
-    let customer = work
-        .customer(&code.customer_id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("code without customer".into()))?;
-    Ok(Some(customer))
+    Ok(work.spend_code(&code.code_hash, &code.customer_id, &now().1).await?)
 }
 
 /// Finds a payment the caller may see: another merchant's is "not found", another

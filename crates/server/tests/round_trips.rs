@@ -20,16 +20,25 @@ struct Statements;
 
 struct Sql(Option<String>);
 
-impl Visit for Sql {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "db.statement" || (field.name() == "summary" && self.0.is_none()) {
-            self.0 = Some(value.trim().to_string());
+impl Sql {
+    /// The full statement when sqlx gives it, else its summary (a short statement is all
+    /// summary, and its `db.statement` is empty).
+    fn keep(&mut self, field: &Field, value: String) {
+        let value = value.trim().to_string();
+        match field.name() {
+            "db.statement" if !value.is_empty() => self.0 = Some(value),
+            "summary" if self.0.is_none() => self.0 = Some(value),
+            _ => {}
         }
     }
+}
+
+impl Visit for Sql {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.keep(field, value.to_string());
+    }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "db.statement" || (field.name() == "summary" && self.0.is_none()) {
-            self.0 = Some(format!("{value:?}").trim_matches('"').trim().to_string());
-        }
+        self.keep(field, format!("{value:?}").trim_matches('"').to_string());
     }
 }
 
@@ -82,8 +91,15 @@ async fn statements_per_payment(db: Db) -> Vec<String> {
     best.unwrap()
 }
 
-/// What one till payment may cost, statements including BEGIN and COMMIT.
-const BUDGET: usize = 40;
+/// What one till payment may cost in statements (a COMMIT counts on PostgreSQL, where
+/// it is a round trip of its own; BEGIN travels with the first statement). Before issue
+/// #13's work it was 28 on PostgreSQL and 25 on SQLite.
+fn budget(backend: &str) -> usize {
+    match backend {
+        "postgres" => 17,
+        _ => 22,
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_till_payment_stays_within_its_round_trips() {
@@ -100,6 +116,7 @@ async fn a_till_payment_stays_within_its_round_trips() {
                 println!("{name} {:>2}. {}", i + 1, sql.split_whitespace().collect::<Vec<_>>().join(" "));
             }
         }
-        assert!(s.len() <= BUDGET, "{name}: {} statements, budget {BUDGET}: {s:#?}", s.len());
+        let budget = budget(name);
+        assert!(s.len() <= budget, "{name}: {} statements, budget {budget}: {s:#?}", s.len());
     }
 }

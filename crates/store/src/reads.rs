@@ -149,12 +149,18 @@ impl Store {
             .await?)
     }
 
-    /// The customer and expiry of an online payment code, by the code's hash.
-    pub async fn online_code(&self, code_hash: &str) -> StoreResult<Option<(String, String)>> {
-        Ok(sqlx::query_as("SELECT customer_id, expires_at FROM online_codes WHERE code_hash = $1")
-            .bind(code_hash)
-            .fetch_optional(&self.read)
-            .await?)
+    /// The customer and expiry of an online payment code, by the code's hash, and whether
+    /// it was used.
+    pub async fn online_code(&self, code_hash: &str) -> StoreResult<Option<(String, String, bool)>> {
+        // Whether it was used comes with it: one round trip for a scan's look at its code.
+        let row: Option<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT o.customer_id, o.expires_at, u.code_hash FROM online_codes o \
+             LEFT JOIN used_codes u ON u.code_hash = o.code_hash WHERE o.code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|(customer, expires_at, used)| (customer, expires_at, used.is_some())))
     }
 
     /// A payment by id.

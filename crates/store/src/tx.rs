@@ -416,6 +416,41 @@ impl WriteTx {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Spends a payment code and loads, locked, the customer it pays for; `None` when the
+    /// code was spent already (by a concurrent scan). On PostgreSQL one statement does
+    /// both (the code's row first, then the customer's lock, as two statements would).
+    pub async fn spend_code(
+        &mut self,
+        code_hash: &str,
+        customer_id: &str,
+        now: &str,
+    ) -> StoreResult<Option<CustomerRow>> {
+        let missing = || StoreError::Corrupt(format!("payment code of a missing customer {customer_id}"));
+        if self.backend == Backend::Sqlite {
+            if !self.mark_code_used(code_hash, now).await? {
+                return Ok(None);
+            }
+            return self.customer(customer_id).await?.ok_or_else(missing).map(Some);
+        }
+        let row = sqlx::query(
+            "WITH spent AS (INSERT INTO used_codes (code_hash, used_at) VALUES ($1, $2) \
+               ON CONFLICT (code_hash) DO NOTHING RETURNING code_hash) \
+             SELECT CAST((SELECT COUNT(*) FROM spent) AS BIGINT) AS fresh, c.* FROM customers c \
+             WHERE c.id = $3 FOR UPDATE OF c",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .bind(customer_id)
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .ok_or_else(missing)?;
+        let fresh: i64 = sqlx::Row::try_get(&row, "fresh")?;
+        if fresh != 1 {
+            return Ok(None);
+        }
+        Ok(Some(<CustomerRow as sqlx::FromRow<'_, sqlx::any::AnyRow>>::from_row(&row)?))
+    }
+
     /// Loads a payment by id, locked.
     pub async fn payment(&mut self, id: &str) -> StoreResult<Option<Payment>> {
         let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1{}", self.lock());
