@@ -245,17 +245,19 @@ async fn pay_merchant(
     let fee = payment::fee_for(c.amount, fee_bps);
     let entry = ledger::payment_entry(&c.payer.id, &merchant.id, c.amount, fee)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    post(work, "payment", &p.id, &entry, now).await?;
-    crate::stock::take(work, p, c.actor, now).await?;
     let before = p.status();
     p.charge(&c.payer.id, fee, now)
         .map_err(|e| ApiError::new(ErrorCode::PaymentNotPending, e.to_string()))?;
     p.customer_ref = Some(customer_ref(state, &merchant.id, &c.payer.id));
+    // The payment row first: the merchant's ledger rows, locked by the posting, are then
+    // held only for the audit head and the commit (what the hot merchant queues on).
     if stored {
         work.update_payment(p).await?;
     } else {
         work.insert_payment(p).await?;
     }
+    post(work, "payment", &p.id, &entry, now).await?;
+    crate::stock::take(work, p, c.actor, now).await?;
     crate::receipts::issue(&state.keys.sealer, work, p, &merchant.name, None, now, receipt).await?;
     let data = serde_json::to_value(views::payment(p, None)).map_err(ApiError::internal)?;
     let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());

@@ -804,11 +804,13 @@ async fn refund_in_tx(
         created_at: now.to_string(),
     };
     work.insert_refund(&refund).await?;
-    work.post_entry(&new_id(prefix::ENTRY), "refund", &refund.id, &entry, now).await?;
-    crate::stock::put_back(work, p, &refund.id, ask.items, ask.actor, now).await?;
     let before = json!({"status": p.status().as_str(), "refunded_amount": p.refunded.amount_minor()});
     p.apply_refund(&decision).map_err(|e| ApiError::new(ErrorCode::PaymentNotRefundable, e.to_string()))?;
     work.update_payment(p).await?;
+    // Posted last: the merchant's ledger rows are then held only for the audit head and
+    // the commit.
+    work.post_entry(&new_id(prefix::ENTRY), "refund", &refund.id, &entry, now).await?;
+    crate::stock::put_back(work, p, &refund.id, ask.items, ask.actor, now).await?;
     crate::receipts::issue(&state.keys.sealer, work, p, merchant_name, Some(&refund), now, None).await?;
     let data = json!({"refund": views::refund(&refund), "payment": views::payment(p, None)});
     let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());
