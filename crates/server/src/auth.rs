@@ -28,6 +28,9 @@ pub struct MerchantCaller {
     pub terminal_id: Option<String>,
     /// `merchant` (the owner), `manager` or `terminal` (a cashier's till).
     pub role: String,
+    /// The merchant as read with the key, when it was (a signed request): its handler
+    /// needs no second look-up.
+    pub merchant: Option<saoma_store::MerchantRow>,
 }
 
 impl MerchantCaller {
@@ -233,9 +236,9 @@ pub async fn merchant_auth(
         &received.params,
     )
     .map_err(|e| unauthenticated(ErrorCode::InvalidSignature, &e.to_string()))?;
-    let key = state.store.api_key(&received.key_id).await?;
+    let found = state.store.api_key_and_merchant(&received.key_id).await?;
     let now_text = now().1;
-    let Some(key) = key.filter(|k| k.is_live(&now_text)) else {
+    let Some((key, merchant)) = found.filter(|(k, _)| k.is_live(&now_text)) else {
         return Err(unauthenticated(ErrorCode::InvalidSignature, "unknown key or bad signature"));
     };
     let expected =
@@ -260,6 +263,7 @@ pub async fn merchant_auth(
         merchant_id: key.merchant_id,
         terminal_id: key.terminal_id,
         role: key.role,
+        merchant: Some(merchant),
     };
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(caller);

@@ -191,6 +191,19 @@ fn validate_create(req: &api::CreatePaymentRequest) -> ApiResult<Money> {
 /// Loads the caller's merchant and checks it may take payments.
 pub async fn active_merchant(state: &AppState, merchant_id: &str) -> ApiResult<MerchantRow> {
     let m = state.store.merchant(merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
+    active(m)
+}
+
+/// The caller's merchant, as read with its key when it was, if it may take payments.
+async fn callers_merchant(state: &AppState, caller: &MerchantCaller) -> ApiResult<MerchantRow> {
+    match &caller.merchant {
+        Some(m) if m.id == caller.merchant_id => active(m.clone()),
+        _ => active_merchant(state, &caller.merchant_id).await,
+    }
+}
+
+/// `m` if it may take payments.
+fn active(m: MerchantRow) -> ApiResult<MerchantRow> {
     if m.status != "active" {
         return Err(ApiError::forbidden("merchant is not active").with_code(ErrorCode::MerchantInactive));
     }
@@ -224,7 +237,7 @@ pub async fn create(
     let fp = fingerprint(&req, caller.terminal_id.as_deref());
     let req = crate::stock::priced(&state, &caller.merchant_id, req).await?;
     let amount = validate_create(&req)?;
-    let merchant = active_merchant(&state, &caller.merchant_id).await?;
+    let merchant = callers_merchant(&state, &caller).await?;
     if amount.currency().code() != merchant.currency {
         return Err(ApiError::invalid("currency", format!("this merchant takes {}", merchant.currency))
             .with_code(ErrorCode::CurrencyMismatch));

@@ -106,6 +106,7 @@ fn caller_of(key: saoma_store::ApiKeyRow) -> MerchantCaller {
         merchant_id: key.merchant_id,
         terminal_id: key.terminal_id,
         role: key.role,
+        merchant: None,
     }
 }
 

@@ -96,8 +96,8 @@ async fn statements_per_payment(db: Db) -> Vec<String> {
 /// #13's work it was 28 on PostgreSQL and 25 on SQLite.
 fn budget(backend: &str) -> usize {
     match backend {
-        "postgres" => 17,
-        _ => 22,
+        "postgres" => 16,
+        _ => 21,
     }
 }
 
