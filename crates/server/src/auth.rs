@@ -31,6 +31,9 @@ pub struct MerchantCaller {
     /// The key was rotated out: it works until its grace ends, for the tills to switch
     /// over, but may not manage keys or settings (it could outlive or undo its rotation).
     pub rotated_out: bool,
+    /// The merchant as read with the key, when it was (a signed request): its handler
+    /// needs no second look-up.
+    pub merchant: Option<saoma_store::MerchantRow>,
 }
 
 impl From<saoma_store::ApiKeyRow> for MerchantCaller {
@@ -41,6 +44,7 @@ impl From<saoma_store::ApiKeyRow> for MerchantCaller {
             merchant_id: key.merchant_id,
             terminal_id: key.terminal_id,
             role: key.role,
+            merchant: None,
         }
     }
 }
@@ -252,9 +256,9 @@ pub async fn merchant_auth(
         &received.params,
     )
     .map_err(|e| unauthenticated(ErrorCode::InvalidSignature, &e.to_string()))?;
-    let key = state.store.api_key(&received.key_id).await?;
+    let found = state.store.api_key_and_merchant(&received.key_id).await?;
     let now_text = now().1;
-    let Some(key) = key.filter(|k| k.is_live(&now_text)) else {
+    let Some((key, merchant)) = found.filter(|(k, _)| k.is_live(&now_text)) else {
         return Err(unauthenticated(ErrorCode::InvalidSignature, "unknown key or bad signature"));
     };
     let expected =
@@ -262,18 +266,19 @@ pub async fn merchant_auth(
     if !bool::from(expected.as_slice().ct_eq(received.signature.as_slice())) {
         return Err(unauthenticated(ErrorCode::InvalidSignature, "unknown key or bad signature"));
     }
-    // The nonce decides first, in its own transaction: a replayed request is refused
+    // The nonce decides first, committed on its own: a replayed request is refused
     // before it is counted, so replaying a captured request cannot spend the key's rate
     // budget. A fresh request is counted next, once the key is proven (nobody can spend
-    // another merchant's budget); if it is over the limit, the transaction rolls back and
-    // the nonce stays unused.
-    let mut tx = state.store.begin().await?;
-    if !tx.remember_nonce(&key.id, &received.nonce, now_unix).await? {
+    // another merchant's budget); if it is over the limit, the nonce is given back unused.
+    let Some(claim) = state.store.claim_nonce(&key.id, &received.nonce, now_unix).await? else {
         return Err(unauthenticated(ErrorCode::ReplayedRequest, "this nonce was already used"));
+    };
+    if let Err(e) = state.limits.check_key(&key.id) {
+        claim.give_back().await?;
+        return Err(e);
     }
-    state.limits.check_key(&key.id)?;
-    tx.commit().await?;
-    let caller = MerchantCaller::from(key);
+    claim.keep().await?;
+    let caller = MerchantCaller { merchant: Some(merchant), ..MerchantCaller::from(key) };
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)

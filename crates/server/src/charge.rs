@@ -195,14 +195,17 @@ async fn observe(
     let t = Utc::now();
     let ago = |hours: i64| crate::util::rfc3339(t - Duration::hours(hours));
     let window = (ago(DAILY_WINDOW_HOURS), ago(DAILY_WINDOW_HOURS + PENDING_HOURS_MAX));
-    let paid_out_24h =
-        work.paid_out_since(&c.payer.id, currency.code(), (&window.0, &window.1), deciding_id).await?;
-    let recent_attempts = if state.config.risk_velocity && c.count_velocity {
-        let since = crate::util::rfc3339(t - Duration::seconds(60));
-        Some(work.wallet_attempts(&c.payer.id, &since).await?)
-    } else {
-        None
-    };
+    let attempts_since = (state.config.risk_velocity && c.count_velocity)
+        .then(|| crate::util::rfc3339(t - Duration::seconds(60)));
+    let (paid_out_24h, recent_attempts) = work
+        .charge_history(
+            &c.payer.id,
+            currency.code(),
+            (&window.0, &window.1),
+            deciding_id,
+            attempts_since.as_deref(),
+        )
+        .await?;
     Ok((available, paid_out_24h, recent_attempts))
 }
 
@@ -242,17 +245,19 @@ async fn pay_merchant(
     let fee = payment::fee_for(c.amount, fee_bps);
     let entry = ledger::payment_entry(&c.payer.id, &merchant.id, c.amount, fee)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    post(work, "payment", &p.id, &entry, now).await?;
-    crate::stock::take(work, p, c.actor, now).await?;
     let before = p.status();
     p.charge(&c.payer.id, fee, now)
         .map_err(|e| ApiError::new(ErrorCode::PaymentNotPending, e.to_string()))?;
     p.customer_ref = Some(customer_ref(state, &merchant.id, &c.payer.id));
+    // The payment row first: the merchant's ledger rows, locked by the posting, are then
+    // held only for the audit head and the commit (what the hot merchant queues on).
     if stored {
         work.update_payment(p).await?;
     } else {
         work.insert_payment(p).await?;
     }
+    post(work, "payment", &p.id, &entry, now).await?;
+    crate::stock::take(work, p, c.actor, now).await?;
     crate::receipts::issue(&state.keys.sealer, work, p, &merchant.name, None, now, receipt).await?;
     let data = serde_json::to_value(views::payment(p, None)).map_err(ApiError::internal)?;
     let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());

@@ -10,6 +10,9 @@ use saoma_core::paycode::{self, PaymentCode};
 pub struct ResolvedCode {
     pub customer_id: String,
     pub code_hash: String,
+    /// Whether it was already used, when the look-up told (an online code's does, in the
+    /// same query); `None`: ask `Store::code_used`.
+    pub used: Option<bool>,
 }
 
 /// The hash a code is stored and marked used under.
@@ -30,8 +33,10 @@ pub async fn resolve(
     match parsed {
         PaymentCode::Online(_) => match state.store.online_code(&hash).await? {
             None => Ok(Err("invalid_payment_code")),
-            Some((_, expires_at)) if expires_at.as_str() <= now => Ok(Err("payment_code_expired")),
-            Some((customer_id, _)) => Ok(Ok(ResolvedCode { customer_id, code_hash: hash })),
+            Some((_, expires_at, _)) if expires_at.as_str() <= now => Ok(Err("payment_code_expired")),
+            Some((customer_id, _, used)) => {
+                Ok(Ok(ResolvedCode { customer_id, code_hash: hash, used: Some(used) }))
+            }
         },
         PaymentCode::Offline { locator, otp } => {
             // One indexed look-up per step: the locator deciphers to the slot of that step.
@@ -47,7 +52,11 @@ pub async fn resolve(
             };
             for step in paycode::accepted_steps(now_unix) {
                 if let Some(device) = check(step).await? {
-                    return Ok(Ok(ResolvedCode { customer_id: device.customer_id, code_hash: hash }));
+                    return Ok(Ok(ResolvedCode {
+                        customer_id: device.customer_id,
+                        code_hash: hash,
+                        used: None,
+                    }));
                 }
             }
             for step in paycode::expired_steps(now_unix) {

@@ -192,6 +192,19 @@ fn validate_create(req: &api::CreatePaymentRequest) -> ApiResult<Money> {
 /// Loads the caller's merchant and checks it may take payments.
 pub async fn active_merchant(state: &AppState, merchant_id: &str) -> ApiResult<MerchantRow> {
     let m = state.store.merchant(merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
+    active(m)
+}
+
+/// The caller's merchant, as read with its key when it was, if it may take payments.
+async fn callers_merchant(state: &AppState, caller: &MerchantCaller) -> ApiResult<MerchantRow> {
+    match &caller.merchant {
+        Some(m) if m.id == caller.merchant_id => active(m.clone()),
+        _ => active_merchant(state, &caller.merchant_id).await,
+    }
+}
+
+/// `m` if it may take payments.
+fn active(m: MerchantRow) -> ApiResult<MerchantRow> {
     if m.status != "active" {
         return Err(ApiError::forbidden("merchant is not active").with_code(ErrorCode::MerchantInactive));
     }
@@ -225,7 +238,7 @@ pub async fn create(
     let fp = fingerprint(&req, caller.terminal_id.as_deref());
     let req = crate::stock::priced(&state, &caller.merchant_id, req).await?;
     let amount = validate_create(&req)?;
-    let merchant = active_merchant(&state, &caller.merchant_id).await?;
+    let merchant = callers_merchant(&state, &caller).await?;
     if amount.currency().code() != merchant.currency {
         return Err(ApiError::invalid("currency", format!("this merchant takes {}", merchant.currency))
             .with_code(ErrorCode::CurrencyMismatch));
@@ -408,7 +421,7 @@ async fn scanned_payer(
     now: &str,
 ) -> Result<Result<CustomerRow, Decline>, OpError> {
     let found = match codes::resolve(state, s.code, now, s.t.timestamp()).await? {
-        Ok(r) if state.store.code_used(&r.code_hash).await? => Err("payment_code_used"),
+        Ok(r) if code_used(state, &r).await? => Err("payment_code_used"),
         other => other,
     };
     let bad = found.is_err();
@@ -425,17 +438,18 @@ async fn scanned_payer(
     }
 }
 
+/// Whether a resolved code was used already, asked only if its look-up did not tell.
+async fn code_used(state: &AppState, code: &codes::ResolvedCode) -> Result<bool, StoreError> {
+    match code.used {
+        Some(used) => Ok(used),
+        None => state.store.code_used(&code.code_hash).await,
+    }
+}
+
 /// Consumes a good code inside `work` and loads who pays with it; `None` when a
 /// concurrent scan spent it first.
 async fn payer(work: &mut Work, code: &codes::ResolvedCode) -> Result<Option<CustomerRow>, OpError> {
-    if !work.mark_code_used(&code.code_hash, &now().1).await? {
-        return Ok(None);
-    }
-    let customer = work
-        .customer(&code.customer_id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("code without customer".into()))?;
-    Ok(Some(customer))
+    Ok(work.spend_code(&code.code_hash, &code.customer_id, &now().1).await?)
 }
 
 /// Finds a payment the caller may see: another merchant's is "not found", another
@@ -804,11 +818,13 @@ async fn refund_in_tx(
         created_at: now.to_string(),
     };
     work.insert_refund(&refund).await?;
-    work.post_entry(&new_id(prefix::ENTRY), "refund", &refund.id, &entry, now).await?;
-    crate::stock::put_back(work, p, &refund.id, ask.items, ask.actor, now).await?;
     let before = json!({"status": p.status().as_str(), "refunded_amount": p.refunded.amount_minor()});
     p.apply_refund(&decision).map_err(|e| ApiError::new(ErrorCode::PaymentNotRefundable, e.to_string()))?;
     work.update_payment(p).await?;
+    // Posted last: the merchant's ledger rows are then held only for the audit head and
+    // the commit.
+    work.post_entry(&new_id(prefix::ENTRY), "refund", &refund.id, &entry, now).await?;
+    crate::stock::put_back(work, p, &refund.id, ask.items, ask.actor, now).await?;
     crate::receipts::issue(&state.keys.sealer, work, p, merchant_name, Some(&refund), now, None).await?;
     let data = json!({"refund": views::refund(&refund), "payment": views::payment(p, None)});
     let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());

@@ -10,6 +10,7 @@
 mod access;
 mod batch;
 mod bulk;
+mod deferred;
 mod desk;
 mod guards;
 mod products;
@@ -290,6 +291,39 @@ impl Store {
         Ok(WriteTx::new(tx, self.backend, self.shards.clone(), self.flushes.clone()))
     }
 
+    /// Remembers a request's nonce, unless the key used it before (`None`: a replay). The
+    /// claim is kept with [`NonceClaim::keep`] or given back with [`NonceClaim::give_back`]
+    /// (a request refused after its nonce was taken leaves it unused). On PostgreSQL the
+    /// nonce is one statement committed on its own (one round trip, not an insert and a
+    /// commit), and giving it back deletes it; elsewhere it is a transaction, committed or
+    /// rolled back.
+    pub async fn claim_nonce(
+        &self,
+        key_id: &str,
+        nonce: &str,
+        now_unix: i64,
+    ) -> StoreResult<Option<NonceClaim>> {
+        if self.backend == Backend::Postgres {
+            let r = sqlx::query(
+                "INSERT INTO nonces (key_id, nonce, seen_at) VALUES ($1, $2, $3) ON CONFLICT (key_id, nonce) DO NOTHING",
+            )
+            .bind(key_id)
+            .bind(nonce)
+            .bind(now_unix)
+            .execute(&self.write)
+            .await?;
+            self.flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let claim = NonceClaim::Committed {
+                pool: self.write.clone(),
+                key_id: key_id.into(),
+                nonce: nonce.into(),
+            };
+            return Ok((r.rows_affected() == 1).then_some(claim));
+        }
+        let mut tx = self.begin().await?;
+        Ok(tx.remember_nonce(key_id, nonce, now_unix).await?.then_some(NonceClaim::InTx(Box::new(tx))))
+    }
+
     /// How many write transactions reached the database: a group commit's batch counts
     /// once however many operations it holds (`saoma_store_flushes_total`).
     pub fn flushes(&self) -> u64 {
@@ -342,6 +376,42 @@ impl Store {
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+    }
+}
+
+/// A request's nonce, taken by [`Store::claim_nonce`].
+pub enum NonceClaim {
+    /// Committed already; giving it back deletes it.
+    Committed { pool: AnyPool, key_id: String, nonce: String },
+    /// Inside a transaction of its own, committed by `keep`.
+    InTx(Box<WriteTx>),
+}
+
+impl NonceClaim {
+    /// The nonce stays used.
+    pub async fn keep(self) -> StoreResult<()> {
+        match self {
+            NonceClaim::Committed { .. } => Ok(()),
+            NonceClaim::InTx(tx) => tx.commit().await,
+        }
+    }
+
+    /// The nonce was not spent after all (the request was refused before anything else).
+    pub async fn give_back(self) -> StoreResult<()> {
+        match self {
+            NonceClaim::Committed { pool, key_id, nonce } => {
+                sqlx::query("DELETE FROM nonces WHERE key_id = $1 AND nonce = $2")
+                    .bind(key_id)
+                    .bind(nonce)
+                    .execute(&pool)
+                    .await?;
+                Ok(())
+            }
+            NonceClaim::InTx(tx) => {
+                drop(tx);
+                Ok(())
+            }
+        }
     }
 }
 

@@ -82,6 +82,36 @@ impl Store {
         Ok(sqlx::query_as("SELECT * FROM api_keys WHERE id = $1").bind(id).fetch_optional(&self.read).await?)
     }
 
+    /// An API key by id with its merchant as it stands now, in one query (a signed
+    /// request's key and the merchant its handler needs: one round trip, not two).
+    pub async fn api_key_and_merchant(&self, id: &str) -> StoreResult<Option<(ApiKeyRow, MerchantRow)>> {
+        let row = sqlx::query(
+            "SELECT k.*, m.id AS m_id, m.name AS m_name, m.mcc AS m_mcc, m.city AS m_city, \
+               m.country AS m_country, m.currency AS m_currency, m.fee_bps AS m_fee_bps, \
+               m.timezone AS m_timezone, m.status AS m_status, m.created_at AS m_created_at \
+             FROM api_keys k JOIN merchants m ON m.id = k.merchant_id WHERE k.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let key = <ApiKeyRow as sqlx::FromRow<'_, sqlx::any::AnyRow>>::from_row(&row)?;
+        let get = |c: &str| sqlx::Row::try_get::<String, _>(&row, c);
+        let merchant = MerchantRow {
+            id: get("m_id")?,
+            name: get("m_name")?,
+            mcc: get("m_mcc")?,
+            city: get("m_city")?,
+            country: get("m_country")?,
+            currency: get("m_currency")?,
+            fee_bps: sqlx::Row::try_get(&row, "m_fee_bps")?,
+            timezone: get("m_timezone")?,
+            status: get("m_status")?,
+            created_at: get("m_created_at")?,
+        };
+        Ok(Some((key, merchant)))
+    }
+
     /// A customer by id.
     pub async fn customer(&self, id: &str) -> StoreResult<Option<CustomerRow>> {
         Ok(sqlx::query_as("SELECT * FROM customers WHERE id = $1")
@@ -149,12 +179,18 @@ impl Store {
             .await?)
     }
 
-    /// The customer and expiry of an online payment code, by the code's hash.
-    pub async fn online_code(&self, code_hash: &str) -> StoreResult<Option<(String, String)>> {
-        Ok(sqlx::query_as("SELECT customer_id, expires_at FROM online_codes WHERE code_hash = $1")
-            .bind(code_hash)
-            .fetch_optional(&self.read)
-            .await?)
+    /// The customer and expiry of an online payment code, by the code's hash, and whether
+    /// it was used.
+    pub async fn online_code(&self, code_hash: &str) -> StoreResult<Option<(String, String, bool)>> {
+        // Whether it was used comes with it: one round trip for a scan's look at its code.
+        let row: Option<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT o.customer_id, o.expires_at, u.code_hash FROM online_codes o \
+             LEFT JOIN used_codes u ON u.code_hash = o.code_hash WHERE o.code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|(customer, expires_at, used)| (customer, expires_at, used.is_some())))
     }
 
     /// A payment by id.

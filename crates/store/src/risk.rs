@@ -3,6 +3,7 @@
 //! Times are RFC 3339 UTC text, so windows compare as strings.
 
 use crate::{RiskDecisionRow, Store, StoreResult, WriteTx};
+use sqlx::AssertSqlSafe;
 
 impl Store {
     /// Payment attempts a terminal made since `since`.
@@ -44,45 +45,43 @@ impl Store {
 }
 
 impl WriteTx {
-    /// What a customer paid out in `currency` since `since`: payments paid (refunded ones
-    /// included: a limit counts what left the wallet) and transfers sent, except `except_id`
-    /// (the payment or transfer being decided, which the caller adds itself).
-    /// `created_since` bounds the index scan: no payment made before it can be paid since
-    /// `since`.
-    pub async fn paid_out_since(
+    /// What a charge's decision counts, read in one statement inside the charge's
+    /// transaction once the payer's wallet is locked: what the customer paid out in
+    /// `currency` since `since` (payments paid, refunded ones included: a limit counts what
+    /// left the wallet; and transfers sent), except `except_id` (the payment or transfer
+    /// being decided, which the caller adds itself), and, when `attempts_since` is given,
+    /// how many payment attempts they made since then. `created_since` bounds the index
+    /// scan: no payment made before it can be paid since `since`.
+    pub async fn charge_history(
         &mut self,
         customer_id: &str,
         currency: &str,
         (since, created_since): (&str, &str),
         except_id: &str,
-    ) -> StoreResult<i64> {
-        let (n,): (i64,) = sqlx::query_as(
+        attempts_since: Option<&str>,
+    ) -> StoreResult<(i64, Option<i64>)> {
+        let attempts = match attempts_since {
+            Some(_) => {
+                "CAST((SELECT COUNT(*) FROM payments WHERE customer_id = $1 AND created_at >= $6) AS BIGINT)"
+            }
+            None => "CAST(NULL AS BIGINT)",
+        };
+        let sql = format!(
             "SELECT CAST(COALESCE((SELECT SUM(amount) FROM payments WHERE customer_id = $1 AND currency = $2 \
                  AND created_at >= $5 AND paid_at >= $3 AND status IN ('succeeded', 'refunded') AND id <> $4), 0) \
                + COALESCE((SELECT SUM(amount) FROM transfers WHERE from_customer_id = $1 AND currency = $2 \
-                 AND created_at >= $3 AND id <> $4), 0) AS BIGINT)",
-        )
-        .bind(customer_id)
-        .bind(currency)
-        .bind(since)
-        .bind(except_id)
-        .bind(created_since)
-        .fetch_one(self.conn())
-        .await?;
-        Ok(n)
-    }
-
-    /// Payment attempts a customer made since `since`, counted inside the charge's
-    /// transaction.
-    pub async fn wallet_attempts(&mut self, customer_id: &str, since: &str) -> StoreResult<i64> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE customer_id = $1 AND created_at >= $2",
-        )
-        .bind(customer_id)
-        .bind(since)
-        .fetch_one(self.conn())
-        .await?;
-        Ok(n)
+                 AND created_at >= $3 AND id <> $4), 0) AS BIGINT), {attempts}"
+        );
+        let mut q = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(customer_id)
+            .bind(currency)
+            .bind(since)
+            .bind(except_id)
+            .bind(created_since);
+        if let Some(t) = attempts_since {
+            q = q.bind(t);
+        }
+        Ok(q.fetch_one(self.conn()).await?)
     }
 
     /// Keeps a risk decline.

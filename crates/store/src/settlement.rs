@@ -130,7 +130,7 @@ impl WriteTx {
         cutoff: &str,
     ) -> StoreResult<i64> {
         // "" sorts before every timestamp: everything before the cutoff.
-        let sums = payable_movement_on(self.conn(), merchant_id, "", cutoff).await?;
+        let sums = payable_movement_on(self.flushed().await?, merchant_id, "", cutoff).await?;
         Ok(sums.into_iter().find(|s| s.currency == currency).map_or(0, |s| s.total))
     }
 

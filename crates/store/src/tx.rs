@@ -17,7 +17,12 @@ pub struct WriteTx {
     backend: Backend,
     pub(crate) shards: std::sync::Arc<AccountShards>,
     audit_chain: Option<i64>,
+    /// True once this transaction appended an audit record (its head update may be held
+    /// back in `deferred`).
+    audited: bool,
     flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Writes held back until the commit or a read of their tables (`crate::deferred`).
+    deferred: crate::deferred::Deferred,
 }
 
 /// Where a transaction's statements go: a transaction of its own, or an operation (a
@@ -102,7 +107,15 @@ impl WriteTx {
         shards: std::sync::Arc<AccountShards>,
         flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     ) -> WriteTx {
-        WriteTx { tx, backend, shards, audit_chain: None, flushes }
+        WriteTx {
+            tx,
+            backend,
+            shards,
+            audit_chain: None,
+            audited: false,
+            flushes,
+            deferred: Default::default(),
+        }
     }
 
     /// The engine this transaction runs on.
@@ -127,6 +140,20 @@ impl WriteTx {
 
     pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.tx
+    }
+
+    /// The connection, once every held-back write has been sent: for statements that read
+    /// a table whose writes may be deferred (`crate::deferred`).
+    pub(crate) async fn flushed(&mut self) -> StoreResult<&mut sqlx::AnyConnection> {
+        if !self.deferred.is_empty() {
+            self.deferred.flush(&mut self.tx, self.backend).await?;
+        }
+        Ok(&mut self.tx)
+    }
+
+    /// Holds a write back until the commit or a read of its table (`crate::deferred`).
+    pub(crate) fn defer(&mut self, sql: impl Into<String>, args: Vec<crate::deferred::Arg>) {
+        self.deferred.push(sql, args);
     }
 
     /// Every value of one of the [`SEALED_COLUMNS`]: (row key, value).
@@ -164,7 +191,8 @@ impl WriteTx {
 
     /// Commits everything done in this transaction; in a group commit, returns once the
     /// batch holding it has committed.
-    pub async fn commit(self) -> StoreResult<()> {
+    pub async fn commit(mut self) -> StoreResult<()> {
+        self.flushed().await?;
         match self.tx {
             Conn::Own(tx) => {
                 tx.commit().await.map_err(StoreError::from_sqlx)?;
@@ -386,6 +414,41 @@ impl WriteTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Spends a payment code and loads, locked, the customer it pays for; `None` when the
+    /// code was spent already (by a concurrent scan). On PostgreSQL one statement does
+    /// both (the code's row first, then the customer's lock, as two statements would).
+    pub async fn spend_code(
+        &mut self,
+        code_hash: &str,
+        customer_id: &str,
+        now: &str,
+    ) -> StoreResult<Option<CustomerRow>> {
+        let missing = || StoreError::Corrupt(format!("payment code of a missing customer {customer_id}"));
+        if self.backend == Backend::Sqlite {
+            if !self.mark_code_used(code_hash, now).await? {
+                return Ok(None);
+            }
+            return self.customer(customer_id).await?.ok_or_else(missing).map(Some);
+        }
+        let row = sqlx::query(
+            "WITH spent AS (INSERT INTO used_codes (code_hash, used_at) VALUES ($1, $2) \
+               ON CONFLICT (code_hash) DO NOTHING RETURNING code_hash) \
+             SELECT CAST((SELECT COUNT(*) FROM spent) AS BIGINT) AS fresh, c.* FROM customers c \
+             WHERE c.id = $3 FOR UPDATE OF c",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .bind(customer_id)
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .ok_or_else(missing)?;
+        let fresh: i64 = sqlx::Row::try_get(&row, "fresh")?;
+        if fresh != 1 {
+            return Ok(None);
+        }
+        Ok(Some(<CustomerRow as sqlx::FromRow<'_, sqlx::any::AnyRow>>::from_row(&row)?))
     }
 
     /// Loads a payment by id, locked.
@@ -627,8 +690,9 @@ impl WriteTx {
     }
 
     /// Records a journal entry and applies its postings to the accounts (split accounts:
-    /// to one of their shard rows) in a few statements (the entry, one per wallet, one for
-    /// every other account, one for the postings), locking rows in one global order
+    /// to one of their shard rows) in a few statements (one per wallet, one for every other
+    /// account; the entry and its postings held back until the commit, see
+    /// `crate::deferred`), locking rows in one global order
     /// (wallets first, then by id) so concurrent writers on PostgreSQL cannot deadlock.
     /// Fails with [`StoreError::InsufficientFunds`] when a wallet would go below zero; the
     /// caller then drops the transaction, so nothing of it lands.
@@ -640,14 +704,6 @@ impl WriteTx {
         entry: &JournalEntry,
         now: &str,
     ) -> StoreResult<()> {
-        sqlx::query("INSERT INTO journal_entries (id, kind, ref_id, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(entry_id)
-            .bind(kind)
-            .bind(ref_id)
-            .bind(now)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(StoreError::from_sqlx)?;
         let postings: Vec<_> = entry.postings().iter().map(|p| (self.shards.row_id(&p.account), p)).collect();
         // One change per account row, in the global lock order: wallets first (a charge
         // locks them before it decides), then every other row, each group by id.
@@ -682,21 +738,27 @@ impl WriteTx {
             }
             q.execute(&mut *self.tx).await?;
         }
+        // The entry and its lines are new rows nothing in this transaction reads back.
+        self.defer(
+            "INSERT INTO journal_entries (id, kind, ref_id, created_at) VALUES ($1, $2, $3, $4)",
+            vec![entry_id.into(), kind.into(), ref_id.into(), now.into()],
+        );
         let sql = format!(
             "INSERT INTO postings (entry_id, account_id, direction, amount, currency) VALUES {}",
             values_list(postings.len(), 5)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut args = Vec::with_capacity(postings.len() * 5);
         for (account_id, p) in &postings {
             let (amount, currency) = (p.amount.amount_minor(), p.amount.currency().code());
-            q = q
-                .bind(entry_id)
-                .bind(account_id.as_str())
-                .bind(p.direction.as_str())
-                .bind(amount)
-                .bind(currency);
+            args.extend([
+                entry_id.into(),
+                account_id.as_str().into(),
+                p.direction.as_str().into(),
+                amount.into(),
+                currency.into(),
+            ]);
         }
-        q.execute(&mut *self.tx).await?;
+        self.defer(sql, args);
         Ok(())
     }
 
@@ -733,44 +795,57 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Appends an event to the outbox; webhooks and live feeds read it after commit.
+    /// Appends an event to the outbox (held back until the commit); webhooks and live feeds
+    /// read it after commit.
     pub async fn insert_event(&mut self, e: &NewEvent<'_>, now: &str) -> StoreResult<()> {
         let tx_id = match self.backend {
             Backend::Postgres => "CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)",
             Backend::Sqlite => "0",
         };
-        sqlx::query(AssertSqlSafe(format!(
+        let sql = format!(
             "INSERT INTO events (id, merchant_id, terminal_id, customer_id, kind, data, created_at, tx_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, {tx_id})"
-        )))
-        .bind(e.id)
-        .bind(e.merchant_id)
-        .bind(e.terminal_id)
-        .bind(e.customer_id)
-        .bind(e.kind)
-        .bind(e.data.to_string())
-        .bind(now)
-        .execute(&mut *self.tx)
-        .await?;
+        );
+        let args = vec![
+            e.id.into(),
+            e.merchant_id.into(),
+            e.terminal_id.into(),
+            e.customer_id.into(),
+            e.kind.into(),
+            e.data.to_string().into(),
+            now.into(),
+        ];
+        self.defer(sql, args);
         Ok(())
     }
 
     /// Appends an audit record to this transaction's hash chain. The chain head is locked
     /// until commit, so the chain has no gaps or forks; there are several chains (one on
     /// SQLite) so concurrent writers seldom wait on one head, and a transaction keeps to
-    /// one chain. Callers append audit records last, after their other writes.
+    /// one chain. Callers append audit records last, after their other writes. The record
+    /// and the head's new value are held back until the commit (`crate::deferred`): the
+    /// head's row is locked already, so they wait on nobody.
     pub async fn insert_audit(&mut self, a: &AuditRecord<'_>, now: &str) -> StoreResult<()> {
         let chain = *self.audit_chain.get_or_insert_with(|| self.shards.next_chain());
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO audit_heads (chain, seq_no, hash) VALUES ($1, 0, '{}') ON CONFLICT (chain) DO NOTHING",
-            saoma_core::audit::GENESIS
-        )))
-        .bind(chain)
-        .execute(&mut *self.tx)
-        .await?;
         let sql = format!("SELECT seq_no, hash FROM audit_heads WHERE chain = $1{}", self.lock());
-        let (seq_no, prev): (i64, String) =
-            sqlx::query_as(AssertSqlSafe(sql)).bind(chain).fetch_one(&mut *self.tx).await?;
+        // A second record in one transaction reads the head the first one left.
+        let conn = if self.audited { self.flushed().await? } else { &mut *self.tx };
+        let head: Option<(i64, String)> =
+            sqlx::query_as(AssertSqlSafe(sql.clone())).bind(chain).fetch_optional(&mut *conn).await?;
+        let (seq_no, prev) = match head {
+            Some(head) => head,
+            // The chain's first record: its head is made (once per chain, ever), then locked.
+            None => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO audit_heads (chain, seq_no, hash) VALUES ($1, 0, '{}') ON CONFLICT (chain) DO NOTHING",
+                    saoma_core::audit::GENESIS
+                )))
+                .bind(chain)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query_as(AssertSqlSafe(sql)).bind(chain).fetch_one(&mut *conn).await?
+            }
+        };
         let detail = a.detail.to_string();
         let fields = saoma_core::audit::AuditFields {
             chain,
@@ -782,27 +857,26 @@ impl WriteTx {
             created_at: now,
         };
         let hash = saoma_core::audit::link_hash(&prev, &fields);
-        sqlx::query(
+        self.defer(
             "INSERT INTO audit_log (actor, action, object_id, detail, created_at, chain, chain_seq, prev_hash, hash) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(a.actor)
-        .bind(a.action)
-        .bind(a.object_id)
-        .bind(&detail)
-        .bind(now)
-        .bind(chain)
-        .bind(seq_no + 1)
-        .bind(&prev)
-        .bind(&hash)
-        .execute(&mut *self.tx)
-        .await?;
-        sqlx::query("UPDATE audit_heads SET seq_no = $1, hash = $2 WHERE chain = $3")
-            .bind(seq_no + 1)
-            .bind(&hash)
-            .bind(chain)
-            .execute(&mut *self.tx)
-            .await?;
+            vec![
+                a.actor.into(),
+                a.action.into(),
+                a.object_id.into(),
+                detail.into(),
+                now.into(),
+                chain.into(),
+                (seq_no + 1).into(),
+                prev.into(),
+                (&hash).into(),
+            ],
+        );
+        self.defer(
+            "UPDATE audit_heads SET seq_no = $1, hash = $2 WHERE chain = $3",
+            vec![(seq_no + 1).into(), hash.into(), chain.into()],
+        );
+        self.audited = true;
         Ok(())
     }
 
@@ -810,7 +884,7 @@ impl WriteTx {
     /// Not locked: a checkpoint must not hold up the writers of the chains.
     pub async fn audit_heads(&mut self) -> StoreResult<Vec<(i64, i64, String)>> {
         Ok(sqlx::query_as("SELECT chain, seq_no, hash FROM audit_heads ORDER BY chain")
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.flushed().await?)
             .await?)
     }
 
@@ -859,22 +933,23 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Records an issued receipt.
+    /// Records an issued receipt (held back until the commit).
     pub async fn insert_receipt(&mut self, r: &ReceiptRow) -> StoreResult<()> {
-        sqlx::query(
+        let args = vec![
+            (&r.id).into(),
+            (&r.payment_id).into(),
+            (&r.refund_id).into(),
+            (&r.merchant_id).into(),
+            (&r.customer_id).into(),
+            (&r.kid).into(),
+            (&r.jws).into(),
+            (&r.created_at).into(),
+        ];
+        self.defer(
             "INSERT INTO receipts (id, payment_id, refund_id, merchant_id, customer_id, kid, jws, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&r.id)
-        .bind(&r.payment_id)
-        .bind(&r.refund_id)
-        .bind(&r.merchant_id)
-        .bind(&r.customer_id)
-        .bind(&r.kid)
-        .bind(&r.jws)
-        .bind(&r.created_at)
-        .execute(&mut *self.tx)
-        .await?;
+            args,
+        );
         Ok(())
     }
 

@@ -53,17 +53,12 @@ impl WriteTx {
         body: &str,
         now: &str,
     ) -> StoreResult<()> {
-        sqlx::query(
+        // Held back until the commit (`crate::deferred`): a new row nothing reads back here.
+        self.defer(
             "INSERT INTO webhook_deliveries (id, merchant_id, kind, body, status, attempts, next_attempt_at, created_at) \
              SELECT $1, merchant_id, $2, $3, 'pending', 0, $4, $4 FROM webhook_endpoints WHERE merchant_id = $5",
-        )
-        .bind(event_id)
-        .bind(kind)
-        .bind(body)
-        .bind(now)
-        .bind(merchant_id)
-        .execute(self.conn())
-        .await?;
+            vec![event_id.into(), kind.into(), body.into(), now.into(), merchant_id.into()],
+        );
         Ok(())
     }
 
@@ -76,7 +71,7 @@ impl WriteTx {
         .bind(now)
         .bind(id)
         .bind(merchant_id)
-        .execute(self.conn())
+        .execute(self.flushed().await?)
         .await?;
         Ok(r.rows_affected() == 1)
     }

@@ -1,0 +1,181 @@
+//! Writes a transaction never reads back (ledger lines, the receipt, the outbox event and
+//! its webhook delivery, the audit record and its chain head's new value), held back and
+//! sent together before the commit: on PostgreSQL as one statement (each write a
+//! data-modifying `WITH` of it), so a payment's tail costs one round trip instead of one
+//! per row; on SQLite one statement each, in the order they were asked for (SQLite has no
+//! data-modifying `WITH`, and its statements are calls into a thread, not network trips).
+//!
+//! Only inserts of new rows and the update of a row the transaction has locked already
+//! may be deferred: nothing held back takes a lock another writer could be waiting on, so
+//! the lock order of ARCHITECTURE.md is untouched. Whatever reads a deferred table inside
+//! the same transaction flushes first (`WriteTx::flushed`).
+
+use crate::{Backend, StoreError, StoreResult};
+use sqlx::AssertSqlSafe;
+
+/// A value bound to a deferred statement.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Arg {
+        Arg::Text(Some(s.to_string()))
+    }
+}
+
+impl From<&String> for Arg {
+    fn from(s: &String) -> Arg {
+        Arg::Text(Some(s.clone()))
+    }
+}
+
+impl From<String> for Arg {
+    fn from(s: String) -> Arg {
+        Arg::Text(Some(s))
+    }
+}
+
+impl From<Option<&str>> for Arg {
+    fn from(s: Option<&str>) -> Arg {
+        Arg::Text(s.map(str::to_string))
+    }
+}
+
+impl From<&Option<String>> for Arg {
+    fn from(s: &Option<String>) -> Arg {
+        Arg::Text(s.clone())
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(n: i64) -> Arg {
+        Arg::Int(Some(n))
+    }
+}
+
+/// One held-back write: SQL with placeholders `$1..$n` and its `n` values.
+struct Write {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+/// The writes a transaction holds back, in the order they were asked for.
+#[derive(Default)]
+pub(crate) struct Deferred {
+    writes: Vec<Write>,
+}
+
+impl Deferred {
+    /// Holds back `sql` (an `INSERT` or an `UPDATE` of an already locked row; constants of
+    /// this crate, never input) with its values.
+    pub(crate) fn push(&mut self, sql: impl Into<String>, args: Vec<Arg>) {
+        self.writes.push(Write { sql: sql.into(), args });
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Sends every held-back write on `conn`, and forgets them.
+    pub(crate) async fn flush(
+        &mut self,
+        conn: &mut sqlx::AnyConnection,
+        backend: Backend,
+    ) -> StoreResult<()> {
+        let writes = std::mem::take(&mut self.writes);
+        if writes.is_empty() {
+            return Ok(());
+        }
+        if backend == Backend::Postgres && writes.len() > 1 {
+            let (sql, args) = combined(&writes);
+            return run(conn, sql, &args).await;
+        }
+        for w in writes {
+            run(conn, w.sql, &w.args).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn run(conn: &mut sqlx::AnyConnection, sql: String, args: &[Arg]) -> StoreResult<()> {
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for a in args {
+        q = match a {
+            Arg::Text(v) => q.bind(v.clone()),
+            Arg::Int(v) => q.bind(*v),
+        };
+    }
+    q.execute(conn).await.map_err(StoreError::from_sqlx)?;
+    Ok(())
+}
+
+/// The writes as one PostgreSQL statement: every write but the last a `WITH` of the last,
+/// each one's placeholders moved past those of the writes before it.
+fn combined(writes: &[Write]) -> (String, Vec<Arg>) {
+    let mut sql = String::from("WITH ");
+    let mut args = Vec::new();
+    let last = writes.len() - 1;
+    for (i, w) in writes.iter().enumerate() {
+        let moved = renumber(&w.sql, args.len());
+        if i < last {
+            sql.push_str(&format!("w{i} AS ({moved}){}", if i + 1 < last { ", " } else { " " }));
+        } else {
+            sql.push_str(&moved);
+        }
+        args.extend(w.args.iter().cloned());
+    }
+    (sql, args)
+}
+
+/// `sql` with every placeholder `$k` made `$(k + offset)`. The SQL deferred here has no `$`
+/// anywhere else (no dollar quoting, no `$` in literals).
+fn renumber(sql: &str, offset: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            digits.push(*d);
+            chars.next();
+        }
+        match digits.parse::<usize>() {
+            Ok(k) => out.push_str(&format!("${}", k + offset)),
+            Err(_) => out.push('$'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_move_past_the_writes_before() {
+        assert_eq!(renumber("VALUES ($1, $2, $10, $2)", 3), "VALUES ($4, $5, $13, $5)");
+        assert_eq!(renumber("no placeholders", 7), "no placeholders");
+    }
+
+    #[test]
+    fn writes_combine_into_one_statement() {
+        let writes = vec![
+            Write { sql: "INSERT INTO a (x) VALUES ($1)".into(), args: vec![1.into()] },
+            Write { sql: "INSERT INTO b (x, y) VALUES ($1, $2)".into(), args: vec![2.into(), "y".into()] },
+            Write { sql: "UPDATE c SET x = $1 WHERE id = $2".into(), args: vec![3.into(), 4.into()] },
+        ];
+        let (sql, args) = combined(&writes);
+        assert_eq!(
+            sql,
+            "WITH w0 AS (INSERT INTO a (x) VALUES ($1)), w1 AS (INSERT INTO b (x, y) VALUES ($2, $3)) \
+             UPDATE c SET x = $4 WHERE id = $5"
+        );
+        assert_eq!(args.len(), 5);
+    }
+}
