@@ -66,6 +66,14 @@ impl ApiError {
         ApiError { payment_id, ..ApiError::new(code, code.meaning().trim_start_matches("declined: ")) }
     }
 
+    /// 429 `rate_limited`, with when to retry (`Retry-After`, at least 1 s).
+    pub fn rate_limited(message: impl Into<String>, retry_after_seconds: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after_seconds.max(1)),
+            ..ApiError::new(ErrorCode::RateLimited, message)
+        }
+    }
+
     /// The same error with another code (and so, perhaps, another status).
     pub fn with_code(mut self, code: ErrorCode) -> ApiError {
         self.code = code;

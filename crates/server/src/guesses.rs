@@ -116,11 +116,8 @@ pub async fn count_recipient_lookup(
     }
     let ends = DateTime::parse_from_rfc3339(&started).map_err(crate::error::ApiError::internal)? + hour;
     let wait = (ends.with_timezone(&Utc) - t).num_seconds().max(1);
-    Err(crate::error::ApiError {
-        retry_after: Some(wait as u64),
-        ..crate::error::ApiError::new(
-            saoma_api::ErrorCode::RateLimited,
-            "too many recipients looked up this hour; retry later",
-        )
-    })
+    Err(crate::error::ApiError::rate_limited(
+        "too many recipients looked up this hour; retry later",
+        wait as u64,
+    ))
 }

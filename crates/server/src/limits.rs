@@ -6,7 +6,6 @@
 use crate::error::ApiError;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use saoma_api::ErrorCode;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
@@ -28,10 +27,7 @@ fn limiter<K: std::hash::Hash + Eq + Clone>(per_second: u32) -> Option<DefaultKe
 }
 
 fn too_many(wait: std::time::Duration, what: &str) -> ApiError {
-    ApiError {
-        retry_after: Some(wait.as_secs().max(1)),
-        ..ApiError::new(ErrorCode::RateLimited, format!("too many requests {what}; retry later"))
-    }
+    ApiError::rate_limited(format!("too many requests {what}; retry later"), wait.as_secs())
 }
 
 impl RateLimits {

@@ -181,10 +181,7 @@ async fn reserve(state: &AppState, who: &Holder) -> ApiResult<(Option<String>, S
     if st.failures + in_flight >= PIN_FAILURES_MAX {
         // Not locked (yet), but as many checks are running as wrong PINs remain: come back
         // when they are done.
-        let mut e =
-            ApiError::new(ErrorCode::RateLimited, "too many PIN checks at once for this customer; retry");
-        e.retry_after = Some(1);
-        return Err(e);
+        return Err(ApiError::rate_limited("too many PIN checks at once for this customer; retry", 1));
     }
     let id = new_id("pck_");
     tx.insert_pin_check(&id, who.key(), &rfc3339(t + chrono::Duration::seconds(CHECK_TTL_SECONDS))).await?;
