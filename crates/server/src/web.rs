@@ -96,7 +96,7 @@ async fn live_session(
 async fn live_key(state: &AppState, key_id: &str) -> ApiResult<Option<saoma_store::ApiKeyRow>> {
     let now = now().1;
     let key = state.store.api_key(key_id).await?;
-    Ok(key.filter(|k| k.revoked_at.is_none() && k.expires_at.as_deref().is_none_or(|e| e > now.as_str())))
+    Ok(key.filter(|k| k.is_live(&now)))
 }
 
 /// The merchant caller of a request carrying the till's or back office's cookie (and,
