@@ -29,7 +29,7 @@ pub async fn run(listen: &str, data_dir: &str) -> anyhow::Result<()> {
     let admin_token = format!("adm_{}", hex::encode(rand::random::<[u8; 16]>()));
     let config = saoma_server::Config {
         admin_token: Some(admin_token.clone()),
-        master_key: Some(crate::master_key(&format!("sqlite://{}", db.display()))?),
+        master_key: Some(crate::serve::master_key(&format!("sqlite://{}", db.display()))?),
         // The demo's webhook receivers run on this machine.
         webhook_allow_private: true,
         ..saoma_server::Config::new(&format!("sqlite://{}", db.display()))

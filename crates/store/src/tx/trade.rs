@@ -1,0 +1,312 @@
+//! Trade inside a write transaction: payment codes, payments, refunds, top-ups, transfers and wallet requests.
+
+use super::{PAYMENT_COLUMNS, WriteTx};
+use crate::rows::{PaymentRow, payment_of};
+use crate::{Backend, CustomerRow, RefundRow, StoreError, StoreResult, TopUpRow, TransferRow};
+use saoma_core::ledger::AccountRef;
+use saoma_core::payment::Payment;
+use sqlx::AssertSqlSafe;
+
+impl WriteTx {
+    /// Remembers an online payment code by its hash.
+    pub async fn insert_online_code(
+        &mut self,
+        code_hash: &str,
+        customer_id: &str,
+        expires_at: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO online_codes (code_hash, customer_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(code_hash)
+            .bind(customer_id)
+            .bind(expires_at)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Marks a payment code used; false when it already was.
+    pub async fn mark_code_used(&mut self, code_hash: &str, now: &str) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "INSERT INTO used_codes (code_hash, used_at) VALUES ($1, $2) ON CONFLICT (code_hash) DO NOTHING",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Spends a payment code and loads, locked, the customer it pays for; `None` when the
+    /// code was spent already (by a concurrent scan). On PostgreSQL one statement does
+    /// both (the code's row first, then the customer's lock, as two statements would).
+    pub async fn spend_code(
+        &mut self,
+        code_hash: &str,
+        customer_id: &str,
+        now: &str,
+    ) -> StoreResult<Option<CustomerRow>> {
+        let missing = || StoreError::Corrupt(format!("payment code of a missing customer {customer_id}"));
+        if self.backend == Backend::Sqlite {
+            if !self.mark_code_used(code_hash, now).await? {
+                return Ok(None);
+            }
+            return self.customer(customer_id).await?.ok_or_else(missing).map(Some);
+        }
+        let row = sqlx::query(
+            "WITH spent AS (INSERT INTO used_codes (code_hash, used_at) VALUES ($1, $2) \
+               ON CONFLICT (code_hash) DO NOTHING RETURNING code_hash) \
+             SELECT CAST((SELECT COUNT(*) FROM spent) AS BIGINT) AS fresh, c.* FROM customers c \
+             WHERE c.id = $3 FOR UPDATE OF c",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .bind(customer_id)
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .ok_or_else(missing)?;
+        let fresh: i64 = sqlx::Row::try_get(&row, "fresh")?;
+        if fresh != 1 {
+            return Ok(None);
+        }
+        Ok(Some(<CustomerRow as sqlx::FromRow<'_, sqlx::any::AnyRow>>::from_row(&row)?))
+    }
+
+    /// Loads a payment by id, locked.
+    pub async fn payment(&mut self, id: &str) -> StoreResult<Option<Payment>> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1{}", self.lock());
+        payment_of(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.tx).await?)
+    }
+
+    /// Loads a merchant's payment by its order number, locked.
+    pub async fn payment_by_trade_no(
+        &mut self,
+        merchant_id: &str,
+        out_trade_no: &str,
+    ) -> StoreResult<Option<Payment>> {
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND out_trade_no = $2{}",
+            self.lock()
+        );
+        payment_of(
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(merchant_id)
+                .bind(out_trade_no)
+                .fetch_optional(&mut *self.tx)
+                .await?,
+        )
+    }
+
+    /// Loads the payment a dynamic QR code refers to, locked.
+    pub async fn payment_by_qr_ref(&mut self, qr_ref: &str) -> StoreResult<Option<Payment>> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE qr_ref = $1{}", self.lock());
+        payment_of(sqlx::query_as(AssertSqlSafe(sql)).bind(qr_ref).fetch_optional(&mut *self.tx).await?)
+    }
+
+    /// Inserts a payment.
+    pub async fn insert_payment(&mut self, p: &Payment) -> StoreResult<()> {
+        let p = PaymentRow::of(p);
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+        )))
+        .bind(&p.id)
+        .bind(&p.merchant_id)
+        .bind(&p.terminal_id)
+        .bind(&p.out_trade_no)
+        .bind(p.amount)
+        .bind(&p.currency)
+        .bind(&p.subject)
+        .bind(&p.items)
+        .bind(&p.mode)
+        .bind(&p.status)
+        .bind(&p.failure_code)
+        .bind(p.refunded_amount)
+        .bind(p.fee)
+        .bind(p.fee_returned)
+        .bind(&p.customer_id)
+        .bind(&p.customer_ref)
+        .bind(&p.fingerprint)
+        .bind(&p.qr_ref)
+        .bind(p.needs_confirm)
+        .bind(&p.created_at)
+        .bind(&p.paid_at)
+        .bind(&p.expires_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Saves the fields of a payment that change after creation.
+    pub async fn update_payment(&mut self, p: &Payment) -> StoreResult<()> {
+        let p = PaymentRow::of(p);
+        let updated = sqlx::query(
+            "UPDATE payments SET status = $1, failure_code = $2, refunded_amount = $3, fee = $4, fee_returned = $5, \
+             customer_id = $6, customer_ref = $7, needs_confirm = $8, paid_at = $9 WHERE id = $10",
+        )
+        .bind(&p.status)
+        .bind(&p.failure_code)
+        .bind(p.refunded_amount)
+        .bind(p.fee)
+        .bind(p.fee_returned)
+        .bind(&p.customer_id)
+        .bind(&p.customer_ref)
+        .bind(p.needs_confirm)
+        .bind(&p.paid_at)
+        .bind(&p.id)
+        .execute(&mut *self.tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Err(StoreError::Corrupt(format!("payment {} vanished while being saved", p.id)));
+        }
+        Ok(())
+    }
+
+    /// Locks the customers' wallets in `currency`, in the global lock order (wallets first,
+    /// by id), and returns their balances in the order asked (0 for a wallet never used).
+    /// A charge decides against these balances; nothing can move them until commit.
+    pub async fn lock_wallets(
+        &mut self,
+        customer_ids: &[&str],
+        currency: saoma_core::Currency,
+    ) -> StoreResult<Vec<i64>> {
+        let mut keys: Vec<String> =
+            customer_ids.iter().map(|c| AccountRef::wallet(c, currency).key()).collect();
+        keys.sort();
+        keys.dedup();
+        let sql = format!("SELECT balance FROM accounts WHERE id = $1{}", self.lock());
+        let mut balances = std::collections::HashMap::new();
+        for key in keys {
+            let row: Option<(i64,)> =
+                sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(&key).fetch_optional(&mut *self.tx).await?;
+            balances.insert(key, row.map_or(0, |(b,)| b));
+        }
+        Ok(customer_ids.iter().map(|c| balances[&AccountRef::wallet(c, currency).key()]).collect())
+    }
+
+    /// Loads a merchant's refund by its refund number.
+    pub async fn refund_by_no(
+        &mut self,
+        merchant_id: &str,
+        out_refund_no: &str,
+    ) -> StoreResult<Option<RefundRow>> {
+        Ok(sqlx::query_as("SELECT * FROM refunds WHERE merchant_id = $1 AND out_refund_no = $2")
+            .bind(merchant_id)
+            .bind(out_refund_no)
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
+    /// Inserts a refund.
+    pub async fn insert_refund(&mut self, r: &RefundRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO refunds (id, payment_id, merchant_id, out_refund_no, amount, currency, fee_returned, \
+             status, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&r.id)
+        .bind(&r.payment_id)
+        .bind(&r.merchant_id)
+        .bind(&r.out_refund_no)
+        .bind(r.amount)
+        .bind(&r.currency)
+        .bind(r.fee_returned)
+        .bind(&r.status)
+        .bind(&r.reason)
+        .bind(&r.created_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Loads a top-up by its reference.
+    pub async fn top_up_by_reference(&mut self, reference: &str) -> StoreResult<Option<TopUpRow>> {
+        Ok(sqlx::query_as("SELECT * FROM top_ups WHERE reference = $1")
+            .bind(reference)
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
+    /// Inserts a top-up.
+    pub async fn insert_top_up(&mut self, t: &TopUpRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO top_ups (id, customer_id, reference, amount, currency, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&t.id)
+        .bind(&t.customer_id)
+        .bind(&t.reference)
+        .bind(t.amount)
+        .bind(&t.currency)
+        .bind(&t.created_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Loads a customer's transfer by its client reference.
+    pub async fn transfer_by_client_ref(
+        &mut self,
+        from: &str,
+        client_ref: &str,
+    ) -> StoreResult<Option<TransferRow>> {
+        Ok(sqlx::query_as("SELECT * FROM transfers WHERE from_customer_id = $1 AND client_ref = $2")
+            .bind(from)
+            .bind(client_ref)
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
+    /// Inserts a transfer.
+    pub async fn insert_transfer(&mut self, t: &TransferRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO transfers (id, from_customer_id, to_customer_id, amount, currency, client_ref, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&t.id)
+        .bind(&t.from_customer_id)
+        .bind(&t.to_customer_id)
+        .bind(t.amount)
+        .bind(&t.currency)
+        .bind(&t.client_ref)
+        .bind(&t.created_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// The payment a wallet request (by `client_ref`) made, if any.
+    pub async fn wallet_request(
+        &mut self,
+        customer_id: &str,
+        client_ref: &str,
+    ) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT payment_id FROM wallet_requests WHERE customer_id = $1 AND client_ref = $2",
+        )
+        .bind(customer_id)
+        .bind(client_ref)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Remembers which payment a wallet request made.
+    pub async fn insert_wallet_request(
+        &mut self,
+        customer_id: &str,
+        client_ref: &str,
+        payment_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO wallet_requests (customer_id, client_ref, payment_id) VALUES ($1, $2, $3)")
+            .bind(customer_id)
+            .bind(client_ref)
+            .bind(payment_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+}
