@@ -23,7 +23,8 @@ impl Client {
 
     /// The newest payments the key may see (a terminal key: its terminal's).
     pub async fn list_payments(&self) -> ClientResult<api::Page<api::Payment>> {
-        self.get("/v1/payments?limit=100").await
+        let q = api::PaymentsQuery { limit: Some(100), ..Default::default() };
+        self.get(&format!("/v1/payments{}", api::to_query(&q))).await
     }
 
     /// Adds an operator with a role (admin); the answer holds its `token`, shown once.

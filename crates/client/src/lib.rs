@@ -256,8 +256,8 @@ impl Client {
         &self,
         status: Option<&str>,
     ) -> ClientResult<api::Page<api::WebhookDelivery>> {
-        let q = status.map(|s| format!("?status={s}")).unwrap_or_default();
-        self.get(&format!("/v1/merchant/webhook/deliveries{q}")).await
+        let q = api::DeliveriesQuery { status: status.map(str::to_string), ..Default::default() };
+        self.get(&format!("/v1/merchant/webhook/deliveries{}", api::to_query(&q))).await
     }
 
     /// One delivery with its attempts.
@@ -300,23 +300,26 @@ impl Client {
     /// The review queue: merchants (of one `status`, if given) with their applications
     /// (any operator).
     pub async fn merchants_page(&self, status: Option<&str>) -> ClientResult<api::Page<api::MerchantListed>> {
-        let q = status.map(|s| format!("?status={s}")).unwrap_or_default();
-        self.get(&format!("/v1/admin/merchants{q}")).await
+        let q = api::MerchantsQuery { status: status.map(str::to_string), ..Default::default() };
+        self.get(&format!("/v1/admin/merchants{}", api::to_query(&q))).await
     }
 
     /// Customers by phone, name or id, with their balances (any operator).
     pub async fn customers_page(&self, query: &str) -> ClientResult<api::Page<api::CustomerListed>> {
-        self.get(&format!("/v1/admin/customers?q={}", query_value(query))).await
+        let q = api::CustomersQuery { q: Some(query.to_string()), ..Default::default() };
+        self.get(&format!("/v1/admin/customers{}", api::to_query(&q))).await
     }
 
     /// The newest `limit` audit records (auditor or admin).
     pub async fn audit_log(&self, limit: i64) -> ClientResult<api::AuditPage> {
-        self.get(&format!("/v1/admin/audit?limit={limit}")).await
+        let q = api::AuditQuery { limit: Some(limit), ..Default::default() };
+        self.get(&format!("/v1/admin/audit{}", api::to_query(&q))).await
     }
 
     /// The sales report of the last `days` business days (merchant or manager key).
     pub async fn sales_report(&self, days: i64) -> ClientResult<api::SalesReport> {
-        self.get(&format!("/v1/merchant/reports/sales?days={days}")).await
+        let q = api::SalesReportQuery { days: Some(days) };
+        self.get(&format!("/v1/merchant/reports/sales{}", api::to_query(&q))).await
     }
 
     /// Compares payments, ledger, statements and settlements of a day (operator).
@@ -366,7 +369,8 @@ impl Client {
 
     /// A payment, long-polling up to `wait_seconds` while it is pending.
     pub async fn payment(&self, id: &str, wait_seconds: u64) -> ClientResult<api::Payment> {
-        self.get(&format!("/v1/payments/{id}?wait={wait_seconds}")).await
+        let q = api::PaymentsQuery { wait: Some(wait_seconds), ..Default::default() };
+        self.get(&format!("/v1/payments/{id}{}", api::to_query(&q))).await
     }
 
     /// A payment by the merchant's order number.
@@ -375,7 +379,12 @@ impl Client {
         out_trade_no: &str,
         wait_seconds: u64,
     ) -> ClientResult<api::Payment> {
-        self.get(&format!("/v1/payments?out_trade_no={out_trade_no}&wait={wait_seconds}")).await
+        let q = api::PaymentsQuery {
+            wait: Some(wait_seconds),
+            out_trade_no: Some(out_trade_no.to_string()),
+            ..Default::default()
+        };
+        self.get(&format!("/v1/payments{}", api::to_query(&q))).await
     }
 
     /// Cancels (reverses) a payment.
@@ -446,8 +455,8 @@ impl Client {
         limit: i64,
         cursor: Option<&str>,
     ) -> ClientResult<api::Page<api::Device>> {
-        let after = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
-        self.get(&format!("/v1/wallet/devices?limit={limit}{after}")).await
+        let q = api::PageQuery { limit: Some(limit), cursor: cursor.map(str::to_string) };
+        self.get(&format!("/v1/wallet/devices{}", api::to_query(&q))).await
     }
 
     /// Removes a device: its offline codes are refused from now on.
@@ -498,14 +507,4 @@ impl Client {
     pub async fn transactions(&self) -> ClientResult<api::Page<api::WalletTransaction>> {
         self.get("/v1/wallet/transactions").await
     }
-}
-
-/// A query-string value percent-encoded (RFC 3986: everything but the unreserved characters).
-fn query_value(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

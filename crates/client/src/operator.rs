@@ -60,13 +60,11 @@ impl Client {
         subject_id: Option<&str>,
         payment_id: Option<&str>,
     ) -> ClientResult<api::Page<api::RiskDecision>> {
-        let mut q = Vec::new();
-        if let Some(s) = subject_id {
-            q.push(format!("subject_id={s}"));
-        }
-        if let Some(p) = payment_id {
-            q.push(format!("payment_id={p}"));
-        }
-        self.get(&format!("/v1/admin/risk/decisions?{}", q.join("&"))).await
+        let q = api::RiskDecisionsQuery {
+            subject_id: subject_id.map(str::to_string),
+            payment_id: payment_id.map(str::to_string),
+            ..Default::default()
+        };
+        self.get(&format!("/v1/admin/risk/decisions{}", api::to_query(&q))).await
     }
 }

@@ -9,10 +9,9 @@ impl Client {
         self.post("/v1/merchant/products", req).await
     }
 
-    /// A page of the catalogue; `query` is appended as is (`q=tea&low_stock=true&limit=10`).
-    pub async fn products(&self, query: &str) -> ClientResult<api::Page<api::Product>> {
-        let q = if query.is_empty() { String::new() } else { format!("?{query}") };
-        self.get(&format!("/v1/merchant/products{q}")).await
+    /// A page of the catalogue: the products matching `query`.
+    pub async fn products(&self, query: &api::ProductsQuery) -> ClientResult<api::Page<api::Product>> {
+        self.get(&format!("/v1/merchant/products{}", api::to_query(query))).await
     }
 
     /// One product.
@@ -35,14 +34,13 @@ impl Client {
         self.post(&format!("/v1/merchant/products/{id}/adjustments"), &req).await
     }
 
-    /// A product's stock movements, newest first; `query` as in [`Client::products`].
+    /// A product's stock movements, newest first, a page at a time.
     pub async fn stock_movements(
         &self,
         id: &str,
-        query: &str,
+        page: &api::PageQuery,
     ) -> ClientResult<api::Page<api::StockMovement>> {
-        let q = if query.is_empty() { String::new() } else { format!("?{query}") };
-        self.get(&format!("/v1/merchant/products/{id}/movements{q}")).await
+        self.get(&format!("/v1/merchant/products/{id}/movements{}", api::to_query(page))).await
     }
 
     /// A refund with any of its fields (items coming back, amount left out).

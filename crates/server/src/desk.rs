@@ -14,7 +14,6 @@ use chrono::{Datelike, Timelike};
 use saoma_api as api;
 use saoma_core::privacy;
 use saoma_core::report::{self, Sale};
-use serde::Deserialize;
 use serde_json::Value;
 
 /// The most payments a sales report reads.
@@ -113,13 +112,6 @@ pub async fn terminals(
     Ok(Json(api::Page { data, next_cursor: None }))
 }
 
-/// `?limit=` of a list.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct LimitQuery {
-    limit: Option<i64>,
-}
-
 /// `GET /v1/merchant/settlements`: what was paid out (or carried forward) per business
 /// day, newest first. A manager's or the owner's key.
 #[utoipa::path(
@@ -128,14 +120,14 @@ pub struct LimitQuery {
     path = "/v1/merchant/settlements",
     tag = "merchant",
     summary = "What was paid out per business day.",
-    params(LimitQuery),
+    params(api::LimitQuery),
     responses((status = 200, description = "settlements, newest first", body = api::Page<api::MerchantSettlement>)),
     security(("merchant_signature" = [])),
 )]
 pub async fn settlements(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    ApiQuery(q): ApiQuery<LimitQuery>,
+    ApiQuery(q): ApiQuery<api::LimitQuery>,
 ) -> ApiResult<Json<api::Page<api::MerchantSettlement>>> {
     caller.require_merchant_key()?;
     let rows = state.store.settlements_recent(&caller.merchant_id, limit_of(q.limit, 30)?).await?;
@@ -153,13 +145,6 @@ pub async fn settlements(
     Ok(Json(api::Page { data, next_cursor: None }))
 }
 
-/// `?days=` of the sales report.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ReportQuery {
-    days: Option<i64>,
-}
-
 /// `GET /v1/merchant/reports/sales?days=7`: the payments paid in the last `days` business
 /// days (1-31, today included, in the merchant's time zone) by hour, day, terminal and
 /// product, with fees, refunds and net. A manager's or the owner's key.
@@ -169,14 +154,14 @@ pub struct ReportQuery {
     path = "/v1/merchant/reports/sales",
     tag = "merchant",
     summary = "The sales report.",
-    params(ReportQuery),
+    params(api::SalesReportQuery),
     responses((status = 200, description = "sales by hour, day, terminal and product", body = api::SalesReport)),
     security(("merchant_signature" = [])),
 )]
 pub async fn sales_report(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    ApiQuery(q): ApiQuery<ReportQuery>,
+    ApiQuery(q): ApiQuery<api::SalesReportQuery>,
 ) -> ApiResult<Json<api::SalesReport>> {
     caller.require_merchant_key()?;
     let days = q.days.unwrap_or(7);
@@ -235,15 +220,6 @@ pub async fn sales_report(
     }))
 }
 
-/// `?status=&cursor=&limit=` of the merchant list.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct MerchantsQuery {
-    status: Option<String>,
-    cursor: Option<String>,
-    limit: Option<i64>,
-}
-
 /// `GET /v1/admin/merchants?status=pending_review`: the review queue (any operator).
 #[utoipa::path(
     operation_id = "desk_merchants",
@@ -251,13 +227,13 @@ pub struct MerchantsQuery {
     path = "/v1/admin/merchants",
     tag = "admin",
     summary = "The merchants (the review queue).",
-    params(MerchantsQuery),
+    params(api::MerchantsQuery),
     responses((status = 200, description = "a page of merchants with their applications", body = api::Page<api::MerchantListed>)),
     security(("operator_token" = [])),
 )]
 pub async fn merchants(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<MerchantsQuery>,
+    ApiQuery(q): ApiQuery<api::MerchantsQuery>,
 ) -> ApiResult<Json<api::Page<api::MerchantListed>>> {
     let limit = limit_of(q.limit, 50)?;
     let rows = state.store.merchants_page(q.status.as_deref(), q.cursor.as_deref(), limit + 1).await?;
@@ -278,15 +254,6 @@ pub async fn merchants(
     Ok(Json(api::Page { data, next_cursor }))
 }
 
-/// `?q=&cursor=&limit=` of the customer list.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CustomersQuery {
-    q: Option<String>,
-    cursor: Option<String>,
-    limit: Option<i64>,
-}
-
 /// `GET /v1/admin/customers?q=`: customers by phone, name or id, with balances (any
 /// operator).
 #[utoipa::path(
@@ -295,13 +262,13 @@ pub struct CustomersQuery {
     path = "/v1/admin/customers",
     tag = "admin",
     summary = "Customers by phone, name or id.",
-    params(CustomersQuery),
+    params(api::CustomersQuery),
     responses((status = 200, description = "a page of customers with balances", body = api::Page<api::CustomerListed>)),
     security(("operator_token" = [])),
 )]
 pub async fn customers(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<CustomersQuery>,
+    ApiQuery(q): ApiQuery<api::CustomersQuery>,
 ) -> ApiResult<Json<api::Page<api::CustomerListed>>> {
     let limit = limit_of(q.limit, 50)?;
     let query = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
@@ -322,14 +289,6 @@ pub async fn customers(
     Ok(Json(api::Page { data, next_cursor }))
 }
 
-/// `?cursor=&limit=` of the audit log.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    cursor: Option<i64>,
-    limit: Option<i64>,
-}
-
 /// `GET /v1/admin/audit`: the newest audit records (auditor or admin).
 #[utoipa::path(
     operation_id = "desk_audit",
@@ -337,13 +296,13 @@ pub struct AuditQuery {
     path = "/v1/admin/audit",
     tag = "admin",
     summary = "The audit log.",
-    params(AuditQuery),
+    params(api::AuditQuery),
     responses((status = 200, description = "a page of audit records, newest first", body = api::AuditPage)),
     security(("operator_token" = [])),
 )]
 pub async fn audit(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<AuditQuery>,
+    ApiQuery(q): ApiQuery<api::AuditQuery>,
 ) -> ApiResult<Json<api::AuditPage>> {
     let limit = limit_of(q.limit, 50)?;
     let rows = state.store.audit_page(q.cursor, limit + 1).await?;

@@ -115,7 +115,7 @@ const KEYS: page::Cursor = page::Cursor::of("api_keys");
 async fn list_page(
     state: &AppState,
     merchant_id: &str,
-    q: &page::PageQuery,
+    q: &saoma_api::PageQuery,
 ) -> ApiResult<api::Page<api::ApiKey>> {
     let limit = page::limit(q.limit, 50)?;
     let after = KEYS.read::<2>(q.cursor.as_deref())?;
@@ -214,14 +214,14 @@ pub async fn admin_create(
     path = "/v1/admin/merchants/{id}/keys",
     tag = "admin",
     summary = "A merchant's keys.",
-    params(("id" = String, Path, description = "the merchant's id"), crate::page::PageQuery),
+    params(("id" = String, Path, description = "the merchant's id"), saoma_api::PageQuery),
     responses((status = 200, description = "a page of the merchant's keys (no secrets)", body = api::Page<api::ApiKey>)),
     security(("operator_token" = [])),
 )]
 pub async fn admin_list(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<page::PageQuery>,
+    ApiQuery(q): ApiQuery<saoma_api::PageQuery>,
 ) -> ApiResult<Json<api::Page<api::ApiKey>>> {
     Ok(Json(list_page(&state, &id, &q).await?))
 }
@@ -293,14 +293,14 @@ pub async fn own_create(
     path = "/v1/merchant/keys",
     tag = "merchant",
     summary = "The merchant's keys.",
-    params(crate::page::PageQuery),
+    params(saoma_api::PageQuery),
     responses((status = 200, description = "a page of the merchant's keys (no secrets)", body = api::Page<api::ApiKey>)),
     security(("merchant_signature" = [])),
 )]
 pub async fn own_list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    ApiQuery(q): ApiQuery<page::PageQuery>,
+    ApiQuery(q): ApiQuery<saoma_api::PageQuery>,
 ) -> ApiResult<Json<api::Page<api::ApiKey>>> {
     caller.require_owner()?;
     Ok(Json(list_page(&state, &caller.merchant_id, &q).await?))

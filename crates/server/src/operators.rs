@@ -74,13 +74,13 @@ const OPERATORS: page::Cursor = page::Cursor::of("operators");
     path = "/v1/admin/operators",
     tag = "admin",
     summary = "The operators.",
-    params(crate::page::PageQuery),
+    params(saoma_api::PageQuery),
     responses((status = 200, description = "a page of operators", body = api::Page<api::Operator>)),
     security(("operator_token" = [])),
 )]
 pub async fn list(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<page::PageQuery>,
+    ApiQuery(q): ApiQuery<saoma_api::PageQuery>,
 ) -> ApiResult<Json<api::Page<api::Operator>>> {
     let limit = page::limit(q.limit, 50)?;
     let after = OPERATORS.read::<2>(q.cursor.as_deref())?;

@@ -26,14 +26,6 @@ pub fn limit(given: Option<i64>, default: i64) -> ApiResult<i64> {
     Ok(limit)
 }
 
-/// `?limit=&cursor=` of a list with no filter of its own.
-#[derive(serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
-
 /// A list's cursor, tagged with the list it belongs to.
 pub struct Cursor {
     list: &'static str,

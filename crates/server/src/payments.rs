@@ -25,7 +25,6 @@ use saoma_core::money::{Currency, Money};
 use saoma_core::payment::{self, Order, Payment, PaymentMode, PaymentStatus, PinProof, RefundError};
 use saoma_core::risk::{Decline, Rules};
 use saoma_store::{AuditRecord, CustomerRow, MerchantRow, NewEvent, RefundRow, StoreError, WriteTx};
-use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
 
@@ -530,16 +529,6 @@ fn op_error(e: OpError) -> ApiError {
     }
 }
 
-/// `?wait=` of the query routes.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct WaitQuery {
-    wait: Option<u64>,
-    out_trade_no: Option<String>,
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 async fn load_and_wait(
     state: &AppState,
     caller: &MerchantCaller,
@@ -569,7 +558,7 @@ async fn load_and_wait(
     path = "/v1/payments/{id}",
     tag = "merchant",
     summary = "A payment; `?wait=N` long-polls while it is pending.",
-    params(("id" = String, Path, description = "the payment's id"), WaitQuery),
+    params(("id" = String, Path, description = "the payment's id"), api::PaymentsQuery),
     responses((status = 200, description = "the payment", body = saoma_api::Payment)),
     security(("merchant_signature" = [])),
 )]
@@ -577,7 +566,7 @@ pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiQuery(q): ApiQuery<api::PaymentsQuery>,
 ) -> ApiResult<Response> {
     let p = load_and_wait(&state, &caller, &id, q.wait).await?;
     let merchant = state.store.merchant(&p.merchant_id).await?;
@@ -595,14 +584,14 @@ const PAYMENTS: page::Cursor = page::Cursor::of("payments");
     path = "/v1/payments",
     tag = "merchant",
     summary = "Finds a payment by `out_trade_no`, or lists payments.",
-    params(WaitQuery),
+    params(api::PaymentsQuery),
     responses((status = 200, description = "with `out_trade_no`: that payment; without: a page of payments, newest first", body = crate::openapi::PaymentOrPage)),
     security(("merchant_signature" = [])),
 )]
 pub async fn find(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiQuery(q): ApiQuery<api::PaymentsQuery>,
 ) -> ApiResult<Response> {
     let merchant = state.store.merchant(&caller.merchant_id).await?;
     let seed = state.qr_seed();

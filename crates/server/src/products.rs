@@ -17,7 +17,6 @@ use saoma_api as api;
 use saoma_api::ErrorCode;
 use saoma_core::catalogue;
 use saoma_store::{AuditRecord, ProductFilter, ProductRow, StockMovementRow};
-use serde::Deserialize;
 use serde_json::json;
 
 /// The id prefix of a product.
@@ -163,17 +162,6 @@ pub async fn create(
     Ok(Json(view(&product)))
 }
 
-/// `?limit=&cursor=&q=&low_stock=&active=` of the list.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
-    q: Option<String>,
-    low_stock: Option<bool>,
-    active: Option<bool>,
-}
-
 fn limit_of(limit: Option<i64>) -> ApiResult<i64> {
     let limit = limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
@@ -190,14 +178,14 @@ fn limit_of(limit: Option<i64>) -> ApiResult<i64> {
     path = "/v1/merchant/products",
     tag = "merchant",
     summary = "The catalogue.",
-    params(ListQuery),
+    params(api::ProductsQuery),
     responses((status = 200, description = "a page of products", body = saoma_api::Page<saoma_api::Product>)),
     security(("merchant_signature" = [])),
 )]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<api::ProductsQuery>,
 ) -> ApiResult<Json<api::Page<api::Product>>> {
     let limit = limit_of(q.limit)?;
     if q.q.as_ref().is_some_and(|s| s.chars().count() > 64) {
@@ -386,14 +374,6 @@ pub async fn adjust(
     Ok(Json(view(&p)))
 }
 
-/// `?limit=&cursor=` of the movements.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 /// `GET /v1/merchant/products/{id}/movements`: newest first.
 #[utoipa::path(
     operation_id = "products_movements",
@@ -401,7 +381,7 @@ pub struct PageQuery {
     path = "/v1/merchant/products/{id}/movements",
     tag = "merchant",
     summary = "A product's stock movements.",
-    params(("id" = String, Path, description = "the product's id"), PageQuery),
+    params(("id" = String, Path, description = "the product's id"), api::PageQuery),
     responses((status = 200, description = "a page of stock movements, newest first", body = saoma_api::Page<saoma_api::StockMovement>)),
     security(("merchant_signature" = [])),
 )]
@@ -409,7 +389,7 @@ pub async fn movements(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<api::PageQuery>,
 ) -> ApiResult<Json<api::Page<api::StockMovement>>> {
     let limit = limit_of(q.limit)?;
     let p = own(&state, &caller, &id).await?;

@@ -7,17 +7,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use qrcode::QrCode;
+use saoma_api as api;
 use saoma_api::ErrorCode;
 use saoma_api::qr_signature;
 use saoma_api::{QrDecoded, QrResolveRequest};
-use serde::Deserialize;
-
-/// `?payload=` of the image routes.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PayloadQuery {
-    payload: String,
-}
 
 /// The longest payload drawn: room for a signed receipt (a JWS of about 1 KB) and far
 /// below a version-40 code's 2953 bytes.
@@ -40,10 +33,10 @@ fn code_for(payload: &str) -> ApiResult<QrCode> {
     path = "/v1/qr.png",
     tag = "public",
     summary = "Draws a payload as a QR code (PNG).",
-    params(PayloadQuery),
+    params(api::PayloadQuery),
     responses((status = 200, description = "the QR image", body = Vec<u8>, content_type = "image/png")),
 )]
-pub async fn png(ApiQuery(q): ApiQuery<PayloadQuery>) -> ApiResult<Response> {
+pub async fn png(ApiQuery(q): ApiQuery<api::PayloadQuery>) -> ApiResult<Response> {
     let code = code_for(&q.payload)?;
     let img = code.render::<image::Luma<u8>>().min_dimensions(256, 256).build();
     let mut out = std::io::Cursor::new(Vec::new());
@@ -58,10 +51,10 @@ pub async fn png(ApiQuery(q): ApiQuery<PayloadQuery>) -> ApiResult<Response> {
     path = "/v1/qr.svg",
     tag = "public",
     summary = "Draws a payload as a QR code (SVG).",
-    params(PayloadQuery),
+    params(api::PayloadQuery),
     responses((status = 200, description = "the QR image", body = String, content_type = "image/svg+xml")),
 )]
-pub async fn svg(ApiQuery(q): ApiQuery<PayloadQuery>) -> ApiResult<Response> {
+pub async fn svg(ApiQuery(q): ApiQuery<api::PayloadQuery>) -> ApiResult<Response> {
     let code = code_for(&q.payload)?;
     let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(256, 256).build();
     Ok(([("content-type", "image/svg+xml"), ("cache-control", "no-store")], svg).into_response())
@@ -121,13 +114,6 @@ fn decoded(classified: serde_json::Value) -> ApiResult<QrDecoded> {
     Ok(QrDecoded { kind, saoma_signature: None, warnings, fields })
 }
 
-/// `?code=` of the barcode route.
-#[derive(serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct BarcodeQuery {
-    code: String,
-}
-
 /// `GET /v1/barcode.svg?code=DIGITS`: a payment code as a Code 128 barcode.
 #[utoipa::path(
     operation_id = "qr_barcode_svg",
@@ -135,10 +121,10 @@ pub struct BarcodeQuery {
     path = "/v1/barcode.svg",
     tag = "public",
     summary = "Draws a payment code as a Code 128 barcode.",
-    params(BarcodeQuery),
+    params(api::BarcodeQuery),
     responses((status = 200, description = "the barcode", body = String, content_type = "image/svg+xml")),
 )]
-pub async fn barcode_svg(ApiQuery(q): ApiQuery<BarcodeQuery>) -> ApiResult<Response> {
+pub async fn barcode_svg(ApiQuery(q): ApiQuery<api::BarcodeQuery>) -> ApiResult<Response> {
     let svg = saoma_core::barcode::code128_svg(&q.code, 80)
         .map_err(|e| ApiError::invalid("code", e.to_string()))?;
     Ok(([("content-type", "image/svg+xml"), ("cache-control", "no-store")], svg).into_response())

@@ -15,7 +15,6 @@ use axum::extract::{Extension, Path, State};
 use saoma_api as api;
 use saoma_core::risk::Rules;
 use saoma_store::AuditRecord;
-use serde::Deserialize;
 use serde_json::json;
 
 /// `GET /v1/admin/risk/rules`.
@@ -227,16 +226,6 @@ pub async fn set_tier(
     Ok(Json(views::customer(c)))
 }
 
-/// `?subject_id=&payment_id=&limit=` of the decisions list.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DecisionQuery {
-    subject_id: Option<String>,
-    payment_id: Option<String>,
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 /// The decisions list's cursor: the time and id of the last decision shown.
 const DECISIONS: page::Cursor = page::Cursor::of("risk_decisions");
 
@@ -248,13 +237,13 @@ const DECISIONS: page::Cursor = page::Cursor::of("risk_decisions");
     path = "/v1/admin/risk/decisions",
     tag = "admin",
     summary = "Risk decisions (declines).",
-    params(DecisionQuery),
+    params(api::RiskDecisionsQuery),
     responses((status = 200, description = "a page of risk decisions, newest first", body = api::Page<api::RiskDecision>)),
     security(("operator_token" = [])),
 )]
 pub async fn decisions(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<DecisionQuery>,
+    ApiQuery(q): ApiQuery<api::RiskDecisionsQuery>,
 ) -> ApiResult<Json<api::Page<api::RiskDecision>>> {
     let limit = page::limit(q.limit, 50)?;
     let before = DECISIONS.read::<2>(q.cursor.as_deref())?;

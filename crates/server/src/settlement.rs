@@ -54,14 +54,14 @@ pub async fn settle(
     path = "/v1/admin/settlements/{date}",
     tag = "admin",
     summary = "The settlements of a business day.",
-    params(("date" = String, Path, description = "the business day, `YYYY-MM-DD`"), page::PageQuery),
+    params(("date" = String, Path, description = "the business day, `YYYY-MM-DD`"), saoma_api::PageQuery),
     responses((status = 200, description = "the settlements of that day", body = api::SettlementReport)),
     security(("operator_token" = [])),
 )]
 pub async fn report(
     State(state): State<AppState>,
     Path(date): Path<String>,
-    ApiQuery(q): ApiQuery<page::PageQuery>,
+    ApiQuery(q): ApiQuery<saoma_api::PageQuery>,
 ) -> ApiResult<Json<api::SettlementReport>> {
     bills::business_day(&date, "UTC")?;
     let limit = page::limit(q.limit, page::LIMIT_MAX)?;

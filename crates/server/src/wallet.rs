@@ -20,7 +20,6 @@ use saoma_api::ErrorCode;
 use saoma_core::ids::prefix;
 use saoma_core::paycode;
 use saoma_store::AuditRecord;
-use serde::Deserialize;
 use serde_json::json;
 
 const SESSION_DAYS: i64 = 7;
@@ -213,7 +212,7 @@ pub async fn enroll_device(
 pub async fn list_devices(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
-    ApiQuery(q): ApiQuery<page::PageQuery>,
+    ApiQuery(q): ApiQuery<saoma_api::PageQuery>,
 ) -> ApiResult<Json<api::Page<api::Device>>> {
     let limit = page::limit(q.limit, 20)?;
     let after = DEVICES.read::<2>(q.cursor.as_deref())?.map(|[at, id]| (at, id));
@@ -326,14 +325,6 @@ pub async fn receive_code(
     Ok(Json(api::ReceiveCode { qr_payload: payload, qr_png_url: png }))
 }
 
-/// `?limit=&cursor=` of the history.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 /// The history's cursor: the time and id of the last item shown.
 const HISTORY: page::Cursor = page::Cursor::of("wallet_transactions");
 
@@ -344,14 +335,14 @@ const HISTORY: page::Cursor = page::Cursor::of("wallet_transactions");
     path = "/v1/wallet/transactions",
     tag = "wallet",
     summary = "The customer's history.",
-    params(HistoryQuery),
+    params(api::PageQuery),
     responses((status = 200, description = "a page of the history, newest first", body = saoma_api::Page<saoma_api::WalletTransaction>)),
     security(("wallet_session" = [])),
 )]
 pub async fn transactions(
     State(state): State<AppState>,
     Extension(me): Extension<WalletCaller>,
-    ApiQuery(q): ApiQuery<HistoryQuery>,
+    ApiQuery(q): ApiQuery<api::PageQuery>,
 ) -> ApiResult<Json<api::Page<api::WalletTransaction>>> {
     let limit = page::limit(q.limit, 50)?;
     let before = HISTORY.read::<2>(q.cursor.as_deref())?;

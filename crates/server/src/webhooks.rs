@@ -15,9 +15,9 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use base64::Engine;
 use futures::future::BoxFuture;
+use saoma_api as api;
 use saoma_api::ErrorCode;
 use saoma_store::{AttemptOutcome, AuditRecord, DeliveryRow};
-use serde::Deserialize;
 use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -100,14 +100,6 @@ fn audited_url(url: &str) -> String {
     }
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DeliveryQuery {
-    status: Option<String>,
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 /// The delivery log's cursor: the time and id of the last delivery shown.
 const DELIVERIES: page::Cursor = page::Cursor::of("webhook_deliveries");
 
@@ -119,14 +111,14 @@ const DELIVERIES: page::Cursor = page::Cursor::of("webhook_deliveries");
     path = "/v1/merchant/webhook/deliveries",
     tag = "merchant",
     summary = "The webhook delivery log.",
-    params(DeliveryQuery),
+    params(api::DeliveriesQuery),
     responses((status = 200, description = "a page of deliveries, newest first", body = saoma_api::Page<saoma_api::WebhookDelivery>)),
     security(("merchant_signature" = [])),
 )]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
-    ApiQuery(q): ApiQuery<DeliveryQuery>,
+    ApiQuery(q): ApiQuery<api::DeliveriesQuery>,
 ) -> ApiResult<Json<saoma_api::Page<saoma_api::WebhookDelivery>>> {
     caller.require_merchant_key()?;
     let limit = page::limit(q.limit, 50)?;

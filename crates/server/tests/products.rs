@@ -26,6 +26,16 @@ fn product(sku: &str, price: i64, stock: Option<i64>) -> api::CreateProductReque
     }
 }
 
+/// A page of the catalogue of `limit` products after `cursor`.
+fn page(limit: i64, cursor: Option<String>) -> api::ProductsQuery {
+    api::ProductsQuery { limit: Some(limit), cursor, ..Default::default() }
+}
+
+/// The products whose barcode, sku or name matches `q`.
+fn search(q: &str) -> api::ProductsQuery {
+    api::ProductsQuery { q: Some(q.into()), ..Default::default() }
+}
+
 fn line(sku: &str, quantity: u32) -> api::Item {
     api::Item { sku: Some(sku.into()), name: String::new(), quantity, unit_amount: 0 }
 }
@@ -55,7 +65,8 @@ async fn stock(w: &World, id: &str) -> Option<i64> {
 
 /// The stock of a product equals the sum of its movements.
 async fn explained(w: &World, id: &str) {
-    let moves = w.merchant.stock_movements(id, "limit=100").await.unwrap();
+    let moves =
+        w.merchant.stock_movements(id, &api::PageQuery { limit: Some(100), cursor: None }).await.unwrap();
     let sum: i64 = moves.data.iter().map(|m| m.delta).sum();
     assert_eq!(Some(sum), stock(w, id).await, "movements explain the stock: {:?}", moves.data);
 }
@@ -69,20 +80,23 @@ async fn catalogue_pages_searches_and_guards(db: Db) {
         w.merchant.create_product(&p).await.unwrap();
     }
     // Cursor pagination walks every product once, in creation order.
-    let first = w.merchant.products("limit=2").await.unwrap();
+    let first = w.merchant.products(&page(2, None)).await.unwrap();
     assert_eq!(first.data.iter().map(|p| p.sku.as_str()).collect::<Vec<_>>(), ["TEA-0", "TEA-1"]);
     let cursor = first.next_cursor.clone().unwrap();
-    let second = w.merchant.products(&format!("limit=2&cursor={cursor}")).await.unwrap();
+    let second = w.merchant.products(&page(2, Some(cursor))).await.unwrap();
     assert_eq!(second.data.iter().map(|p| p.sku.as_str()).collect::<Vec<_>>(), ["TEA-2", "TEA-3"]);
-    let third =
-        w.merchant.products(&format!("limit=2&cursor={}", second.next_cursor.unwrap())).await.unwrap();
+    let third = w.merchant.products(&page(2, second.next_cursor)).await.unwrap();
     assert_eq!((third.data.len(), third.next_cursor), (1, None));
     // Search by barcode (a scanned item), by sku, by part of the name; the till may read.
-    let scanned = w.till.products("q=6900000000002").await.unwrap();
+    let scanned = w.till.products(&search("6900000000002")).await.unwrap();
     assert_eq!(scanned.data.iter().map(|p| p.sku.as_str()).collect::<Vec<_>>(), ["TEA-2"]);
-    assert_eq!(w.till.products("q=TEA-4").await.unwrap().data.len(), 1);
-    assert_eq!(w.till.products("q=product%20tea").await.unwrap().data.len(), 5);
-    let low = w.merchant.products("low_stock=true").await.unwrap();
+    assert_eq!(w.till.products(&search("TEA-4")).await.unwrap().data.len(), 1);
+    assert_eq!(w.till.products(&search("product tea")).await.unwrap().data.len(), 5);
+    let low = w
+        .merchant
+        .products(&api::ProductsQuery { low_stock: Some(true), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(low.data.iter().map(|p| (p.sku.as_str(), p.low_stock)).collect::<Vec<_>>(), [("TEA-3", true)]);
     // A till cannot change the catalogue; a taken sku or barcode, a bad field, another
     // currency are refused with a clear 4xx.
@@ -114,7 +128,7 @@ async fn catalogue_pages_searches_and_guards(db: Db) {
     };
     let after = w.merchant.update_product(&p.id, &patch).await.unwrap();
     assert_eq!((after.price, after.stock, after.name.as_str()), (150, Some(7), "Product TEA-0"));
-    let moves = w.merchant.stock_movements(&p.id, "").await.unwrap();
+    let moves = w.merchant.stock_movements(&p.id, &api::PageQuery::default()).await.unwrap();
     assert_eq!((moves.data[0].kind.as_str(), moves.data[0].delta), ("adjustment", -3));
     assert_eq!(moves.data[0].reason.as_deref(), Some("weekly count"));
     explained(&w, &p.id).await;
@@ -157,7 +171,7 @@ async fn sales_price_from_the_catalogue_and_take_stock(db: Db) {
     );
     assert_eq!(stock(&w, &tea.id).await, Some(3));
     assert_eq!(stock(&w, &bun.id).await, None, "untracked stock stays untracked");
-    let moves = w.merchant.stock_movements(&tea.id, "").await.unwrap();
+    let moves = w.merchant.stock_movements(&tea.id, &api::PageQuery::default()).await.unwrap();
     assert_eq!((moves.data[0].kind.as_str(), moves.data[0].delta), ("sale", -2));
     assert_eq!(moves.data[0].payment_id.as_deref(), Some(p.id.as_str()));
     assert_eq!(w.balance(0).await, 100_000 - 1200);

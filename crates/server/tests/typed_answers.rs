@@ -2,7 +2,9 @@
 //! answer decodes into its saoma-api type and encodes back to the same JSON (no field lost,
 //! none added, the same nulls, the same absent fields), for the operator's books and lists,
 //! the merchant's report and application, the scanner's decoder, the JWKS, the risk rules
-//! and the screens' sign-ins. The typed client reads the same answers.
+//! and the screens' sign-ins. The typed client reads the same answers, and its query
+//! strings, built from saoma-api's query types, reach the server as typed: a value with
+//! `&`, `=` or a space is one value, not a second parameter.
 
 #[macro_use]
 mod common;
@@ -162,7 +164,19 @@ async fn the_public_answers_and_sign_ins(db: Db) {
     assert_eq!(console.role.as_deref(), Some("admin"));
 }
 
+async fn the_clients_queries_arrive_as_typed(db: Db) {
+    let w = World::new(db, 1, 1_000).await;
+    // Sent as it was typed, `x&wait=abc` would be the order `x` and a second, broken
+    // `wait` (400); encoded, it is one order number that names no payment (404).
+    let odd = w.till.payment_by_trade_no("x&wait=abc", 0).await.unwrap_err();
+    assert_eq!((odd.status(), odd.code()), (Some(404), Some("not_found")), "{odd}");
+    // A search of several words finds by name; the words arrive as one value.
+    let found = w.admin.customers_page("no one & nobody=1").await.unwrap();
+    assert!(found.data.is_empty());
+}
+
 on_both!(
+    the_clients_queries_arrive_as_typed,
     the_operators_books_and_lists,
     the_merchants_report_and_application,
     the_public_answers_and_sign_ins
