@@ -13,6 +13,19 @@
 use crate::{Backend, StoreError, StoreResult};
 use sqlx::AssertSqlSafe;
 
+/// The tables whose writes may be held back. A statement of a write transaction that reads
+/// one of them must go through `WriteTx::flushed` (checked over this crate's source by a
+/// test below), and [`Deferred::push`] refuses a write to any other table.
+pub(crate) const DEFERRED_TABLES: &[&str] =
+    &["journal_entries", "postings", "receipts", "webhook_deliveries", "events", "audit_log", "audit_heads"];
+
+/// The table an `INSERT INTO t` or `UPDATE t` writes.
+fn written_table(sql: &str) -> Option<&str> {
+    let rest =
+        sql.trim_start().strip_prefix("INSERT INTO ").or_else(|| sql.trim_start().strip_prefix("UPDATE "))?;
+    rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next()
+}
+
 /// A value bound to a deferred statement.
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
@@ -72,7 +85,12 @@ impl Deferred {
     /// Holds back `sql` (an `INSERT` or an `UPDATE` of an already locked row; constants of
     /// this crate, never input) with its values.
     pub(crate) fn push(&mut self, sql: impl Into<String>, args: Vec<Arg>) {
-        self.writes.push(Write { sql: sql.into(), args });
+        let sql = sql.into();
+        assert!(
+            written_table(&sql).is_some_and(|t| DEFERRED_TABLES.contains(&t)),
+            "held back a write to a table reads do not flush for: {sql}"
+        );
+        self.writes.push(Write { sql, args });
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -161,6 +179,88 @@ mod tests {
     fn placeholders_move_past_the_writes_before() {
         assert_eq!(renumber("VALUES ($1, $2, $10, $2)", 3), "VALUES ($4, $5, $13, $5)");
         assert_eq!(renumber("no placeholders", 7), "no placeholders");
+    }
+
+    /// Every `fn` of an `impl WriteTx` block in `text`: (name, body).
+    fn write_tx_fns(text: &str) -> Vec<(String, String)> {
+        let mut fns: Vec<(String, String)> = Vec::new();
+        let mut inside = false;
+        for line in text.lines() {
+            if line.starts_with("impl WriteTx {") {
+                inside = true;
+            } else if inside && line == "}" {
+                inside = false;
+            } else if inside {
+                let head = line
+                    .trim_start_matches("    ")
+                    .trim_start_matches("pub(crate) ")
+                    .trim_start_matches("pub ");
+                let head = head.trim_start_matches("async ");
+                if line.starts_with("    ") && !line.starts_with("     ") && head.starts_with("fn ") {
+                    let name =
+                        head[3..].split(|c: char| !(c.is_alphanumeric() || c == '_')).next().unwrap_or("");
+                    fns.push((name.to_string(), String::new()));
+                }
+                if let Some((_, body)) = fns.last_mut() {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+            }
+        }
+        fns
+    }
+
+    /// Whether `sql` reads `table` (`FROM table` or `JOIN table`, whole word).
+    fn reads(body: &str, table: &str) -> bool {
+        ["FROM ", "JOIN "].iter().any(|kw| {
+            body.match_indices(&format!("{kw}{table}")).any(|(i, m)| {
+                !body[i + m.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            })
+        })
+    }
+
+    fn sources(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_of_a_held_back_table_flushes_first() {
+        let mut files = Vec::new();
+        sources(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+        let mut checked = 0;
+        for (path, text) in &files {
+            for (name, body) in write_tx_fns(text) {
+                checked += 1;
+                for table in DEFERRED_TABLES.iter().filter(|t| reads(&body, t)) {
+                    assert!(
+                        body.contains("flushed()"),
+                        "{path}: WriteTx::{name} reads {table}, whose writes may be held back, \
+                         without `self.flushed()` first: it would not see this transaction's own rows"
+                    );
+                }
+            }
+        }
+        assert!(checked > 50, "found only {checked} WriteTx functions: the scan is broken");
+        assert!(reads("SELECT 1 FROM audit_heads WHERE", "audit_heads"));
+        assert!(!reads("SELECT 1 FROM audit_heads_old", "audit_heads"));
+    }
+
+    #[test]
+    fn only_writes_to_the_flushed_tables_are_held_back() {
+        assert_eq!(written_table("INSERT INTO postings (a) VALUES ($1)"), Some("postings"));
+        assert_eq!(written_table(" UPDATE audit_heads SET x = 1"), Some("audit_heads"));
+        let mut d = Deferred::default();
+        d.push("INSERT INTO events (id) VALUES ($1)", vec![1.into()]);
+        let refused =
+            std::panic::catch_unwind(move || d.push("INSERT INTO payments (id) VALUES ($1)", vec![]));
+        assert!(refused.is_err(), "a write to payments is read without a flush: it may not be held back");
     }
 
     #[test]
