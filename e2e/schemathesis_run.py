@@ -4,9 +4,12 @@ Starts `saoma serve` on a fresh SQLite database (rate limits and velocity rules 
 the generated traffic is not throttled), makes its fixtures through the API (an approved
 merchant with an owner key, a customer with money and a PIN), then runs
 `schemathesis run` over every operation of the served /openapi.json with the credentials
-of e2e/schemathesis_hooks.py. Fails on any 5xx and on any answer that breaks the
-document (`not_a_server_error`, `response_schema_conformance`), and on a server that
-died or panicked.
+of e2e/schemathesis_hooks.py. Fails on any 5xx, on any answer the document does not
+describe (its body, its status, its content type or its headers:
+`not_a_server_error`, `response_schema_conformance`, `status_code_conformance`,
+`content_type_conformance`, `response_headers_conformance`), and on a server that died
+or panicked. The stateful phase follows the document's links (create a payment, then
+query, cancel and refund it, fetch its receipt).
 
 Run: python3 e2e/schemathesis_run.py   (needs `pip install schemathesis==4.32.5` and a
 built `saoma`: SAOMA_BIN, default target/debug/saoma). SAOMA_SCHEMATHESIS_EXAMPLES (default
@@ -103,7 +106,7 @@ def main():
         command = [
             sys.executable, "-m", "schemathesis.cli", "run", url + "/openapi.json",
             "--url", url,
-            "--checks", "not_a_server_error,response_schema_conformance",
+            "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,response_headers_conformance",
             "--max-examples", EXAMPLES,
             "--max-time", SECONDS,
             "--request-timeout", "40",

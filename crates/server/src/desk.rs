@@ -59,7 +59,10 @@ pub async fn pending(
     tag = "wallet",
     summary = "Whom a transfer would reach.",
     request_body = api::RecipientQuery,
-    responses((status = 200, description = "the recipient, masked", body = api::Recipient)),
+    responses(
+        (status = 200, description = "the recipient, masked", body = api::Recipient),
+        (status = 404, description = "no wallet with that phone or payload"),
+    ),
     security(("wallet_session" = [])),
 )]
 pub async fn recipient(

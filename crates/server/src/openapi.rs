@@ -136,7 +136,7 @@ pub enum PaymentOrPage {
         review::reinstate
     ),
     components(schemas(ErrorCode, saoma_api::ErrorEnvelope, saoma_api::ErrorBody)),
-    modifiers(&SecuritySchemes, &ErrorAnswers, &UniqueOperationIds),
+    modifiers(&SecuritySchemes, &ErrorAnswers, &UniqueOperationIds, &Links),
     tags(
         (name = "merchant", description = "A merchant's back end or till, signed with its key"),
         (name = "wallet", description = "A customer's wallet, with a session token"),
@@ -238,6 +238,67 @@ impl Modify for UniqueOperationIds {
                 let Some(id) = op.operation_id.clone() else { continue };
                 if !seen.insert(id.clone()) {
                     op.operation_id = Some(format!("{id}_{method}"));
+                }
+            }
+        }
+    }
+}
+
+/// What an answer leads to: (operation, its success status, link name, next operation,
+/// the next operation's parameters as runtime expressions on the answer). Clients and
+/// stateful testers (schemathesis) follow these: create a payment, then query, cancel,
+/// refund it and fetch its receipt.
+const LINKS: &[(&str, &str, &str, &str, &[(&str, &str)])] = &[
+    ("payments_create", "200", "GetPayment", "payments_get", &[("id", "$response.body#/id")]),
+    (
+        "payments_create",
+        "200",
+        "FindPayment",
+        "payments_find",
+        &[("out_trade_no", "$response.body#/out_trade_no")],
+    ),
+    ("payments_create", "200", "CancelPayment", "payments_cancel", &[("id", "$response.body#/id")]),
+    ("payments_create", "200", "RefundPayment", "payments_refund", &[("id", "$response.body#/id")]),
+    ("payments_create", "200", "GetReceipt", "receipts_get", &[("id", "$response.body#/id")]),
+    ("payments_get", "200", "CancelPayment", "payments_cancel", &[("id", "$response.body#/id")]),
+    ("payments_get", "200", "RefundPayment", "payments_refund", &[("id", "$response.body#/id")]),
+    ("products_create", "200", "GetProduct", "products_get", &[("id", "$response.body#/id")]),
+    ("products_create", "200", "UpdateProduct", "products_update", &[("id", "$response.body#/id")]),
+    ("products_create", "200", "AdjustStock", "products_adjust", &[("id", "$response.body#/id")]),
+    ("products_create", "200", "StockMovements", "products_movements", &[("id", "$response.body#/id")]),
+    (
+        "wallet_enroll_device",
+        "200",
+        "ScheduleDevice",
+        "wallet_device_schedule",
+        &[("id", "$response.body#/device_id")],
+    ),
+    (
+        "wallet_enroll_device",
+        "200",
+        "RemoveDevice",
+        "wallet_remove_device",
+        &[("id", "$response.body#/device_id")],
+    ),
+    ("keys_own_create", "200", "RotateKey", "keys_own_rotate", &[("id", "$response.body#/key_id")]),
+    ("keys_own_create", "200", "RevokeKey", "keys_own_revoke", &[("id", "$response.body#/key_id")]),
+];
+
+/// Declares [`LINKS`] on the answers they start from.
+struct Links;
+
+impl Modify for Links {
+    fn modify(&self, doc: &mut Document) {
+        for item in doc.paths.paths.values_mut() {
+            for op in operations(item) {
+                let Some(id) = op.operation_id.clone() else { continue };
+                for (_, status, name, next, params) in LINKS.iter().filter(|l| l.0 == id) {
+                    let Some(RefOr::T(answer)) = op.responses.responses.get_mut(*status) else { continue };
+                    let mut link = utoipa::openapi::link::LinkBuilder::new().operation_id(*next);
+                    for (param, expression) in params.iter() {
+                        link = link.parameter(*param, *expression);
+                    }
+                    answer.links.insert(name.to_string(), RefOr::T(link.build()));
                 }
             }
         }

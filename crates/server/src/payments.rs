@@ -585,7 +585,10 @@ const PAYMENTS: page::Cursor = page::Cursor::of("payments");
     tag = "merchant",
     summary = "Finds a payment by `out_trade_no`, or lists payments.",
     params(api::PaymentsQuery),
-    responses((status = 200, description = "with `out_trade_no`: that payment; without: a page of payments, newest first", body = crate::openapi::PaymentOrPage)),
+    responses(
+        (status = 200, description = "with `out_trade_no`: that payment; without: a page of payments, newest first", body = crate::openapi::PaymentOrPage),
+        (status = 404, description = "no payment of the caller's with that `out_trade_no`"),
+    ),
     security(("merchant_signature" = [])),
 )]
 pub async fn find(

@@ -130,7 +130,10 @@ pub async fn apply(
     path = "/v1/merchant/application",
     tag = "merchant",
     summary = "The merchant's application.",
-    responses((status = 200, description = "the application", body = api::ApplicationView)),
+    responses(
+        (status = 200, description = "the application", body = api::ApplicationView),
+        (status = 404, description = "the merchant has no application"),
+    ),
     security(("merchant_signature" = [])),
 )]
 pub async fn own(

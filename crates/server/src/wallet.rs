@@ -32,7 +32,10 @@ const SESSION_DAYS: i64 = 7;
     tag = "wallet",
     summary = "Signs a customer in with phone and PIN.",
     request_body = saoma_api::SessionRequest,
-    responses((status = 200, description = "the session", body = saoma_api::Session)),
+    responses(
+        (status = 200, description = "the session", body = saoma_api::Session),
+        (status = 401, description = "wrong phone or PIN"),
+    ),
 )]
 pub async fn create_session(
     State(state): State<AppState>,
@@ -148,7 +151,10 @@ pub async fn issue_code(
     tag = "wallet",
     summary = "Enrols a device for offline codes (needs the PIN).",
     request_body = saoma_api::EnrollDeviceRequest,
-    responses((status = 200, description = "the device and its secret, shown this once", body = saoma_api::DeviceEnrolled)),
+    responses(
+        (status = 200, description = "the device and its secret, shown this once", body = saoma_api::DeviceEnrolled),
+        (status = 409, description = "`too_many_devices`: the wallet has as many devices as it may"),
+    ),
     security(("wallet_session" = [])),
 )]
 pub async fn enroll_device(

@@ -223,7 +223,10 @@ async fn proven_key(state: &AppState, req: &KeySignIn) -> ApiResult<saoma_store:
     tag = "screens",
     summary = "Signs a browser in with a merchant key.",
     request_body = KeySignIn,
-    responses((status = 200, description = "signed in: a session cookie (`Set-Cookie`) and its CSRF token", body = SignedIn)),
+    responses(
+        (status = 200, description = "signed in: a session cookie (`Set-Cookie`) and its CSRF token", body = SignedIn),
+        (status = 401, description = "the key or its secret is wrong, or the key was revoked"),
+    ),
 )]
 pub async fn merchant_sign_in(
     State(state): State<AppState>,
@@ -250,7 +253,10 @@ pub async fn merchant_sign_in(
     tag = "screens",
     summary = "A manager's key acts for the till for two minutes.",
     request_body = KeySignIn,
-    responses((status = 200, description = "the manager key acting, and until when", body = ManagerActing)),
+    responses(
+        (status = 200, description = "the manager key acting, and until when", body = ManagerActing),
+        (status = 401, description = "no live till session: sign in first"),
+    ),
 )]
 pub async fn manager_override(
     State(state): State<AppState>,
@@ -289,7 +295,11 @@ pub async fn manager_override(
     path = "/v1/web/merchant/manager",
     tag = "screens",
     summary = "Hands the manager's key back.",
-    responses((status = 204, description = "handed back")),
+    responses(
+        (status = 204, description = "handed back"),
+        (status = 401, description = "no live till session: sign in first"),
+        (status = 403, description = "`csrf_rejected`: missing or wrong `X-CSRF-Token`"),
+    ),
 )]
 pub async fn manager_release(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<StatusCode> {
     let s = live_session(&state, &headers, MERCHANT_COOKIE, "merchant")
@@ -311,7 +321,10 @@ pub async fn manager_release(State(state): State<AppState>, headers: HeaderMap) 
     tag = "screens",
     summary = "Signs the wallet page in.",
     request_body = PhoneSignIn,
-    responses((status = 200, description = "signed in: a session cookie (`Set-Cookie`) and its CSRF token", body = SignedIn)),
+    responses(
+        (status = 200, description = "signed in: a session cookie (`Set-Cookie`) and its CSRF token", body = SignedIn),
+        (status = 401, description = "wrong phone or PIN"),
+    ),
 )]
 pub async fn wallet_sign_in(
     State(state): State<AppState>,
@@ -338,7 +351,10 @@ pub async fn wallet_sign_in(
     tag = "screens",
     summary = "Signs the console in.",
     request_body = TokenSignIn,
-    responses((status = 200, description = "signed in: a session cookie (`Set-Cookie`) and its CSRF token", body = SignedIn)),
+    responses(
+        (status = 200, description = "signed in: a session cookie (`Set-Cookie`) and its CSRF token", body = SignedIn),
+        (status = 401, description = "no such operator token"),
+    ),
 )]
 pub async fn operator_sign_in(
     State(state): State<AppState>,
@@ -371,7 +387,10 @@ pub async fn operator_sign_in(
     path = "/v1/web/sign-out",
     tag = "screens",
     summary = "Signs a browser session out.",
-    responses((status = 204, description = "signed out")),
+    responses(
+        (status = 204, description = "signed out"),
+        (status = 403, description = "`csrf_rejected`: missing or wrong `X-CSRF-Token`"),
+    ),
 )]
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let given = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -1,7 +1,9 @@
 //! Proves the API's description stays the API's: the checked-in `docs/openapi.json` is
 //! what the code generates; every route of the router is described and every described
 //! operation reaches a route; every error code of the table is in the document with its
-//! status; the server serves the document and a reference page that needs no network.
+//! status; the links a client follows after creating a payment (query, cancel, refund,
+//! receipt) are declared and lead to real operations and parameters; the server serves
+//! the document and a reference page that needs no network.
 
 #[macro_use]
 mod common;
@@ -117,6 +119,50 @@ fn every_error_code_is_in_the_document_with_its_status() {
 }
 
 /// Every `$ref` in `v`.
+/// Every operation of the document by its id, with the names of its parameters.
+fn operations_by_id(doc: &Value) -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let mut ops = std::collections::BTreeMap::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for m in METHODS {
+            let Some(op) = item.get(*m) else { continue };
+            let params = op["parameters"].as_array().into_iter().flatten();
+            let names = params.filter_map(|p| p["name"].as_str().map(str::to_string)).collect();
+            ops.insert(op["operationId"].as_str().unwrap().to_string(), names);
+        }
+    }
+    ops
+}
+
+#[test]
+fn the_links_after_a_payment_lead_to_real_operations() {
+    let doc = document();
+    let ops = operations_by_id(&doc);
+    let created = &doc["paths"]["/v1/payments"]["post"]["responses"]["200"]["links"];
+    let names: BTreeSet<&str> = created.as_object().unwrap().keys().map(String::as_str).collect();
+    for wanted in ["GetPayment", "CancelPayment", "RefundPayment", "GetReceipt"] {
+        assert!(names.contains(wanted), "POST /v1/payments links to {wanted}: {names:?}");
+    }
+    let mut links = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for m in METHODS {
+            let Some(op) = item.get(*m) else { continue };
+            for answer in op["responses"].as_object().unwrap().values() {
+                for (name, link) in answer["links"].as_object().into_iter().flatten() {
+                    links += 1;
+                    let target = link["operationId"].as_str().unwrap();
+                    let params =
+                        ops.get(target).unwrap_or_else(|| panic!("{name} leads to no operation {target}"));
+                    for (param, expression) in link["parameters"].as_object().unwrap() {
+                        assert!(params.contains(param), "{name}: {target} has no parameter {param}");
+                        assert!(expression.as_str().unwrap().starts_with("$response.body#/"), "{name}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(links >= 10, "{links} links");
+}
+
 fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     match v {
         Value::Object(map) => {
