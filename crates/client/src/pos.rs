@@ -8,7 +8,8 @@
 //! A scan that fails the code's own checks (length, prefix, check digit) is refused
 //! before anything is sent: the cashier scans again. With a queue
 //! ([`crate::queue::PosQueue`]), a reversal that cannot reach the server is kept and sent
-//! when the network returns; charges are never taken offline.
+//! when the network returns; charges are never taken offline: a charge that cannot reach
+//! the server at all ends at once as [`Outcome::Offline`], not charged.
 
 use crate::queue::{PosQueue, Queued};
 use crate::{Client, ClientError};
@@ -29,6 +30,15 @@ pub enum Outcome {
     /// The server could not be reached to learn the outcome; the reversal of the order is
     /// queued and goes out when the network returns, so the customer is not charged.
     ReversalQueued { out_trade_no: String },
+    /// The server could not be reached at all (no connection could be made), so the charge
+    /// was never sent and the customer was not charged. Charges are never taken offline.
+    Offline,
+}
+
+/// True when a request never left the till: no connection could be made (refused, no
+/// route, no DNS answer), so the server cannot have done it.
+pub fn never_sent(e: &ClientError) -> bool {
+    matches!(e, ClientError::Transport(t) if t.is_connect())
 }
 
 /// True when an error leaves the outcome of a request unknown: the answer was lost, or a
@@ -160,6 +170,8 @@ async fn charge_with(
         Err(ClientError::Api { error, .. }) if error.code == "payment_closed" => {
             return Ok(Outcome::NotCharged(None));
         }
+        // Nothing reached the server: nothing to ask about or reverse.
+        Err(e) if never_sent(&e) => return Ok(Outcome::Offline),
         Err(e) if outcome_unknown(&e) => {
             // The answer was lost (or a gateway's error stood in for it): ask what
             // happened, then reverse if still unknown.

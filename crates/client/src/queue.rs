@@ -165,33 +165,38 @@ async fn send(client: &Client, request: &Queued) -> Result<String, ClientError> 
     }
 }
 
-/// Sends a request now, or keeps it when the server cannot be reached. `Ok(None)`: queued.
+/// What became of a request sent with [`send_or_queue`].
+#[derive(Debug)]
+pub enum Fate {
+    /// The server answered: the answer in a line.
+    Done(String),
+    /// Kept in the queue: the server could not be reached, or older requests still wait.
+    Queued,
+    /// The server refused it (nothing queued).
+    Refused(ClientError),
+}
+
+/// Sends a request now, or keeps it when the server cannot be reached. Whatever waits in
+/// the queue goes first (reported in the first half of the answer), and while any of it
+/// still waits the new request is queued behind it without being sent: requests reach the
+/// server in the order they were asked.
 pub async fn send_or_queue(
     client: &Client,
     queue: &PosQueue,
     request: Queued,
-) -> Result<Option<String>, SendError> {
-    // Whatever waits goes first, so requests reach the server in the order asked.
+) -> Result<(Replay, Fate), QueueError> {
     let earlier = queue.replay(client).await?;
     if earlier.waiting > 0 {
         queue.push(&request).await?;
-        return Ok(None);
+        return Ok((earlier, Fate::Queued));
     }
-    match send(client, &request).await {
-        Ok(answer) => Ok(Some(answer)),
+    let fate = match send(client, &request).await {
+        Ok(answer) => Fate::Done(answer),
         Err(e) if crate::pos::outcome_unknown(&e) => {
             queue.push(&request).await?;
-            Ok(None)
+            Fate::Queued
         }
-        Err(e) => Err(SendError::Refused(e)),
-    }
-}
-
-/// Why a request was neither done nor queued.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-    #[error("the server refused: {0}")]
-    Refused(ClientError),
+        Err(e) => Fate::Refused(e),
+    };
+    Ok((earlier, fate))
 }

@@ -23,8 +23,13 @@ pub async fn run(listen: &str, data_dir: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {data_dir}"))?;
     let dir = std::fs::canonicalize(data_dir)?;
     let db = dir.join("demo.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    // The demo till's queue sits beside its configuration (demo.env); a fresh database
+    // starts with an empty queue.
+    let queue = dir.join("pos-queue.db");
+    for file in [&db, &queue] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
     }
     let admin_token = format!("adm_{}", hex::encode(rand::random::<[u8; 16]>()));
     let config = saoma_server::Config {
@@ -97,8 +102,12 @@ pub async fn run(listen: &str, data_dir: &str) -> anyhow::Result<()> {
         &env_file,
         format!(
             "export SAOMA_URL={url}\nexport SAOMA_KEY_ID={}\nexport SAOMA_KEY_SECRET={}\nexport SAOMA_ADMIN_TOKEN={admin_token}\n\
-             export SAOMA_PHONE={}\nexport SAOMA_PIN={}\n",
-            till_key.key_id, till_key.secret, CUSTOMERS[0].0, CUSTOMERS[0].2
+             export SAOMA_POS_QUEUE={}\nexport SAOMA_PHONE={}\nexport SAOMA_PIN={}\n",
+            till_key.key_id,
+            till_key.secret,
+            shell_quoted(&queue.display().to_string()),
+            CUSTOMERS[0].0,
+            CUSTOMERS[0].2
         ),
     )?;
     println!("Saoma demo is running at {url}");
@@ -131,4 +140,9 @@ pub async fn run(listen: &str, data_dir: &str) -> anyhow::Result<()> {
     println!("Credentials are in {} (the admin token too). Ctrl-C stops the demo.", env_file.display());
     tokio::signal::ctrl_c().await?;
     server.stop().await
+}
+
+/// A value for a shell's `export`, in single quotes: the data directory may hold spaces.
+fn shell_quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
 }

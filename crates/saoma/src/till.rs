@@ -2,12 +2,14 @@
 //! one thing; with no subcommand the till reads scans from standard input as a keyboard
 //! wedge scanner types them (the code, then Enter), asks for the amount and prints each
 //! outcome. Reversals and refunds that cannot reach the server wait in the till's queue
-//! file and go out, in order, when the network returns; charges are never taken offline.
+//! file and go out, in order, when the network returns: every command that talks to the
+//! server, and every turn of the loop, sends them first. Charges are never taken offline,
+//! and the till says so.
 
 use anyhow::Context;
 use saoma_api as api;
 use saoma_client::pos::{self, Outcome, PosSettings};
-use saoma_client::queue::{PosQueue, Queued, send_or_queue};
+use saoma_client::queue::{Fate, PosQueue, Queued, Replay, send_or_queue};
 use saoma_client::{Client, Credentials};
 use saoma_core::{Currency, Money};
 use std::time::Duration;
@@ -24,7 +26,9 @@ pub struct PosArgs {
     key_id: Option<String>,
     #[arg(long, env = "SAOMA_KEY_SECRET", hide_env_values = true, global = true)]
     key_secret: Option<String>,
-    /// The till's queue of reversals and refunds waiting for the network.
+    /// The till's queue file: reversals and refunds waiting for the network. Keep it beside
+    /// the till's configuration (the file its SAOMA_* variables come from); by default it is
+    /// in the current directory.
     #[arg(long, env = "SAOMA_POS_QUEUE", default_value = "saoma-pos-queue.db", global = true)]
     queue: String,
     #[arg(long, default_value = "CNY", global = true)]
@@ -34,7 +38,8 @@ pub struct PosArgs {
 #[derive(clap::Subcommand)]
 enum PosCommand {
     /// Charges a scanned payment code; exit 0 paid, 2 declined, 3 not charged (a misread,
-    /// closed, reversed or reversal queued), 1 error.
+    /// closed, reversed, reversal queued, or the server unreachable: charges are never taken
+    /// offline), 1 error.
     Charge {
         #[arg(long)]
         code: String,
@@ -74,6 +79,14 @@ fn order_number(kind: &str) -> String {
     format!("{kind}-{}-{:08x}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"), rand::random::<u32>())
 }
 
+/// The till: its server, its queue file and its currency.
+struct Till {
+    client: Client,
+    queue: PosQueue,
+    queue_path: String,
+    currency: Currency,
+}
+
 /// Runs `saoma pos`; the exit code.
 pub async fn run(args: PosArgs) -> anyhow::Result<i32> {
     let (Some(key_id), Some(secret)) = (args.key_id.clone(), args.key_secret.clone()) else {
@@ -85,16 +98,17 @@ pub async fn run(args: PosArgs) -> anyhow::Result<i32> {
         PosQueue::open(&args.queue).await.with_context(|| format!("opening the queue {}", args.queue))?;
     let currency = Currency::from_code(&args.currency)
         .ok_or_else(|| anyhow::anyhow!("unknown currency {:?}", args.currency))?;
+    let till = Till { client, queue, queue_path: args.queue, currency };
     match args.command {
-        None => interactive(&client, &queue, currency).await,
+        None => interactive(&till).await,
         Some(PosCommand::Charge { code, amount, out_trade_no, subject }) => {
+            catch_up(&till).await?;
             let req = sale(&code, amount, currency, out_trade_no, subject);
-            let outcome = pos::charge_queued(&client, &queue, &req, &PosSettings::default()).await?;
+            let outcome =
+                pos::charge_queued(&till.client, &till.queue, &req, &PosSettings::default()).await?;
             Ok(report(&outcome))
         }
-        Some(PosCommand::Cancel { out_trade_no }) => {
-            send(&client, &queue, Queued::Cancel { out_trade_no }).await
-        }
+        Some(PosCommand::Cancel { out_trade_no }) => send(&till, Queued::Cancel { out_trade_no }).await,
         Some(PosCommand::Refund { payment_id, amount, out_refund_no, reason }) => {
             let refund = api::CreateRefundRequest {
                 out_refund_no: out_refund_no.unwrap_or_else(|| order_number("rfd")),
@@ -102,22 +116,52 @@ pub async fn run(args: PosArgs) -> anyhow::Result<i32> {
                 reason,
                 items: None,
             };
-            send(&client, &queue, Queued::Refund { payment_id, refund }).await
+            send(&till, Queued::Refund { payment_id, refund }).await
         }
         Some(PosCommand::Queue) => {
-            let replay = queue.replay(&client).await?;
-            for (request, answer) in &replay.refused {
-                eprintln!("Refused by the server, not sent again: {request:?}: {answer}");
-            }
+            let replay = till.queue.replay(&till.client).await?;
+            tell_refusals(&replay);
             eprintln!("Sent {}; {} still waiting for the network.", replay.done, replay.waiting);
-            for e in queue.waiting().await? {
+            for e in till.queue.waiting().await? {
                 println!(
                     "{}",
                     serde_json::json!({"seq": e.seq, "request": e.request, "attempts": e.attempts,
                     "last_error": e.last_error})
                 );
             }
+            show_queue(&till).await?;
             Ok(0)
+        }
+    }
+}
+
+/// Sends what waits in the queue before anything else: says what went out, and says
+/// nothing when the network is still down (the queue's state line tells that).
+async fn catch_up(till: &Till) -> anyhow::Result<()> {
+    let replay = till.queue.replay(&till.client).await?;
+    tell_replay(&replay);
+    Ok(())
+}
+
+fn tell_replay(replay: &Replay) {
+    if replay.done > 0 {
+        eprintln!("Sent {} queued request(s) that waited for the network.", replay.done);
+    }
+    tell_refusals(replay);
+}
+
+fn tell_refusals(replay: &Replay) {
+    for (request, answer) in &replay.refused {
+        eprintln!("REFUSED by the server, not sent again: {}: {answer}. Ask a manager.", describe(request));
+    }
+}
+
+/// A queued request in words.
+fn describe(request: &Queued) -> String {
+    match request {
+        Queued::Cancel { out_trade_no } => format!("the reversal of order {out_trade_no}"),
+        Queued::Refund { payment_id, refund } => {
+            format!("refund {} (amount {}) of payment {payment_id}", refund.out_refund_no, refund.amount)
         }
     }
 }
@@ -140,16 +184,31 @@ fn sale(
     }
 }
 
-async fn send(client: &Client, queue: &PosQueue, request: Queued) -> anyhow::Result<i32> {
-    match send_or_queue(client, queue, request).await? {
-        Some(answer) => {
+async fn send(till: &Till, request: Queued) -> anyhow::Result<i32> {
+    let (earlier, fate) = send_or_queue(&till.client, &till.queue, request).await?;
+    tell_replay(&earlier);
+    match fate {
+        Fate::Done(answer) => {
             println!("{answer}");
             eprintln!("Done.");
+            Ok(0)
         }
-        None => eprintln!("The server cannot be reached: queued; it goes out when the network returns."),
+        Fate::Queued => {
+            eprintln!(
+                "The server cannot be reached: queued in {}; it goes out, in order, when the network \
+                 returns (with the next `saoma pos` command, or `saoma pos queue`).",
+                till.queue_path
+            );
+            show_queue(till).await?;
+            Ok(0)
+        }
+        Fate::Refused(e) => Err(anyhow::anyhow!("the server refused: {e}")),
     }
-    Ok(0)
 }
+
+/// What the till says when a charge could not be made for want of the network.
+const NEVER_OFFLINE: &str = "Charges are never taken offline: the customer was not charged. \
+                             Ask for another payment method, or charge again when the till is back online.";
 
 /// Prints an outcome for the cashier; the exit code.
 fn report(outcome: &Outcome) -> i32 {
@@ -180,10 +239,20 @@ fn report(outcome: &Outcome) -> i32 {
             3
         }
         Outcome::ReversalQueued { out_trade_no } => {
-            println!("{}", serde_json::json!({"reversal_queued": out_trade_no}));
+            println!(
+                "{}",
+                serde_json::json!({"reversal_queued": out_trade_no, "charged": false, "note": NEVER_OFFLINE})
+            );
             eprintln!(
                 "NOT CHARGED: the server cannot be reached; the reversal of {out_trade_no} is queued and goes out when the network returns."
             );
+            eprintln!("{NEVER_OFFLINE}");
+            3
+        }
+        Outcome::Offline => {
+            println!("{}", serde_json::json!({"offline": true, "charged": false, "note": NEVER_OFFLINE}));
+            eprintln!("NOT CHARGED: the server cannot be reached; nothing was sent.");
+            eprintln!("{NEVER_OFFLINE}");
             3
         }
     }
@@ -193,14 +262,20 @@ fn currency_of(code: &str) -> Currency {
     Currency::from_code(code).unwrap_or(Currency::CNY)
 }
 
-/// The till as a loop: scan, amount, outcome.
-async fn interactive(client: &Client, queue: &PosQueue, currency: Currency) -> anyhow::Result<i32> {
+/// The till as a loop: scan, amount, outcome. Each turn first sends what waits in the queue
+/// and shows the queue's state.
+async fn interactive(till: &Till) -> anyhow::Result<i32> {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut err = tokio::io::stderr();
     eprintln!("Saoma till. Scan the customer's code (the scanner types it and Enter).");
-    eprintln!("Type `sync` to send queued requests, `q` to quit. Charges never go offline.");
+    eprintln!("Type `sync` to send queued requests, `q` to quit.");
+    eprintln!(
+        "Charges are never taken offline; reversals wait in the queue {} when the network is down.",
+        till.queue_path
+    );
     loop {
-        show_queue(queue).await?;
+        catch_up(till).await?;
+        show_queue(till).await?;
         err.write_all(b"scan> ").await?;
         err.flush().await?;
         let Some(line) = lines.next_line().await? else { return Ok(0) };
@@ -209,10 +284,8 @@ async fn interactive(client: &Client, queue: &PosQueue, currency: Currency) -> a
             "" => continue,
             "q" | "quit" => return Ok(0),
             "sync" => {
-                let r = queue.replay(client).await?;
-                for (request, answer) in &r.refused {
-                    eprintln!("REFUSED, NOT SENT AGAIN: {request:?}: {answer}. Ask a manager.");
-                }
+                let r = till.queue.replay(&till.client).await?;
+                tell_refusals(&r);
                 eprintln!("Sent {}; {} waiting.", r.done, r.waiting);
                 continue;
             }
@@ -225,30 +298,43 @@ async fn interactive(client: &Client, queue: &PosQueue, currency: Currency) -> a
         err.write_all(b"amount> ").await?;
         err.flush().await?;
         let Some(amount) = lines.next_line().await? else { return Ok(0) };
-        let amount = match Money::parse_decimal(amount.trim(), currency) {
+        let amount = match Money::parse_decimal(amount.trim(), till.currency) {
             Ok(m) if m.amount_minor() > 0 => m,
             _ => {
                 eprintln!("Not an amount (for example 12.50). Scan again.");
                 continue;
             }
         };
-        let req = sale(line, amount.amount_minor(), currency, None, "POS sale".into());
-        eprintln!("Charging {} {}, order {}.", amount.to_decimal(), currency.code(), req.out_trade_no);
-        match pos::charge_queued(client, queue, &req, &PosSettings::default()).await {
-            Ok(outcome) => {
-                report(&outcome);
-            }
-            Err(e) => {
-                eprintln!("ERROR: {e}. The outcome is unknown: check the order {} later.", req.out_trade_no)
-            }
+        charge_one(till, line, amount).await;
+    }
+}
+
+/// One sale of the interactive till; its outcome on screen.
+async fn charge_one(till: &Till, code: &str, amount: Money) {
+    let req = sale(code, amount.amount_minor(), till.currency, None, "POS sale".into());
+    eprintln!("Charging {} {}, order {}.", amount.to_decimal(), till.currency.code(), req.out_trade_no);
+    match pos::charge_queued(&till.client, &till.queue, &req, &PosSettings::default()).await {
+        Ok(outcome) => {
+            report(&outcome);
+        }
+        Err(e) => {
+            eprintln!("ERROR: {e}. The outcome is unknown: check the order {} later.", req.out_trade_no)
         }
     }
 }
 
-async fn show_queue(queue: &PosQueue) -> anyhow::Result<()> {
-    let waiting = queue.waiting().await?.len();
-    if waiting > 0 {
-        eprintln!("[{waiting} request(s) queued for the network]");
+/// The queue's state, one line, empty or not.
+async fn show_queue(till: &Till) -> anyhow::Result<()> {
+    let waiting = till.queue.waiting().await?;
+    match waiting.first() {
+        None => eprintln!("[queue empty]"),
+        Some(oldest) => eprintln!(
+            "[queue: {} request(s) waiting for the network, oldest {} ({} tries{})]",
+            waiting.len(),
+            describe(&oldest.request),
+            oldest.attempts,
+            oldest.last_error.as_deref().map(|e| format!(", last: {e}")).unwrap_or_default()
+        ),
     }
     Ok(())
 }

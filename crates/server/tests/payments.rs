@@ -242,15 +242,30 @@ async fn pos_engine_charges_and_declines(db: Db) {
         Outcome::Declined { code, .. } => assert_eq!(code, "insufficient_funds"),
         other => panic!("expected declined, got {other:?}"),
     }
-    // A server that cannot be reached: the engine ends not knowing, and says so.
-    let dead = saoma_client::Client::with_timeout(
-        "http://127.0.0.1:9",
-        saoma_client::Credentials::None,
-        std::time::Duration::from_millis(200),
-    );
+    // A server that cannot be reached: nothing was sent, so nothing was charged, at once.
+    let client = |url: &str| {
+        saoma_client::Client::with_timeout(
+            url,
+            saoma_client::Credentials::None,
+            std::time::Duration::from_millis(200),
+        )
+    };
+    let dead = client("http://127.0.0.1:9");
     let quick = PosSettings { query_attempts: 1, query_pause: std::time::Duration::from_millis(10), ..fast };
     let unknown = saoma_core::paycode::online_code(0);
-    assert!(pos::charge(&dead, &charge("pos-3", 1, Some(&unknown)), &quick).await.is_err());
+    match pos::charge(&dead, &charge("pos-3", 1, Some(&unknown)), &quick).await.unwrap() {
+        Outcome::Offline => {}
+        other => panic!("expected offline, got {other:?}"),
+    }
+    // One that takes the request and never answers: the engine ends not knowing, and says so.
+    let mute = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mute_url = format!("http://{}", mute.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = mute.accept().await {
+            drop(socket);
+        }
+    });
+    assert!(pos::charge(&client(&mute_url), &charge("pos-3", 1, Some(&unknown)), &quick).await.is_err());
     // A misread is refused before any network call.
     match pos::charge(&dead, &charge("pos-4", 1, Some("660000000000000000")), &quick).await.unwrap() {
         Outcome::Misread(_) => {}
