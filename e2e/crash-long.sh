@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The long form of crates/saoma/tests/crash.rs: `saoma serve` killed with SIGKILL many more
-# times under heavier load, on SQLite and then on PostgreSQL, with the same checks after
+# times under heavier load, on PostgreSQL and then on SQLite, with the same checks after
 # the last restart (answered payments stored as answered, each wallet debited by its own
 # payments only, the trial balance, one outbox event per payment, every webhook delivered
 # and de-duplicable by its id).
@@ -9,7 +9,8 @@
 #
 # SAOMA_CRASH_TILLS and SAOMA_CRASH_ROUND_MS change the tills and the round's time (each
 # round runs between half and all of it). PostgreSQL is required, at 127.0.0.1:5432 or
-# SAOMA_TEST_POSTGRES. About 8 minutes at the defaults on two cores. CARGO=lcargo runs
+# SAOMA_TEST_POSTGRES. About 13 minutes at the defaults on two cores, most of it the
+# webhook backlog of some 10,000 payments draining after the last restart. CARGO=lcargo runs
 # it under the shared machine's build lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
