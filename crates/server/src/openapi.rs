@@ -244,11 +244,14 @@ impl Modify for UniqueOperationIds {
     }
 }
 
+/// One link: see [`LINKS`].
+type Link = (&'static str, &'static str, &'static str, &'static str, &'static [(&'static str, &'static str)]);
+
 /// What an answer leads to: (operation, its success status, link name, next operation,
 /// the next operation's parameters as runtime expressions on the answer). Clients and
 /// stateful testers (schemathesis) follow these: create a payment, then query, cancel,
 /// refund it and fetch its receipt.
-const LINKS: &[(&str, &str, &str, &str, &[(&str, &str)])] = &[
+const LINKS: &[Link] = &[
     ("payments_create", "200", "GetPayment", "payments_get", &[("id", "$response.body#/id")]),
     (
         "payments_create",
