@@ -411,7 +411,7 @@ impl Client {
             reason: None,
             items: None,
         };
-        self.post(&format!("/v1/payments/{payment_id}/refunds"), &req).await
+        self.refund_with(payment_id, &req).await
     }
 
     /// The merchant's static code.

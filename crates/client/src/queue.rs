@@ -158,8 +158,7 @@ async fn send(client: &Client, request: &Queued) -> Result<String, ClientError> 
             Ok(format!("{} {}", p.id, p.status))
         }
         Queued::Refund { payment_id, refund } => {
-            let r: api::Refund =
-                client.call("POST", &format!("/v1/payments/{payment_id}/refunds"), Some(refund)).await?;
+            let r = client.refund_with(payment_id, refund).await?;
             Ok(format!("{} {}", r.id, r.status))
         }
     }

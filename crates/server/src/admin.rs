@@ -76,7 +76,7 @@ pub async fn create_merchant(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(views::merchant(&m)))
+    Ok(Json(views::merchant(&m)?))
 }
 
 /// `GET /v1/admin/merchants/{id}`.
@@ -95,7 +95,7 @@ pub async fn get_merchant(
     Path(id): Path<String>,
 ) -> ApiResult<Json<api::Merchant>> {
     let m = state.store.merchant(&id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
-    Ok(Json(views::merchant(&m)))
+    Ok(Json(views::merchant(&m)?))
 }
 
 /// `POST /v1/admin/merchants/{id}/terminals`.

@@ -259,7 +259,7 @@ async fn pay_merchant(
     post(work, "payment", &p.id, &entry, now).await?;
     crate::stock::take(work, p, c.actor, now).await?;
     crate::receipts::issue(&state.keys.sealer, work, p, &merchant.name, None, now, receipt).await?;
-    let data = serde_json::to_value(views::payment(p, None)).map_err(ApiError::internal)?;
+    let data = serde_json::to_value(views::payment(p, None)?).map_err(ApiError::internal)?;
     let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());
     emit(work, "payment.succeeded", scope, Some(&c.payer.id), data, now).await?;
     let audit = AuditRecord {
@@ -282,7 +282,7 @@ async fn pay_customer(work: &mut Work, c: &Charge<'_>, t: &TransferRow, now: &st
     let entry = ledger::transfer_entry(&t.from_customer_id, &t.to_customer_id, c.amount)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     post(work, "transfer", &t.id, &entry, now).await?;
-    let data = json!({"id": t.id, "amount": t.amount, "currency": t.currency});
+    let data = serde_json::to_value(views::transfer(t)).map_err(ApiError::internal)?;
     emit(work, "transfer.succeeded", (None, None), Some(&t.from_customer_id), data, now).await?;
     let audit = AuditRecord {
         actor: c.actor,

@@ -14,6 +14,7 @@ use chrono::{Datelike, Timelike};
 use saoma_api as api;
 use saoma_core::privacy;
 use saoma_core::report::{self, Sale};
+use saoma_store::StoreError;
 use serde_json::Value;
 
 /// The most payments a sales report reads.
@@ -45,7 +46,7 @@ pub async fn pending(
     let mut data = Vec::new();
     for p in state.store.awaiting_confirmation(&me.customer_id, &now().1).await? {
         let merchant = state.store.merchant(&p.merchant_id).await?.map(|m| m.name).unwrap_or_default();
-        data.push(api::PendingPayment { payment: views::payment(&p, None), merchant_name: merchant });
+        data.push(api::PendingPayment { payment: views::payment(&p, None)?, merchant_name: merchant });
     }
     Ok(Json(api::Page { data, next_cursor: None }))
 }
@@ -173,7 +174,9 @@ pub async fn sales_report(
     }
     let m =
         state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
-    let tz: chrono_tz::Tz = m.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let tz: chrono_tz::Tz = m.timezone.parse().map_err(|_| {
+        StoreError::Corrupt(format!("merchant {} has an unknown time zone {}", m.id, m.timezone))
+    })?;
     let (t, _) = now();
     let today = t.with_timezone(&tz).date_naive();
     let first = today - chrono::Duration::days(days - 1);
@@ -186,34 +189,7 @@ pub async fn sales_report(
         .await?;
     let names: std::collections::HashMap<String, String> =
         state.store.terminals_of(&m.id).await?.into_iter().map(|t| (t.id, t.name)).collect();
-    let sales: Vec<Sale> = paid
-        .iter()
-        .filter_map(|p| {
-            let at = chrono::DateTime::parse_from_rfc3339(p.paid_at.as_deref()?).ok()?.with_timezone(&tz);
-            let items: Vec<saoma_api::Item> = serde_json::from_str(&p.items).unwrap_or_default();
-            let lines = if items.is_empty() {
-                vec![(String::new(), p.subject.clone(), 1, p.amount.amount_minor())]
-            } else {
-                items
-                    .into_iter()
-                    .map(|i| (i.sku.unwrap_or_else(|| i.name.clone()), i.name, i.quantity, i.unit_amount))
-                    .collect()
-            };
-            Some(Sale {
-                hour: at.hour(),
-                day: format!("{:04}-{:02}-{:02}", at.year(), at.month(), at.day()),
-                terminal: p
-                    .terminal_id
-                    .as_ref()
-                    .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone())),
-                amount: p.amount.amount_minor(),
-                fee: p.fee.amount_minor(),
-                refunded: p.refunded.amount_minor(),
-                fee_returned: p.fee_returned.amount_minor(),
-                lines,
-            })
-        })
-        .collect();
+    let sales = paid.iter().map(|p| sale_of(p, &tz, &names)).collect::<Result<Vec<Sale>, _>>()?;
     Ok(Json(api::SalesReport {
         report: report::report(&sales, &dates).into(),
         currency: m.currency,
@@ -221,6 +197,41 @@ pub async fn sales_report(
         days: dates,
         truncated: paid.len() as i64 >= REPORT_PAYMENTS_MAX,
     }))
+}
+
+/// A paid payment as the sales report counts it, in the merchant's time zone: by its
+/// lines, or as one line of its subject when it was sold without any. A paid payment
+/// without a readable payment time is corrupt, never left out of the figures.
+fn sale_of(
+    p: &saoma_core::payment::Payment,
+    tz: &chrono_tz::Tz,
+    names: &std::collections::HashMap<String, String>,
+) -> Result<Sale, StoreError> {
+    let at = p
+        .paid_at
+        .as_deref()
+        .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("paid payment {} has no payment time", p.id)))?
+        .with_timezone(tz);
+    let items = views::items(p)?;
+    let lines = if items.is_empty() {
+        vec![(String::new(), p.subject.clone(), 1, p.amount.amount_minor())]
+    } else {
+        items
+            .into_iter()
+            .map(|i| (i.sku.unwrap_or_else(|| i.name.clone()), i.name, i.quantity, i.unit_amount))
+            .collect()
+    };
+    Ok(Sale {
+        hour: at.hour(),
+        day: format!("{:04}-{:02}-{:02}", at.year(), at.month(), at.day()),
+        terminal: p.terminal_id.as_ref().map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone())),
+        amount: p.amount.amount_minor(),
+        fee: p.fee.amount_minor(),
+        refunded: p.refunded.amount_minor(),
+        fee_returned: p.fee_returned.amount_minor(),
+        lines,
+    })
 }
 
 /// `GET /v1/admin/merchants?status=pending_review`: the review queue (any operator).
@@ -251,7 +262,7 @@ pub async fn merchants(
             reason: a.reason,
             submitted_at: a.submitted_at,
         });
-        data.push(api::MerchantListed { merchant: views::merchant(m), application });
+        data.push(api::MerchantListed { merchant: views::merchant(m)?, application });
     }
     let next_cursor = if more { rows.get(limit as usize - 1).map(|m| m.id.clone()) } else { None };
     Ok(Json(api::Page { data, next_cursor }))

@@ -16,7 +16,6 @@ use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
-use std::convert::Infallible;
 use std::time::Duration;
 
 /// `GET /v1/events/stream`: `Last-Event-ID` (an event's `id`, `TX.SEQ`) resumes after that event.
@@ -33,7 +32,7 @@ pub async fn stream(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     headers: HeaderMap,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, axum::Error>>>> {
     let resume =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(saoma_store::EventCursor::parse);
     let start = match resume {
@@ -48,16 +47,20 @@ pub async fn stream(
             loop {
                 if let Some(row) = queue.pop() {
                     let row: saoma_store::EventRow = row;
-                    // `saoma_api::Event`'s shape; `data` is free-form by the event's type.
-                    let body = serde_json::json!({
-                        "id": row.id, "type": row.kind, "created_at": row.created_at,
-                        "data": serde_json::from_str::<serde_json::Value>(&row.data).unwrap_or_default(),
-                    });
-                    let event = Event::default()
-                        .id(saoma_store::EventCursor::of(&row).to_string())
-                        .event(row.kind.clone())
-                        .data(body.to_string());
-                    return Some((Ok(event), (last, queue)));
+                    // An event whose data does not parse is corrupt: the feed ends with the
+                    // error rather than hand the merchant an empty object in its place.
+                    let event = crate::views::event(&row)
+                        .map_err(|e| {
+                            tracing::error!(error = %e, event = %row.id, "Live feed met a corrupt event.");
+                            axum::Error::new(e)
+                        })
+                        .and_then(|body| {
+                            Event::default()
+                                .id(saoma_store::EventCursor::of(&row).to_string())
+                                .event(row.kind.clone())
+                                .json_data(body)
+                        });
+                    return Some((event, (last, queue)));
                 }
                 let notified = state.changed.notified();
                 let scope = (caller.merchant_id.as_str(), caller.terminal_id.as_deref());

@@ -185,6 +185,11 @@ impl AppState {
         self.remote_commits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether the server has begun to shut down.
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
     /// Resolves once the server has begun to shut down.
     pub async fn stopping(&self) {
         let mut rx = self.stopping.subscribe();

@@ -109,8 +109,15 @@ pub async fn emit(
 ) -> Result<(), StoreError> {
     let id = new_id(prefix::EVENT);
     if let Some(merchant_id) = merchant_id {
-        // The webhook body is the feed's: {id, type, created_at, data}.
-        let body = json!({"id": id, "type": kind, "created_at": now, "data": data}).to_string();
+        // The webhook body is the feed's event.
+        let event = saoma_api::Event {
+            id: id.clone(),
+            kind: kind.into(),
+            created_at: now.into(),
+            data: data.clone(),
+        };
+        let body =
+            serde_json::to_string(&event).expect("an event of strings and a JSON value always serialises");
         tx.queue_delivery(&id, merchant_id, kind, &body, now).await?;
     }
     tx.insert_event(&NewEvent { id: &id, merchant_id, terminal_id, customer_id, kind, data }, now).await
@@ -127,7 +134,7 @@ pub(crate) async fn close(
     let before = p.status();
     p.close().map_err(|e| ApiError::new(ErrorCode::PaymentNotPending, e.to_string()))?;
     work.update_payment(p).await?;
-    let data = serde_json::to_value(views::payment(p, None)).map_err(ApiError::internal)?;
+    let data = serde_json::to_value(views::payment(p, None)?).map_err(ApiError::internal)?;
     let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());
     emit(work, "payment.closed", scope, p.customer_id.as_deref(), data, now).await?;
     let audit = AuditRecord {
@@ -213,7 +220,10 @@ fn active(m: MerchantRow) -> ApiResult<MerchantRow> {
 fn answer(state: &AppState, p: &Payment, merchant: &MerchantRow) -> Response {
     match (p.status(), p.failure_code()) {
         (PaymentStatus::Failed, Some(code)) => ApiError::declined(code, Some(p.id.clone())).into_response(),
-        _ => Json(views::payment(p, Some((merchant, &state.qr_seed())))).into_response(),
+        _ => match views::payment(p, Some((merchant, &state.qr_seed()))) {
+            Ok(view) => Json(view).into_response(),
+            Err(e) => ApiError::from(e).into_response(),
+        },
     }
 }
 
@@ -571,7 +581,7 @@ pub async fn get(
     let p = load_and_wait(&state, &caller, &id, q.wait).await?;
     let merchant = state.store.merchant(&p.merchant_id).await?;
     let seed = state.qr_seed();
-    Ok(Json(views::payment(&p, merchant.as_ref().map(|m| (m, &seed)))).into_response())
+    Ok(Json(views::payment(&p, merchant.as_ref().map(|m| (m, &seed)))?).into_response())
 }
 
 /// The payments list's cursor: the id of the last payment shown (ids grow with time).
@@ -601,7 +611,7 @@ pub async fn find(
     if let Some(otn) = &q.out_trade_no {
         let p = visible(&caller, state.store.payment_by_trade_no(&caller.merchant_id, otn).await?)?;
         let p = load_and_wait(&state, &caller, &p.id, q.wait).await?;
-        return Ok(Json(views::payment(&p, merchant.as_ref().map(|m| (m, &seed)))).into_response());
+        return Ok(Json(views::payment(&p, merchant.as_ref().map(|m| (m, &seed)))?).into_response());
     }
     let limit = page::limit(q.limit, 20)?;
     let before = PAYMENTS.read::<1>(q.cursor.as_deref())?;
@@ -611,8 +621,10 @@ pub async fn find(
         .payments_of_merchant(&caller.merchant_id, caller.terminal_id.as_deref(), before, limit + 1)
         .await?;
     let (rows, next_cursor) = PAYMENTS.page(rows, limit, |p| vec![&p.id])?;
-    let data: Vec<api::Payment> =
-        rows.iter().map(|p| views::payment(p, merchant.as_ref().map(|m| (m, &seed)))).collect();
+    let data: Vec<api::Payment> = rows
+        .iter()
+        .map(|p| views::payment(p, merchant.as_ref().map(|m| (m, &seed))))
+        .collect::<Result<_, _>>()?;
     Ok(Json(api::Page { data, next_cursor }).into_response())
 }
 
@@ -701,7 +713,7 @@ pub async fn cancel(
         Ok(p)
     })
     .await?;
-    Ok(Json(views::payment(&p, Some((&merchant, &state.qr_seed())))).into_response())
+    Ok(Json(views::payment(&p, Some((&merchant, &state.qr_seed())))?).into_response())
 }
 
 /// `POST /v1/payments/cancel` `{out_trade_no}`: for a POS that never saw the creation's
@@ -764,7 +776,7 @@ pub async fn cancel_by_trade_no(
         Ok(p)
     })
     .await?;
-    Ok(Json(views::payment(&p, Some((&merchant, &state.qr_seed())))).into_response())
+    Ok(Json(views::payment(&p, Some((&merchant, &state.qr_seed())))?).into_response())
 }
 
 /// What a refund asks for.
@@ -818,7 +830,7 @@ async fn refund_in_tx(
     work.post_entry(&new_id(prefix::ENTRY), "refund", &refund.id, &entry, now).await?;
     crate::stock::put_back(work, p, &refund.id, ask.items, ask.actor, now).await?;
     crate::receipts::issue(&state.keys.sealer, work, p, merchant_name, Some(&refund), now, None).await?;
-    let data = json!({"refund": views::refund(&refund), "payment": views::payment(p, None)});
+    let data = json!({"refund": views::refund(&refund), "payment": views::payment(p, None)?});
     let scope = (Some(p.merchant_id.as_str()), p.terminal_id.as_deref());
     emit(work, "refund.succeeded", scope, Some(&customer_id), data, now).await?;
     let audit = AuditRecord {

@@ -208,7 +208,7 @@ async fn decide(
     tx.audit(&AuditRecord { actor: &op.id, action, object_id: id, detail }, &now).await?;
     tx.commit().await?;
     m.status = after.to_string();
-    Ok(Json(views::merchant(&m)))
+    Ok(Json(views::merchant(&m)?))
 }
 
 fn reason_of(body: &Bytes) -> ApiResult<Option<String>> {

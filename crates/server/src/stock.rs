@@ -15,12 +15,13 @@
 use crate::error::{ApiError, ApiResult};
 use crate::payments::OpError;
 use crate::util::new_id;
+use crate::views;
 use crate::{AppState, work::Work};
 use saoma_api as api;
 use saoma_api::ErrorCode;
 use saoma_core::catalogue::{self, CatalogueError, Line};
 use saoma_core::payment::Payment;
-use saoma_store::StockMovementRow;
+use saoma_store::{StockMovementRow, StoreError};
 
 /// The id prefix of a stock movement.
 pub const MOVEMENT_PREFIX: &str = "stk_";
@@ -47,8 +48,8 @@ fn lines_of(items: &[api::Item]) -> Vec<Line> {
 }
 
 /// The lines a stored payment was sold with (checked when it was created).
-fn sold_lines(p: &Payment) -> Vec<Line> {
-    lines_of(&serde_json::from_str::<Vec<api::Item>>(&p.items).unwrap_or_default())
+fn sold_lines(p: &Payment) -> Result<Vec<Line>, StoreError> {
+    Ok(lines_of(&views::items(p)?))
 }
 
 /// Prices a payment request's catalogue lines (`{sku, quantity}` without a name) from
@@ -71,7 +72,7 @@ pub async fn priced(
     // payment service (`payment_closed`); only its stock is not worth looking at.
     let known = state.store.payment_by_trade_no(merchant_id, &req.out_trade_no).await?;
     if let Some(p) = known.as_ref().filter(|p| p.fingerprint.is_some()) {
-        req.items = Some(serde_json::from_str(&p.items).unwrap_or_default());
+        req.items = Some(views::items(p)?);
         req.amount = p.amount.amount_minor();
         return Ok(req);
     }
@@ -123,7 +124,7 @@ pub async fn priced(
 /// movement per catalogue product, and `out_of_stock` (rolling the whole charge back)
 /// when a tracked product has fewer units than sold.
 pub async fn take(work: &mut Work, p: &Payment, actor: &str, now: &str) -> Result<(), OpError> {
-    for (sku, units) in catalogue::units_by_sku(&sold_lines(p)) {
+    for (sku, units) in catalogue::units_by_sku(&sold_lines(p)?) {
         let Some(product) = work.product_by_sku(&p.merchant_id, &sku).await? else { continue };
         let stock_after = match product.stock {
             None => None,
@@ -155,7 +156,7 @@ fn units_of(items: &[api::RefundItem]) -> ApiResult<Vec<(String, u32)>> {
 /// a catalogue product the payment sold and that no more come back than were sold and not
 /// yet returned. Read inside the refund's transaction, with the payment locked.
 pub async fn refund_value(work: &mut Work, p: &Payment, items: &[api::RefundItem]) -> Result<i64, OpError> {
-    let sold = sold_lines(p);
+    let sold = sold_lines(p)?;
     let returned = work.units_returned(&p.id).await?;
     let mut value = 0i64;
     for (sku, quantity) in units_of(items)? {
@@ -178,7 +179,7 @@ pub async fn refund_value(work: &mut Work, p: &Payment, items: &[api::RefundItem
 pub async fn unreturned(work: &mut Work, p: &Payment) -> Result<Vec<api::RefundItem>, OpError> {
     let returned = work.units_returned(&p.id).await?;
     let mut out = Vec::new();
-    for (sku, units) in catalogue::units_by_sku(&sold_lines(p)) {
+    for (sku, units) in catalogue::units_by_sku(&sold_lines(p)?) {
         if work.product_by_sku(&p.merchant_id, &sku).await?.is_none() {
             continue;
         }

@@ -5,7 +5,7 @@ use saoma_api as api;
 use saoma_core::Currency;
 use saoma_core::emv::SaomaMerchantCode;
 use saoma_core::payment::{Payment, PaymentStatus};
-use saoma_store::{MerchantRow, RefundRow};
+use saoma_store::{EventRow, MerchantRow, RefundRow, StoreError, TransferRow};
 
 /// The EMV payload of a merchant's code, signed with `seed` (tags 80 and 81): static
 /// without a payment, dynamic with one.
@@ -32,9 +32,8 @@ pub fn qr_urls(payload: &str) -> (String, String) {
 
 /// A payment as the API shows it. The merchant and the QR signing seed are needed only
 /// for a pending dynamic code.
-pub fn payment(p: &Payment, code: Option<(&MerchantRow, &[u8; 32])>) -> api::Payment {
-    // The lines were checked when the payment was created; stored ones always parse.
-    let items: Vec<api::Item> = serde_json::from_str(&p.items).unwrap_or_default();
+pub fn payment(p: &Payment, code: Option<(&MerchantRow, &[u8; 32])>) -> Result<api::Payment, StoreError> {
+    let items = items(p)?;
     let pending = p.status() == PaymentStatus::Pending;
     let qr_payload = match (pending, &p.qr_ref, code) {
         (true, Some(_), Some((m, seed))) => merchant_code(m, Some(p), seed),
@@ -42,7 +41,7 @@ pub fn payment(p: &Payment, code: Option<(&MerchantRow, &[u8; 32])>) -> api::Pay
     };
     let urls = qr_payload.as_deref().map(qr_urls);
     let next_action = (pending && p.needs_confirm).then(|| "customer_confirm".to_string());
-    api::Payment {
+    Ok(api::Payment {
         id: p.id.clone(),
         out_trade_no: p.out_trade_no.clone(),
         merchant_id: p.merchant_id.clone(),
@@ -64,7 +63,34 @@ pub fn payment(p: &Payment, code: Option<(&MerchantRow, &[u8; 32])>) -> api::Pay
         qr_payload,
         qr_png_url: urls.as_ref().map(|u| u.0.clone()),
         qr_svg_url: urls.map(|u| u.1),
+    })
+}
+
+/// The lines a stored payment was sold with. They were checked when it was created, so
+/// lines that no longer parse are corrupt data, never an empty sale.
+pub fn items(p: &Payment) -> Result<Vec<api::Item>, StoreError> {
+    serde_json::from_str(&p.items).map_err(|e| StoreError::Corrupt(format!("payment {} lines: {e}", p.id)))
+}
+
+/// A transfer between customers as the API shows it, in its answer and in its event.
+pub fn transfer(t: &TransferRow) -> api::Transfer {
+    api::Transfer {
+        id: t.id.clone(),
+        from_customer_id: t.from_customer_id.clone(),
+        to_customer_id: t.to_customer_id.clone(),
+        amount: t.amount,
+        currency: t.currency.clone(),
+        client_ref: t.client_ref.clone(),
+        created_at: t.created_at.clone(),
     }
+}
+
+/// An outbox event as the live feed shows it. Its `data` was written by the server as
+/// JSON, so data that does not parse is corrupt, never an empty object.
+pub fn event(row: &EventRow) -> Result<api::Event, StoreError> {
+    let data = serde_json::from_str(&row.data)
+        .map_err(|e| StoreError::Corrupt(format!("event {} data: {e}", row.id)))?;
+    Ok(api::Event { id: row.id.clone(), kind: row.kind.clone(), created_at: row.created_at.clone(), data })
 }
 
 /// A refund as the API shows it.
@@ -83,19 +109,22 @@ pub fn refund(r: &RefundRow) -> api::Refund {
 }
 
 /// A merchant as the API shows it.
-pub fn merchant(m: &MerchantRow) -> api::Merchant {
-    api::Merchant {
+pub fn merchant(m: &MerchantRow) -> Result<api::Merchant, StoreError> {
+    let fee_bps = u32::try_from(m.fee_bps).map_err(|_| {
+        StoreError::Corrupt(format!("merchant {} has a negative fee rate {}", m.id, m.fee_bps))
+    })?;
+    Ok(api::Merchant {
         id: m.id.clone(),
         name: m.name.clone(),
         mcc: m.mcc.clone(),
         city: m.city.clone(),
         country: m.country.clone(),
         currency: m.currency.clone(),
-        fee_bps: u32::try_from(m.fee_bps).unwrap_or(0),
+        fee_bps,
         timezone: m.timezone.clone(),
         status: m.status.clone(),
         created_at: m.created_at.clone(),
-    }
+    })
 }
 
 /// A customer as the operator sees it.

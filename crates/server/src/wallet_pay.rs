@@ -236,7 +236,7 @@ pub async fn pay_qr(
     let kept = stored || p.status() == PaymentStatus::Failed;
     match refusal(&outcome, kept.then(|| p.id.clone())) {
         Some(e) => Err(e),
-        None => Ok(Json(views::payment(&p, None))),
+        None => Ok(Json(views::payment(&p, None)?)),
     }
 }
 
@@ -328,7 +328,7 @@ pub async fn confirm(
     let mine = |p: Option<Payment>| p.filter(|p| p.customer_id.as_deref() == Some(me.customer_id.as_str()));
     let p = mine(state.store.payment(&id).await?).ok_or_else(|| ApiError::not_found("payment"))?;
     if p.status() == PaymentStatus::Succeeded {
-        return Ok(Json(views::payment(&p, None)));
+        return Ok(Json(views::payment(&p, None)?));
     }
     if p.status() != PaymentStatus::Pending || !p.needs_confirm {
         return Err(ApiError::new(
@@ -380,7 +380,7 @@ pub async fn confirm(
     .await?;
     match refusal(&outcome, Some(p.id.clone())) {
         Some(e) => Err(e),
-        None => Ok(Json(views::payment(&p, None))),
+        None => Ok(Json(views::payment(&p, None)?)),
     }
 }
 
@@ -464,13 +464,5 @@ pub async fn transfer(
     if let Some(e) = refusal(&outcome, None) {
         return Err(e);
     }
-    Ok(Json(api::Transfer {
-        id: t.id,
-        from_customer_id: t.from_customer_id,
-        to_customer_id: t.to_customer_id,
-        amount: t.amount,
-        currency: t.currency,
-        client_ref: t.client_ref,
-        created_at: t.created_at,
-    }))
+    Ok(Json(views::transfer(&t)))
 }

@@ -348,24 +348,38 @@ fn pinned_client(target: &Target) -> Result<reqwest::Client, String> {
     builder.build().map_err(|e| format!("no HTTP client: {e}"))
 }
 
-/// Starts this node's delivery loop: it wakes on local commits and every second.
+/// How many deliveries one round of the loop claims and sends at once.
+const DELIVERY_BATCH: i64 = 16;
+
+/// Starts this node's delivery loop: it wakes on local commits and every second, and
+/// goes straight on to the next round while a round finds a full batch due, so a backlog
+/// drains as fast as the endpoints answer rather than a batch a second.
 pub fn spawn_worker(state: AppState) {
     let node = new_id("node_");
     tokio::spawn(async move {
+        let mut backlog = false;
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = state.changed.notified() => {}
-                _ = state.stopping() => return,
+            if backlog {
+                if state.is_stopping() {
+                    return;
+                }
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = state.changed.notified() => {}
+                    _ = state.stopping() => return,
+                }
             }
             let (t, now) = now();
-            let due = match state.store.claim_deliveries(&now, &rfc3339(t + LEASE), 16).await {
+            let due = match state.store.claim_deliveries(&now, &rfc3339(t + LEASE), DELIVERY_BATCH).await {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::warn!(error = %e, "Could not claim webhook deliveries.");
+                    backlog = false;
                     continue;
                 }
             };
+            backlog = due.len() as i64 >= DELIVERY_BATCH;
             let sends = due.into_iter().map(|d| deliver(&state, &node, d));
             futures::future::join_all(sends).await;
         }
