@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use saoma_core::money::Currency;
 use saoma_core::statement::{self, StatementLine};
-use saoma_store::{Store, StoreError};
+use saoma_store::{MerchantRow, Store, StoreError};
 
 /// A business day: its date and its `[from, to)` bounds in UTC.
 #[derive(Debug, Clone)]
@@ -23,11 +23,18 @@ pub struct BusinessDay {
     pub end: DateTime<Utc>,
 }
 
-/// The day `date` (YYYY-MM-DD) in the IANA zone `tz`.
-pub fn business_day(date: &str, tz: &str) -> ApiResult<BusinessDay> {
+/// A merchant's time zone. It was checked when the merchant was made, so one that does
+/// not parse is corrupt: cutting its days in UTC instead would settle the wrong hours.
+pub fn merchant_tz(m: &MerchantRow) -> Result<Tz, StoreError> {
+    m.timezone.parse().map_err(|_| {
+        StoreError::Corrupt(format!("merchant {} has an unknown time zone {:?}", m.id, m.timezone))
+    })
+}
+
+/// The day `date` (YYYY-MM-DD) in the zone `tz`.
+pub fn business_day(date: &str, tz: Tz) -> ApiResult<BusinessDay> {
     let date = NaiveDate::parse_from_str(date, "%Y-%m-%d")
         .map_err(|_| ApiError::invalid("date", "the date is YYYY-MM-DD"))?;
-    let tz: Tz = tz.parse().unwrap_or(chrono_tz::UTC);
     let start_of = |d: NaiveDate| -> ApiResult<DateTime<Utc>> {
         // Midnight can fall in a DST gap: then the day starts at the first instant after it.
         let local = d.and_hms_opt(0, 0, 0).ok_or_else(|| ApiError::invalid("date", "no such date"))?;
@@ -54,9 +61,10 @@ pub async fn lines(
         .map(|r| {
             let currency =
                 Currency::from_code(&r.currency).ok_or_else(|| StoreError::Corrupt(r.currency.clone()))?;
-            let time = DateTime::parse_from_rfc3339(&r.at)
-                .map(|t| t.with_timezone(&day.tz).to_rfc3339())
-                .unwrap_or_else(|_| r.at.clone());
+            let time =
+                DateTime::parse_from_rfc3339(&r.at).map(|t| t.with_timezone(&day.tz).to_rfc3339()).map_err(
+                    |_| StoreError::Corrupt(format!("{} {} has an unreadable time {:?}", r.kind, r.id, r.at)),
+                )?;
             let kind = if r.kind == "payment" { "payment" } else { "refund" };
             Ok(StatementLine {
                 kind,
@@ -91,7 +99,7 @@ pub async fn get(
     caller.require_merchant_key()?;
     let m =
         state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
-    let day = business_day(&date, &m.timezone)?;
+    let day = business_day(&date, merchant_tz(&m)?)?;
     let lines = lines(&state.store, &m.id, &day).await?;
     let csv = statement::to_csv(&lines);
     let disposition = format!("attachment; filename=\"saoma-{}-{date}.csv\"", m.id);
@@ -111,17 +119,17 @@ mod tests {
 
     #[test]
     fn days_follow_the_merchants_zone() {
-        let d = business_day("2026-11-25", "Asia/Shanghai").unwrap();
+        let d = business_day("2026-11-25", chrono_tz::Asia::Shanghai).unwrap();
         assert_eq!(
             (d.from.as_str(), d.to.as_str()),
             ("2026-11-24T16:00:00.000Z", "2026-11-25T16:00:00.000Z")
         );
-        let d = business_day("2026-03-08", "America/New_York").unwrap(); // 23 hours long
+        let d = business_day("2026-03-08", chrono_tz::America::New_York).unwrap(); // 23 hours long
         assert_eq!(
             (d.from.as_str(), d.to.as_str()),
             ("2026-03-08T05:00:00.000Z", "2026-03-09T04:00:00.000Z")
         );
-        assert!(business_day("2026-13-01", "UTC").is_err());
-        assert!(business_day("yesterday", "UTC").is_err());
+        assert!(business_day("2026-13-01", chrono_tz::UTC).is_err());
+        assert!(business_day("yesterday", chrono_tz::UTC).is_err());
     }
 }

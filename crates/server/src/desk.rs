@@ -182,7 +182,7 @@ pub async fn sales_report(
     let first = today - chrono::Duration::days(days - 1);
     let dates: Vec<String> =
         (0..days).map(|i| (first + chrono::Duration::days(i)).format("%Y-%m-%d").to_string()).collect();
-    let start = crate::bills::business_day(&dates[0], &m.timezone)?.from;
+    let start = crate::bills::business_day(&dates[0], tz)?.from;
     let paid = state
         .store
         .paid_between(&m.id, &start, &rfc3339(t + chrono::Duration::seconds(1)), REPORT_PAYMENTS_MAX)

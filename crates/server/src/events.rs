@@ -16,6 +16,7 @@ use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
+use std::convert::Infallible;
 use std::time::Duration;
 
 /// `GET /v1/events/stream`: `Last-Event-ID` (an event's `id`, `TX.SEQ`) resumes after that event.
@@ -32,7 +33,7 @@ pub async fn stream(
     State(state): State<AppState>,
     Extension(caller): Extension<MerchantCaller>,
     headers: HeaderMap,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, axum::Error>>>> {
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let resume =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(saoma_store::EventCursor::parse);
     let start = match resume {
@@ -46,21 +47,7 @@ pub async fn stream(
         async move {
             loop {
                 if let Some(row) = queue.pop() {
-                    let row: saoma_store::EventRow = row;
-                    // An event whose data does not parse is corrupt: the feed ends with the
-                    // error rather than hand the merchant an empty object in its place.
-                    let event = crate::views::event(&row)
-                        .map_err(|e| {
-                            tracing::error!(error = %e, event = %row.id, "Live feed met a corrupt event.");
-                            axum::Error::new(e)
-                        })
-                        .and_then(|body| {
-                            Event::default()
-                                .id(saoma_store::EventCursor::of(&row).to_string())
-                                .event(row.kind.clone())
-                                .json_data(body)
-                        });
-                    return Some((event, (last, queue)));
+                    return Some((Ok(frame(&row)), (last, queue)));
                 }
                 let notified = state.changed.notified();
                 let scope = (caller.merchant_id.as_str(), caller.terminal_id.as_deref());
@@ -87,4 +74,21 @@ pub async fn stream(
     let stopping = caller_state.clone();
     let s = futures::StreamExt::take_until(s, Box::pin(async move { stopping.stopping().await }));
     Ok(Sse::new(s).keep_alive(KeepAlive::default()))
+}
+
+/// The frame of one outbox event, its cursor as the frame's id. An event whose data does
+/// not parse is corrupt: it is sent as an `unreadable` frame naming it (and logged), never
+/// as an empty object, and the feed goes on, so a client resuming from its cursor is not
+/// stuck before it.
+fn frame(row: &saoma_store::EventRow) -> Event {
+    let cursor = saoma_store::EventCursor::of(row).to_string();
+    let sent = crate::views::event(row).map_err(|e| e.to_string()).and_then(|body| {
+        Event::default().id(cursor.clone()).event(row.kind.clone()).json_data(body).map_err(|e| e.to_string())
+    });
+    sent.unwrap_or_else(|e| {
+        tracing::error!(error = %e, event = %row.id, "Live feed met a corrupt event.");
+        let body = serde_json::json!({"id": row.id, "type": row.kind, "created_at": row.created_at,
+            "error": {"code": "internal_error", "message": "this event's data could not be read"}});
+        Event::default().id(cursor).event("unreadable").data(body.to_string())
+    })
 }

@@ -171,23 +171,18 @@ impl AppState {
 
     /// The seed that signs merchant QR codes.
     pub fn qr_seed(&self) -> [u8; 32] {
-        self.qr_seed.read().map(|s| *s).unwrap_or([0; 32])
+        // A poisoned lock still holds the seed last written (a copy of an array cannot be
+        // left half-done): never an all-zero key.
+        *self.qr_seed.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn set_qr_seed(&self, seed: [u8; 32]) {
-        if let Ok(mut s) = self.qr_seed.write() {
-            *s = seed;
-        }
+        *self.qr_seed.write().unwrap_or_else(std::sync::PoisonError::into_inner) = seed;
     }
 
     /// How many commit announcements (PostgreSQL NOTIFY) this node has heard.
     pub fn remote_commits_heard(&self) -> u64 {
         self.remote_commits.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Whether the server has begun to shut down.
-    pub fn is_stopping(&self) -> bool {
-        *self.stopping.borrow()
     }
 
     /// Resolves once the server has begun to shut down.

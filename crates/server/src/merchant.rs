@@ -23,8 +23,7 @@ pub async fn static_qr(
 ) -> ApiResult<Json<api::MerchantQr>> {
     let m =
         state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
-    let payload = views::merchant_code(&m, None, &state.qr_seed())
-        .ok_or_else(|| ApiError::internal("merchant code does not encode"))?;
+    let payload = views::merchant_code(&m, None, &state.qr_seed())?;
     let (png, svg) = views::qr_urls(&payload);
     Ok(Json(api::MerchantQr { qr_payload: payload, qr_png_url: png, qr_svg_url: svg }))
 }

@@ -36,7 +36,7 @@ pub async fn settle(
     Extension(op): Extension<Operator>,
     ApiJson(req): ApiJson<api::SettleRequest>,
 ) -> ApiResult<Json<api::SettlementRun>> {
-    bills::business_day(&req.date, "UTC")?;
+    bills::business_day(&req.date, chrono_tz::UTC)?;
     let mut settlements = Vec::new();
     for m in state.store.merchants().await?.iter().filter(|m| ever_paid(m)) {
         settlements.push(settle_merchant(&state, m, &req.date, &op.id).await?);
@@ -63,7 +63,7 @@ pub async fn report(
     Path(date): Path<String>,
     ApiQuery(q): ApiQuery<saoma_api::PageQuery>,
 ) -> ApiResult<Json<api::SettlementReport>> {
-    bills::business_day(&date, "UTC")?;
+    bills::business_day(&date, chrono_tz::UTC)?;
     let limit = page::limit(q.limit, page::LIMIT_MAX)?;
     let after = REPORT.read::<1>(q.cursor.as_deref())?.map(|[id]| id);
     let rows = state.store.settlements_on(&date, after.as_deref(), limit + 1).await?;
@@ -100,7 +100,7 @@ async fn settle_merchant(
     date: &str,
     actor: &str,
 ) -> ApiResult<api::SettlementLine> {
-    let day = bills::business_day(date, &m.timezone)?;
+    let day = bills::business_day(date, bills::merchant_tz(m)?)?;
     if day.end > chrono::Utc::now() && !state.config.settle_open_days {
         return Err(ApiError::new(
             ErrorCode::BusinessDayOpen,
@@ -179,7 +179,13 @@ pub fn spawn_daily(state: AppState) {
             }
             let Ok(merchants) = state.store.merchants().await else { continue };
             for m in merchants.iter().filter(|m| ever_paid(m)) {
-                let tz: chrono_tz::Tz = m.timezone.parse().unwrap_or(chrono_tz::UTC);
+                let tz = match bills::merchant_tz(m) {
+                    Ok(tz) => tz,
+                    Err(e) => {
+                        tracing::error!(merchant = %m.id, error = %e, "Daily settlement skipped the merchant.");
+                        continue;
+                    }
+                };
                 let yesterday =
                     (chrono::Utc::now().with_timezone(&tz).date_naive() - chrono::Days::new(1)).to_string();
                 if let Err(e) = settle_merchant(&state, m, &yesterday, "system").await {
@@ -209,7 +215,7 @@ pub async fn reconcile(
     State(state): State<AppState>,
     Path(date): Path<String>,
 ) -> ApiResult<Json<api::Reconciliation>> {
-    bills::business_day(&date, "UTC")?;
+    bills::business_day(&date, chrono_tz::UTC)?;
     let mut differences = Vec::new();
     let mut diff = |merchant: Option<&str>, what: String, expected: Value, found: Value| {
         differences.push(api::Difference {
@@ -221,7 +227,7 @@ pub async fn reconcile(
     };
     let (mut payments, mut refunds, mut widest) = (0, 0, (String::from("9"), String::new()));
     for m in state.store.merchants().await? {
-        let day: BusinessDay = bills::business_day(&date, &m.timezone)?;
+        let day: BusinessDay = bills::business_day(&date, bills::merchant_tz(&m)?)?;
         widest = (widest.0.min(day.from.clone()), widest.1.max(day.to.clone()));
         let lines = bills::lines(&state.store, &m.id, &day).await?;
         // Each line against its own journal entry.

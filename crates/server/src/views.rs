@@ -9,8 +9,14 @@ use saoma_store::{EventRow, MerchantRow, RefundRow, StoreError, TransferRow};
 
 /// The EMV payload of a merchant's code, signed with `seed` (tags 80 and 81): static
 /// without a payment, dynamic with one.
-pub fn merchant_code(m: &MerchantRow, payment: Option<&Payment>, seed: &[u8; 32]) -> Option<String> {
-    let currency = Currency::from_code(&m.currency)?;
+pub fn merchant_code(
+    m: &MerchantRow,
+    payment: Option<&Payment>,
+    seed: &[u8; 32],
+) -> Result<String, StoreError> {
+    let currency = Currency::from_code(&m.currency).ok_or_else(|| {
+        StoreError::Corrupt(format!("merchant {} has an unknown currency {:?}", m.id, m.currency))
+    })?;
     let code = SaomaMerchantCode {
         merchant_id: m.id.clone(),
         merchant_name: m.name.clone(),
@@ -21,7 +27,9 @@ pub fn merchant_code(m: &MerchantRow, payment: Option<&Payment>, seed: &[u8; 32]
         amount: payment.map(|p| p.amount),
         reference: payment.and_then(|p| p.qr_ref.clone()),
     };
-    code.encode_signed(|input| saoma_api::qr_signature::sign(input, seed)).ok()
+    // Every field was checked when the merchant was made: one that no longer encodes is corrupt.
+    code.encode_signed(|input| saoma_api::qr_signature::sign(input, seed))
+        .map_err(|e| StoreError::Corrupt(format!("merchant {}'s code does not encode: {e}", m.id)))
 }
 
 /// Image URLs of a payload.
@@ -36,7 +44,7 @@ pub fn payment(p: &Payment, code: Option<(&MerchantRow, &[u8; 32])>) -> Result<a
     let items = items(p)?;
     let pending = p.status() == PaymentStatus::Pending;
     let qr_payload = match (pending, &p.qr_ref, code) {
-        (true, Some(_), Some((m, seed))) => merchant_code(m, Some(p), seed),
+        (true, Some(_), Some((m, seed))) => Some(merchant_code(m, Some(p), seed)?),
         _ => None,
     };
     let urls = qr_payload.as_deref().map(qr_urls);

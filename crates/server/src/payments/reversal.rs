@@ -15,7 +15,12 @@ fn check_reversal_window(
         return Ok(());
     }
     let window = state.config.terminal_reversal_window;
-    let paid_at = p.paid_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let paid_at = match p.paid_at.as_deref() {
+        None => None,
+        Some(t) => Some(chrono::DateTime::parse_from_rfc3339(t).map_err(|_| {
+            StoreError::Corrupt(format!("payment {} has an unreadable payment time {t:?}", p.id))
+        })?),
+    };
     let within = paid_at.is_some_and(|paid| {
         chrono::Duration::from_std(window).is_ok_and(|w| now.signed_duration_since(paid) <= w)
     });
