@@ -1,5 +1,5 @@
-//! Group commit on SQLite (`SAOMA_GROUP_COMMIT=on`): the single write connection keeps one
-//! database transaction open while writers queue for it, and each business operation runs
+//! Group commit (`SAOMA_GROUP_COMMIT=on`): one write connection keeps one database
+//! transaction open while writers queue for it, and each business operation runs
 //! inside it as a savepoint. An operation that fails rolls back to its savepoint alone,
 //! never its neighbours'. The batch commits as soon as no writer is waiting (so an idle
 //! server commits each operation at once, and batching adds no latency at low load), or
@@ -10,7 +10,7 @@
 //! failed operation run in tasks of their own, so a request dropped half-way (a client
 //! hanging up) cannot leave the batch open or its connection inside a transaction.
 
-use crate::{StoreError, StoreResult};
+use crate::{Backend, StoreError, StoreResult};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
 use std::sync::Arc;
@@ -26,6 +26,9 @@ type Flushed = Result<(), Arc<str>>;
 /// The writer of one store: the open batch, and how many writers wait for it.
 pub(crate) struct Batcher {
     pool: AnyPool,
+    /// What opens a batch: on SQLite `BEGIN IMMEDIATE` (the write lock now, not at the
+    /// first write), on PostgreSQL `BEGIN`.
+    begin: &'static str,
     slot: Arc<Mutex<Batch>>,
     queued: AtomicUsize,
     flushes: Arc<AtomicU64>,
@@ -42,8 +45,12 @@ struct Batch {
 type Guard = OwnedMutexGuard<Batch>;
 
 impl Batcher {
-    pub(crate) fn new(pool: AnyPool, flushes: Arc<AtomicU64>) -> Arc<Batcher> {
-        Arc::new(Batcher { pool, slot: Arc::default(), queued: AtomicUsize::new(0), flushes })
+    pub(crate) fn new(pool: AnyPool, backend: Backend, flushes: Arc<AtomicU64>) -> Arc<Batcher> {
+        let begin = match backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        Arc::new(Batcher { pool, begin, slot: Arc::default(), queued: AtomicUsize::new(0), flushes })
     }
 
     /// Waits for the write connection, opens a batch if none is, and starts an operation
@@ -62,8 +69,7 @@ impl Batcher {
         self.queued.fetch_sub(1, Ordering::SeqCst);
         if guard.conn.is_none() {
             let mut conn = self.pool.acquire().await?;
-            // IMMEDIATE: the write lock now, not at the first write.
-            if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+            if let Err(e) = conn.execute(self.begin).await {
                 conn.close_on_drop();
                 return Err(StoreError::from_sqlx(e));
             }

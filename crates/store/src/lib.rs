@@ -39,8 +39,8 @@ use std::time::Duration;
 /// SQLite reference loops use it too, so they compare like with like.
 pub const SQLITE_SYNCHRONOUS: &str = "NORMAL";
 
-/// `SAOMA_GROUP_COMMIT`: `on` batches concurrent write transactions on SQLite into one
-/// commit (`batch`); `off` (the default) commits each on its own. PostgreSQL ignores it.
+/// `SAOMA_GROUP_COMMIT`: `on` batches concurrent write transactions into one commit on one
+/// connection (`batch`); `off` (the default) commits each on its own.
 fn group_commit_on() -> StoreResult<bool> {
     match std::env::var("SAOMA_GROUP_COMMIT").as_deref() {
         Err(_) | Ok("") | Ok("off") => Ok(false),
@@ -112,7 +112,7 @@ pub struct Store {
     backend: Backend,
     url: std::sync::Arc<str>,
     shards: std::sync::Arc<tx::AccountShards>,
-    /// The group commit's writer (SQLite with `SAOMA_GROUP_COMMIT=on`), else `None`.
+    /// The group commit's writer (`SAOMA_GROUP_COMMIT=on`), else `None`.
     batcher: Option<std::sync::Arc<batch::Batcher>>,
     /// Commits of write transactions that reached the database (a batch counts once).
     flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -214,8 +214,7 @@ impl Store {
         );
         let shards = std::sync::Arc::new(tx::AccountShards { count, next: Default::default() });
         let flushes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let batcher = (backend == Backend::Sqlite && group_commit)
-            .then(|| batch::Batcher::new(write.clone(), flushes.clone()));
+        let batcher = group_commit.then(|| batch::Batcher::new(write.clone(), backend, flushes.clone()));
         let store = Store { write, read, backend, url: url.as_str().into(), shards, batcher, flushes };
         store.migrate().await?;
         Ok(store)

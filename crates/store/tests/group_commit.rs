@@ -1,6 +1,6 @@
-//! Group commit on SQLite: concurrent operations share commits, one that fails or is
-//! dropped inside a batch leaves its neighbours' writes alone, and an operation alone is
-//! committed at once.
+//! Group commit, on SQLite and on PostgreSQL: concurrent operations share commits, one
+//! that fails or is dropped inside a batch leaves its neighbours' writes alone, and an
+//! operation alone is committed at once.
 
 use saoma_store::{MerchantRow, Store, StoreError};
 use std::time::Duration;
@@ -22,17 +22,38 @@ fn merchant(i: usize) -> MerchantRow {
     }
 }
 
-async fn store(dir: &tempfile::TempDir) -> Store {
-    let url = format!("sqlite://{}", dir.path().join("gc.db").display());
+/// A store with group commit on: a temporary SQLite file (kept alive by the returned
+/// directory), or a fresh PostgreSQL database; `None` (skipped, and said) when no
+/// PostgreSQL is reachable, which `CI=true` refuses.
+async fn store(postgres: Option<&str>) -> Option<(Store, Option<tempfile::TempDir>)> {
+    let (url, dir) = match postgres {
+        None => {
+            let dir = tempfile::tempdir().unwrap();
+            (format!("sqlite://{}", dir.path().join("gc.db").display()), Some(dir))
+        }
+        Some(tag) => {
+            let server = std::env::var("SAOMA_TEST_POSTGRES")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+            let url = format!("{server}/saoma_gc_{tag}_{}", std::process::id());
+            match saoma_store::create_postgres_database(&url).await {
+                Ok(()) => (url, None),
+                Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                    panic!("CI=true needs PostgreSQL: {e}")
+                }
+                Err(e) => {
+                    eprintln!("skipping the PostgreSQL group commit test: {e}");
+                    return None;
+                }
+            }
+        }
+    };
     let store = Store::open_with(&url, true).await.unwrap();
     assert!(store.group_commit());
-    store
+    Some((store, dir))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_operations_share_commits_and_fail_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+async fn concurrent_operations_share_commits_and_fail_alone(postgres: Option<&str>) {
+    let Some((store, _dir)) = store(postgres).await else { return };
     let before = store.flushes();
     let mut tasks = Vec::new();
     for i in 0..40 {
@@ -74,10 +95,8 @@ async fn concurrent_operations_share_commits_and_fail_alone() {
     assert!((1..20).contains(&flushes), "20 commits in {flushes} flushes: batched");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operation_alone_commits_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+async fn an_operation_alone_commits_at_once(postgres: Option<&str>) {
+    let Some((store, _dir)) = store(postgres).await else { return };
     for i in 0..3 {
         let before = store.flushes();
         let mut tx = store.begin().await.unwrap();
@@ -89,4 +108,24 @@ async fn an_operation_alone_commits_at_once() {
         assert_eq!(store.flushes(), before + 1);
         assert!(store.code_used(&format!("alone-{i}")).await.unwrap(), "visible to readers once answered");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_concurrent_operations_share_commits_and_fail_alone() {
+    concurrent_operations_share_commits_and_fail_alone(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_concurrent_operations_share_commits_and_fail_alone() {
+    concurrent_operations_share_commits_and_fail_alone(Some("share")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_an_operation_alone_commits_at_once() {
+    an_operation_alone_commits_at_once(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_operation_alone_commits_at_once() {
+    an_operation_alone_commits_at_once(Some("alone")).await;
 }
