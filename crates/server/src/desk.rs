@@ -45,7 +45,10 @@ pub async fn pending(
 ) -> ApiResult<Json<api::Page<api::PendingPayment>>> {
     let mut data = Vec::new();
     for p in state.store.awaiting_confirmation(&me.customer_id, &now().1).await? {
-        let merchant = state.store.merchant(&p.merchant_id).await?.map(|m| m.name).unwrap_or_default();
+        // A payment's merchant is a foreign key: a payment without one is corrupt.
+        let merchant = state.store.merchant(&p.merchant_id).await?.map(|m| m.name).ok_or_else(|| {
+            StoreError::Corrupt(format!("payment {} names a missing merchant {}", p.id, p.merchant_id))
+        })?;
         data.push(api::PendingPayment { payment: views::payment(&p, None)?, merchant_name: merchant });
     }
     Ok(Json(api::Page { data, next_cursor: None }))
