@@ -40,13 +40,25 @@ use std::time::Duration;
 pub const SQLITE_SYNCHRONOUS: &str = "NORMAL";
 
 /// `SAOMA_GROUP_COMMIT`: `on` batches concurrent write transactions into one commit on one
-/// connection (`batch`); `off` (the default) commits each on its own.
+/// connection (`batch`), on SQLite; `off` (the default) commits each on its own.
 fn group_commit_on() -> StoreResult<bool> {
     match std::env::var("SAOMA_GROUP_COMMIT").as_deref() {
         Err(_) | Ok("") | Ok("off") => Ok(false),
         Ok("on") => Ok(true),
         Ok(other) => Err(StoreError::Config(format!("SAOMA_GROUP_COMMIT={other:?}: use on or off"))),
     }
+}
+
+/// Whether a store at `url` may batch as asked: on SQLite yes, on PostgreSQL never (see
+/// [`Store::open`]).
+fn group_commit_for(url: &str, on: bool) -> StoreResult<bool> {
+    if on && !url.starts_with("sqlite:") {
+        return Err(StoreError::Config(
+            "SAOMA_GROUP_COMMIT=on is for SQLite only: on PostgreSQL the batches of two nodes would deadlock"
+                .into(),
+        ));
+    }
+    Ok(on)
 }
 
 /// Which engine a store runs on.
@@ -145,11 +157,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
 impl Store {
     /// Opens (and creates, for SQLite) the database and brings its schema up to date, with
     /// group commit as `SAOMA_GROUP_COMMIT` says.
+    /// Group commit is refused on PostgreSQL: a batch is one transaction holding the locks
+    /// of many payments in the order they came, not the one lock order every transaction
+    /// keeps (wallets, accounts by id, products, audit head), so the batches of two nodes
+    /// deadlock each other (docs/performance.md).
     pub async fn open(url: &str) -> StoreResult<Store> {
-        Store::open_with(url, group_commit_on()?).await
+        Store::open_with(url, group_commit_for(url, group_commit_on()?)?).await
     }
 
-    /// [`Store::open`], with group commit on SQLite on or off whatever the environment says.
+    /// [`Store::open`], with group commit on or off whatever the environment says. On
+    /// PostgreSQL it is for one node alone (the tests of the batching and measurements):
+    /// see [`Store::open`].
     pub async fn open_with(url: &str, group_commit: bool) -> StoreResult<Store> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
@@ -456,4 +474,18 @@ fn split_database(url: &str) -> StoreResult<(&str, &str)> {
         return Err(StoreError::UnsupportedUrl);
     }
     Ok((server, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_commit_is_refused_on_postgresql_only() {
+        assert!(group_commit_for("sqlite:///tmp/x.db", true).unwrap());
+        assert!(!group_commit_for("sqlite:///tmp/x.db", false).unwrap());
+        assert!(!group_commit_for("postgres://postgres@127.0.0.1:5432/saoma", false).unwrap());
+        let refused = group_commit_for("postgres://postgres@127.0.0.1:5432/saoma", true).unwrap_err();
+        assert!(matches!(&refused, StoreError::Config(m) if m.contains("SQLite only")), "{refused:?}");
+    }
 }
