@@ -1,5 +1,6 @@
-//! Group commit (`SAOMA_GROUP_COMMIT=on`): one write connection keeps one database
-//! transaction open while writers queue for it, and each business operation runs
+//! Group commit (`SAOMA_GROUP_COMMIT=on`, SQLite; on PostgreSQL only through
+//! `Store::open_with` on one node, since two nodes' batches deadlock): one write connection
+//! keeps one database transaction open while writers queue for it, and each business operation runs
 //! inside it as a savepoint. An operation that fails rolls back to its savepoint alone,
 //! never its neighbours'. The batch commits as soon as no writer is waiting (so an idle
 //! server commits each operation at once, and batching adds no latency at low load), or
