@@ -177,9 +177,7 @@ pub async fn sales_report(
     }
     let m =
         state.store.merchant(&caller.merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
-    let tz: chrono_tz::Tz = m.timezone.parse().map_err(|_| {
-        StoreError::Corrupt(format!("merchant {} has an unknown time zone {}", m.id, m.timezone))
-    })?;
+    let tz = crate::bills::merchant_tz(&m)?;
     let (t, _) = now();
     let today = t.with_timezone(&tz).date_naive();
     let first = today - chrono::Duration::days(days - 1);

@@ -18,7 +18,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::Environment;
-use saoma_store::StoreError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
@@ -153,11 +152,7 @@ async fn merchant_context(state: &AppState, headers: &HeaderMap) -> ApiResult<Va
         Some(t) => state.store.terminal(t).await?.map(|t| t.name),
         None => None,
     };
-    let exponent = saoma_core::Currency::from_code(&m.currency)
-        .ok_or_else(|| {
-            StoreError::Corrupt(format!("merchant {} has an unknown currency {:?}", m.id, m.currency))
-        })?
-        .exponent();
+    let exponent = crate::views::merchant_currency(&m)?.exponent();
     Ok(json!({"merchant": {"id": m.id, "name": m.name, "currency": m.currency, "exponent": exponent,
         "timezone": m.timezone, "status": m.status},
         "key": {"id": caller.key_id, "role": caller.role, "terminal_id": caller.terminal_id, "terminal": terminal}}))

@@ -15,7 +15,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use saoma_api::{self as api, ErrorCode, SettlementOutcome};
 use saoma_core::ledger;
-use saoma_core::money::{Currency, Money};
+use saoma_core::money::Money;
 use saoma_core::statement;
 use saoma_store::{AuditRecord, MerchantRow, SettlementRow, StoreError};
 use serde_json::{Value, json};
@@ -111,7 +111,7 @@ async fn settle_merchant(
     if let Some(s) = existing.first() {
         return Ok(view(&m.name, s, SettlementOutcome::AlreadySettled));
     }
-    let currency = Currency::from_code(&m.currency).ok_or_else(|| StoreError::Corrupt(m.currency.clone()))?;
+    let currency = crate::views::merchant_currency(m)?;
     let (_, now) = now();
     let mut tx = state.store.begin().await?;
     if let Some(last) = tx.last_settled_date(&m.id).await?

@@ -14,9 +14,7 @@ pub fn merchant_code(
     payment: Option<&Payment>,
     seed: &[u8; 32],
 ) -> Result<String, StoreError> {
-    let currency = Currency::from_code(&m.currency).ok_or_else(|| {
-        StoreError::Corrupt(format!("merchant {} has an unknown currency {:?}", m.id, m.currency))
-    })?;
+    let currency = merchant_currency(m)?;
     let code = SaomaMerchantCode {
         merchant_id: m.id.clone(),
         merchant_name: m.name.clone(),
@@ -30,6 +28,14 @@ pub fn merchant_code(
     // Every field was checked when the merchant was made: one that no longer encodes is corrupt.
     code.encode_signed(|input| saoma_api::qr_signature::sign(input, seed))
         .map_err(|e| StoreError::Corrupt(format!("merchant {}'s code does not encode: {e}", m.id)))
+}
+
+/// A merchant's currency. It was checked when the merchant was made, so one that is not
+/// known is corrupt, never shown with a guessed exponent or left out of a code.
+pub fn merchant_currency(m: &MerchantRow) -> Result<Currency, StoreError> {
+    Currency::from_code(&m.currency).ok_or_else(|| {
+        StoreError::Corrupt(format!("merchant {} has an unknown currency {:?}", m.id, m.currency))
+    })
 }
 
 /// Image URLs of a payload.
@@ -119,7 +125,7 @@ pub fn refund(r: &RefundRow) -> api::Refund {
 /// A merchant as the API shows it.
 pub fn merchant(m: &MerchantRow) -> Result<api::Merchant, StoreError> {
     let fee_bps = u32::try_from(m.fee_bps).map_err(|_| {
-        StoreError::Corrupt(format!("merchant {} has a negative fee rate {}", m.id, m.fee_bps))
+        StoreError::Corrupt(format!("merchant {} has a fee rate out of range: {}", m.id, m.fee_bps))
     })?;
     Ok(api::Merchant {
         id: m.id.clone(),

@@ -364,17 +364,11 @@ pub fn spawn_worker(state: AppState) {
     tokio::spawn(async move {
         let mut backlog = false;
         loop {
-            if backlog {
-                tokio::select! {
-                    _ = tokio::time::sleep(BACKLOG_PAUSE) => {}
-                    _ = state.stopping() => return,
-                }
-            } else {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = state.changed.notified() => {}
-                    _ = state.stopping() => return,
-                }
+            // While a backlog drains, a commit's wake-up cannot shorten the pause.
+            tokio::select! {
+                _ = tokio::time::sleep(if backlog { BACKLOG_PAUSE } else { Duration::from_secs(1) }) => {}
+                _ = state.changed.notified(), if !backlog => {}
+                _ = state.stopping() => return,
             }
             let (t, now) = now();
             let due = match state.store.claim_deliveries(&now, &rfc3339(t + LEASE), DELIVERY_BATCH).await {

@@ -49,10 +49,10 @@ fn group_commit_on() -> StoreResult<bool> {
     }
 }
 
-/// Whether a store at `url` may batch as asked: on SQLite yes, on PostgreSQL never (see
-/// [`Store::open`]).
-fn group_commit_for(url: &str, on: bool) -> StoreResult<bool> {
-    if on && !url.starts_with("sqlite:") {
+/// Whether a store on `backend` may batch as asked: on SQLite yes, on PostgreSQL never
+/// (see [`Store::open`]).
+fn group_commit_for(backend: Backend, on: bool) -> StoreResult<bool> {
+    if on && backend != Backend::Sqlite {
         return Err(StoreError::Config(
             "SAOMA_GROUP_COMMIT=on is for SQLite only: on PostgreSQL the batches of two nodes would deadlock"
                 .into(),
@@ -66,6 +66,19 @@ fn group_commit_for(url: &str, on: bool) -> StoreResult<bool> {
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    /// The engine a database URL names: `sqlite:` or `postgres://` (`postgresql://`).
+    fn of(url: &str) -> StoreResult<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
 }
 
 /// What went wrong in the store.
@@ -157,12 +170,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
 impl Store {
     /// Opens (and creates, for SQLite) the database and brings its schema up to date, with
     /// group commit as `SAOMA_GROUP_COMMIT` says.
+    ///
     /// Group commit is refused on PostgreSQL: a batch is one transaction holding the locks
     /// of many payments in the order they came, not the one lock order every transaction
     /// keeps (wallets, accounts by id, products, audit head), so the batches of two nodes
     /// deadlock each other (docs/performance.md).
     pub async fn open(url: &str) -> StoreResult<Store> {
-        Store::open_with(url, group_commit_for(url, group_commit_on()?)?).await
+        Store::open_with(url, group_commit_for(Backend::of(url)?, group_commit_on()?)?).await
     }
 
     /// [`Store::open`], with group commit on or off whatever the environment says. On
@@ -170,13 +184,7 @@ impl Store {
     /// see [`Store::open`].
     pub async fn open_with(url: &str, group_commit: bool) -> StoreResult<Store> {
         install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
-            return Err(StoreError::UnsupportedUrl);
-        };
+        let backend = Backend::of(url)?;
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") => {
                 format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
@@ -482,10 +490,12 @@ mod tests {
 
     #[test]
     fn group_commit_is_refused_on_postgresql_only() {
-        assert!(group_commit_for("sqlite:///tmp/x.db", true).unwrap());
-        assert!(!group_commit_for("sqlite:///tmp/x.db", false).unwrap());
-        assert!(!group_commit_for("postgres://postgres@127.0.0.1:5432/saoma", false).unwrap());
-        let refused = group_commit_for("postgres://postgres@127.0.0.1:5432/saoma", true).unwrap_err();
+        let sqlite = Backend::of("sqlite:///tmp/x.db").unwrap();
+        let postgres = Backend::of("postgres://postgres@127.0.0.1:5432/saoma").unwrap();
+        assert!(group_commit_for(sqlite, true).unwrap());
+        assert!(!group_commit_for(sqlite, false).unwrap());
+        assert!(!group_commit_for(postgres, false).unwrap());
+        let refused = group_commit_for(postgres, true).unwrap_err();
         assert!(matches!(&refused, StoreError::Config(m) if m.contains("SQLite only")), "{refused:?}");
     }
 }
