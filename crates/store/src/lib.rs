@@ -24,6 +24,7 @@ mod tx;
 mod web;
 mod webhooks;
 
+pub use batch::{settle, settled};
 pub use bulk::LedgerFlows;
 pub use guards::{GuessCount, StrangerPin};
 pub use products::{ProductFilter, ProductRow, StockMovementRow};
@@ -85,7 +86,7 @@ impl Backend {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("unique constraint violated")]
     UniqueViolation,
     /// PostgreSQL rolled this transaction back to break a deadlock; running it again is
@@ -123,6 +124,14 @@ impl StoreError {
     /// True when no connection came free in time: the server is overloaded, not broken.
     pub fn is_busy(&self) -> bool {
         matches!(self, StoreError::Database(sqlx::Error::PoolTimedOut))
+    }
+}
+
+/// Every driver error is classified, whether it came through `?` or `from_sqlx`: a
+/// deadlock that `?` passed on as a plain database error would never be retried.
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        StoreError::from_sqlx(e)
     }
 }
 
