@@ -159,6 +159,8 @@ async fn settle_merchant(
         }
         // Another node settled the same day at the same moment: report theirs.
         Err(StoreError::UniqueViolation) => {
+            // Theirs may sit in this node's open group commit: read it once committed.
+            saoma_store::settle().await?;
             let theirs = state.store.settlements_of(&m.id, date).await?;
             theirs
                 .first()
@@ -188,7 +190,9 @@ pub fn spawn_daily(state: AppState) {
                 };
                 let yesterday =
                     (chrono::Utc::now().with_timezone(&tz).date_naive() - chrono::Days::new(1)).to_string();
-                if let Err(e) = settle_merchant(&state, m, &yesterday, "system").await {
+                let (settled, confirmed) =
+                    saoma_store::settled(settle_merchant(&state, m, &yesterday, "system")).await;
+                if let Err(e) = settled.and_then(|_| confirmed.map_err(ApiError::from)) {
                     tracing::warn!(merchant = %m.id, date = %yesterday, error = %e.message, "Daily settlement failed.");
                 }
             }

@@ -7,6 +7,14 @@
 //! when it holds [`BATCH_MAX`] operations. An operation's commit returns only once its
 //! batch has committed: an answered payment is as durable as without batching.
 //!
+//! Reads: an operation sees the writes its neighbours kept in the open batch before they
+//! are committed. An operation that commits waits for its batch and is safe. One that
+//! answers from what it read without committing (an idempotent retry, a conflict, a
+//! refusal) is rolled back to its savepoint when its transaction is dropped; inside
+//! [`settled`] (every HTTP request of the server runs there) that answer is held until
+//! the batch it read from has committed, and fails if the batch does. So no answer names
+//! a row that is then not there.
+//!
 //! Cancellation: opening an operation, keeping it, committing the batch and rolling back a
 //! failed operation run in tasks of their own, so a request dropped half-way (a client
 //! hanging up) cannot leave the batch open or its connection inside a transaction.
@@ -14,6 +22,8 @@
 use crate::{Backend, StoreError, StoreResult};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
+use std::cell::RefCell;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
@@ -41,9 +51,42 @@ pub(crate) struct Batcher {
 struct Batch {
     conn: Option<PoolConnection<Any>>,
     waiters: Vec<oneshot::Sender<Flushed>>,
+    /// Operations rolled back to their savepoints whose answers wait for this batch.
+    readers: Vec<oneshot::Sender<Flushed>>,
 }
 
 type Guard = OwnedMutexGuard<Batch>;
+
+tokio::task_local! {
+    /// The commits of the batches the current request read from without committing.
+    static UNSETTLED: RefCell<Vec<oneshot::Receiver<Flushed>>>;
+}
+
+/// Runs `work` (one request), then waits until every batch it read from without
+/// committing has committed: `Err` when one did not, and what `work` answered may rest
+/// on writes that are gone. Without group commit there is nothing to wait for.
+pub async fn settled<F: Future>(work: F) -> (F::Output, StoreResult<()>) {
+    UNSETTLED
+        .scope(RefCell::new(Vec::new()), async move {
+            let out = work.await;
+            (out, settle().await)
+        })
+        .await
+}
+
+/// Inside [`settled`], waits now for the batches read from so far (before reading, through
+/// another connection, what a neighbour in the batch wrote); elsewhere does nothing.
+pub async fn settle() -> StoreResult<()> {
+    let pending = UNSETTLED.try_with(|u| std::mem::take(&mut *u.borrow_mut())).unwrap_or_default();
+    for told in pending {
+        match told.await {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => return Err(StoreError::Flush(why.to_string())),
+            Err(_) => return Err(StoreError::Flush("the batch was dropped".into())),
+        }
+    }
+    Ok(())
+}
 
 impl Batcher {
     pub(crate) fn new(pool: AnyPool, backend: Backend, flushes: Arc<AtomicU64>) -> Arc<Batcher> {
@@ -112,6 +155,8 @@ impl Batcher {
     async fn flush(&self, mut guard: Guard) {
         let Some(mut conn) = guard.conn.take() else { return };
         let waiters = std::mem::take(&mut guard.waiters);
+        let readers = std::mem::take(&mut guard.readers);
+        // Nothing kept: whatever a reader saw of the batch was its own, rolled back.
         let end = if waiters.is_empty() { "ROLLBACK" } else { "COMMIT" };
         let outcome = match conn.execute(end).await {
             Ok(_) => {
@@ -129,7 +174,7 @@ impl Batcher {
         };
         drop(conn);
         drop(guard);
-        for w in waiters {
+        for w in waiters.into_iter().chain(readers) {
             let _ = w.send(outcome.clone());
         }
     }
@@ -143,14 +188,17 @@ impl Batcher {
             conn.close_on_drop();
         }
         let why: Arc<str> = Arc::from(why);
-        for w in std::mem::take(&mut guard.waiters) {
+        let readers = std::mem::take(&mut guard.readers);
+        for w in std::mem::take(&mut guard.waiters).into_iter().chain(readers) {
             let _ = w.send(Err(why.clone()));
         }
         drop(guard);
     }
 
-    /// Rolls back an operation that did not commit, alone.
-    async fn undo(self: Arc<Self>, mut guard: Guard) {
+    /// Rolls back an operation that did not commit, alone; `reader`, if given, is told
+    /// when the batch it read from ends.
+    async fn undo(self: Arc<Self>, mut guard: Guard, reader: Option<oneshot::Sender<Flushed>>) {
+        guard.readers.extend(reader);
         let conn = connection(&mut guard);
         let undone = match conn.execute("ROLLBACK TO SAVEPOINT operation").await {
             Ok(_) => conn.execute("RELEASE SAVEPOINT operation").await,
@@ -204,7 +252,9 @@ impl Drop for Lease {
         if let Some(guard) = self.guard.take() {
             let b = self.batcher.clone();
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(b.undo(guard));
+                let (tell, told) = oneshot::channel();
+                let reader = UNSETTLED.try_with(|u| u.borrow_mut().push(told)).is_ok().then_some(tell);
+                rt.spawn(b.undo(guard, reader));
             }
         }
     }

@@ -110,6 +110,60 @@ async fn an_operation_alone_commits_at_once(postgres: Option<&str>) {
     }
 }
 
+/// An operation that reads a neighbour's write in the open batch and answers without
+/// committing (an idempotent retry) gives its answer only once that write has committed:
+/// inside `settled`, a read through another connection then finds it.
+async fn an_answer_read_from_the_batch_waits_for_its_commit(postgres: Option<&str>) {
+    let Some((store, _dir)) = store(postgres).await else { return };
+    let m = merchant(7);
+    // The writer: its write sits in the batch while the others queue behind it.
+    let mut writer = store.begin().await.unwrap();
+    writer.insert_merchant(&m).await.unwrap();
+    let reader = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let (seen, settled) = saoma_store::settled(async {
+                let mut tx = store.begin().await.unwrap();
+                let seen = tx.merchant("mch_7").await.unwrap().is_some();
+                drop(tx); // the answer of a retry: nothing written, nothing committed
+                seen
+            })
+            .await;
+            settled.unwrap();
+            // What the answer named is there for everyone once it is given.
+            let committed = store.merchant("mch_7").await.unwrap().is_some();
+            (seen, committed)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A third operation queued behind the reader keeps the batch open after it.
+    let holder = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            tx.mark_code_used("holder", NOW).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            tx.commit().await.unwrap();
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    writer.commit().await.unwrap();
+    let (seen, committed) = reader.await.unwrap();
+    holder.await.unwrap();
+    assert!(seen, "the reader ran in the writer's batch and saw its write");
+    assert!(committed, "the reader's answer waited for the batch's commit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_an_answer_read_from_the_batch_waits_for_its_commit() {
+    an_answer_read_from_the_batch_waits_for_its_commit(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_answer_read_from_the_batch_waits_for_its_commit() {
+    an_answer_read_from_the_batch_waits_for_its_commit(Some("reader")).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_concurrent_operations_share_commits_and_fail_alone() {
     concurrent_operations_share_commits_and_fail_alone(None).await;
