@@ -103,7 +103,7 @@ async fn statements_per_payment(db: Db) -> Vec<String> {
 fn budget(backend: &str) -> usize {
     match backend {
         "postgres" => 16,
-        _ => 21,
+        _ => 15,
     }
 }
 

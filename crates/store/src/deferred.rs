@@ -1,9 +1,10 @@
 //! Writes a transaction never reads back (ledger lines, the receipt, the outbox event and
 //! its webhook delivery, the audit record and its chain head's new value), held back and
-//! sent together before the commit: on PostgreSQL as one statement (each write a
-//! data-modifying `WITH` of it), so a payment's tail costs one round trip instead of one
-//! per row; on SQLite one statement each, in the order they were asked for (SQLite has no
-//! data-modifying `WITH`, and its statements are calls into a thread, not network trips).
+//! sent together before the commit, so a payment's tail costs one round trip instead of
+//! one per row: on PostgreSQL as one statement (each write a data-modifying `WITH` of it),
+//! on SQLite, which has no data-modifying `WITH`, as one call of several statements run
+//! in the order they were asked for (one trip to SQLite's worker thread, during which the
+//! write lock is held anyway).
 //!
 //! Only inserts of new rows and the update of a row the transaction has locked already
 //! may be deferred: nothing held back takes a lock another writer could be waiting on, so
@@ -107,14 +108,12 @@ impl Deferred {
         if writes.is_empty() {
             return Ok(());
         }
-        if backend == Backend::Postgres && writes.len() > 1 {
-            let (sql, args) = combined(&writes);
-            return run(conn, sql, &args).await;
-        }
-        for w in writes {
-            run(conn, w.sql, &w.args).await?;
-        }
-        Ok(())
+        let (sql, args) = match (writes.len(), backend) {
+            (1, _) => (writes[0].sql.clone(), writes[0].args.clone()),
+            (_, Backend::Postgres) => combined(&writes),
+            (_, Backend::Sqlite) => joined(&writes),
+        };
+        run(conn, sql, &args).await
     }
 }
 
@@ -143,6 +142,22 @@ fn combined(writes: &[Write]) -> (String, Vec<Arg>) {
         } else {
             sql.push_str(&moved);
         }
+        args.extend(w.args.iter().cloned());
+    }
+    (sql, args)
+}
+
+/// The writes as one SQLite call: the statements one after the other, each one's
+/// placeholders moved past those of the writes before it (SQLite binds `$k` of every
+/// statement of a call to the call's `k`-th value).
+fn joined(writes: &[Write]) -> (String, Vec<Arg>) {
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    for w in writes {
+        if !sql.is_empty() {
+            sql.push_str("; ");
+        }
+        sql.push_str(&renumber(&w.sql, args.len()));
         args.extend(w.args.iter().cloned());
     }
     (sql, args)

@@ -34,4 +34,6 @@ async fn postgres_a_deadlock_is_reported_as_one() {
     let broken = outcomes.iter().filter(|o| matches!(o, Err(StoreError::Deadlock))).count();
     assert_eq!(broken, 1, "PostgreSQL breaks the cycle by rolling back one: {outcomes:?}");
     assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
+    store.close().await;
+    saoma_store::drop_postgres_database(&url).await.unwrap();
 }
