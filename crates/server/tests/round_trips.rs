@@ -53,7 +53,11 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Statements {
         // The commit announcement (PostgreSQL NOTIFY) is sent by the node's announcer task
         // after the commit, coalesced over however many commits happened meanwhile: it is
         // not on the payment's path, and whether it lands before the answer is a race.
-        if !sql.contains("pg_notify(") {
+        // The same holds for the webhook worker, woken by every commit, claiming the
+        // deliveries that are due in a task of its own.
+        let background =
+            sql.contains("pg_notify(") || sql.starts_with("UPDATE webhook_deliveries SET next_attempt_at");
+        if !background {
             STATEMENTS.lock().unwrap().push(sql);
         }
     }
