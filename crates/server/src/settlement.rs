@@ -17,7 +17,7 @@ use saoma_api::{self as api, ErrorCode, SettlementOutcome};
 use saoma_core::ledger;
 use saoma_core::money::Money;
 use saoma_core::statement;
-use saoma_store::{AuditRecord, MerchantRow, SettlementRow, StoreError};
+use saoma_store::{AuditRecord, MerchantRow, SettlementRow, StoreError, WriteTx};
 use serde_json::{Value, json};
 
 /// `POST /v1/admin/settlements` `{date}`: settles that business day for every merchant.
@@ -144,15 +144,13 @@ async fn settle_merchant(
         entry_id,
         created_at: now.clone(),
     };
-    tx.insert_settlement(&s).await?;
     let audit = AuditRecord {
         actor,
         action: "settlement.create",
         object_id: &id,
         detail: json!({"merchant_id": m.id, "date": date, "amount": s.amount, "carried": s.carried}),
     };
-    tx.audit(&audit, &now).await?;
-    match tx.commit().await {
+    match save(tx, &s, &audit, &now).await {
         Ok(()) => {
             let outcome = if s.amount > 0 { SettlementOutcome::Paid } else { SettlementOutcome::Carried };
             Ok(view(&m.name, &s, outcome))
@@ -169,6 +167,20 @@ async fn settle_merchant(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Records a settlement, its audit record, and commits; the unique key on merchant, day
+/// and currency refuses a second settlement of the day ([`StoreError::UniqueViolation`]),
+/// at the insert or at the commit. The transaction is dropped on failure.
+async fn save(
+    mut tx: WriteTx,
+    s: &SettlementRow,
+    audit: &AuditRecord<'_>,
+    now: &str,
+) -> Result<(), StoreError> {
+    tx.insert_settlement(s).await?;
+    tx.audit(audit, now).await?;
+    tx.commit().await
 }
 
 /// Settles yesterday (in each merchant's zone) every ten minutes, so no day is forgotten.

@@ -130,4 +130,30 @@ async fn open_days_are_not_settled(db: Db) {
     server.stop().await.unwrap();
 }
 
-on_both!(statement_settlement_and_reconciliation, open_days_are_not_settled);
+/// Several operators (or an operator and the daily job) settling one day at the same
+/// moment: one settlement is made, and every caller is answered with it, none with an
+/// error (the losers meet the unique key on merchant and day, at their insert).
+async fn a_day_settled_at_once_by_several_is_settled_once(db: Db) {
+    let w = World::new(db, 1, 100_000).await;
+    let wallet = w.wallet(0).await;
+    let code = wallet.payment_code().await.unwrap().code;
+    w.till.create_payment(&charge("race-1", 5000, Some(&code))).await.unwrap();
+    let date = chrono::Utc::now().date_naive().to_string();
+    let answers = futures::future::join_all((0..4).map(|_| w.admin.settle(&date))).await;
+    let mut ids = Vec::new();
+    for answer in answers {
+        let answer = answer.expect("every caller is answered");
+        let mine = answer.settlements.iter().find(|x| x.merchant_id == w.merchant_id).unwrap();
+        ids.push(mine.settlement_id.clone());
+    }
+    assert!(ids.iter().all(|id| *id == ids[0]), "one settlement for the day: {ids:?}");
+    let report = w.admin.settle(&date).await.unwrap();
+    let mine = report.settlements.iter().find(|x| x.merchant_id == w.merchant_id).unwrap();
+    assert_eq!(mine.outcome, SettlementOutcome::AlreadySettled);
+}
+
+on_both!(
+    statement_settlement_and_reconciliation,
+    open_days_are_not_settled,
+    a_day_settled_at_once_by_several_is_settled_once
+);
