@@ -92,6 +92,14 @@ impl From<StoreError> for ApiError {
         if e.is_busy() {
             return ApiError::new(ErrorCode::Unavailable, "the server is busy; retry");
         }
+        if let StoreError::Flush(why) = &e {
+            // Nothing of the operation landed, or what it read may be gone: a retry is safe.
+            tracing::warn!(error = %why, "A group commit failed; the request is answered 503.");
+            return ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(ErrorCode::Unavailable, "the server could not commit this request; retry")
+            };
+        }
         ApiError::internal(e)
     }
 }

@@ -238,7 +238,6 @@ fn spawn_cross_node(state: AppState) {
     });
 }
 
-/// Gives every request an id, answers it in `Request-Id`, and renders API errors with it.
 /// With group commit, an answer read from a batch without committing to it leaves only
 /// once that batch has committed (`saoma_store::settled`); if it did not, the answer may
 /// name what is gone, and the client is told to retry instead.
@@ -246,14 +245,11 @@ async fn settled(req: Request, next: Next) -> Response {
     let (response, settled) = saoma_store::settled(next.run(req)).await;
     match settled {
         Ok(()) => response,
-        Err(e) => {
-            tracing::warn!(error = %e, "An answer read from a group commit that failed; withdrawn.");
-            ApiError::new(ErrorCode::Unavailable, "the server could not confirm this answer; retry")
-                .into_response()
-        }
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
+/// Gives every request an id, answers it in `Request-Id`, and renders API errors with it.
 async fn request_id(req: Request, next: Next) -> Response {
     let id = util::new_id("req_");
     let method = req.method().clone();

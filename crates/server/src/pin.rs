@@ -141,7 +141,9 @@ pub async fn verify_stranger(state: &AppState, phone: &str, pin: &str) -> ApiRes
 
 async fn check(state: &AppState, who: Holder, pin: &str) -> ApiResult<()> {
     let (state, pin) = (state.clone(), pin.to_string());
-    tokio::spawn(async move {
+    // A task of its own (so a hang-up cannot stop the check half-way), with its own
+    // `settled` scope: a refusal read from a group commit waits for that batch too.
+    let checked = tokio::spawn(saoma_store::settled(async move {
         let (hash, check_id) = reserve(&state, &who).await?;
         // A stranger weighs a made-up hash, made outside any transaction.
         let hash = match hash {
@@ -152,9 +154,12 @@ async fn check(state: &AppState, who: Holder, pin: &str) -> ApiResult<()> {
         // A stranger's made-up hash is weighed for its time only.
         let weighed = weighed.map(|ok| ok && matches!(who, Holder::Customer(_)));
         settle(&state, &who, &check_id, weighed).await
-    })
+    }))
     .await
-    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let (outcome, confirmed) = checked;
+    confirmed?;
+    outcome
 }
 
 /// A made-up Argon2 hash, made once per process: a stranger's check weighs against it.

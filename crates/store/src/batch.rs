@@ -145,7 +145,8 @@ impl Batcher {
     /// After an operation: commit the batch when nobody waits or it is full; otherwise
     /// hand the connection to the next writer, whose release will commit it.
     fn release(self: Arc<Self>, guard: Guard) {
-        if self.queued.load(Ordering::SeqCst) == 0 || guard.waiters.len() >= BATCH_MAX {
+        let held = guard.waiters.len() + guard.readers.len();
+        if self.queued.load(Ordering::SeqCst) == 0 || held >= BATCH_MAX {
             tokio::spawn(async move { self.flush(guard).await });
         }
     }
@@ -198,7 +199,13 @@ impl Batcher {
     /// Rolls back an operation that did not commit, alone; `reader`, if given, is told
     /// when the batch it read from ends.
     async fn undo(self: Arc<Self>, mut guard: Guard, reader: Option<oneshot::Sender<Flushed>>) {
-        guard.readers.extend(reader);
+        match reader {
+            // Nothing kept in the batch yet: all it could read was committed.
+            Some(tell) if guard.waiters.is_empty() => {
+                let _ = tell.send(Ok(()));
+            }
+            reader => guard.readers.extend(reader),
+        }
         let conn = connection(&mut guard);
         let undone = match conn.execute("ROLLBACK TO SAVEPOINT operation").await {
             Ok(_) => conn.execute("RELEASE SAVEPOINT operation").await,

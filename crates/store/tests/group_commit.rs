@@ -154,6 +154,40 @@ async fn an_answer_read_from_the_batch_waits_for_its_commit(postgres: Option<&st
     assert!(committed, "the reader's answer waited for the batch's commit");
 }
 
+/// An operation that answers from a read in a batch where nothing is kept yet read only
+/// what was committed: it answers at once, not when the writers queued behind it are done.
+async fn an_answer_from_a_batch_with_nothing_kept_is_not_held(postgres: Option<&str>) {
+    let Some((store, _dir)) = store(postgres).await else { return };
+    let reader = store.begin().await.unwrap();
+    // A writer queued behind the reader keeps the batch open for 2 s.
+    let holder = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            tx.mark_code_used("held", NOW).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            tx.commit().await.unwrap();
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let ((), settled) = saoma_store::settled(async move { drop(reader) }).await;
+    settled.unwrap();
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(1), "answered without waiting for the writer: {waited:?}");
+    holder.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_an_answer_from_a_batch_with_nothing_kept_is_not_held() {
+    an_answer_from_a_batch_with_nothing_kept_is_not_held(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_answer_from_a_batch_with_nothing_kept_is_not_held() {
+    an_answer_from_a_batch_with_nothing_kept_is_not_held(Some("nothing")).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_an_answer_read_from_the_batch_waits_for_its_commit() {
     an_answer_read_from_the_batch_waits_for_its_commit(None).await;

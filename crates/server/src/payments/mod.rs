@@ -56,7 +56,12 @@ where
         match op().await {
             // A concurrent writer won the race (a key inserted, or a deadlock PostgreSQL
             // broke by rolling this attempt back): the next attempt sees what it wrote.
-            Err(OpError::Store(StoreError::UniqueViolation | StoreError::Deadlock)) => continue,
+            Err(OpError::Store(StoreError::UniqueViolation | StoreError::Deadlock)) => {
+                // With group commit the winner may sit in the open batch: the next attempt
+                // reads afresh once that batch has ended, so how it ended does not matter.
+                let _ = saoma_store::settle().await;
+                continue;
+            }
             Err(OpError::Store(e)) => return Err(e.into()),
             Err(OpError::Api(e)) => return Err(e),
             Ok(v) => return Ok(v),
