@@ -101,6 +101,10 @@ pub struct BenchArgs {
     /// Prints one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Also writes the report's tables as Markdown to this file (as docs/performance.md
+    /// shows them).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
 }
 
 /// The databases a run made, dropped at the end whatever happened.
@@ -136,6 +140,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let report = outcome?;
     if let Some(dir) = &args.charts {
         draw(dir, &report)?;
+    }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, report::markdown(&report))
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
     }
     if args.json {
         // The table still goes to the terminal; the object alone to stdout.

@@ -251,8 +251,8 @@ pub fn text(report: &Report) -> String {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "{:<18} {:>5} {:>10} {:>8} {:>8} {:>8}",
-            "reference", "conns", "per s", "p50 ms", "p99 ms", "p99.9 ms"
+            "{:<24} {:>5} {:>7} {:>10} {:>8} {:>8} {:>8}",
+            "reference", "conns", "clients", "per s", "p50 ms", "p99 ms", "p99.9 ms"
         );
         for r in &report.references {
             let _ = writeln!(
@@ -296,6 +296,78 @@ pub fn text(report: &Report) -> String {
     out
 }
 
+/// The report's tables in Markdown: the runs, the references, the ratios and the targets.
+pub fn markdown(report: &Report) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| scenario | connections | loop | payments/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU ms/payment | PostgreSQL CPU ms/payment | bench CPU ms/payment | payments/flush | machine busy |"
+    );
+    let _ = writeln!(
+        out,
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for r in &report.runs {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {:.2} | {:.0}% |",
+            r.scenario,
+            r.connections,
+            r.rate.map_or_else(|| "closed".into(), |v| format!("open, {v:.0}/s")),
+            r.payments_per_s,
+            r.latency.p50_ms,
+            r.latency.p99_ms,
+            r.latency.p999_ms,
+            r.errors,
+            opt(r.server_cpu_ms_per_payment, 2),
+            opt(r.db_cpu_ms_per_payment, 2),
+            opt(r.bench_cpu_ms_per_payment, 2),
+            r.payments_per_flush,
+            r.machine_busy * 100.0
+        );
+    }
+    if !report.references.is_empty() {
+        let _ = writeln!(out);
+        let _ =
+            writeln!(out, "| reference | connections | clients | per second | p50 ms | p99 ms | p99.9 ms |");
+        let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for r in &report.references {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                r.name,
+                r.connections,
+                r.clients,
+                r.per_s,
+                r.latency.p50_ms,
+                r.latency.p99_ms,
+                r.latency.p999_ms
+            );
+        }
+    }
+    if !report.ratios.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Ratios at {} connections:", report.connections);
+        let _ = writeln!(out);
+        let _ = writeln!(out, "| ratio | value |");
+        let _ = writeln!(out, "| --- | ---: |");
+        for (name, value) in &report.ratios {
+            let _ = writeln!(out, "| `{name}` | {value:.2} |");
+        }
+    }
+    if !report.targets.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "| target | value | target | met |");
+        let _ = writeln!(out, "| --- | ---: | --- | --- |");
+        for t in &report.targets {
+            let met = if t.met { "yes" } else { "**no**" };
+            let _ = writeln!(out, "| {} | {:.2} | {} | {met} |", t.name, t.value, t.target);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,5 +378,74 @@ mod tests {
         let l = Latency::of(&mut samples);
         assert_eq!((l.p50_ms, l.p99_ms, l.max_ms), (501.0, 990.0, 1000.0));
         assert_eq!(Latency::of(&mut []).p99_ms, 0.0);
+    }
+
+    fn run(scenario: &'static str, per_s: f64) -> RunReport {
+        RunReport {
+            scenario,
+            connections: 32,
+            rate: None,
+            payments: (per_s * 10.0) as u64,
+            seconds: 10.0,
+            payments_per_s: per_s,
+            latency: Latency { p50_ms: 40.0, p99_ms: 60.0, p999_ms: 70.0, max_ms: 80.0 },
+            errors: 0,
+            other_ops_per_s: 0.0,
+            server_cpu_ms_per_payment: Some(0.9),
+            db_cpu_ms_per_payment: Some(1.8),
+            bench_cpu_ms_per_payment: None,
+            machine_busy: 0.97,
+            payments_per_flush: 0.5,
+            flush_metric: true,
+            payments_counted_by_server: None,
+            codes_ran_out: false,
+            invariants: "ok",
+            latencies_us: Vec::new(),
+        }
+    }
+
+    /// The Markdown that goes into docs/performance.md carries each run, each reference,
+    /// the ratios between them and whether each target was met.
+    #[test]
+    fn markdown_tables_carry_runs_references_ratios_and_targets() {
+        let pgbench = RefReport {
+            name: PGBENCH,
+            connections: 32,
+            clients: 32,
+            per_s: 2000.0,
+            latency: Latency { p50_ms: 10.0, p99_ms: 40.0, p999_ms: 50.0, max_ms: 60.0 },
+            commits: 20_000,
+            latencies_us: Vec::new(),
+        };
+        let mut report = Report {
+            scenario: "spread",
+            backend: "postgres",
+            connections: 32,
+            payments_per_s: 800.0,
+            p50_ms: 40.0,
+            p99_ms: 60.0,
+            p999_ms: 70.0,
+            errors: 0,
+            reference: BTreeMap::new(),
+            ratios: BTreeMap::new(),
+            targets: Vec::new(),
+            invariant_checks: 2,
+            seed: Seed { merchants: 200, wallets: 20_000, seconds: 2.0 },
+            runs: vec![run("spread", 800.0), run("hot", 780.0)],
+            references: vec![pgbench],
+            machine: Machine { cores: 2, duration_s: 10.0, warmup_s: 1.0 },
+        };
+        compare(&mut report);
+        let md = markdown(&report);
+        assert!(
+            md.contains(
+                "| spread | 32 | closed | 800.0 | 40.0 | 60.0 | 70.0 | 0 | 0.90 | 1.80 | n/a | 0.50 | 97% |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| pgbench_tpcb | 32 | 32 | 2000.0 | 10.0 | 40.0 | 50.0 |"), "{md}");
+        assert!(md.contains("| `spread_vs_pgbench_tpcb` | 0.40 |"), "{md}");
+        assert!(md.contains("| spread_vs_pgbench_tpcb | 0.40 | >= 1.5 | **no** |"), "{md}");
+        assert!(md.contains("| hot_vs_spread | 0.97 | >= 0.95 | yes |"), "{md}");
     }
 }
