@@ -155,7 +155,8 @@ async fn settle_merchant(
             let outcome = if s.amount > 0 { SettlementOutcome::Paid } else { SettlementOutcome::Carried };
             Ok(view(&m.name, &s, outcome))
         }
-        // Another node settled the same day at the same moment: report theirs.
+        // Another request (on this node or another) settled the same day at the same
+        // moment: report theirs.
         Err(StoreError::UniqueViolation) => {
             // Theirs may sit in this node's open group commit: read it once committed.
             saoma_store::settle().await?;

@@ -77,7 +77,25 @@ pub async fn settled<F: Future>(work: F) -> (F::Output, StoreResult<()>) {
 /// Inside [`settled`], waits now for the batches read from so far (before reading, through
 /// another connection, what a neighbour in the batch wrote); elsewhere does nothing.
 pub async fn settle() -> StoreResult<()> {
-    let pending = UNSETTLED.try_with(|u| std::mem::take(&mut *u.borrow_mut())).unwrap_or_default();
+    settle_after(0).await
+}
+
+/// How many reads the current request has waiting for their batches: a mark for
+/// [`settle_after`].
+pub fn unsettled() -> usize {
+    UNSETTLED.try_with(|u| u.borrow().len()).unwrap_or(0)
+}
+
+/// Like [`settle`], for the reads registered since `mark` only: those before it stay for
+/// the request's own [`settled`] to wait for (and to report if their batch failed).
+pub async fn settle_after(mark: usize) -> StoreResult<()> {
+    let pending = UNSETTLED
+        .try_with(|u| {
+            let mut u = u.borrow_mut();
+            let from = mark.min(u.len());
+            u.split_off(from)
+        })
+        .unwrap_or_default();
     for told in pending {
         match told.await {
             Ok(Ok(())) => {}

@@ -24,7 +24,7 @@ mod tx;
 mod web;
 mod webhooks;
 
-pub use batch::{settle, settled};
+pub use batch::{settle, settle_after, settled, unsettled};
 pub use bulk::LedgerFlows;
 pub use guards::{GuessCount, StrangerPin};
 pub use products::{ProductFilter, ProductRow, StockMovementRow};

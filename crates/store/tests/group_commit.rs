@@ -126,6 +126,12 @@ async fn an_answer_read_from_the_batch_waits_for_its_commit(postgres: Option<&st
                 let mut tx = store.begin().await.unwrap();
                 let seen = tx.merchant("mch_7").await.unwrap().is_some();
                 drop(tx); // the answer of a retry: nothing written, nothing committed
+                // Its wait is registered with the request; a later attempt's settling
+                // (`settle_after` its own mark) leaves it for the request's end.
+                let mark = saoma_store::unsettled();
+                assert_eq!(mark, 1);
+                saoma_store::settle_after(mark).await.unwrap();
+                assert_eq!(saoma_store::unsettled(), 1);
                 seen
             })
             .await;

@@ -53,13 +53,16 @@ where
     Fut: std::future::Future<Output = Result<T, OpError>>,
 {
     for _ in 0..CONFLICT_RETRIES {
+        let mark = saoma_store::unsettled();
         match op().await {
             // A concurrent writer won the race (a key inserted, or a deadlock PostgreSQL
             // broke by rolling this attempt back): the next attempt sees what it wrote.
             Err(OpError::Store(StoreError::UniqueViolation | StoreError::Deadlock)) => {
                 // With group commit the winner may sit in the open batch: the next attempt
                 // reads afresh once that batch has ended, so how it ended does not matter.
-                let _ = saoma_store::settle().await;
+                // Only this attempt's reads: a failure of an earlier read of the request
+                // stays for the request's own `settled` to report.
+                let _ = saoma_store::settle_after(mark).await;
                 continue;
             }
             Err(OpError::Store(e)) => return Err(e.into()),
