@@ -133,7 +133,7 @@ impl Batcher {
             let mut conn = self.pool.acquire().await?;
             if let Err(e) = conn.execute(self.begin).await {
                 conn.close_on_drop();
-                return Err(StoreError::from_sqlx(e));
+                return Err(StoreError::from(e));
             }
             guard.conn = Some(conn);
         }
@@ -141,7 +141,7 @@ impl Batcher {
             Ok(_) => Ok(Lease { batcher: self.clone(), guard: Some(guard) }),
             Err(e) => {
                 self.abort(guard, &e.to_string()).await;
-                Err(StoreError::from_sqlx(e))
+                Err(StoreError::from(e))
             }
         }
     }

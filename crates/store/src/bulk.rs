@@ -65,7 +65,7 @@ impl WriteTx {
                     };
                 }
             }
-            q.execute(self.conn()).await.map_err(crate::StoreError::from_sqlx)?;
+            q.execute(self.conn()).await?;
         }
         Ok(())
     }

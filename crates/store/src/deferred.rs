@@ -11,7 +11,7 @@
 //! the lock order of ARCHITECTURE.md is untouched. Whatever reads a deferred table inside
 //! the same transaction flushes first (`WriteTx::flushed`).
 
-use crate::{Backend, StoreError, StoreResult};
+use crate::{Backend, StoreResult};
 use sqlx::AssertSqlSafe;
 
 /// The tables whose writes may be held back. A statement of a write transaction that reads
@@ -125,7 +125,7 @@ async fn run(conn: &mut sqlx::AnyConnection, sql: String, args: &[Arg]) -> Store
             Arg::Int(v) => q.bind(*v),
         };
     }
-    q.execute(conn).await.map_err(StoreError::from_sqlx)?;
+    q.execute(conn).await?;
     Ok(())
 }
 

@@ -216,7 +216,7 @@ impl WriteTx {
             for scope in scopes {
                 q = q.bind(*scope);
             }
-            q.execute(self.conn()).await.map_err(crate::StoreError::from_sqlx)?;
+            q.execute(self.conn()).await?;
         }
         let lock = if exclusive { self.lock() } else { "" };
         let places: Vec<String> = (1..=scopes.len()).map(|i| format!("${i}")).collect();
@@ -228,8 +228,7 @@ impl WriteTx {
         for scope in scopes {
             q = q.bind(*scope);
         }
-        let rows: Vec<(String, String, i64)> =
-            q.fetch_all(self.conn()).await.map_err(crate::StoreError::from_sqlx)?;
+        let rows: Vec<(String, String, i64)> = q.fetch_all(self.conn()).await?;
         let count = |scope: &str| {
             let bad = match rows.iter().find(|(s, _, _)| s == scope) {
                 Some((_, start, bad)) if start.as_str() >= window_start_min => *bad,
@@ -258,7 +257,7 @@ impl WriteTx {
         .bind(window_start_min)
         .execute(self.conn())
         .await
-        .map_err(crate::StoreError::from_sqlx)?;
+        ?;
         Ok(())
     }
 

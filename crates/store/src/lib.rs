@@ -108,8 +108,17 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Classifies a driver error: a unique violation is something the caller may retry.
-    pub(crate) fn from_sqlx(e: sqlx::Error) -> StoreError {
+    /// True when no connection came free in time: the server is overloaded, not broken.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::PoolTimedOut))
+    }
+}
+
+/// Every driver error is classified as it comes through `?`: a unique violation is
+/// something the caller may retry, and a deadlock that stayed a plain database error
+/// would never be retried.
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
         if let sqlx::Error::Database(db) = &e {
             if db.is_unique_violation() {
                 return StoreError::UniqueViolation;
@@ -119,19 +128,6 @@ impl StoreError {
             }
         }
         StoreError::Database(e)
-    }
-
-    /// True when no connection came free in time: the server is overloaded, not broken.
-    pub fn is_busy(&self) -> bool {
-        matches!(self, StoreError::Database(sqlx::Error::PoolTimedOut))
-    }
-}
-
-/// Every driver error is classified, whether it came through `?` or `from_sqlx`: a
-/// deadlock that `?` passed on as a plain database error would never be retried.
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> StoreError {
-        StoreError::from_sqlx(e)
     }
 }
 

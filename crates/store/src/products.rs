@@ -142,7 +142,7 @@ impl WriteTx {
         .bind(&p.updated_at)
         .execute(self.conn())
         .await
-        .map_err(StoreError::from_sqlx)?;
+        ?;
         Ok(())
     }
 
@@ -162,8 +162,7 @@ impl WriteTx {
         .bind(&p.updated_at)
         .bind(&p.id)
         .execute(self.conn())
-        .await
-        .map_err(StoreError::from_sqlx)?;
+        .await?;
         if r.rows_affected() != 1 {
             return Err(StoreError::Corrupt(format!("product {} vanished while being saved", p.id)));
         }

@@ -155,7 +155,7 @@ impl Reference {
                             .execute(&mut *tx)
                             .await?;
                     }
-                    tx.commit().await.map_err(StoreError::from_sqlx)?;
+                    tx.commit().await?;
                     let us = t.elapsed().as_micros() as u64;
                     run.commits += 1;
                     run.payments += batch;

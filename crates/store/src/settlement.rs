@@ -172,7 +172,7 @@ impl WriteTx {
         .bind(&s.created_at)
         .execute(self.conn())
         .await
-        .map_err(crate::StoreError::from_sqlx)?;
+        ?;
         Ok(())
     }
 }

@@ -52,7 +52,7 @@ impl WriteTx {
         .bind(&s.expires_at)
         .execute(self.conn())
         .await
-        .map_err(crate::StoreError::from_sqlx)?;
+        ?;
         Ok(())
     }
 

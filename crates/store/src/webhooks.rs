@@ -2,7 +2,7 @@
 //! transaction that writes the event, and claimed by a node with a lease: on PostgreSQL
 //! `FOR UPDATE SKIP LOCKED`, so two nodes never claim the same delivery.
 
-use crate::{AttemptOutcome, AttemptRow, Backend, DeliveryRow, Store, StoreError, StoreResult};
+use crate::{AttemptOutcome, AttemptRow, Backend, DeliveryRow, Store, StoreResult};
 use crate::{WebhookEndpointRow, WriteTx};
 use sqlx::AssertSqlSafe;
 
@@ -141,7 +141,7 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await.map_err(StoreError::from_sqlx)
+        Ok(tx.commit().await?)
     }
 
     /// A merchant's deliveries, newest first, optionally of one status.

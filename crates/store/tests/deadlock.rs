@@ -1,6 +1,5 @@
-//! A deadlock PostgreSQL breaks reaches the caller as `StoreError::Deadlock`, whichever
-//! way the statement's error came back (through `?` as well as `from_sqlx`), so the
-//! server's `retry_on_conflict` runs the rolled-back operation again instead of
+//! A deadlock PostgreSQL breaks reaches the caller as `StoreError::Deadlock` (every `?`
+//! on a driver error classifies it), so the server's `retry_on_conflict` runs the rolled-back operation again instead of
 //! answering 500. SQLite has one writer and cannot deadlock: the test is PostgreSQL's
 //! alone, and says so when it has none.
 

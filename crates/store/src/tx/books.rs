@@ -245,8 +245,7 @@ impl WriteTx {
         .bind(public_key)
         .bind(now)
         .execute(&mut *self.tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+        .await?;
         Ok(())
     }
 

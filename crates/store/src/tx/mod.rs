@@ -2,7 +2,7 @@
 //! on PostgreSQL (`FOR UPDATE`); SQLite has a single writer, so its reads are already
 //! consistent with its writes.
 
-use crate::{Backend, StoreError, StoreResult};
+use crate::{Backend, StoreResult};
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
 mod books;
@@ -195,7 +195,7 @@ impl WriteTx {
         self.flushed().await?;
         match self.tx {
             Conn::Own(tx) => {
-                tx.commit().await.map_err(StoreError::from_sqlx)?;
+                tx.commit().await?;
                 self.flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(())
             }

@@ -1,7 +1,7 @@
 //! The parties of a write transaction: merchants, terminals, keys, customers, sessions and devices.
 
 use super::WriteTx;
-use crate::{CustomerRow, MerchantRow, StoreError, StoreResult};
+use crate::{CustomerRow, MerchantRow, StoreResult};
 use sqlx::AssertSqlSafe;
 
 impl WriteTx {
@@ -23,7 +23,7 @@ impl WriteTx {
         .bind(&m.created_at)
         .execute(&mut *self.tx)
         .await
-        .map_err(StoreError::from_sqlx)?;
+        ?;
         Ok(())
     }
 
@@ -57,8 +57,7 @@ impl WriteTx {
             .bind(name)
             .bind(now)
             .execute(&mut *self.tx)
-            .await
-            .map_err(StoreError::from_sqlx)?;
+            .await?;
         Ok(())
     }
 
@@ -83,8 +82,7 @@ impl WriteTx {
         .bind(secret)
         .bind(now)
         .execute(&mut *self.tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+        .await?;
         Ok(())
     }
 
@@ -102,7 +100,7 @@ impl WriteTx {
         .bind(&c.tier)
         .execute(&mut *self.tx)
         .await
-        .map_err(StoreError::from_sqlx)?;
+        ?;
         Ok(())
     }
 
@@ -148,8 +146,7 @@ impl WriteTx {
         .bind(expires_at)
         .bind(now)
         .execute(&mut *self.tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+        .await?;
         Ok(())
     }
 
@@ -171,8 +168,7 @@ impl WriteTx {
         .bind(secret)
         .bind(now)
         .execute(&mut *self.tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+        .await?;
         Ok(())
     }
 }

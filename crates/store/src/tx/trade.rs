@@ -20,8 +20,7 @@ impl WriteTx {
             .bind(customer_id)
             .bind(expires_at)
             .execute(&mut *self.tx)
-            .await
-            .map_err(StoreError::from_sqlx)?;
+            .await?;
         Ok(())
     }
 
@@ -134,7 +133,7 @@ impl WriteTx {
         .bind(&p.expires_at)
         .execute(&mut *self.tx)
         .await
-        .map_err(StoreError::from_sqlx)?;
+        ?;
         Ok(())
     }
 
@@ -216,7 +215,7 @@ impl WriteTx {
         .bind(&r.created_at)
         .execute(&mut *self.tx)
         .await
-        .map_err(StoreError::from_sqlx)?;
+        ?;
         Ok(())
     }
 
@@ -241,7 +240,7 @@ impl WriteTx {
         .bind(&t.created_at)
         .execute(&mut *self.tx)
         .await
-        .map_err(StoreError::from_sqlx)?;
+        ?;
         Ok(())
     }
 
@@ -273,7 +272,7 @@ impl WriteTx {
         .bind(&t.created_at)
         .execute(&mut *self.tx)
         .await
-        .map_err(StoreError::from_sqlx)?;
+        ?;
         Ok(())
     }
 
@@ -305,8 +304,7 @@ impl WriteTx {
             .bind(client_ref)
             .bind(payment_id)
             .execute(&mut *self.tx)
-            .await
-            .map_err(StoreError::from_sqlx)?;
+            .await?;
         Ok(())
     }
 }
