@@ -170,6 +170,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("../migrations/0016_web_sessions.sql")),
     (17, include_str!("../migrations/0017_stranger_pins.sql")),
     (18, include_str!("../migrations/0018_recipient_lookups.sql")),
+    (19, include_str!("../migrations/0019_settlement_index_paid_only.sql")),
 ];
 
 impl Store {

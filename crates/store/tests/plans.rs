@@ -1,0 +1,80 @@
+//! The lookup of a payment by its merchant and `out_trade_no` (every till request's
+//! duplicate check, every retry) goes through the unique key on both databases, even when
+//! planned on an empty table, and statements and settlement still read the paid payments
+//! of a merchant through their own index.
+//!
+//! PostgreSQL plans a prepared statement once per connection and may keep that plan: a
+//! server that starts on a new database plans the lookup while `payments` is empty, when
+//! every index of `merchant_id` costs the same. It once took the settlement index
+//! `(merchant_id, paid_at)` and then read every payment of the merchant on each lookup,
+//! so payments to a busy merchant slowed down as they piled up.
+
+use saoma_store::Store;
+use sqlx::{Connection, Row};
+
+const LOOKUP: &str = "SELECT * FROM payments WHERE merchant_id = $1 AND out_trade_no = $2";
+const PAID_IN_RANGE: &str =
+    "SELECT * FROM payments WHERE merchant_id = $1 AND paid_at >= $2 AND paid_at < $3";
+
+/// The plan of `query` (its parameters text), one line per row, as the database explains it.
+async fn plan(url: &str, postgres: bool, query: &str) -> String {
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    let values = ["'mch_1'", "'2026-01-01'", "'2026-01-02'"];
+    let explain = if postgres {
+        // The plan a connection keeps: the generic one, made before any value is known.
+        sqlx::raw_sql("SET plan_cache_mode = force_generic_plan").execute(&mut conn).await.unwrap();
+        let count = query.matches('$').count();
+        let types = vec!["text"; count].join(", ");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE q({types}) AS {query}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        format!("EXPLAIN EXECUTE q({})", values[..count].join(", "))
+    } else {
+        let mut q = query.to_string();
+        for (i, v) in values.iter().enumerate() {
+            q = q.replace(&format!("${}", i + 1), v);
+        }
+        format!("EXPLAIN QUERY PLAN {q}")
+    };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(explain)).fetch_all(&mut conn).await.unwrap();
+    let column = if postgres { 0 } else { 3 };
+    rows.iter().map(|r| r.get::<String, _>(column)).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn sqlite_the_lookup_by_out_trade_no_uses_the_unique_key() {
+    let dir = std::env::temp_dir().join(format!("saoma_plans_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.join("plans.db").display());
+    Store::open(&url).await.unwrap().close().await;
+    let lookup = plan(&url, false, LOOKUP).await;
+    assert!(
+        lookup.contains("merchant_id=? AND out_trade_no=?"),
+        "the lookup must search on both columns:\n{lookup}"
+    );
+    let paid = plan(&url, false, PAID_IN_RANGE).await;
+    assert!(paid.contains("payments_merchant_paid"), "paid payments in a range by their index:\n{paid}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn postgres_the_lookup_by_out_trade_no_uses_the_unique_key() {
+    let server =
+        std::env::var("SAOMA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let url = format!("{server}/saoma_plans_{}", std::process::id());
+    if let Err(e) = saoma_store::create_postgres_database(&url).await {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true needs PostgreSQL: {e}");
+        eprintln!("SKIPPED postgres_the_lookup_by_out_trade_no_uses_the_unique_key: no PostgreSQL ({e})");
+        return;
+    }
+    Store::open(&url).await.unwrap().close().await;
+    let lookup = plan(&url, true, &format!("{LOOKUP} FOR UPDATE")).await;
+    assert!(
+        lookup.contains("payments_merchant_id_out_trade_no_key") && lookup.contains("out_trade_no = $2"),
+        "the generic plan must look the payment up by the unique key:\n{lookup}"
+    );
+    let paid = plan(&url, true, PAID_IN_RANGE).await;
+    assert!(paid.contains("payments_merchant_paid"), "paid payments in a range by their index:\n{paid}");
+    saoma_store::drop_postgres_database(&url).await.unwrap();
+}
