@@ -148,29 +148,52 @@ pub struct Store {
     flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
+/// The text of a migration: one for both databases, or one for each where they differ.
+enum Migration {
+    Both(&'static str),
+    Each { sqlite: &'static str, postgres: &'static str },
+}
+
+impl Migration {
+    fn sql(&self, backend: Backend) -> &'static str {
+        match (self, backend) {
+            (Migration::Both(sql), _) => sql,
+            (Migration::Each { sqlite, .. }, Backend::Sqlite) => sqlite,
+            (Migration::Each { postgres, .. }, Backend::Postgres) => postgres,
+        }
+    }
+}
+
 /// The schema's migrations, in order. A database records the ones it has applied in
 /// `schema_migrations`; each runs once, in its own transaction. Never edit one that has
 /// shipped: add the next.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_initial.sql")),
-    (2, include_str!("../migrations/0002_scale_out.sql")),
-    (3, include_str!("../migrations/0003_receipts.sql")),
-    (4, include_str!("../migrations/0004_webhooks.sql")),
-    (5, include_str!("../migrations/0005_settlements.sql")),
-    (6, include_str!("../migrations/0006_receive_codes.sql")),
-    (7, include_str!("../migrations/0007_audit_chain.sql")),
-    (8, include_str!("../migrations/0008_risk.sql")),
-    (9, include_str!("../migrations/0009_roles.sql")),
-    (10, include_str!("../migrations/0010_kyc.sql")),
-    (11, include_str!("../migrations/0011_guards.sql")),
-    (12, include_str!("../migrations/0012_event_terminals.sql")),
-    (13, include_str!("../migrations/0013_audit_checkpoints.sql")),
-    (14, include_str!("../migrations/0014_code_locator_key.sql")),
-    (15, include_str!("../migrations/0015_products.sql")),
-    (16, include_str!("../migrations/0016_web_sessions.sql")),
-    (17, include_str!("../migrations/0017_stranger_pins.sql")),
-    (18, include_str!("../migrations/0018_recipient_lookups.sql")),
-    (19, include_str!("../migrations/0019_settlement_index_paid_only.sql")),
+const MIGRATIONS: &[(i64, Migration)] = &[
+    (1, Migration::Both(include_str!("../migrations/0001_initial.sql"))),
+    (2, Migration::Both(include_str!("../migrations/0002_scale_out.sql"))),
+    (3, Migration::Both(include_str!("../migrations/0003_receipts.sql"))),
+    (4, Migration::Both(include_str!("../migrations/0004_webhooks.sql"))),
+    (5, Migration::Both(include_str!("../migrations/0005_settlements.sql"))),
+    (6, Migration::Both(include_str!("../migrations/0006_receive_codes.sql"))),
+    (7, Migration::Both(include_str!("../migrations/0007_audit_chain.sql"))),
+    (8, Migration::Both(include_str!("../migrations/0008_risk.sql"))),
+    (9, Migration::Both(include_str!("../migrations/0009_roles.sql"))),
+    (10, Migration::Both(include_str!("../migrations/0010_kyc.sql"))),
+    (11, Migration::Both(include_str!("../migrations/0011_guards.sql"))),
+    (12, Migration::Both(include_str!("../migrations/0012_event_terminals.sql"))),
+    (13, Migration::Both(include_str!("../migrations/0013_audit_checkpoints.sql"))),
+    (14, Migration::Both(include_str!("../migrations/0014_code_locator_key.sql"))),
+    (15, Migration::Both(include_str!("../migrations/0015_products.sql"))),
+    (16, Migration::Both(include_str!("../migrations/0016_web_sessions.sql"))),
+    (17, Migration::Both(include_str!("../migrations/0017_stranger_pins.sql"))),
+    (18, Migration::Both(include_str!("../migrations/0018_recipient_lookups.sql"))),
+    (19, Migration::Both(include_str!("../migrations/0019_settlement_index_paid_only.sql"))),
+    (
+        20,
+        Migration::Each {
+            sqlite: include_str!("../migrations/0020_lookup_indexes.sqlite.sql"),
+            postgres: include_str!("../migrations/0020_lookup_indexes.postgres.sql"),
+        },
+    ),
 ];
 
 impl Store {
@@ -268,12 +291,12 @@ impl Store {
             )
             .await?;
             let done: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations").fetch_all(&mut *conn).await?;
-            for (version, sql) in MIGRATIONS {
+            for (version, migration) in MIGRATIONS {
                 if done.iter().any(|(v,)| v == version) {
                     continue;
                 }
                 let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                let sql = sql.replace("{SERIAL}", serial);
+                let sql = migration.sql(self.backend).replace("{SERIAL}", serial);
                 for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
                     let statement: String =
                         statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");

@@ -1,7 +1,8 @@
 //! The lookup of a payment by its merchant and `out_trade_no` (every till request's
-//! duplicate check, every retry) goes through the unique key on both databases, even when
-//! planned on an empty table, and statements and settlement still read the paid payments
-//! of a merchant through their own index.
+//! duplicate check, every retry), of a refund by `out_refund_no` and of a product by sku
+//! or barcode (every sale of a product) goes through its unique key on both databases,
+//! even when planned on an empty table, and statements and settlement still read the paid
+//! payments and the refunds of a merchant through their own indexes.
 //!
 //! PostgreSQL plans a prepared statement once per connection and may keep that plan: a
 //! server that starts on a new database plans the lookup while `payments` is empty, when
@@ -15,6 +16,28 @@ use sqlx::{Connection, Row};
 const LOOKUP: &str = "SELECT * FROM payments WHERE merchant_id = $1 AND out_trade_no = $2";
 const PAID_IN_RANGE: &str =
     "SELECT * FROM payments WHERE merchant_id = $1 AND paid_at >= $2 AND paid_at < $3";
+
+/// The other lookups of a row by its merchant and a key of that merchant, each with the
+/// unique key PostgreSQL must plan it on and the columns SQLite must search on.
+const KEYED_LOOKUPS: &[(&str, &str, &str)] = &[
+    (
+        "SELECT * FROM refunds WHERE merchant_id = $1 AND out_refund_no = $2",
+        "refunds_merchant_id_out_refund_no_key",
+        "merchant_id=? AND out_refund_no=?",
+    ),
+    (
+        "SELECT * FROM products WHERE merchant_id = $1 AND sku = $2",
+        "products_merchant_id_sku_key",
+        "merchant_id=? AND sku=?",
+    ),
+    (
+        "SELECT * FROM products WHERE merchant_id = $1 AND barcode = $2",
+        "products_merchant_barcode",
+        "merchant_id=? AND barcode=?",
+    ),
+];
+const REFUNDED_IN_RANGE: &str =
+    "SELECT * FROM refunds WHERE merchant_id = $1 AND created_at >= $2 AND created_at < $3";
 
 /// The plan of `query` (its parameters text), one line per row, as the database explains it.
 async fn plan(url: &str, postgres: bool, query: &str) -> String {
@@ -43,7 +66,7 @@ async fn plan(url: &str, postgres: bool, query: &str) -> String {
 }
 
 #[tokio::test]
-async fn sqlite_the_lookup_by_out_trade_no_uses_the_unique_key() {
+async fn sqlite_lookups_by_a_merchants_key_use_the_unique_key() {
     let dir = std::env::temp_dir().join(format!("saoma_plans_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.join("plans.db").display());
@@ -55,17 +78,23 @@ async fn sqlite_the_lookup_by_out_trade_no_uses_the_unique_key() {
     );
     let paid = plan(&url, false, PAID_IN_RANGE).await;
     assert!(paid.contains("payments_merchant_paid"), "paid payments in a range by their index:\n{paid}");
+    for (query, _, columns) in KEYED_LOOKUPS {
+        let lookup = plan(&url, false, query).await;
+        assert!(lookup.contains(columns), "{query} must search on {columns}:\n{lookup}");
+    }
+    let refunded = plan(&url, false, REFUNDED_IN_RANGE).await;
+    assert!(refunded.contains("refunds_merchant_created"), "refunds in a range by their index:\n{refunded}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]
-async fn postgres_the_lookup_by_out_trade_no_uses_the_unique_key() {
+async fn postgres_lookups_by_a_merchants_key_use_the_unique_key() {
     let server =
         std::env::var("SAOMA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let url = format!("{server}/saoma_plans_{}", std::process::id());
     if let Err(e) = saoma_store::create_postgres_database(&url).await {
         assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true needs PostgreSQL: {e}");
-        eprintln!("SKIPPED postgres_the_lookup_by_out_trade_no_uses_the_unique_key: no PostgreSQL ({e})");
+        eprintln!("SKIPPED postgres_lookups_by_a_merchants_key_use_the_unique_key: no PostgreSQL ({e})");
         return;
     }
     Store::open(&url).await.unwrap().close().await;
@@ -76,5 +105,14 @@ async fn postgres_the_lookup_by_out_trade_no_uses_the_unique_key() {
     );
     let paid = plan(&url, true, PAID_IN_RANGE).await;
     assert!(paid.contains("payments_merchant_paid"), "paid payments in a range by their index:\n{paid}");
+    for (query, key, _) in KEYED_LOOKUPS {
+        let lookup = plan(&url, true, query).await;
+        assert!(
+            lookup.contains(key) && !lookup.contains("Filter"),
+            "the generic plan of {query} must use {key} on both columns:\n{lookup}"
+        );
+    }
+    let refunded = plan(&url, true, REFUNDED_IN_RANGE).await;
+    assert!(refunded.contains("refunds_merchant_created"), "refunds in a range by their index:\n{refunded}");
     saoma_store::drop_postgres_database(&url).await.unwrap();
 }
