@@ -194,6 +194,7 @@ const MIGRATIONS: &[(i64, Migration)] = &[
             postgres: include_str!("../migrations/0020_lookup_indexes.postgres.sql"),
         },
     ),
+    (21, Migration::Both(include_str!("../migrations/0021_payment_list_index.sql"))),
 ];
 
 impl Store {

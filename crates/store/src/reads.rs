@@ -243,17 +243,12 @@ impl Store {
         before_id: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<Payment>> {
-        let sql = format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND ($2 IS NULL OR terminal_id = $2) \
-             AND ($3 IS NULL OR id < $3) AND fingerprint IS NOT NULL ORDER BY id DESC LIMIT $4"
-        );
-        let rows: Vec<PaymentRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(merchant_id)
-            .bind(terminal_id)
-            .bind(before_id)
-            .bind(limit)
-            .fetch_all(&self.read)
-            .await?;
+        let sql = payments_of_merchant_sql(terminal_id.is_some(), before_id.is_some());
+        let mut query = sqlx::query_as(AssertSqlSafe(sql)).bind(merchant_id).bind(limit);
+        for value in [terminal_id, before_id].into_iter().flatten() {
+            query = query.bind(value);
+        }
+        let rows: Vec<PaymentRow> = query.fetch_all(&self.read).await?;
         rows.into_iter().map(PaymentRow::into_payment).collect()
     }
 
@@ -276,17 +271,7 @@ impl Store {
         after: EventCursor,
         limit: i64,
     ) -> StoreResult<Vec<EventRow>> {
-        // Two statements, so each has its own index: a till's feed reads its own events
-        // only, however busy the merchant's other tills are.
-        let scope = match terminal_id {
-            Some(_) => "terminal_id = $5 AND merchant_id = $1",
-            None => "merchant_id = $1",
-        };
-        let sql = format!(
-            "SELECT * FROM events WHERE {scope} AND (tx_id > $2 OR (tx_id = $2 AND seq > $3)){} \
-             ORDER BY tx_id, seq LIMIT $4",
-            self.settled_events()
-        );
+        let sql = self.events_after_sql(terminal_id.is_some());
         let query = sqlx::query_as(AssertSqlSafe(sql))
             .bind(merchant_id)
             .bind(after.tx_id)
@@ -326,6 +311,25 @@ impl Store {
         );
         let row: Option<(i64, i64)> = sqlx::query_as(AssertSqlSafe(sql)).fetch_optional(&self.read).await?;
         Ok(row.map_or(EventCursor::default(), |(tx_id, seq)| EventCursor { tx_id, seq }))
+    }
+
+    /// The statement of [`Self::events_after`]: merchant `$1`, cursor `($2, $3)`, limit `$4`,
+    /// terminal `$5`. The position is one range of the feed's index, so a feed reads only
+    /// what follows its cursor however many events the merchant has.
+    fn events_after_sql(&self, terminal: bool) -> String {
+        // Two statements, so each has its own index: a till's feed reads its own events
+        // only, however busy the merchant's other tills are.
+        let scope = if terminal { "terminal_id = $5 AND merchant_id = $1" } else { "merchant_id = $1" };
+        let after = match self.backend {
+            Backend::Postgres => "(tx_id, seq) > ($2, $3)",
+            // Every SQLite event has tx_id 0 (one writer: seq order is commit order), and
+            // SQLite seeks on the first column of a row value only.
+            Backend::Sqlite => "tx_id = $2 AND seq > $3",
+        };
+        format!(
+            "SELECT * FROM events WHERE {scope} AND {after}{} ORDER BY tx_id, seq LIMIT $4",
+            self.settled_events()
+        )
     }
 
     fn settled_events(&self) -> &'static str {
@@ -431,5 +435,130 @@ impl Store {
         let n = tx.forget_nonces_before(unix).await?;
         tx.commit().await?;
         Ok(n)
+    }
+}
+
+/// The statement of [`Store::payments_of_merchant`]: merchant `$1`, limit `$2`, then the
+/// terminal and the cursor when given. Only the conditions that apply are in it, so the
+/// page is one backward range of `payments_merchant_list`, however many payments the
+/// merchant has.
+fn payments_of_merchant_sql(terminal: bool, before: bool) -> String {
+    let mut conditions = String::new();
+    let mut next = 3;
+    for (given, column) in [(terminal, "terminal_id ="), (before, "id <")] {
+        if given {
+            conditions.push_str(&format!(" AND {column} ${next}"));
+            next += 1;
+        }
+    }
+    format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND fingerprint IS NOT NULL{conditions} \
+         ORDER BY id DESC LIMIT $2"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    //! A live feed reads only the events after its cursor, and a page of a merchant's
+    //! payments only that page: each statement seeks its index on its whole position on
+    //! both databases, in the plan a connection keeps even when it was made while the
+    //! tables were empty. Before, a feed read every event of the merchant on each wake-up
+    //! and a page every payment of the merchant.
+    use super::*;
+    use sqlx::{Connection, Row};
+
+    /// The plan of `sql`, whose parameters `$1`, `$2`, ... have these types and values.
+    async fn plan(store: &Store, url: &str, sql: String, params: &[(&str, &str)]) -> String {
+        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+        let explain = match store.backend {
+            Backend::Postgres => {
+                sqlx::raw_sql("SET plan_cache_mode = force_generic_plan").execute(&mut conn).await.unwrap();
+                let types = params.iter().map(|p| p.0).collect::<Vec<_>>().join(", ");
+                let prepare = format!("PREPARE q({types}) AS {sql}");
+                sqlx::raw_sql(AssertSqlSafe(prepare)).execute(&mut conn).await.unwrap();
+                format!("EXPLAIN EXECUTE q({})", params.iter().map(|p| p.1).collect::<Vec<_>>().join(", "))
+            }
+            Backend::Sqlite => {
+                // From the last, so that $1 does not replace the start of $10.
+                let sql = params
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .fold(sql, |sql, (i, p)| sql.replace(&format!("${}", i + 1), p.1));
+                format!("EXPLAIN QUERY PLAN {sql}")
+            }
+        };
+        let rows = sqlx::query(AssertSqlSafe(explain)).fetch_all(&mut conn).await.unwrap();
+        let column = if store.backend == Backend::Postgres { 0 } else { 3 };
+        rows.iter().map(|r| r.get::<String, _>(column)).collect::<Vec<_>>().join("\n")
+    }
+
+    const FEED: [(&str, &str); 5] =
+        [("text", "'m'"), ("bigint", "0"), ("bigint", "3"), ("bigint", "10"), ("text", "'t'")];
+    const PAGE: [(&str, &str); 4] = [("text", "'m'"), ("bigint", "20"), ("text", "'t'"), ("text", "'pay_1'")];
+
+    #[tokio::test]
+    async fn sqlite_a_feed_and_a_page_seek_their_cursors() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plans.db").display());
+        let store = Store::open(&url).await.unwrap();
+        for (terminal, seek) in [
+            (false, "(merchant_id=? AND tx_id=? AND seq>?)"),
+            (true, "(terminal_id=? AND tx_id=? AND seq>?)"),
+        ] {
+            let plan =
+                plan(&store, &url, store.events_after_sql(terminal), &FEED[..4 + usize::from(terminal)])
+                    .await;
+            assert!(plan.contains(seek), "the feed must seek {seek}:\n{plan}");
+        }
+        let first = plan(&store, &url, payments_of_merchant_sql(false, false), &PAGE[..2]).await;
+        assert!(
+            first.contains("payments_merchant_list (merchant_id=?)") && !first.contains("TEMP B-TREE"),
+            "{first}"
+        );
+        let next =
+            plan(&store, &url, payments_of_merchant_sql(false, true), &[PAGE[0], PAGE[1], PAGE[3]]).await;
+        assert!(
+            next.contains("payments_merchant_list (merchant_id=? AND id<?)"),
+            "a page seeks its cursor:\n{next}"
+        );
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn postgres_a_feed_and_a_page_seek_their_cursors() {
+        let server = std::env::var("SAOMA_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let url = format!("{server}/saoma_seek_plans_{}", std::process::id());
+        if let Err(e) = crate::create_postgres_database(&url).await {
+            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true needs PostgreSQL: {e}");
+            eprintln!("SKIPPED postgres_a_feed_and_a_page_seek_their_cursors: no PostgreSQL ({e})");
+            return;
+        }
+        let store = Store::open(&url).await.unwrap();
+        for (terminal, index) in [(false, "events_merchant_position"), (true, "events_terminal_position")] {
+            let plan =
+                plan(&store, &url, store.events_after_sql(terminal), &FEED[..4 + usize::from(terminal)])
+                    .await;
+            assert!(
+                plan.contains(index) && plan.contains("ROW(tx_id, seq) > ROW($2, $3)"),
+                "the feed must seek its cursor on {index}:\n{plan}"
+            );
+            let filter = plan.lines().find(|l| l.contains("Filter")).unwrap_or_default();
+            assert!(!filter.contains("seq"), "the cursor is a seek, not a filter:\n{plan}");
+        }
+        let first = plan(&store, &url, payments_of_merchant_sql(false, false), &PAGE[..2]).await;
+        assert!(
+            first.contains("Index Scan Backward using payments_merchant_list") && !first.contains("Sort"),
+            "{first}"
+        );
+        let next =
+            plan(&store, &url, payments_of_merchant_sql(false, true), &[PAGE[0], PAGE[1], PAGE[3]]).await;
+        assert!(
+            next.contains("Index Cond: ((merchant_id = $1) AND (id < $3))"),
+            "a page seeks its cursor:\n{next}"
+        );
+        store.close().await;
+        crate::drop_postgres_database(&url).await.unwrap();
     }
 }
