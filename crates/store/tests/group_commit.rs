@@ -22,6 +22,25 @@ fn merchant(i: usize) -> MerchantRow {
     }
 }
 
+/// The database of the PostgreSQL test `tag`, one per test and process.
+fn postgres_url(tag: &str) -> String {
+    let server =
+        std::env::var("SAOMA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    format!("{server}/saoma_gc_{tag}_{}", std::process::id())
+}
+
+/// Runs the PostgreSQL test `tag`, then drops its database (there is none when the test
+/// was skipped).
+async fn on_postgres<F: std::future::Future<Output = ()>>(
+    tag: &'static str,
+    test: impl FnOnce(Option<&'static str>) -> F,
+) {
+    test(Some(tag)).await;
+    if let Err(e) = saoma_store::drop_postgres_database(&postgres_url(tag)).await {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "the test's database stays: {e}");
+    }
+}
+
 /// A store with group commit on: a temporary SQLite file (kept alive by the returned
 /// directory), or a fresh PostgreSQL database; `None` (skipped, and said) when no
 /// PostgreSQL is reachable, which `CI=true` refuses.
@@ -32,16 +51,14 @@ async fn store(postgres: Option<&str>) -> Option<(Store, Option<tempfile::TempDi
             (format!("sqlite://{}", dir.path().join("gc.db").display()), Some(dir))
         }
         Some(tag) => {
-            let server = std::env::var("SAOMA_TEST_POSTGRES")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-            let url = format!("{server}/saoma_gc_{tag}_{}", std::process::id());
+            let url = postgres_url(tag);
             match saoma_store::create_postgres_database(&url).await {
                 Ok(()) => (url, None),
                 Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
                     panic!("CI=true needs PostgreSQL: {e}")
                 }
                 Err(e) => {
-                    eprintln!("skipping the PostgreSQL group commit test: {e}");
+                    eprintln!("SKIPPED the PostgreSQL group commit test {tag}: no PostgreSQL ({e})");
                     return None;
                 }
             }
@@ -191,7 +208,7 @@ async fn sqlite_an_answer_from_a_batch_with_nothing_kept_is_not_held() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_an_answer_from_a_batch_with_nothing_kept_is_not_held() {
-    an_answer_from_a_batch_with_nothing_kept_is_not_held(Some("nothing")).await;
+    on_postgres("nothing", an_answer_from_a_batch_with_nothing_kept_is_not_held).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,7 +218,7 @@ async fn sqlite_an_answer_read_from_the_batch_waits_for_its_commit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_an_answer_read_from_the_batch_waits_for_its_commit() {
-    an_answer_read_from_the_batch_waits_for_its_commit(Some("reader")).await;
+    on_postgres("reader", an_answer_read_from_the_batch_waits_for_its_commit).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,7 +228,7 @@ async fn sqlite_concurrent_operations_share_commits_and_fail_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_concurrent_operations_share_commits_and_fail_alone() {
-    concurrent_operations_share_commits_and_fail_alone(Some("share")).await;
+    on_postgres("share", concurrent_operations_share_commits_and_fail_alone).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,5 +238,5 @@ async fn sqlite_an_operation_alone_commits_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_an_operation_alone_commits_at_once() {
-    an_operation_alone_commits_at_once(Some("alone")).await;
+    on_postgres("alone", an_operation_alone_commits_at_once).await;
 }
