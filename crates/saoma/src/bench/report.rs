@@ -184,6 +184,110 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "n/a".into(), |v| format!("{v:.digits$}"))
 }
 
+/// A column of a report table: its heading in the text report and in Markdown, its
+/// width in the text report, and whether it holds numbers (aligned right).
+struct Column(&'static str, &'static str, usize, bool);
+
+/// A table of the report, written as fixed-width text or as Markdown from the same cells.
+struct Table {
+    columns: &'static [Column],
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn text(&self, out: &mut String) {
+        use std::fmt::Write;
+        let line = |cells: Vec<&str>| {
+            let padded =
+                self.columns.iter().zip(cells).map(|(&Column(_, _, width, number), cell)| match number {
+                    true => format!("{cell:>width$}"),
+                    false => format!("{cell:<width$}"),
+                });
+            padded.collect::<Vec<_>>().join(" ").trim_end().to_string()
+        };
+        let _ = writeln!(out, "{}", line(self.columns.iter().map(|c| c.0).collect()));
+        for row in &self.rows {
+            let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+        }
+    }
+
+    fn markdown(&self, out: &mut String) {
+        use std::fmt::Write;
+        let line = |cells: Vec<&str>| format!("| {} |", cells.join(" | "));
+        let _ = writeln!(out, "{}", line(self.columns.iter().map(|c| c.1).collect()));
+        let _ = writeln!(
+            out,
+            "{}",
+            line(self.columns.iter().map(|c| if c.3 { "---:" } else { "---" }).collect())
+        );
+        for row in &self.rows {
+            let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+        }
+    }
+}
+
+/// Saoma's runs, one row each.
+fn runs_table(report: &Report) -> Table {
+    const COLUMNS: &[Column] = &[
+        Column("scenario", "scenario", 8, false),
+        Column("conns", "connections", 5, true),
+        Column("loop", "loop", 11, false),
+        Column("payments/s", "payments/s", 10, true),
+        Column("p50 ms", "p50 ms", 8, true),
+        Column("p99 ms", "p99 ms", 8, true),
+        Column("p99.9 ms", "p99.9 ms", 8, true),
+        Column("errors", "errors", 7, true),
+        Column("server ms", "server CPU ms/payment", 10, true),
+        Column("db ms", "PostgreSQL CPU ms/payment", 9, true),
+        Column("bench ms", "bench CPU ms/payment", 9, true),
+        Column("/flush", "payments/flush", 6, true),
+        Column("busy", "machine busy", 5, true),
+    ];
+    let rows = report.runs.iter().map(|r| {
+        vec![
+            r.scenario.to_string(),
+            r.connections.to_string(),
+            r.rate.map_or_else(|| "closed".into(), |v| format!("open, {v:.0}/s")),
+            format!("{:.1}", r.payments_per_s),
+            format!("{:.1}", r.latency.p50_ms),
+            format!("{:.1}", r.latency.p99_ms),
+            format!("{:.1}", r.latency.p999_ms),
+            r.errors.to_string(),
+            opt(r.server_cpu_ms_per_payment, 2),
+            opt(r.db_cpu_ms_per_payment, 2),
+            opt(r.bench_cpu_ms_per_payment, 2),
+            format!("{:.2}", r.payments_per_flush),
+            format!("{:.0}%", r.machine_busy * 100.0),
+        ]
+    });
+    Table { columns: COLUMNS, rows: rows.collect() }
+}
+
+/// The references measured beside the runs, one row each.
+fn references_table(report: &Report) -> Table {
+    const COLUMNS: &[Column] = &[
+        Column("reference", "reference", 24, false),
+        Column("conns", "connections", 5, true),
+        Column("clients", "clients", 7, true),
+        Column("per s", "per second", 10, true),
+        Column("p50 ms", "p50 ms", 8, true),
+        Column("p99 ms", "p99 ms", 8, true),
+        Column("p99.9 ms", "p99.9 ms", 8, true),
+    ];
+    let rows = report.references.iter().map(|r| {
+        vec![
+            r.name.to_string(),
+            r.connections.to_string(),
+            r.clients.to_string(),
+            format!("{:.1}", r.per_s),
+            format!("{:.1}", r.latency.p50_ms),
+            format!("{:.1}", r.latency.p99_ms),
+            format!("{:.1}", r.latency.p999_ms),
+        ]
+    });
+    Table { columns: COLUMNS, rows: rows.collect() }
+}
+
 /// The human-readable report.
 pub fn text(report: &Report) -> String {
     use std::fmt::Write;
@@ -200,42 +304,7 @@ pub fn text(report: &Report) -> String {
         report.machine.cores
     );
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{:<8} {:>5} {:>7} {:>10} {:>8} {:>8} {:>8} {:>7} {:>10} {:>9} {:>9} {:>6} {:>5}",
-        "scenario",
-        "conns",
-        "rate",
-        "payments/s",
-        "p50 ms",
-        "p99 ms",
-        "p99.9 ms",
-        "errors",
-        "server ms",
-        "db ms",
-        "bench ms",
-        "/flush",
-        "busy"
-    );
-    for r in &report.runs {
-        let _ = writeln!(
-            out,
-            "{:<8} {:>5} {:>7} {:>10.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>10} {:>9} {:>9} {:>6.2} {:>4.0}%",
-            r.scenario,
-            r.connections,
-            r.rate.map_or_else(|| "closed".into(), |v| format!("{v:.0}")),
-            r.payments_per_s,
-            r.latency.p50_ms,
-            r.latency.p99_ms,
-            r.latency.p999_ms,
-            r.errors,
-            opt(r.server_cpu_ms_per_payment, 2),
-            opt(r.db_cpu_ms_per_payment, 2),
-            opt(r.bench_cpu_ms_per_payment, 2),
-            r.payments_per_flush,
-            r.machine_busy * 100.0
-        );
-    }
+    runs_table(report).text(&mut out);
     let _ = writeln!(
         out,
         "(server/db/bench ms: CPU milliseconds per payment of the server process, of PostgreSQL, of this load generator)"
@@ -249,24 +318,7 @@ pub fn text(report: &Report) -> String {
     }
     if !report.references.is_empty() {
         let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "{:<24} {:>5} {:>7} {:>10} {:>8} {:>8} {:>8}",
-            "reference", "conns", "clients", "per s", "p50 ms", "p99 ms", "p99.9 ms"
-        );
-        for r in &report.references {
-            let _ = writeln!(
-                out,
-                "{:<24} {:>5} {:>7} {:>10.1} {:>8.1} {:>8.1} {:>8.1}",
-                r.name,
-                r.connections,
-                r.clients,
-                r.per_s,
-                r.latency.p50_ms,
-                r.latency.p99_ms,
-                r.latency.p999_ms
-            );
-        }
+        references_table(report).text(&mut out);
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "ratios at {} connections:", report.connections);
@@ -300,51 +352,10 @@ pub fn text(report: &Report) -> String {
 pub fn markdown(report: &Report) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "| scenario | connections | loop | payments/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU ms/payment | PostgreSQL CPU ms/payment | bench CPU ms/payment | payments/flush | machine busy |"
-    );
-    let _ = writeln!(
-        out,
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    );
-    for r in &report.runs {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {:.2} | {:.0}% |",
-            r.scenario,
-            r.connections,
-            r.rate.map_or_else(|| "closed".into(), |v| format!("open, {v:.0}/s")),
-            r.payments_per_s,
-            r.latency.p50_ms,
-            r.latency.p99_ms,
-            r.latency.p999_ms,
-            r.errors,
-            opt(r.server_cpu_ms_per_payment, 2),
-            opt(r.db_cpu_ms_per_payment, 2),
-            opt(r.bench_cpu_ms_per_payment, 2),
-            r.payments_per_flush,
-            r.machine_busy * 100.0
-        );
-    }
+    runs_table(report).markdown(&mut out);
     if !report.references.is_empty() {
         let _ = writeln!(out);
-        let _ =
-            writeln!(out, "| reference | connections | clients | per second | p50 ms | p99 ms | p99.9 ms |");
-        let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-        for r in &report.references {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
-                r.name,
-                r.connections,
-                r.clients,
-                r.per_s,
-                r.latency.p50_ms,
-                r.latency.p99_ms,
-                r.latency.p999_ms
-            );
-        }
+        references_table(report).markdown(&mut out);
     }
     if !report.ratios.is_empty() {
         let _ = writeln!(out);
@@ -447,5 +458,29 @@ mod tests {
         assert!(md.contains("| `spread_vs_pgbench_tpcb` | 0.40 |"), "{md}");
         assert!(md.contains("| spread_vs_pgbench_tpcb | 0.40 | >= 1.5 | **no** |"), "{md}");
         assert!(md.contains("| hot_vs_spread | 0.97 | >= 0.95 | yes |"), "{md}");
+        // The text report carries the same cells, in columns.
+        let text = text(&report);
+        let row = text.lines().find(|l| l.starts_with("spread ")).unwrap_or_default();
+        let cells = row.split_whitespace().collect::<Vec<_>>();
+        assert_eq!(
+            cells,
+            [
+                "spread", "32", "closed", "800.0", "40.0", "60.0", "70.0", "0", "0.90", "1.80", "n/a",
+                "0.50", "97%"
+            ],
+            "{text}"
+        );
+        assert!(
+            text.lines().any(|l| l.split_whitespace().eq([
+                "pgbench_tpcb",
+                "32",
+                "32",
+                "2000.0",
+                "10.0",
+                "40.0",
+                "50.0"
+            ])),
+            "{text}"
+        );
     }
 }
