@@ -155,23 +155,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The server part of a PostgreSQL URL (`postgres://user@host:port`), without a database.
-fn postgres_server(url: &str) -> String {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    match url[scheme_end..].find('/') {
-        Some(i) => url[..scheme_end + i].to_string(),
-        None => url.to_string(),
-    }
-}
-
-async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<Report> {
-    let given = args.database.clone();
-    let is_postgres =
-        given.as_deref().is_some_and(|d| d.starts_with("postgres://") || d.starts_with("postgresql://"));
-    let backend = if is_postgres { "postgres" } else { "sqlite" };
+/// The database under test: the one given with `--url`, a new SQLite file, or a new
+/// database on the PostgreSQL server given (recorded in `made`, to be dropped).
+async fn database_under_test(
+    args: &BenchArgs,
+    is_postgres: bool,
+    tmp: &Path,
+    made: &mut Made,
+) -> anyhow::Result<String> {
     let pid = std::process::id();
-    // The database under test.
-    let database = match (&args.url, &given) {
+    Ok(match (&args.url, &args.database) {
         (Some(_), None) => anyhow::bail!("--url needs --database: the server's database, to seed it"),
         (Some(_), Some(d)) => d.clone(),
         (None, None) => format!("sqlite://{}", tmp.join("bench.db").display()),
@@ -194,7 +187,60 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
             );
             d.clone()
         }
+    })
+}
+
+/// The yardsticks, each in a database of its own: pgbench (on PostgreSQL, when it is on
+/// the path) and the raw SQL payment loop.
+async fn yardsticks(
+    args: &BenchArgs,
+    database: &str,
+    is_postgres: bool,
+    tmp: &Path,
+    made: &mut Made,
+) -> anyhow::Result<(Option<reference::Pgbench>, Option<saoma_store::reference::Reference>)> {
+    let pid = std::process::id();
+    let mut pgbench = None;
+    let raw_url = if is_postgres {
+        let server = postgres_server(database);
+        made.postgres_server.get_or_insert_with(|| server.clone());
+        if reference::pgbench_available() {
+            let name = format!("saoma_bench_pgbench_{pid}");
+            saoma_store::create_postgres_database(&format!("{server}/{name}")).await?;
+            made.databases.push(name.clone());
+            eprintln!("saoma bench: pgbench -i -s {} ...", args.pgbench_scale);
+            pgbench = Some(reference::Pgbench::init(&server, &name, args.pgbench_scale, tmp).await?);
+        } else {
+            eprintln!("saoma bench: pgbench is not on the path: no tpcb-like reference");
+        }
+        let name = format!("saoma_bench_ref_{pid}");
+        saoma_store::create_postgres_database(&format!("{server}/{name}")).await?;
+        made.databases.push(name.clone());
+        format!("{server}/{name}")
+    } else {
+        format!("sqlite://{}", tmp.join("reference.db").display())
     };
+    let raw =
+        saoma_store::reference::Reference::open(&raw_url, args.wallets as u64, args.merchants as u64).await?;
+    Ok((pgbench, Some(raw)))
+}
+
+/// The server part of a PostgreSQL URL (`postgres://user@host:port`), without a database.
+fn postgres_server(url: &str) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    match url[scheme_end..].find('/') {
+        Some(i) => url[..scheme_end + i].to_string(),
+        None => url.to_string(),
+    }
+}
+
+async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<Report> {
+    let is_postgres = args
+        .database
+        .as_deref()
+        .is_some_and(|d| d.starts_with("postgres://") || d.starts_with("postgresql://"));
+    let backend = if is_postgres { "postgres" } else { "sqlite" };
+    let database = database_under_test(args, is_postgres, tmp, made).await?;
     let admin_token = match &args.url {
         Some(_) => std::env::var("SAOMA_ADMIN_TOKEN").context("--url needs SAOMA_ADMIN_TOKEN")?,
         None => ADMIN.to_string(),
@@ -210,59 +256,14 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
     let store = Store::open_with(&database, false).await.context("opening the database to seed it")?;
     let admin = Client::new(&target.url, Credentials::Admin(admin_token.clone()));
 
-    eprintln!("saoma bench: seeding {} merchants and {} wallets...", args.merchants, args.wallets);
-    let seed_started = Instant::now();
-    let wants_qr = args.scenario.contains(&Scenario::Mpm);
-    let tills = seed::merchants(&admin, args.merchants, wants_qr).await?;
-    eprintln!("saoma bench: merchants made in {:.1} s", seed_started.elapsed().as_secs_f64());
-    let hot_tills = match (args.scenario.contains(&Scenario::Hot), tills.first()) {
-        (true, Some(first)) => {
-            let count = args.connections.iter().copied().max().unwrap_or(1).min(HOT_TILLS_MAX);
-            seed::more_tills(&admin, first, count).await?
-        }
-        _ => tills.iter().take(1).cloned().collect(),
-    };
-    let wallets = seed::wallets(&store, args.wallets, PIN).await?;
-    let sessions = match wants_qr {
-        true => seed::sessions(&store, &wallets, SESSIONS_MAX).await?,
-        false => Vec::new(),
-    };
-    let seed_seconds = seed_started.elapsed().as_secs_f64();
-    eprintln!("saoma bench: seeded in {seed_seconds:.1} s");
+    let (seeded, seed_seconds) = seed_all(args, &admin, &store).await?;
 
-    // The yardsticks, each in a database of its own.
-    let mut pgbench = None;
-    let mut raw = None;
-    if !args.no_references {
-        if is_postgres {
-            let server = postgres_server(&database);
-            made.postgres_server.get_or_insert_with(|| server.clone());
-            if reference::pgbench_available() {
-                let name = format!("saoma_bench_pgbench_{pid}");
-                saoma_store::create_postgres_database(&format!("{server}/{name}")).await?;
-                made.databases.push(name.clone());
-                eprintln!("saoma bench: pgbench -i -s {} ...", args.pgbench_scale);
-                pgbench = Some(reference::Pgbench::init(&server, &name, args.pgbench_scale, tmp).await?);
-            } else {
-                eprintln!("saoma bench: pgbench is not on the path: no tpcb-like reference");
-            }
-            let name = format!("saoma_bench_ref_{pid}");
-            saoma_store::create_postgres_database(&format!("{server}/{name}")).await?;
-            made.databases.push(name.clone());
-            let url = format!("{server}/{name}");
-            raw = Some(
-                saoma_store::reference::Reference::open(&url, args.wallets as u64, args.merchants as u64)
-                    .await?,
-            );
-        } else {
-            let url = format!("sqlite://{}", tmp.join("reference.db").display());
-            raw = Some(
-                saoma_store::reference::Reference::open(&url, args.wallets as u64, args.merchants as u64)
-                    .await?,
-            );
-        }
-    }
+    let (pgbench, raw) = match args.no_references {
+        true => (None, None),
+        false => yardsticks(args, &database, is_postgres, tmp, made).await?,
+    };
 
+    let Seeded { tills, hot_tills, wallets, sessions } = seeded;
     let mut fixture = Fixture {
         url: target.url.clone(),
         admin_token,
@@ -294,25 +295,8 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
             if i == 0
                 && let Some(r) = &raw
             {
-                if is_postgres {
-                    let clients = clients_for(&database, c).await?;
-                    let m =
-                        reference::raw(r, clients, duration, 1, hot_refs, &format!("raw SQL c={clients}"))
-                            .await?;
-                    references.push(ref_report(report::RAW_SQL, c, clients, m));
-                } else {
-                    let m = reference::raw(r, 1, duration, 1, hot_refs, "sqlite one commit").await?;
-                    references.push(ref_report(report::SQLITE_ONE, c, 1, m));
-                    let m =
-                        reference::raw(r, 1, duration, reference::SQLITE_BATCH, hot_refs, "sqlite batched")
-                            .await?;
-                    references.push(ref_report(report::SQLITE_BATCHED, c, 1, m));
-                    // What a sync on every commit costs (synchronous = FULL).
-                    r.set_sqlite_synchronous(true).await?;
-                    let m = reference::raw(r, 1, duration, 1, hot_refs, "sqlite one commit FULL").await;
-                    r.set_sqlite_synchronous(false).await?;
-                    references.push(ref_report(report::SQLITE_ONE_FULL, c, 1, m?));
-                }
+                let clients = if is_postgres { clients_for(&database, c).await? } else { 1 };
+                references.extend(raw_references(r, is_postgres, c, clients, duration, hot_refs).await?);
             }
         }
     }
@@ -322,14 +306,7 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
         for &scenario in &args.scenario {
             let per_s = match rate {
                 Rate::PerSecond(r) => r,
-                Rate::HalfOfPeak => {
-                    let peak = runs
-                        .iter()
-                        .filter(|r| r.scenario == scenario.name() && r.rate.is_none())
-                        .map(|r| r.payments_per_s)
-                        .fold(0.0, f64::max);
-                    (peak / 2.0).max(1.0)
-                }
+                Rate::HalfOfPeak => half_of_peak(&runs, scenario),
             };
             run_no += 1;
             let plan = Plan {
@@ -350,16 +327,36 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
     store.close().await;
     target.stop().await?;
 
+    let seed = report::Seed { merchants: args.merchants, wallets: args.wallets, seconds: seed_seconds };
+    let measured =
+        Measured { backend, connections: headline_c, runs, references, invariant_checks: books.checks };
+    assemble(args, seed, measured)
+}
+
+/// What the runs measured, for the report.
+struct Measured {
+    backend: &'static str,
+    /// The headline connection count.
+    connections: usize,
+    runs: Vec<RunReport>,
+    references: Vec<RefReport>,
+    invariant_checks: usize,
+}
+
+/// The report: the headline run (the first scenario, closed loop, at the headline
+/// connection count), every run and reference, and the ratios and targets between them.
+fn assemble(args: &BenchArgs, seed: report::Seed, m: Measured) -> anyhow::Result<Report> {
     let first = args.scenario[0].name();
-    let headline = runs
+    let headline = m
+        .runs
         .iter()
-        .find(|r| r.scenario == first && r.connections == headline_c && r.rate.is_none())
+        .find(|r| r.scenario == first && r.connections == m.connections && r.rate.is_none())
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("no headline run"))?;
     let mut report = Report {
         scenario: first,
-        backend,
-        connections: headline_c,
+        backend: m.backend,
+        connections: m.connections,
         payments_per_s: headline.payments_per_s,
         p50_ms: headline.latency.p50_ms,
         p99_ms: headline.latency.p99_ms,
@@ -368,10 +365,10 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
         reference: Default::default(),
         ratios: Default::default(),
         targets: Vec::new(),
-        invariant_checks: books.checks,
-        seed: report::Seed { merchants: args.merchants, wallets: args.wallets, seconds: seed_seconds },
-        runs,
-        references,
+        invariant_checks: m.invariant_checks,
+        seed,
+        runs: m.runs,
+        references: m.references,
         machine: report::Machine {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             duration_s: args.duration as f64,
@@ -380,6 +377,74 @@ async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<
     };
     report::compare(&mut report);
     Ok(report)
+}
+
+/// What the bench seeds before its runs.
+struct Seeded {
+    tills: Vec<seed::Till>,
+    hot_tills: Vec<seed::Till>,
+    wallets: Vec<String>,
+    sessions: Vec<String>,
+}
+
+/// Seeds the merchants and their tills (through the API, as an operator onboards them),
+/// the hot merchant's extra tills, the wallets and, for `mpm`, their sessions; returns
+/// them and the seconds it took.
+async fn seed_all(args: &BenchArgs, admin: &Client, store: &Store) -> anyhow::Result<(Seeded, f64)> {
+    eprintln!("saoma bench: seeding {} merchants and {} wallets...", args.merchants, args.wallets);
+    let started = Instant::now();
+    let wants_qr = args.scenario.contains(&Scenario::Mpm);
+    let tills = seed::merchants(admin, args.merchants, wants_qr).await?;
+    eprintln!("saoma bench: merchants made in {:.1} s", started.elapsed().as_secs_f64());
+    let hot_tills = match (args.scenario.contains(&Scenario::Hot), tills.first()) {
+        (true, Some(first)) => {
+            let count = args.connections.iter().copied().max().unwrap_or(1).min(HOT_TILLS_MAX);
+            seed::more_tills(admin, first, count).await?
+        }
+        _ => tills.iter().take(1).cloned().collect(),
+    };
+    let wallets = seed::wallets(store, args.wallets, PIN).await?;
+    let sessions = match wants_qr {
+        true => seed::sessions(store, &wallets, SESSIONS_MAX).await?,
+        false => Vec::new(),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!("saoma bench: seeded in {seconds:.1} s");
+    Ok((Seeded { tills, hot_tills, wallets, sessions }, seconds))
+}
+
+/// The raw SQL payment loop at `connections`: on PostgreSQL over `clients` connections, on
+/// SQLite on one, with one commit per payment, batched, and with a sync on every commit.
+async fn raw_references(
+    r: &saoma_store::reference::Reference,
+    is_postgres: bool,
+    connections: usize,
+    clients: usize,
+    duration: Duration,
+    hot: bool,
+) -> anyhow::Result<Vec<RefReport>> {
+    if is_postgres {
+        let m = reference::raw(r, clients, duration, 1, hot, &format!("raw SQL c={clients}")).await?;
+        return Ok(vec![ref_report(report::RAW_SQL, connections, clients, m)]);
+    }
+    let one = reference::raw(r, 1, duration, 1, hot, "sqlite one commit").await?;
+    let batched = reference::raw(r, 1, duration, reference::SQLITE_BATCH, hot, "sqlite batched").await?;
+    // What a sync on every commit costs (synchronous = FULL).
+    r.set_sqlite_synchronous(true).await?;
+    let full = reference::raw(r, 1, duration, 1, hot, "sqlite one commit FULL").await;
+    r.set_sqlite_synchronous(false).await?;
+    Ok(vec![
+        ref_report(report::SQLITE_ONE, connections, 1, one),
+        ref_report(report::SQLITE_BATCHED, connections, 1, batched),
+        ref_report(report::SQLITE_ONE_FULL, connections, 1, full?),
+    ])
+}
+
+/// Half of the best closed-loop rate of `scenario` among `runs` (at least one a second).
+fn half_of_peak(runs: &[RunReport], scenario: Scenario) -> f64 {
+    let same = runs.iter().filter(|r| r.scenario == scenario.name() && r.rate.is_none());
+    let peak = same.map(|r| r.payments_per_s).fold(0.0, f64::max);
+    (peak / 2.0).max(1.0)
 }
 
 fn ref_report(
