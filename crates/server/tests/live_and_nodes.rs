@@ -34,6 +34,16 @@ async fn live_feed_shows_commits_and_resumes(db: Db) {
     let mut resumed = w.merchant.event_feed(Some(&paid.id)).await.unwrap();
     let again = next_event(&mut resumed).await;
     assert_eq!((again.kind.as_str(), again.id.as_str()), ("refund.succeeded", refunded.id.as_str()));
+    // A cursor before every event (0, or a negative one a client made up) replays from the
+    // start, the payment included.
+    for from_start in ["0", "-1.5"] {
+        let mut replay = w.merchant.event_feed(Some(from_start)).await.unwrap();
+        let mut seen = Vec::new();
+        while !seen.contains(&paid.id) && seen.len() < 5 {
+            seen.push(next_event(&mut replay).await.id);
+        }
+        assert!(seen.contains(&paid.id), "a feed from {from_start} replays the payment: {seen:?}");
+    }
     // Another merchant's feed sees none of it.
     let other = w.admin.create_merchant(&merchant_req("Other")).await.unwrap();
     w.admin.approve_merchant(&other.id).await.unwrap();

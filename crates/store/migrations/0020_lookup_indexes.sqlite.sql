@@ -1,8 +1,4 @@
--- The lookup of a refund by its merchant and out_refund_no goes through the unique key,
--- as the lookup of a payment does since 0019 (see that migration). The statement index
--- (merchant_id, created_at) is partial, so it is never a candidate for that lookup, and
--- statements and settlement, which ask for a range of created_at, still use it.
--- SQLite picks the unique key already (its planner counts the equal columns), and
--- its products keep their table constraints, which it cannot drop.
-DROP INDEX IF EXISTS refunds_merchant_created;
-CREATE INDEX IF NOT EXISTS refunds_merchant_created ON refunds (merchant_id, created_at) WHERE created_at IS NOT NULL;
+-- Nothing to change on SQLite. Its planner already looks a refund up by the unique key
+-- (merchant_id, out_refund_no) and a product by (merchant_id, sku), even on empty tables,
+-- and its products keep their table constraints, which SQLite cannot drop. The PostgreSQL
+-- text of this migration makes those lookups plan on their unique keys there too.

@@ -195,6 +195,7 @@ const MIGRATIONS: &[(i64, Migration)] = &[
         },
     ),
     (21, Migration::Both(include_str!("../migrations/0021_payment_list_index.sql"))),
+    (22, Migration::Both(include_str!("../migrations/0022_event_position.sql"))),
 ];
 
 impl Store {
@@ -281,8 +282,12 @@ impl Store {
             Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
             Backend::Postgres => "BIGSERIAL PRIMARY KEY",
         };
-        let mut conn = self.write.acquire().await?;
+        // A connection of its own, closed after: a migration may build an index of a large
+        // table and the others wait for it, so on PostgreSQL it runs without the pool's
+        // statement timeout.
+        let mut conn = self.write.acquire().await?.detach();
         if self.backend == Backend::Postgres {
+            conn.execute("SET statement_timeout = 0").await?;
             // Several nodes may start at once; one migrates, the others wait.
             conn.execute("SELECT pg_advisory_lock(7261001)").await?;
         }
@@ -291,12 +296,12 @@ impl Store {
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
             )
             .await?;
-            let done: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations").fetch_all(&mut *conn).await?;
+            let done: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations").fetch_all(&mut conn).await?;
             for (version, migration) in MIGRATIONS {
                 if done.iter().any(|(v,)| v == version) {
                     continue;
                 }
-                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                let mut tx = sqlx::Connection::begin(&mut conn).await?;
                 let sql = migration.sql(self.backend).replace("{SERIAL}", serial);
                 for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
                     let statement: String =
@@ -321,7 +326,8 @@ impl Store {
         if self.backend == Backend::Postgres {
             conn.execute("SELECT pg_advisory_unlock(7261001)").await?;
         }
-        outcome
+        let closed = sqlx::Connection::close(conn).await;
+        outcome.and(closed.map_err(StoreError::from))
     }
 
     /// The schema version this database is at.

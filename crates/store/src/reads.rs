@@ -271,6 +271,9 @@ impl Store {
         after: EventCursor,
         limit: i64,
     ) -> StoreResult<Vec<EventRow>> {
+        // No event has a negative position: such a cursor (a client's Last-Event-ID) means
+        // from the start, as (0, 0) does, which the seek on SQLite needs spelled out.
+        let after = if after.tx_id < 0 { EventCursor::default() } else { after };
         let sql = self.events_after_sql(terminal_id.is_some());
         let query = sqlx::query_as(AssertSqlSafe(sql))
             .bind(merchant_id)
@@ -305,12 +308,17 @@ impl Store {
 
     /// The cursor after the newest settled event (the start of a feed "from now").
     pub async fn last_event_cursor(&self) -> StoreResult<EventCursor> {
-        let sql = format!(
-            "SELECT tx_id, seq FROM events WHERE 1 = 1{} ORDER BY tx_id DESC, seq DESC LIMIT 1",
-            self.settled_events()
-        );
+        let sql = self.last_event_cursor_sql();
         let row: Option<(i64, i64)> = sqlx::query_as(AssertSqlSafe(sql)).fetch_optional(&self.read).await?;
         Ok(row.map_or(EventCursor::default(), |(tx_id, seq)| EventCursor { tx_id, seq }))
+    }
+
+    /// The statement of [`Self::last_event_cursor`]: the last entry of `events_position`.
+    fn last_event_cursor_sql(&self) -> String {
+        format!(
+            "SELECT tx_id, seq FROM events WHERE 1 = 1{} ORDER BY tx_id DESC, seq DESC LIMIT 1",
+            self.settled_events()
+        )
     }
 
     /// The statement of [`Self::events_after`]: merchant `$1`, cursor `($2, $3)`, limit `$4`,
@@ -439,9 +447,10 @@ impl Store {
 }
 
 /// The statement of [`Store::payments_of_merchant`]: merchant `$1`, limit `$2`, then the
-/// terminal and the cursor when given. Only the conditions that apply are in it, so the
-/// page is one backward range of `payments_merchant_list`, however many payments the
-/// merchant has.
+/// terminal and the cursor when given. Only the conditions that apply are in it, so a
+/// merchant's page is one backward range of `payments_merchant_list`, however many
+/// payments the merchant has. A till's page walks the same range and skips the other
+/// tills' payments, so a quiet till of a busy merchant reads more than its page.
 fn payments_of_merchant_sql(terminal: bool, before: bool) -> String {
     let mut conditions = String::new();
     let mut next = 3;
@@ -474,9 +483,14 @@ mod tests {
             Backend::Postgres => {
                 sqlx::raw_sql("SET plan_cache_mode = force_generic_plan").execute(&mut conn).await.unwrap();
                 let types = params.iter().map(|p| p.0).collect::<Vec<_>>().join(", ");
-                let prepare = format!("PREPARE q({types}) AS {sql}");
+                let values = params.iter().map(|p| p.1).collect::<Vec<_>>().join(", ");
+                let (types, values) = match params.is_empty() {
+                    true => (String::new(), String::new()),
+                    false => (format!("({types})"), format!("({values})")),
+                };
+                let prepare = format!("PREPARE q{types} AS {sql}");
                 sqlx::raw_sql(AssertSqlSafe(prepare)).execute(&mut conn).await.unwrap();
-                format!("EXPLAIN EXECUTE q({})", params.iter().map(|p| p.1).collect::<Vec<_>>().join(", "))
+                format!("EXPLAIN EXECUTE q{values}")
             }
             Backend::Sqlite => {
                 // From the last, so that $1 does not replace the start of $10.
@@ -522,6 +536,8 @@ mod tests {
             next.contains("payments_merchant_list (merchant_id=? AND id<?)"),
             "a page seeks its cursor:\n{next}"
         );
+        let newest = plan(&store, &url, store.last_event_cursor_sql(), &[]).await;
+        assert!(newest.contains("events_position") && !newest.contains("TEMP B-TREE"), "{newest}");
         store.close().await;
     }
 
@@ -557,6 +573,11 @@ mod tests {
         assert!(
             next.contains("Index Cond: ((merchant_id = $1) AND (id < $3))"),
             "a page seeks its cursor:\n{next}"
+        );
+        let newest = plan(&store, &url, store.last_event_cursor_sql(), &[]).await;
+        assert!(
+            newest.contains("Scan Backward using events_position") && !newest.contains("Sort"),
+            "{newest}"
         );
         store.close().await;
         crate::drop_postgres_database(&url).await.unwrap();
