@@ -284,12 +284,19 @@ impl Store {
         };
         // A connection of its own, closed after: a migration may build an index of a large
         // table and the others wait for it, so on PostgreSQL it runs without the pool's
-        // statement timeout.
+        // statement timeout. It still gives up on a table lock it waits for that long, so
+        // it never holds every query of that table in the queue behind it.
         let mut conn = self.write.acquire().await?.detach();
         if self.backend == Backend::Postgres {
+            let (timeout,): (String,) =
+                sqlx::query_as("SELECT current_setting('statement_timeout')").fetch_one(&mut conn).await?;
             conn.execute("SET statement_timeout = 0").await?;
             // Several nodes may start at once; one migrates, the others wait.
             conn.execute("SELECT pg_advisory_lock(7261001)").await?;
+            sqlx::query("SELECT set_config('lock_timeout', $1, false)")
+                .bind(timeout)
+                .execute(&mut conn)
+                .await?;
         }
         let outcome = async {
             conn.execute(
@@ -323,11 +330,14 @@ impl Store {
             Ok::<(), StoreError>(())
         }
         .await;
-        if self.backend == Backend::Postgres {
-            conn.execute("SELECT pg_advisory_unlock(7261001)").await?;
-        }
+        // The migration's own error first: an unlock or a close that fails after it is
+        // its consequence (the lock goes with the session).
+        let unlocked = match self.backend {
+            Backend::Postgres => conn.execute("SELECT pg_advisory_unlock(7261001)").await.map(drop),
+            Backend::Sqlite => Ok(()),
+        };
         let closed = sqlx::Connection::close(conn).await;
-        outcome.and(closed.map_err(StoreError::from))
+        outcome.and(unlocked.map_err(StoreError::from)).and(closed.map_err(StoreError::from))
     }
 
     /// The schema version this database is at.
