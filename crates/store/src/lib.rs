@@ -508,6 +508,25 @@ pub async fn create_postgres_database(url: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// A new database `name` on the PostgreSQL server the tests use (`SAOMA_TEST_POSTGRES`, or
+/// the local one), for a test: its URL, or `None` when no server is reachable, said on
+/// stderr as `SKIPPED name`. With `CI=true` a missing server fails the test instead.
+pub async fn test_postgres_database(name: &str) -> Option<String> {
+    let server =
+        std::env::var("SAOMA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let url = format!("{server}/{name}");
+    match create_postgres_database(&url).await {
+        Ok(()) => Some(url),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true needs PostgreSQL at {server}: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED {name}: no PostgreSQL at {server} ({e})");
+            None
+        }
+    }
+}
+
 /// Drops the PostgreSQL database named in `url`, closing any connection still open to it.
 pub async fn drop_postgres_database(url: &str) -> StoreResult<()> {
     let (server, name) = split_database(url)?;

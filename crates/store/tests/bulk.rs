@@ -16,13 +16,9 @@ use std::time::Duration;
 /// `CI=true`). Each is (url, PostgreSQL url to drop afterwards).
 async fn databases(dir: &tempfile::TempDir, tag: &str) -> Vec<(String, Option<String>)> {
     let mut out = vec![(format!("sqlite://{}", dir.path().join(format!("{tag}.db")).display()), None)];
-    let server =
-        std::env::var("SAOMA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let url = format!("{server}/saoma_bulk_{tag}_{}", std::process::id());
-    match saoma_store::create_postgres_database(&url).await {
-        Ok(()) => out.push((url.clone(), Some(url))),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("CI=true needs PostgreSQL: {e}"),
-        Err(e) => eprintln!("skipping PostgreSQL: {e}"),
+    let name = format!("saoma_bulk_{tag}_{}", std::process::id());
+    if let Some(url) = saoma_store::test_postgres_database(&name).await {
+        out.push((url.clone(), Some(url)));
     }
     out
 }

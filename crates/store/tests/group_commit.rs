@@ -22,55 +22,32 @@ fn merchant(i: usize) -> MerchantRow {
     }
 }
 
-/// The database of the PostgreSQL test `tag`, one per test and process.
-fn postgres_url(tag: &str) -> String {
-    let server =
-        std::env::var("SAOMA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    format!("{server}/saoma_gc_{tag}_{}", std::process::id())
+/// Runs the PostgreSQL test `tag` on a database of its own, then drops the database;
+/// skipped (and said) when no PostgreSQL is reachable, which `CI=true` refuses.
+async fn on_postgres<F: std::future::Future<Output = ()>>(tag: &str, test: impl FnOnce(Option<String>) -> F) {
+    let name = format!("saoma_gc_{tag}_{}", std::process::id());
+    let Some(url) = saoma_store::test_postgres_database(&name).await else { return };
+    test(Some(url.clone())).await;
+    saoma_store::drop_postgres_database(&url).await.unwrap();
 }
 
-/// Runs the PostgreSQL test `tag`, then drops its database (there is none when the test
-/// was skipped).
-async fn on_postgres<F: std::future::Future<Output = ()>>(
-    tag: &'static str,
-    test: impl FnOnce(Option<&'static str>) -> F,
-) {
-    test(Some(tag)).await;
-    if let Err(e) = saoma_store::drop_postgres_database(&postgres_url(tag)).await {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "the test's database stays: {e}");
-    }
-}
-
-/// A store with group commit on: a temporary SQLite file (kept alive by the returned
-/// directory), or a fresh PostgreSQL database; `None` (skipped, and said) when no
-/// PostgreSQL is reachable, which `CI=true` refuses.
-async fn store(postgres: Option<&str>) -> Option<(Store, Option<tempfile::TempDir>)> {
+/// A store with group commit on: on the PostgreSQL database `postgres`, or on a temporary
+/// SQLite file (kept alive by the returned directory).
+async fn store(postgres: Option<String>) -> (Store, Option<tempfile::TempDir>) {
     let (url, dir) = match postgres {
+        Some(url) => (url, None),
         None => {
             let dir = tempfile::tempdir().unwrap();
             (format!("sqlite://{}", dir.path().join("gc.db").display()), Some(dir))
         }
-        Some(tag) => {
-            let url = postgres_url(tag);
-            match saoma_store::create_postgres_database(&url).await {
-                Ok(()) => (url, None),
-                Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-                    panic!("CI=true needs PostgreSQL: {e}")
-                }
-                Err(e) => {
-                    eprintln!("SKIPPED the PostgreSQL group commit test {tag}: no PostgreSQL ({e})");
-                    return None;
-                }
-            }
-        }
     };
     let store = Store::open_with(&url, true).await.unwrap();
     assert!(store.group_commit());
-    Some((store, dir))
+    (store, dir)
 }
 
-async fn concurrent_operations_share_commits_and_fail_alone(postgres: Option<&str>) {
-    let Some((store, _dir)) = store(postgres).await else { return };
+async fn concurrent_operations_share_commits_and_fail_alone(postgres: Option<String>) {
+    let (store, _dir) = store(postgres).await;
     let before = store.flushes();
     let mut tasks = Vec::new();
     for i in 0..40 {
@@ -112,8 +89,8 @@ async fn concurrent_operations_share_commits_and_fail_alone(postgres: Option<&st
     assert!((1..20).contains(&flushes), "20 commits in {flushes} flushes: batched");
 }
 
-async fn an_operation_alone_commits_at_once(postgres: Option<&str>) {
-    let Some((store, _dir)) = store(postgres).await else { return };
+async fn an_operation_alone_commits_at_once(postgres: Option<String>) {
+    let (store, _dir) = store(postgres).await;
     for i in 0..3 {
         let before = store.flushes();
         let mut tx = store.begin().await.unwrap();
@@ -130,8 +107,8 @@ async fn an_operation_alone_commits_at_once(postgres: Option<&str>) {
 /// An operation that reads a neighbour's write in the open batch and answers without
 /// committing (an idempotent retry) gives its answer only once that write has committed:
 /// inside `settled`, a read through another connection then finds it.
-async fn an_answer_read_from_the_batch_waits_for_its_commit(postgres: Option<&str>) {
-    let Some((store, _dir)) = store(postgres).await else { return };
+async fn an_answer_read_from_the_batch_waits_for_its_commit(postgres: Option<String>) {
+    let (store, _dir) = store(postgres).await;
     let m = merchant(7);
     // The writer: its write sits in the batch while the others queue behind it.
     let mut writer = store.begin().await.unwrap();
@@ -179,8 +156,8 @@ async fn an_answer_read_from_the_batch_waits_for_its_commit(postgres: Option<&st
 
 /// An operation that answers from a read in a batch where nothing is kept yet read only
 /// what was committed: it answers at once, not when the writers queued behind it are done.
-async fn an_answer_from_a_batch_with_nothing_kept_is_not_held(postgres: Option<&str>) {
-    let Some((store, _dir)) = store(postgres).await else { return };
+async fn an_answer_from_a_batch_with_nothing_kept_is_not_held(postgres: Option<String>) {
+    let (store, _dir) = store(postgres).await;
     let reader = store.begin().await.unwrap();
     // A writer queued behind the reader keeps the batch open for 2 s.
     let holder = tokio::spawn({

@@ -12,17 +12,7 @@ const SCOPES: [&str; 2] = ["terminal:trm_1", "merchant:mch_1"];
 
 /// A fresh PostgreSQL database, or `None` when none is reachable (required with `CI=true`).
 async fn postgres(tag: &str) -> Option<String> {
-    let server =
-        std::env::var("SAOMA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let url = format!("{server}/saoma_guards_{tag}_{}", std::process::id());
-    match saoma_store::create_postgres_database(&url).await {
-        Ok(()) => Some(url),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("CI=true needs PostgreSQL: {e}"),
-        Err(e) => {
-            eprintln!("skipping PostgreSQL: {e}");
-            None
-        }
-    }
+    saoma_store::test_postgres_database(&format!("saoma_guards_{tag}_{}", std::process::id())).await
 }
 
 async fn counters(store: &Store) {

@@ -58,11 +58,6 @@ pub struct Db {
     postgres: bool,
 }
 
-/// The PostgreSQL server tests use: `SAOMA_TEST_POSTGRES`, or the local one.
-pub fn postgres_server() -> String {
-    std::env::var("SAOMA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
 impl Db {
     pub fn sqlite() -> Db {
         let dir = tempfile::tempdir().unwrap();
@@ -74,17 +69,8 @@ impl Db {
     /// outside CI.
     pub async fn postgres() -> Option<Db> {
         let name = format!("saoma_t_{}", ulid::Ulid::new().to_string().to_lowercase());
-        let url = format!("{}/{name}", postgres_server());
-        match saoma_store::create_postgres_database(&url).await {
-            Ok(()) => Some(Db { url, _dir: None, postgres: true }),
-            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("CI=true needs PostgreSQL at {}: {e}", postgres_server())
-            }
-            Err(e) => {
-                eprintln!("skipping the PostgreSQL half: no PostgreSQL at {} ({e})", postgres_server());
-                None
-            }
-        }
+        let url = saoma_store::test_postgres_database(&name).await?;
+        Some(Db { url, _dir: None, postgres: true })
     }
 
     pub fn is_postgres(&self) -> bool {
