@@ -14,15 +14,17 @@ mod reference;
 mod report;
 mod seed;
 mod server;
+mod setup;
 
 use anyhow::Context;
 use load::{Fixture, Plan, Scenario};
 use report::{Latency, RefReport, Report, RunReport};
 use saoma_client::{Client, Credentials};
 use saoma_store::{LedgerFlows, Store};
+use setup::{Seeded, database_under_test, seed_all, yardsticks};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The counter a batching writer exports: database transactions that carried payments.
 /// Payments per flush = payments / its increase. Without it each payment is one
@@ -153,85 +155,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         print!("{}", report::text(&report));
     }
     Ok(())
-}
-
-/// The database under test: the one given with `--url`, a new SQLite file, or a new
-/// database on the PostgreSQL server given (recorded in `made`, to be dropped).
-async fn database_under_test(
-    args: &BenchArgs,
-    is_postgres: bool,
-    tmp: &Path,
-    made: &mut Made,
-) -> anyhow::Result<String> {
-    let pid = std::process::id();
-    Ok(match (&args.url, &args.database) {
-        (Some(_), None) => anyhow::bail!("--url needs --database: the server's database, to seed it"),
-        (Some(_), Some(d)) => d.clone(),
-        (None, None) => format!("sqlite://{}", tmp.join("bench.db").display()),
-        (None, Some(d)) if is_postgres => {
-            let server = postgres_server(d);
-            made.postgres_server = Some(server.clone());
-            let name = format!("saoma_bench_{pid}");
-            let url = format!("{server}/{name}");
-            saoma_store::create_postgres_database(&url)
-                .await
-                .with_context(|| format!("making database {name} on {server}"))?;
-            made.databases.push(name);
-            url
-        }
-        (None, Some(d)) => {
-            let path = d.strip_prefix("sqlite://").unwrap_or(d).split('?').next().unwrap_or_default();
-            anyhow::ensure!(
-                !Path::new(path).exists(),
-                "{path} exists: the bench only runs on a new SQLite file"
-            );
-            d.clone()
-        }
-    })
-}
-
-/// The yardsticks, each in a database of its own: pgbench (on PostgreSQL, when it is on
-/// the path) and the raw SQL payment loop.
-async fn yardsticks(
-    args: &BenchArgs,
-    database: &str,
-    is_postgres: bool,
-    tmp: &Path,
-    made: &mut Made,
-) -> anyhow::Result<(Option<reference::Pgbench>, Option<saoma_store::reference::Reference>)> {
-    let pid = std::process::id();
-    let mut pgbench = None;
-    let raw_url = if is_postgres {
-        let server = postgres_server(database);
-        made.postgres_server.get_or_insert_with(|| server.clone());
-        if reference::pgbench_available() {
-            let name = format!("saoma_bench_pgbench_{pid}");
-            saoma_store::create_postgres_database(&format!("{server}/{name}")).await?;
-            made.databases.push(name.clone());
-            eprintln!("saoma bench: pgbench -i -s {} ...", args.pgbench_scale);
-            pgbench = Some(reference::Pgbench::init(&server, &name, args.pgbench_scale, tmp).await?);
-        } else {
-            eprintln!("saoma bench: pgbench is not on the path: no tpcb-like reference");
-        }
-        let name = format!("saoma_bench_ref_{pid}");
-        saoma_store::create_postgres_database(&format!("{server}/{name}")).await?;
-        made.databases.push(name.clone());
-        format!("{server}/{name}")
-    } else {
-        format!("sqlite://{}", tmp.join("reference.db").display())
-    };
-    let raw =
-        saoma_store::reference::Reference::open(&raw_url, args.wallets as u64, args.merchants as u64).await?;
-    Ok((pgbench, Some(raw)))
-}
-
-/// The server part of a PostgreSQL URL (`postgres://user@host:port`), without a database.
-fn postgres_server(url: &str) -> String {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    match url[scheme_end..].find('/') {
-        Some(i) => url[..scheme_end + i].to_string(),
-        None => url.to_string(),
-    }
 }
 
 async fn bench(args: &BenchArgs, tmp: &Path, made: &mut Made) -> anyhow::Result<Report> {
@@ -377,40 +300,6 @@ fn assemble(args: &BenchArgs, seed: report::Seed, m: Measured) -> anyhow::Result
     };
     report::compare(&mut report);
     Ok(report)
-}
-
-/// What the bench seeds before its runs.
-struct Seeded {
-    tills: Vec<seed::Till>,
-    hot_tills: Vec<seed::Till>,
-    wallets: Vec<String>,
-    sessions: Vec<String>,
-}
-
-/// Seeds the merchants and their tills (through the API, as an operator onboards them),
-/// the hot merchant's extra tills, the wallets and, for `mpm`, their sessions; returns
-/// them and the seconds it took.
-async fn seed_all(args: &BenchArgs, admin: &Client, store: &Store) -> anyhow::Result<(Seeded, f64)> {
-    eprintln!("saoma bench: seeding {} merchants and {} wallets...", args.merchants, args.wallets);
-    let started = Instant::now();
-    let wants_qr = args.scenario.contains(&Scenario::Mpm);
-    let tills = seed::merchants(admin, args.merchants, wants_qr).await?;
-    eprintln!("saoma bench: merchants made in {:.1} s", started.elapsed().as_secs_f64());
-    let hot_tills = match (args.scenario.contains(&Scenario::Hot), tills.first()) {
-        (true, Some(first)) => {
-            let count = args.connections.iter().copied().max().unwrap_or(1).min(HOT_TILLS_MAX);
-            seed::more_tills(admin, first, count).await?
-        }
-        _ => tills.iter().take(1).cloned().collect(),
-    };
-    let wallets = seed::wallets(store, args.wallets, PIN).await?;
-    let sessions = match wants_qr {
-        true => seed::sessions(store, &wallets, SESSIONS_MAX).await?,
-        false => Vec::new(),
-    };
-    let seconds = started.elapsed().as_secs_f64();
-    eprintln!("saoma bench: seeded in {seconds:.1} s");
-    Ok((Seeded { tills, hot_tills, wallets, sessions }, seconds))
 }
 
 /// The raw SQL payment loop at `connections`: on PostgreSQL over `clients` connections, on
