@@ -261,15 +261,15 @@ impl Store {
             write.execute("PRAGMA journal_mode = WAL").await?;
         }
         let read = options(read_max).connect(&url).await?;
-        // One writer on SQLite: nothing to spread. On PostgreSQL, enough shards that the
-        // write pool's connections rarely meet on one row.
+        // One writer on SQLite: nothing to spread. On PostgreSQL, a shard for each write
+        // connection, so that this node's transactions never meet on one row.
         let count = std::env::var("SAOMA_ACCOUNT_SHARDS").ok().and_then(|v| v.parse().ok()).unwrap_or(
             match backend {
                 Backend::Sqlite => 1,
-                Backend::Postgres => 16,
+                Backend::Postgres => u64::from(pool).max(16),
             },
         );
-        let shards = std::sync::Arc::new(tx::AccountShards { count, next: Default::default() });
+        let shards = std::sync::Arc::new(tx::AccountShards::new(count));
         let flushes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let batcher = group_commit.then(|| batch::Batcher::new(write.clone(), backend, flushes.clone()));
         let store = Store { write, read, backend, url: url.as_str().into(), shards, batcher, flushes };

@@ -21,7 +21,8 @@ impl WriteTx {
         entry: &JournalEntry,
         now: &str,
     ) -> StoreResult<()> {
-        let postings: Vec<_> = entry.postings().iter().map(|p| (self.shards.row_id(&p.account), p)).collect();
+        let shard = self.shard();
+        let postings: Vec<_> = entry.postings().iter().map(|p| (shard.row_id(&p.account), p)).collect();
         // One change per account row, in the global lock order: wallets first (a charge
         // locks them before it decides), then every other row, each group by id.
         let mut changes: std::collections::BTreeMap<(bool, &str), (&saoma_core::ledger::Posting, i64)> =
@@ -143,7 +144,7 @@ impl WriteTx {
     /// and the head's new value are held back until the commit (`crate::deferred`): the
     /// head's row is locked already, so they wait on nobody.
     pub async fn insert_audit(&mut self, a: &AuditRecord<'_>, now: &str) -> StoreResult<()> {
-        let chain = *self.audit_chain.get_or_insert_with(|| self.shards.next_chain());
+        let chain = self.shard().chain();
         let sql = format!("SELECT seq_no, hash FROM audit_heads WHERE chain = $1{}", self.lock());
         // A second record in one transaction reads the head the first one left.
         let conn = if self.audited { self.flushed().await? } else { &mut *self.tx };

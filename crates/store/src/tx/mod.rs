@@ -16,7 +16,9 @@ pub struct WriteTx {
     tx: Conn,
     backend: Backend,
     pub(crate) shards: std::sync::Arc<AccountShards>,
-    audit_chain: Option<i64>,
+    /// The shard rows and audit chain this transaction writes to, taken at its first
+    /// posting or audit record.
+    shard: Option<ShardLease>,
     /// True once this transaction appended an audit record (its head update may be held
     /// back in `deferred`).
     audited: bool,
@@ -55,24 +57,89 @@ impl std::ops::DerefMut for Conn {
 /// cash-in, settlement) are split into rows, so that payments to one merchant do not all
 /// queue on one row lock. Each posting lands on the next shard in turn; a balance is the
 /// sum of its shards. Wallets are never split: their no-overdraft guard needs one row.
+/// The shard rows of split accounts and the audit chains, handed out to this node's
+/// write transactions.
+///
+/// A transaction takes one shard number and keeps it: every split account it credits
+/// lands on that shard's row and its audit record on that chain. Shard numbers no open
+/// transaction holds are handed out first, so while there are at least as many shards as
+/// write connections (16 and 16 by default) two transactions of one node never wait on
+/// each other's shard rows or chain head, however busy one merchant is. Nodes start at
+/// different places in the list, so they seldom meet either.
 pub(crate) struct AccountShards {
     pub(crate) count: u64,
     pub(crate) next: std::sync::atomic::AtomicU64,
+    /// Shard numbers no open transaction of this node holds; the next one given is last.
+    free: std::sync::Mutex<Vec<u64>>,
 }
 
 impl AccountShards {
-    /// The audit chain a new transaction appends to: as many chains as account shards.
-    fn next_chain(&self) -> i64 {
-        (self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.count.max(1)) as i64
+    pub(crate) fn new(count: u64) -> AccountShards {
+        let count = count.max(1);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let offset = (u64::from(std::process::id()) ^ u64::from(nanos)) % count;
+        let free = (0..count).rev().map(|i| (i + offset) % count).collect();
+        AccountShards { count, next: Default::default(), free: std::sync::Mutex::new(free) }
+    }
+
+    /// A shard number for one transaction, until it ends: a free one, or (with more open
+    /// transactions than shards) the next in turn, shared.
+    pub(crate) fn take(self: &std::sync::Arc<Self>) -> ShardLease {
+        let free = self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        match free {
+            Some(n) => ShardLease { shards: self.clone(), n, held: true },
+            None => {
+                let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.count;
+                ShardLease { shards: self.clone(), n, held: false }
+            }
+        }
+    }
+
+    /// The row an account's posting lands on, spreading rows in turn (bulk loads, which
+    /// hold no shard of their own).
+    pub(crate) fn row_id(&self, account: &saoma_core::ledger::AccountRef) -> String {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.count;
+        shard_row(self.count, n, account)
+    }
+}
+
+/// `account`'s row in shard `n` of `count`: the account itself when it is not split.
+fn shard_row(count: u64, n: u64, account: &saoma_core::ledger::AccountRef) -> String {
+    let key = account.key();
+    if count <= 1 || account.kind.must_stay_non_negative() {
+        return key;
+    }
+    format!("{key}#{n}")
+}
+
+/// One transaction's shard number, given back when the transaction ends.
+pub(crate) struct ShardLease {
+    shards: std::sync::Arc<AccountShards>,
+    n: u64,
+    /// Taken from the free list (and so given back to it).
+    held: bool,
+}
+
+impl ShardLease {
+    /// The audit chain of this transaction.
+    pub(crate) fn chain(&self) -> i64 {
+        self.n as i64
     }
 
     pub(crate) fn row_id(&self, account: &saoma_core::ledger::AccountRef) -> String {
-        let key = account.key();
-        if self.count <= 1 || account.kind.must_stay_non_negative() {
-            return key;
+        shard_row(self.shards.count, self.n, account)
+    }
+}
+
+impl Drop for ShardLease {
+    fn drop(&mut self) {
+        if self.held {
+            let mut free = self.shards.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            debug_assert!(!free.contains(&self.n), "shard {} given back twice", self.n);
+            free.push(self.n);
         }
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.count;
-        format!("{key}#{n}")
     }
 }
 
@@ -101,21 +168,18 @@ pub(crate) const PAYMENT_COLUMNS: &str = "id, merchant_id, terminal_id, out_trad
      needs_confirm, created_at, paid_at, expires_at";
 
 impl WriteTx {
+    /// This transaction's shard, taken on first use.
+    fn shard(&mut self) -> &ShardLease {
+        self.shard.get_or_insert_with(|| self.shards.take())
+    }
+
     pub(crate) fn new(
         tx: Conn,
         backend: Backend,
         shards: std::sync::Arc<AccountShards>,
         flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     ) -> WriteTx {
-        WriteTx {
-            tx,
-            backend,
-            shards,
-            audit_chain: None,
-            audited: false,
-            flushes,
-            deferred: Default::default(),
-        }
+        WriteTx { tx, backend, shards, shard: None, audited: false, flushes, deferred: Default::default() }
     }
 
     /// The engine this transaction runs on.
@@ -214,5 +278,55 @@ impl WriteTx {
             .fetch_one(&mut *self.tx)
             .await?;
         Ok(v.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Proves that a node's open transactions hold different shards while there are enough
+    //! of them, that one transaction keeps to one shard for every split account and its
+    //! audit chain, and that a shard comes back when its transaction ends.
+    use super::AccountShards;
+    use saoma_core::ledger::{AccountKind, AccountRef};
+    use saoma_core::money::Currency;
+    use std::sync::Arc;
+
+    #[test]
+    fn open_transactions_hold_different_shards_until_they_end() {
+        let shards = Arc::new(AccountShards::new(16));
+        let leases: Vec<_> = (0..16).map(|_| shards.take()).collect();
+        let mut taken: Vec<i64> = leases.iter().map(|l| l.chain()).collect();
+        taken.sort();
+        assert_eq!(taken, (0..16).collect::<Vec<_>>(), "16 open transactions, 16 shards: one each");
+
+        // A 17th shares a shard, and giving it back leaves the free list as it was.
+        let extra = shards.take();
+        assert!((0..16).contains(&extra.chain()));
+        drop(extra);
+        assert!(shards.free.lock().unwrap().is_empty());
+
+        // The shard a transaction gave back is the next one handed out.
+        let mut leases = leases;
+        let ended = leases.pop().unwrap().chain();
+        assert_eq!(shards.take().chain(), ended);
+        drop(leases);
+        assert_eq!(shards.free.lock().unwrap().len(), 16, "every shard was given back");
+    }
+
+    #[test]
+    fn a_transaction_keeps_to_one_shard() {
+        let shards = Arc::new(AccountShards::new(16));
+        let lease = shards.take();
+        let n = lease.chain();
+        let payable = AccountRef::payable("m_hot", Currency::CNY);
+        let fee = AccountRef::platform(AccountKind::FeeRevenue, Currency::CNY);
+        for _ in 0..3 {
+            assert_eq!(lease.row_id(&payable), format!("merchant_payable:m_hot:CNY#{n}"));
+            assert_eq!(lease.row_id(&fee), format!("fee_revenue:platform:CNY#{n}"));
+        }
+        let wallet = AccountRef::wallet("c_1", Currency::CNY);
+        assert_eq!(lease.row_id(&wallet), "customer_wallet:c_1:CNY", "a wallet is never split");
+        let one = Arc::new(AccountShards::new(1));
+        assert_eq!(one.take().row_id(&payable), "merchant_payable:m_hot:CNY");
     }
 }
