@@ -368,6 +368,14 @@ impl Store {
     /// nonce is one statement committed on its own (one round trip, not an insert and a
     /// commit), and giving it back deletes it; elsewhere it is a transaction, committed or
     /// rolled back.
+    ///
+    /// On PostgreSQL the nonce's commit does not wait for its WAL to reach the disk
+    /// ([`NONCE_SQL`]). That gives nothing away: a request that changes anything commits
+    /// that change synchronously afterwards, and PostgreSQL's WAL reaches the disk in
+    /// order, so the nonce is on disk before the change is. A nonce lost to a crash within
+    /// the WAL writer's delay (at most 3 × `wal_writer_delay`, 600 ms by default) is the
+    /// nonce of a request that changed nothing, and its signature's time window still
+    /// bounds a replay.
     pub async fn claim_nonce(
         &self,
         key_id: &str,
@@ -375,14 +383,8 @@ impl Store {
         now_unix: i64,
     ) -> StoreResult<Option<NonceClaim>> {
         if self.backend == Backend::Postgres {
-            let r = sqlx::query(
-                "INSERT INTO nonces (key_id, nonce, seen_at) VALUES ($1, $2, $3) ON CONFLICT (key_id, nonce) DO NOTHING",
-            )
-            .bind(key_id)
-            .bind(nonce)
-            .bind(now_unix)
-            .execute(&self.write)
-            .await?;
+            let r =
+                sqlx::query(NONCE_SQL).bind(key_id).bind(nonce).bind(now_unix).execute(&self.write).await?;
             self.flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let claim = NonceClaim::Committed {
                 pool: self.write.clone(),
@@ -486,6 +488,13 @@ impl NonceClaim {
     }
 }
 
+/// A request's nonce, claimed in one autocommitted statement on PostgreSQL whose commit
+/// does not wait for the disk: `set_config(..., true)` is `SET LOCAL`, so it lasts until
+/// the end of the statement's own transaction and leaves the connection as it was.
+const NONCE_SQL: &str = "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)) \
+     INSERT INTO nonces (key_id, nonce, seen_at) SELECT $1, $2, $3 FROM lazy \
+     ON CONFLICT (key_id, nonce) DO NOTHING";
+
 /// A subscription to the changes other nodes announce.
 pub struct ChangeListener(sqlx::postgres::PgListener);
 
@@ -562,5 +571,37 @@ mod tests {
         assert!(!group_commit_for(postgres, false).unwrap());
         let refused = group_commit_for(postgres, true).unwrap_err();
         assert!(matches!(&refused, StoreError::Config(m) if m.contains("SQLite only")), "{refused:?}");
+    }
+
+    async fn synchronous_commit(c: &mut sqlx::AnyConnection) -> String {
+        let (v,): (String,) = sqlx::query_as("SHOW synchronous_commit").fetch_one(c).await.unwrap();
+        v
+    }
+
+    /// A nonce is claimed once, and its lazy commit touches nothing but its own
+    /// transaction: the connection goes back to the pool committing synchronously, so the
+    /// payments that follow on it still wait for the disk.
+    #[tokio::test]
+    async fn a_nonce_is_claimed_once_and_only_its_own_commit_is_lazy() {
+        let Some(url) = test_postgres_database("saoma_nonce_lazy").await else { return };
+        let store = Store::open(&url).await.unwrap();
+        let claim = store.claim_nonce("k_1", "n-1", 1_000).await.unwrap().expect("a new nonce is claimed");
+        claim.keep().await.unwrap();
+        assert!(store.claim_nonce("k_1", "n-1", 1_001).await.unwrap().is_none(), "a replay is refused");
+        assert!(store.claim_nonce("k_2", "n-1", 1_001).await.unwrap().is_some(), "nonces are per key");
+
+        let mut conn = store.write.acquire().await.unwrap();
+        conn.execute("BEGIN").await.unwrap();
+        sqlx::query(NONCE_SQL).bind("k_1").bind("n-2").bind(1_002_i64).execute(&mut *conn).await.unwrap();
+        assert_eq!(
+            synchronous_commit(&mut conn).await,
+            "off",
+            "the nonce's own commit does not wait for the disk"
+        );
+        conn.execute("COMMIT").await.unwrap();
+        assert_eq!(synchronous_commit(&mut conn).await, "on", "and the connection is as it was");
+        drop(conn);
+        store.close().await;
+        drop_postgres_database(&url).await.unwrap();
     }
 }
