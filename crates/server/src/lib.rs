@@ -196,16 +196,21 @@ impl AppState {
 /// however many commits happened while the last one was sent) and wakes local waiters on
 /// the others'. Does nothing on SQLite.
 fn spawn_cross_node(state: AppState) {
+    /// The least time between two announcements: under load one NOTIFY carries every
+    /// commit of its 10 ms, instead of one NOTIFY per commit, each waking every node.
+    const ANNOUNCE_GAP: std::time::Duration = std::time::Duration::from_millis(10);
     let announcer = state.clone();
     tokio::spawn(async move {
         if announcer.store.backend() != saoma_store::Backend::Postgres {
             return;
         }
+        let mut pace = util::Pace::new(ANNOUNCE_GAP);
         loop {
             tokio::select! {
                 _ = announcer.to_announce.notified() => {}
                 _ = announcer.stopping() => return,
             }
+            pace.wait().await;
             if let Err(e) = announcer.store.announce_change().await {
                 tracing::warn!(error = %e, "Could not announce a commit to the other nodes.");
             }

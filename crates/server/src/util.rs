@@ -89,9 +89,56 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
+/// Spaces the rounds of a background loop at least `gap` apart, so that a burst of
+/// wake-ups (one per commit under load) becomes one round per gap instead of a busy loop,
+/// while the first wake-up after a quiet spell is served at once.
+pub struct Pace {
+    gap: std::time::Duration,
+    last: Option<std::time::Instant>,
+}
+
+impl Pace {
+    pub fn new(gap: std::time::Duration) -> Pace {
+        Pace { gap, last: None }
+    }
+
+    /// How long a round that is due at `now` waits; the round counts as started then.
+    pub fn delay(&mut self, now: std::time::Instant) -> std::time::Duration {
+        let wait = self
+            .last
+            .map_or(std::time::Duration::ZERO, |last| (last + self.gap).saturating_duration_since(now));
+        self.last = Some(now + wait);
+        wait
+    }
+
+    /// Waits until the next round may start.
+    pub async fn wait(&mut self) {
+        let wait = self.delay(std::time::Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::without_password;
+    use super::{Pace, without_password};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_burst_of_wake_ups_is_one_round_per_gap() {
+        let gap = Duration::from_millis(50);
+        let mut pace = Pace::new(gap);
+        let t0 = Instant::now();
+        assert_eq!(pace.delay(t0), Duration::ZERO, "the first wake-up is served at once");
+        // Commits 1 ms apart: the next round waits for the rest of the gap, and one after
+        // it waits a whole gap more.
+        assert_eq!(pace.delay(t0 + Duration::from_millis(1)), Duration::from_millis(49));
+        assert_eq!(pace.delay(t0 + Duration::from_millis(2)), Duration::from_millis(98));
+        // After a quiet spell longer than the gap, at once again.
+        assert_eq!(pace.delay(t0 + Duration::from_millis(500)), Duration::ZERO);
+        assert_eq!(pace.delay(t0 + Duration::from_millis(520)), Duration::from_millis(30));
+    }
 
     #[test]
     fn database_passwords_are_not_printed() {

@@ -356,6 +356,11 @@ const DELIVERY_BATCH: i64 = 16;
 /// competing with payments for the database.
 const BACKLOG_PAUSE: Duration = Duration::from_millis(100);
 
+/// The least time between two rounds woken by commits. Every commit of this node wakes
+/// the loop; under load, claiming at each wake-up made the loop a busy one, a claim
+/// transaction for every payment. A burst of commits now waits this long at most.
+const COMMIT_ROUND_GAP: Duration = Duration::from_millis(50);
+
 /// Starts this node's delivery loop: it wakes on local commits and every second, and
 /// goes on after [`BACKLOG_PAUSE`] while a round finds a full batch due, so a backlog
 /// drains at up to 160 deliveries a second rather than 16.
@@ -363,6 +368,7 @@ pub fn spawn_worker(state: AppState) {
     let node = new_id("node_");
     tokio::spawn(async move {
         let mut backlog = false;
+        let mut pace = crate::util::Pace::new(COMMIT_ROUND_GAP);
         loop {
             // While a backlog drains, a commit's wake-up cannot shorten the pause.
             tokio::select! {
@@ -370,6 +376,7 @@ pub fn spawn_worker(state: AppState) {
                 _ = state.changed.notified(), if !backlog => {}
                 _ = state.stopping() => return,
             }
+            pace.wait().await;
             let (t, now) = now();
             let due = match state.store.claim_deliveries(&now, &rfc3339(t + LEASE), DELIVERY_BATCH).await {
                 Ok(d) => d,

@@ -430,7 +430,12 @@ impl Store {
     /// a `NOTIFY` inside it would serialise every commit on PostgreSQL's notify queue.
     pub async fn announce_change(&self) -> StoreResult<()> {
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify('saoma_changes', '')").execute(&self.read).await?;
+            // A wake-up, not data: its commit need not wait for the disk (see NONCE_SQL).
+            sqlx::query(
+                "SELECT set_config('synchronous_commit', 'off', true), pg_notify('saoma_changes', '')",
+            )
+            .execute(&self.read)
+            .await?;
         }
         Ok(())
     }
