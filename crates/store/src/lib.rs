@@ -196,6 +196,13 @@ const MIGRATIONS: &[(i64, Migration)] = &[
     ),
     (21, Migration::Both(include_str!("../migrations/0021_payment_list_index.sql"))),
     (22, Migration::Both(include_str!("../migrations/0022_event_position.sql"))),
+    (
+        23,
+        Migration::Each {
+            sqlite: include_str!("../migrations/0023_payment_merchant_key.sqlite.sql"),
+            postgres: include_str!("../migrations/0023_payment_merchant_key.postgres.sql"),
+        },
+    ),
 ];
 
 impl Store {

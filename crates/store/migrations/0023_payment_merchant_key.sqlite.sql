@@ -1,0 +1,3 @@
+-- Nothing to change on SQLite. Its one writer never has two payments lock a merchant's
+-- row at once, and it cannot drop a table constraint without rebuilding the table. The
+-- PostgreSQL text of this migration drops the foreign key from payments to merchants.
