@@ -45,7 +45,8 @@ pub async fn pending(
 ) -> ApiResult<Json<api::Page<api::PendingPayment>>> {
     let mut data = Vec::new();
     for p in state.store.awaiting_confirmation(&me.customer_id, &now().1).await? {
-        // A payment's merchant is a foreign key: a payment without one is corrupt.
+        // A payment is written only for a merchant, and merchants are never deleted: a
+        // payment without one is corrupt.
         let merchant = state.store.merchant(&p.merchant_id).await?.map(|m| m.name).ok_or_else(|| {
             StoreError::Corrupt(format!("payment {} names a missing merchant {}", p.id, p.merchant_id))
         })?;

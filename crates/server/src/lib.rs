@@ -210,7 +210,10 @@ fn spawn_cross_node(state: AppState) {
                 _ = announcer.to_announce.notified() => {}
                 _ = announcer.stopping() => return,
             }
-            pace.wait().await;
+            tokio::select! {
+                _ = pace.wait() => {}
+                _ = announcer.stopping() => return,
+            }
             if let Err(e) = announcer.store.announce_change().await {
                 tracing::warn!(error = %e, "Could not announce a commit to the other nodes.");
             }

@@ -376,7 +376,10 @@ pub fn spawn_worker(state: AppState) {
                 _ = state.changed.notified(), if !backlog => {}
                 _ = state.stopping() => return,
             }
-            pace.wait().await;
+            tokio::select! {
+                _ = pace.wait() => {}
+                _ = state.stopping() => return,
+            }
             let (t, now) = now();
             let due = match state.store.claim_deliveries(&now, &rfc3339(t + LEASE), DELIVERY_BATCH).await {
                 Ok(d) => d,

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Shards of the merchant and fee accounts on PostgreSQL, as the store's default.
-const SHARDS_POSTGRES: u64 = 16;
+/// Shards of the merchant and fee accounts on PostgreSQL: one for each connection (up to
+/// 64), as the store gives each of its write connections a shard of its own.
+const SHARDS_POSTGRES: u64 = 64;
 /// The fee, in basis points, as the bench's merchants have.
 const FEE_BPS: i64 = 60;
 
@@ -121,7 +122,7 @@ impl Reference {
         };
         let started = Instant::now();
         let deadline = started + duration;
-        let tasks = (0..connections).map(|_| {
+        let tasks = (0..connections as u64).map(|c| {
             let pool = pool.clone();
             let (next, done) = (self.next.clone(), done.clone());
             let (wallets, merchants, shards) = (self.wallets, self.merchants, self.shards);
@@ -144,7 +145,7 @@ impl Reference {
                     for (wallet, i) in payments {
                         let merchant = if hot { 0 } else { i % merchants.max(1) };
                         let (net, fee) = pay(&mut tx, i, wallet, merchant).await?;
-                        let shard = i % shards;
+                        let shard = c % shards;
                         *credits.entry(format!("m{merchant}#{shard}")).or_default() += net;
                         *credits.entry(format!("fee#{shard}")).or_default() += fee;
                     }

@@ -55,22 +55,21 @@ impl std::ops::DerefMut for Conn {
 
 /// How accounts that only the platform's own flows touch (merchant payable, fee revenue,
 /// cash-in, settlement) are split into rows, so that payments to one merchant do not all
-/// queue on one row lock. Each posting lands on the next shard in turn; a balance is the
-/// sum of its shards. Wallets are never split: their no-overdraft guard needs one row.
-/// The shard rows of split accounts and the audit chains, handed out to this node's
-/// write transactions.
+/// queue on one row lock, and which audit chain a transaction appends to. A balance is
+/// the sum of its shards. Wallets are never split: their no-overdraft guard needs one row.
 ///
-/// A transaction takes one shard number and keeps it: every split account it credits
-/// lands on that shard's row and its audit record on that chain. Shard numbers no open
-/// transaction holds are handed out first, so while there are at least as many shards as
-/// write connections (16 and 16 by default) two transactions of one node never wait on
-/// each other's shard rows or chain head, however busy one merchant is. Nodes start at
-/// different places in the list, so they seldom meet either.
+/// A transaction takes one shard number and keeps it: every split account it posts to
+/// lands on that shard's row and its audit record on that chain. Only numbers no open
+/// transaction of this node holds are handed out (while there are any), so with at least
+/// as many shards as write connections (the default) two transactions of one node do not
+/// wait on each other's shard rows or chain head, however busy one merchant is. The free
+/// numbers are handed out oldest first, so each node cycles through every shard and two
+/// nodes meet on one about as often as chance has it, whatever their starting points.
 pub(crate) struct AccountShards {
     pub(crate) count: u64,
     pub(crate) next: std::sync::atomic::AtomicU64,
-    /// Shard numbers no open transaction of this node holds; the next one given is last.
-    free: std::sync::Mutex<Vec<u64>>,
+    /// Shard numbers no open transaction of this node holds, the longest free first.
+    free: std::sync::Mutex<std::collections::VecDeque<u64>>,
 }
 
 impl AccountShards {
@@ -80,14 +79,14 @@ impl AccountShards {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let offset = (u64::from(std::process::id()) ^ u64::from(nanos)) % count;
-        let free = (0..count).rev().map(|i| (i + offset) % count).collect();
+        let free = (0..count).map(|i| (i + offset) % count).collect();
         AccountShards { count, next: Default::default(), free: std::sync::Mutex::new(free) }
     }
 
     /// A shard number for one transaction, until it ends: a free one, or (with more open
     /// transactions than shards) the next in turn, shared.
     pub(crate) fn take(self: &std::sync::Arc<Self>) -> ShardLease {
-        let free = self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        let free = self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop_front();
         match free {
             Some(n) => ShardLease { shards: self.clone(), n, held: true },
             None => {
@@ -138,7 +137,7 @@ impl Drop for ShardLease {
         if self.held {
             let mut free = self.shards.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             debug_assert!(!free.contains(&self.n), "shard {} given back twice", self.n);
-            free.push(self.n);
+            free.push_back(self.n);
         }
     }
 }
@@ -305,12 +304,19 @@ mod tests {
         drop(extra);
         assert!(shards.free.lock().unwrap().is_empty());
 
-        // The shard a transaction gave back is the next one handed out.
+        // A shard given back is handed out again once the shards freed before it were.
         let mut leases = leases;
-        let ended = leases.pop().unwrap().chain();
-        assert_eq!(shards.take().chain(), ended);
+        let first = leases.pop().unwrap().chain();
+        let second = leases.pop().unwrap().chain();
+        assert_eq!(shards.take().chain(), first);
+        assert_eq!(shards.take().chain(), second);
         drop(leases);
         assert_eq!(shards.free.lock().unwrap().len(), 16, "every shard was given back");
+
+        // So an idle node cycles through every shard rather than reusing one.
+        let mut seen: Vec<i64> = (0..16).map(|_| shards.take().chain()).collect();
+        seen.sort();
+        assert_eq!(seen, (0..16).collect::<Vec<_>>(), "one transaction after another: every shard in turn");
     }
 
     #[test]
