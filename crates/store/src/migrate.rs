@@ -59,6 +59,14 @@ const MIGRATIONS: &[(i64, Migration)] = &[
             postgres: include_str!("../migrations/0023_payment_merchant_key.postgres.sql"),
         },
     ),
+    (24, Migration::Both(include_str!("../migrations/0024_partial_indexes.sql"))),
+    (
+        25,
+        Migration::Each {
+            sqlite: include_str!("../migrations/0025_partial_qr_ref.sqlite.sql"),
+            postgres: include_str!("../migrations/0025_partial_qr_ref.postgres.sql"),
+        },
+    ),
 ];
 
 impl Store {

@@ -2,7 +2,8 @@
 //! duplicate check, every retry), of a refund by `out_refund_no` and of a product by sku
 //! or barcode (every sale of a product) goes through its unique key on both databases,
 //! even when planned on an empty table, and statements and settlement still read the paid
-//! payments and the refunds of a merchant through their own indexes.
+//! payments and the refunds of a merchant through their own indexes. The lookups whose
+//! index leaves out the rows they can never find (partial indexes) still use it.
 //!
 //! PostgreSQL plans a prepared statement once per connection and may keep that plan: a
 //! server that starts on a new database plans the lookup while `payments` is empty, when
@@ -36,6 +37,29 @@ const KEYED_LOOKUPS: &[(&str, &str, &str)] = &[
         "merchant_id=? AND barcode=?",
     ),
 ];
+/// Lookups served by a partial index (migration 24: the rows whose key is NULL, or paid
+/// payments for the expiry sweep, are left out), each with the index it must use.
+const PARTIAL_LOOKUPS: &[(&str, &str)] = &[
+    ("SELECT * FROM payments WHERE qr_ref = $1", "qr_ref"),
+    (
+        "SELECT id FROM payments WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= $1 \
+         ORDER BY expires_at LIMIT 100",
+        "payments_pending_expiry",
+    ),
+    ("SELECT * FROM receipts WHERE refund_id = $1", "receipts_refund"),
+    ("SELECT COUNT(*) FROM payments WHERE terminal_id = $1 AND created_at >= $2", "payments_terminal_time"),
+    ("SELECT COUNT(*) FROM payments WHERE customer_id = $1 AND created_at >= $2", "payments_customer_time"),
+    ("SELECT * FROM events WHERE terminal_id = $1 ORDER BY tx_id, seq LIMIT 10", "events_terminal_position"),
+];
+/// The partial indexes of migration 24 (migration 25 makes the unique key of `qr_ref`
+/// partial too, on PostgreSQL only: on SQLite it is a table constraint).
+const PARTIAL_INDEXES: &[&str] = &[
+    "payments_pending_expiry",
+    "receipts_refund",
+    "payments_terminal_time",
+    "payments_customer_time",
+    "events_terminal_position",
+];
 const REFUNDED_IN_RANGE: &str =
     "SELECT * FROM refunds WHERE merchant_id = $1 AND created_at >= $2 AND created_at < $3";
 
@@ -65,6 +89,21 @@ async fn plan(url: &str, postgres: bool, query: &str) -> String {
     rows.iter().map(|r| r.get::<String, _>(column)).collect::<Vec<_>>().join("\n")
 }
 
+/// Each of `indexes` is partial: its definition, read by `definition` (`$1` the index's
+/// name), has a `WHERE`.
+async fn assert_partial(url: &str, definition: &str, indexes: &[&str]) {
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    for index in indexes {
+        let (sql,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(definition.to_string()))
+            .bind(*index)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert!(sql.contains(" WHERE "), "{index} must be partial: {sql}");
+    }
+    conn.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn sqlite_lookups_by_a_merchants_key_use_the_unique_key() {
     let dir = std::env::temp_dir().join(format!("saoma_plans_{}", std::process::id()));
@@ -84,6 +123,11 @@ async fn sqlite_lookups_by_a_merchants_key_use_the_unique_key() {
     }
     let refunded = plan(&url, false, REFUNDED_IN_RANGE).await;
     assert!(refunded.contains("refunds_merchant_created"), "refunds in a range by their index:\n{refunded}");
+    for (query, index) in PARTIAL_LOOKUPS {
+        let lookup = plan(&url, false, query).await;
+        assert!(lookup.contains("USING") && lookup.contains(index), "{query} must use {index}:\n{lookup}");
+    }
+    assert_partial(&url, "SELECT sql FROM sqlite_master WHERE name = $1", PARTIAL_INDEXES).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -108,5 +152,14 @@ async fn postgres_lookups_by_a_merchants_key_use_the_unique_key() {
     }
     let refunded = plan(&url, true, REFUNDED_IN_RANGE).await;
     assert!(refunded.contains("refunds_merchant_created"), "refunds in a range by their index:\n{refunded}");
+    for (query, index) in PARTIAL_LOOKUPS {
+        let lookup = plan(&url, true, query).await;
+        assert!(
+            lookup.contains(index) && !lookup.contains("Seq Scan"),
+            "the generic plan of {query} must use {index}:\n{lookup}"
+        );
+    }
+    let postgres_partial = [PARTIAL_INDEXES, &["payments_qr_ref"]].concat();
+    assert_partial(&url, "SELECT indexdef FROM pg_indexes WHERE indexname = $1", &postgres_partial).await;
     saoma_store::drop_postgres_database(&url).await.unwrap();
 }

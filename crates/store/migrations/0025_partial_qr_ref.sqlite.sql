@@ -1,0 +1,3 @@
+-- Nothing to change on SQLite. The unique qr_ref is a table constraint there, which
+-- SQLite cannot drop without rebuilding the table. The PostgreSQL text of this migration
+-- makes its unique key partial.
