@@ -9,6 +9,11 @@ mod serve;
 mod till;
 mod verify;
 
+/// Every request allocates and frees many small buffers across the runtime's threads
+/// (headers, JSON, rows), which mimalloc serves with less CPU than glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use saoma_client::{Client, Credentials};
