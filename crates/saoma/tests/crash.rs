@@ -444,7 +444,7 @@ async fn sqlite_survives_sigkill_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_survives_sigkill_under_load() {
     let name = format!("saoma_crash_{}", std::process::id());
-    let Some(url) = saoma_store::test_postgres_database(&name).await else { return };
+    let Some(db) = saoma_store::test_postgres_database(&name).await else { return };
+    let url = db.url.clone();
     crash_rounds(&url).await;
-    saoma_store::drop_postgres_database(&url).await.unwrap();
 }

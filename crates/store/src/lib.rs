@@ -403,15 +403,38 @@ pub async fn create_postgres_database(url: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// A database a test made on the PostgreSQL server, dropped (its connections closed) when
+/// this value is, so a test that panics leaves no database behind.
+pub struct TestDatabase {
+    pub url: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let url = std::mem::take(&mut self.url);
+        // Drop runs outside async (or inside a runtime that must not block): a short-lived
+        // runtime on a thread of its own does the DDL.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(drop_postgres_database(&url)).map_err(std::io::Error::other)
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop a test database: {e}");
+        }
+    }
+}
+
 /// A new database `name` on the PostgreSQL server the tests use (`SAOMA_TEST_POSTGRES`, or
-/// the local one), for a test: its URL, or `None` when no server is reachable, said on
-/// stderr as `SKIPPED name`. With `CI=true` a missing server fails the test instead.
-pub async fn test_postgres_database(name: &str) -> Option<String> {
+/// the local one), for a test: the database, dropped with the value, or `None` when no
+/// server is reachable, said on stderr as `SKIPPED name`. With `CI=true` a missing server
+/// fails the test instead.
+pub async fn test_postgres_database(name: &str) -> Option<TestDatabase> {
     let server =
         std::env::var("SAOMA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let url = format!("{server}/{name}");
     match create_postgres_database(&url).await {
-        Ok(()) => Some(url),
+        Ok(()) => Some(TestDatabase { url }),
         Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
             panic!("CI=true needs PostgreSQL at {server}: {e}")
         }
@@ -464,13 +487,43 @@ mod tests {
         v
     }
 
+    /// A test's database goes when the test panics: nothing is left on the server.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_test_database_is_dropped_when_its_test_panics() {
+        let name = format!("saoma_dropped_{}", std::process::id());
+        let Some(probe) = test_postgres_database(&format!("{name}_probe")).await else { return };
+        let exists = |url: String| async move {
+            let server = &url[..url.rfind('/').unwrap()];
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&format!("{server}/postgres"))
+                .await
+                .unwrap();
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
+                .bind(&url[url.rfind('/').unwrap() + 1..])
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            n == 1
+        };
+        assert!(exists(probe.url.clone()).await, "a test database exists while it is held");
+        let held = test_postgres_database(&name).await.unwrap();
+        let url = held.url.clone();
+        let panicked = tokio::spawn(async move {
+            let _db = held;
+            panic!("a failing test");
+        })
+        .await;
+        assert!(panicked.is_err());
+        assert!(!exists(url).await, "the panicking test's database is gone");
+    }
+
     /// A nonce is claimed once, and its lazy commit touches nothing but its own
     /// transaction: the connection goes back to the pool committing synchronously, so the
     /// payments that follow on it still wait for the disk.
     #[tokio::test]
     async fn a_nonce_is_claimed_once_and_only_its_own_commit_is_lazy() {
         let name = format!("saoma_nonce_lazy_{}", std::process::id());
-        let Some(url) = test_postgres_database(&name).await else { return };
+        let Some(db) = test_postgres_database(&name).await else { return };
+        let url = db.url.clone();
         let store = Store::open(&url).await.unwrap();
         let claim = store.claim_nonce("k_1", "n-1", 1_000).await.unwrap().expect("a new nonce is claimed");
         claim.keep().await.unwrap();
@@ -490,6 +543,5 @@ mod tests {
         assert_eq!(synchronous_commit(&mut conn).await, before, "and the connection is as it was");
         drop(conn);
         store.close().await;
-        drop_postgres_database(&url).await.unwrap();
     }
 }

@@ -544,7 +544,8 @@ mod tests {
     #[tokio::test]
     async fn postgres_a_feed_and_a_page_seek_their_cursors() {
         let name = format!("saoma_seek_plans_{}", std::process::id());
-        let Some(url) = crate::test_postgres_database(&name).await else { return };
+        let Some(db) = crate::test_postgres_database(&name).await else { return };
+        let url = db.url.clone();
         let store = Store::open(&url).await.unwrap();
         for (terminal, index) in [(false, "events_merchant_position"), (true, "events_terminal_position")] {
             let plan =
@@ -574,6 +575,5 @@ mod tests {
             "{newest}"
         );
         store.close().await;
-        crate::drop_postgres_database(&url).await.unwrap();
     }
 }

@@ -13,12 +13,12 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 /// A fresh database per backend: SQLite always; PostgreSQL when reachable (required with
-/// `CI=true`). Each is (url, PostgreSQL url to drop afterwards).
-async fn databases(dir: &tempfile::TempDir, tag: &str) -> Vec<(String, Option<String>)> {
+/// `CI=true`). Each is (url, the PostgreSQL database, dropped with it).
+async fn databases(dir: &tempfile::TempDir, tag: &str) -> Vec<(String, Option<saoma_store::TestDatabase>)> {
     let mut out = vec![(format!("sqlite://{}", dir.path().join(format!("{tag}.db")).display()), None)];
     let name = format!("saoma_bulk_{tag}_{}", std::process::id());
-    if let Some(url) = saoma_store::test_postgres_database(&name).await {
-        out.push((url.clone(), Some(url)));
+    if let Some(db) = saoma_store::test_postgres_database(&name).await {
+        out.push((db.url.clone(), Some(db)));
     }
     out
 }
@@ -71,7 +71,7 @@ async fn seed(store: &Store, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_top_ups_balance_and_never_overdraw() {
     let dir = tempfile::tempdir().unwrap();
-    for (url, cleanup) in databases(&dir, "topups").await {
+    for (url, _db) in databases(&dir, "topups").await {
         let store = Store::open(&url).await.unwrap();
         // More rows than one statement takes, so the chunking is exercised.
         seed(&store, 2_500).await;
@@ -106,16 +106,13 @@ async fn bulk_top_ups_balance_and_never_overdraw() {
         drop(tx);
         assert_eq!(store.balances("cus_1").await.unwrap()[0].balance, 100_000, "{url}: nothing of it landed");
         store.close().await;
-        if let Some(u) = cleanup {
-            saoma_store::drop_postgres_database(&u).await.unwrap();
-        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ledger_flows_catch_a_double_charge() {
     let dir = tempfile::tempdir().unwrap();
-    for (url, cleanup) in databases(&dir, "flows").await {
+    for (url, _db) in databases(&dir, "flows").await {
         let store = Store::open(&url).await.unwrap();
         seed(&store, 3).await;
         let entry = || {
@@ -140,16 +137,13 @@ async fn ledger_flows_catch_a_double_charge() {
         assert_eq!(f.payments_charged_twice, 1, "{url}");
         assert_eq!(f.payment_wallet_debits, 2_000);
         store.close().await;
-        if let Some(u) = cleanup {
-            saoma_store::drop_postgres_database(&u).await.unwrap();
-        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_loop_keeps_its_books() {
     let dir = tempfile::tempdir().unwrap();
-    for (url, cleanup) in databases(&dir, "reference").await {
+    for (url, _db) in databases(&dir, "reference").await {
         let reference = Reference::open(&url, 100, 5).await.unwrap();
         let done = Arc::new(AtomicU64::new(0));
         let one = reference.run(4, Duration::from_millis(300), 1, false, done.clone()).await.unwrap();
@@ -161,8 +155,5 @@ async fn the_reference_loop_keeps_its_books() {
         assert_eq!(counted, one.payments + batched.payments, "{url}: every payment is on the books once");
         assert!(Reference::open(&url, 1, 1).await.is_err(), "{url}: it never runs over existing tables");
         reference.close().await;
-        if let Some(u) = cleanup {
-            saoma_store::drop_postgres_database(&u).await.unwrap();
-        }
     }
 }

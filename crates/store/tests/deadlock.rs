@@ -8,7 +8,8 @@ use saoma_store::{Store, StoreError};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_deadlock_is_reported_as_one() {
     let name = format!("saoma_deadlock_{}", std::process::id());
-    let Some(url) = saoma_store::test_postgres_database(&name).await else { return };
+    let Some(db) = saoma_store::test_postgres_database(&name).await else { return };
+    let url = db.url.clone();
     let store = Store::open(&url).await.unwrap();
     let mut setup = store.begin().await.unwrap();
     setup.setting_or_init("deadlock_a", "1").await.unwrap();
@@ -28,5 +29,4 @@ async fn postgres_a_deadlock_is_reported_as_one() {
     assert_eq!(broken, 1, "PostgreSQL breaks the cycle by rolling back one: {outcomes:?}");
     assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
     store.close().await;
-    saoma_store::drop_postgres_database(&url).await.unwrap();
 }

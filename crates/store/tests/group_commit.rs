@@ -26,9 +26,9 @@ fn merchant(i: usize) -> MerchantRow {
 /// skipped (and said) when no PostgreSQL is reachable, which `CI=true` refuses.
 async fn on_postgres<F: std::future::Future<Output = ()>>(tag: &str, test: impl FnOnce(Option<String>) -> F) {
     let name = format!("saoma_gc_{tag}_{}", std::process::id());
-    let Some(url) = saoma_store::test_postgres_database(&name).await else { return };
+    let Some(db) = saoma_store::test_postgres_database(&name).await else { return };
+    let url = db.url.clone();
     test(Some(url.clone())).await;
-    saoma_store::drop_postgres_database(&url).await.unwrap();
 }
 
 /// A store with group commit on: on the PostgreSQL database `postgres`, or on a temporary

@@ -11,7 +11,7 @@ const NOW: &str = "2026-01-01T00:00:01.000Z";
 const SCOPES: [&str; 2] = ["terminal:trm_1", "merchant:mch_1"];
 
 /// A fresh PostgreSQL database, or `None` when none is reachable (required with `CI=true`).
-async fn postgres(tag: &str) -> Option<String> {
+async fn postgres(tag: &str) -> Option<saoma_store::TestDatabase> {
     saoma_store::test_postgres_database(&format!("saoma_guards_{tag}_{}", std::process::id())).await
 }
 
@@ -23,7 +23,8 @@ async fn counters(store: &Store) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_good_codes_guard_leaves_the_counter_row_alone() {
-    let Some(url) = postgres("shared").await else { return };
+    let Some(db) = postgres("shared").await else { return };
+    let url = db.url.clone();
     let store = Store::open(&url).await.unwrap();
     counters(&store).await;
     let mut good = store.begin().await.unwrap();
@@ -36,12 +37,12 @@ async fn a_good_codes_guard_leaves_the_counter_row_alone() {
     other.commit().await.unwrap();
     good.commit().await.unwrap();
     store.close().await;
-    saoma_store::drop_postgres_database(&url).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_good_code_waits_for_a_bad_code_being_counted_and_sees_it() {
-    let Some(url) = postgres("exclusive").await else { return };
+    let Some(db) = postgres("exclusive").await else { return };
+    let url = db.url.clone();
     let store = Store::open(&url).await.unwrap();
     counters(&store).await;
     let mut bad = store.begin().await.unwrap();
@@ -62,5 +63,4 @@ async fn a_good_code_waits_for_a_bad_code_being_counted_and_sees_it() {
     let counts = good.await.unwrap();
     assert_eq!((counts[0].bad, counts[1].bad), (1, 1), "and then sees the count");
     store.close().await;
-    saoma_store::drop_postgres_database(&url).await.unwrap();
 }

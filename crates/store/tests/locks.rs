@@ -14,7 +14,8 @@ use sqlx::{AnyConnection, Connection, Executor};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_open_transactions_post_to_shards_and_chains_of_their_own() {
     let name = format!("saoma_shards_{}", std::process::id());
-    let Some(url) = saoma_store::test_postgres_database(&name).await else { return };
+    let Some(db) = saoma_store::test_postgres_database(&name).await else { return };
+    let url = db.url.clone();
     let store = saoma_store::Store::open(&url).await.unwrap();
     let now = "2026-12-07T00:00:00.000Z";
     let mut open = Vec::new();
@@ -57,13 +58,13 @@ async fn postgres_open_transactions_post_to_shards_and_chains_of_their_own() {
     assert_ne!(shards[0], shards[1], "two open transactions of one node hold different shards");
     drop(conn);
     store.close().await;
-    saoma_store::drop_postgres_database(&url).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_payment_leaves_its_merchants_row_unlocked() {
     let name = format!("saoma_locks_{}", std::process::id());
-    let Some(url) = saoma_store::test_postgres_database(&name).await else { return };
+    let Some(db) = saoma_store::test_postgres_database(&name).await else { return };
+    let url = db.url.clone();
     let store = saoma_store::Store::open(&url).await.unwrap();
     let mut paying = AnyConnection::connect(&url).await.unwrap();
     paying
@@ -92,5 +93,4 @@ async fn postgres_a_payment_leaves_its_merchants_row_unlocked() {
     paying.execute("ROLLBACK").await.unwrap();
     drop((paying, other));
     store.close().await;
-    saoma_store::drop_postgres_database(&url).await.unwrap();
 }

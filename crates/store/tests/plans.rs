@@ -134,7 +134,8 @@ async fn sqlite_lookups_by_a_merchants_key_use_the_unique_key() {
 #[tokio::test]
 async fn postgres_lookups_by_a_merchants_key_use_the_unique_key() {
     let name = format!("saoma_plans_{}", std::process::id());
-    let Some(url) = saoma_store::test_postgres_database(&name).await else { return };
+    let Some(db) = saoma_store::test_postgres_database(&name).await else { return };
+    let url = db.url.clone();
     Store::open(&url).await.unwrap().close().await;
     let lookup = plan(&url, true, &format!("{LOOKUP} FOR UPDATE")).await;
     assert!(
@@ -161,5 +162,4 @@ async fn postgres_lookups_by_a_merchants_key_use_the_unique_key() {
     }
     let postgres_partial = [PARTIAL_INDEXES, &["payments_qr_ref"]].concat();
     assert_partial(&url, "SELECT indexdef FROM pg_indexes WHERE indexname = $1", &postgres_partial).await;
-    saoma_store::drop_postgres_database(&url).await.unwrap();
 }

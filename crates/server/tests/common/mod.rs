@@ -55,40 +55,27 @@ macro_rules! on_postgres {
 pub struct Db {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
-    postgres: bool,
+    /// The PostgreSQL database, dropped with this.
+    postgres: Option<saoma_store::TestDatabase>,
 }
 
 impl Db {
     pub fn sqlite() -> Db {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        Db { url, _dir: Some(dir), postgres: false }
+        Db { url, _dir: Some(dir), postgres: None }
     }
 
     /// A new database on the test PostgreSQL server, or `None` (skip) when none is reachable
     /// outside CI.
     pub async fn postgres() -> Option<Db> {
         let name = format!("saoma_t_{}", ulid::Ulid::new().to_string().to_lowercase());
-        let url = saoma_store::test_postgres_database(&name).await?;
-        Some(Db { url, _dir: None, postgres: true })
+        let db = saoma_store::test_postgres_database(&name).await?;
+        Some(Db { url: db.url.clone(), _dir: None, postgres: Some(db) })
     }
 
     pub fn is_postgres(&self) -> bool {
-        self.postgres
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        if self.postgres {
-            let url = self.url.clone();
-            // Drop runs outside async; a short-lived runtime on its own thread does the DDL.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(saoma_store::drop_postgres_database(&url))
-            })
-            .join();
-        }
+        self.postgres.is_some()
     }
 }
 
