@@ -98,6 +98,8 @@ pub struct AppState {
     pub risk_rules: Arc<risk::RulesCache>,
     /// The receipt key this node signs with, as last read.
     pub signing_key: Arc<receipts::SigningKeyCache>,
+    /// The published receipt keys as last read, to check merchant codes' signatures.
+    pub key_set: Arc<receipts::KeySetCache>,
     /// How many announcements from other nodes this node has heard.
     remote_commits: Arc<std::sync::atomic::AtomicU64>,
     metrics: PrometheusHandle,
@@ -156,6 +158,7 @@ impl AppState {
             remote_commits: Arc::default(),
             risk_rules: Arc::default(),
             signing_key: Arc::default(),
+            key_set: Arc::default(),
             qr_seed: Arc::new(std::sync::RwLock::new(qr_seed)),
             metrics: metrics_handle(),
             pin_workers: Arc::new(tokio::sync::Semaphore::new(config_pin_checks)),

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use qrcode::QrCode;
 use saoma_api as api;
 use saoma_api::ErrorCode;
-use saoma_api::qr_signature;
 use saoma_api::{QrDecoded, QrResolveRequest};
 
 /// The longest payload drawn: room for a signed receipt (a JWS of about 1 KB) and far
@@ -82,8 +81,7 @@ pub async fn decode(
     // Only a code that claims to be Saoma's needs the keys and the merchant.
     let payload = saoma_core::emv::decode(req.qr_payload.trim()).ok();
     if let Some((payload, id)) = payload.as_ref().and_then(|p| Some((p, p.saoma_merchant_id()?))) {
-        let verdict =
-            qr_signature::verify(payload, &crate::receipts::key_set(&state.store).await?.to_value());
+        let verdict = crate::receipts::verify_qr(&state, payload).await?;
         // The signature's and the merchant's warnings come after the decoder's own.
         let mut warnings = decoded.warnings.take().unwrap_or_default();
         warnings.extend(verdict.warning());

@@ -11,6 +11,7 @@ use crate::util::{new_id, now};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use saoma_api::ErrorCode;
+use saoma_api::qr_signature::{self, Verdict};
 use saoma_api::receipt::{self, ReceiptClaims};
 use saoma_core::ids::prefix;
 use saoma_core::money::Money;
@@ -81,6 +82,7 @@ fn claims_of(
 
 /// A receipt signed before the charge it is for was decided, so that neither the signing
 /// nor the reading of the key happens while the charge holds its locks.
+#[derive(Clone)]
 pub struct Presigned {
     claims: ReceiptClaims,
     kid: String,
@@ -189,6 +191,32 @@ pub async fn ensure_key(store: &Store, sealer: &Sealer) -> Result<(), StoreError
         }
     }
     Ok(())
+}
+
+/// The published receipt keys as this node last read them. Keys are only ever added (a
+/// rotation adds the next; none is deleted or changed), so a signature that verifies
+/// against this set verifies against the stored one.
+#[derive(Default)]
+pub struct KeySetCache(std::sync::RwLock<Option<Arc<serde_json::Value>>>);
+
+/// The verdict on a scanned merchant code's signature: against the keys this node read
+/// before when it verifies there, else against the keys as stored now (a key added since,
+/// a bad or missing signature).
+pub async fn verify_qr(
+    state: &AppState,
+    payload: &saoma_core::emv::MpmPayload,
+) -> Result<Verdict, StoreError> {
+    let cached = state.key_set.0.read().ok().and_then(|slot| slot.clone());
+    if let Some(keys) = cached
+        && let verdict @ Verdict::Valid(_) = qr_signature::verify(payload, &keys)
+    {
+        return Ok(verdict);
+    }
+    let keys = Arc::new(key_set(&state.store).await?.to_value());
+    if let Ok(mut slot) = state.key_set.0.write() {
+        *slot = Some(keys.clone());
+    }
+    Ok(qr_signature::verify(payload, &keys))
 }
 
 /// The JWKS document of every receipt key, newest first.

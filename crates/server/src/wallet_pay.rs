@@ -7,7 +7,7 @@ use crate::charge::{self, Charge, OnDecline, Outcome, Payee};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::payments::{
-    OpError, active_merchant, client_key, close, currency_of, due, money_of, retry_on_conflict,
+    OpError, active, active_merchant, client_key, close, currency_of, due, money_of, retry_on_conflict,
 };
 use crate::pin::verify_pin;
 use crate::util::{new_id, now, rfc3339, sha256_hex};
@@ -17,7 +17,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use saoma_api as api;
 use saoma_api::ErrorCode;
-use saoma_api::qr_signature::{self, Verdict};
+use saoma_api::qr_signature::Verdict;
 use saoma_core::emv;
 use saoma_core::ids::prefix;
 use saoma_core::money::Money;
@@ -50,7 +50,7 @@ pub async fn scan_merchant_code(state: &AppState, qr_payload: &str) -> ApiResult
         ApiError::new(ErrorCode::UnsupportedQr, "this code belongs to another payment scheme")
     })?;
     let merchant = state.store.merchant(merchant_id).await?.ok_or_else(|| ApiError::not_found("merchant"))?;
-    let verdict = qr_signature::verify(&payload, &crate::receipts::key_set(&state.store).await?.to_value());
+    let verdict = crate::receipts::verify_qr(state, &payload).await?;
     Ok(ScannedCode { payload, merchant, verdict })
 }
 
@@ -120,6 +120,13 @@ struct QrAsk<'a> {
     pin: PinProof,
 }
 
+/// What a wallet's QR payment pays: the stored payment a dynamic code names (its
+/// reference), or a new payment for a static code, with its receipt signed ahead.
+enum Target<'a> {
+    Dynamic(&'a str),
+    Static(Box<Payment>, Option<Box<crate::receipts::Presigned>>),
+}
+
 /// `POST /v1/wallet/qr/pay`: pays a dynamic code's payment, or the amount typed for a
 /// static code. Idempotent on `client_ref`: the same request again answers the same
 /// payment, another request with it is refused.
@@ -149,7 +156,8 @@ pub async fn pay_qr(
             format!("this code's signature is not valid ({why}); it may be a sticker over the real code"),
         ));
     }
-    let merchant = active_merchant(&state, &scanned.merchant.id).await?;
+    // The merchant as the scan read it, a moment ago.
+    let merchant = active(scanned.merchant.clone())?;
     let currency = currency_of(&merchant.currency)?;
     let reference = scanned.payload.reference().map(str::to_string);
     let amount_minor = match (&reference, req.amount) {
@@ -167,8 +175,20 @@ pub async fn pay_qr(
     };
     let rules = risk::rules(&state).await?;
     let ask = QrAsk { merchant: &merchant, reference, amount_minor, pin };
+    let (t, now) = now();
+    // A static code's payment and its receipt are made before the transaction, as a
+    // till's scan's are: the signing then holds up no other payment. A retry after a
+    // conflict reuses them (the attempt before left nothing).
+    let target = match &ask.reference {
+        Some(r) => Target::Dynamic(r),
+        None => {
+            let p = static_payment(&me, &ask, currency, &req.client_ref, t, &now);
+            let receipt = crate::receipts::presign(&state, &p, &merchant.name, &now).await?;
+            Target::Static(Box::new(p), receipt)
+        }
+    };
     let (p, outcome, stored) = retry_on_conflict(|| async {
-        let (t, now) = now();
+        let now = now.as_str();
         let mut work = Work::begin(&state).await?;
         let mut bound = false;
         if let Some(r) = &req.client_ref
@@ -197,13 +217,13 @@ pub async fn pay_qr(
                 }
             }
         }
-        let (mut p, stored) = match &ask.reference {
-            Some(r) => match dynamic_payment(&mut work, &me, &ask, r, &now).await? {
-                Ok(p) => (p, true),
+        let (mut p, stored, receipt) = match &target {
+            Target::Dynamic(r) => match dynamic_payment(&mut work, &me, &ask, r, now).await? {
+                Ok(p) => (p, true, None),
                 // Paid already by this customer: the answer to a retry.
                 Err(paid) => return Ok((paid, Outcome::Charged, true)),
             },
-            None => (static_payment(&me, &ask, currency, &req.client_ref, t, &now), false),
+            Target::Static(p, receipt) => (p.as_ref().clone(), false, receipt.clone()),
         };
         let payer = payer_now(&mut work, &me).await?;
         let c = Charge {
@@ -221,9 +241,8 @@ pub async fn pay_qr(
             (false, Some(_)) => OnDecline::FailPayment,
             _ => OnDecline::KeepPayment,
         };
-        let payee =
-            Payee::Merchant { payment: &mut p, merchant: &merchant, stored, on_decline, receipt: None };
-        let outcome = charge::charge(&state, &mut work, &c, payee, &now).await?;
+        let payee = Payee::Merchant { payment: &mut p, merchant: &merchant, stored, on_decline, receipt };
+        let outcome = charge::charge(&state, &mut work, &c, payee, now).await?;
         let decided = matches!(outcome, Outcome::Charged | Outcome::Declined(_));
         if let (true, false, Some(r)) = (decided, bound, &req.client_ref) {
             work.insert_wallet_request(&me.customer_id, r, &p.id).await?;

@@ -191,7 +191,7 @@ async fn callers_merchant(state: &AppState, caller: &MerchantCaller) -> ApiResul
 }
 
 /// `m` if it may take payments.
-fn active(m: MerchantRow) -> ApiResult<MerchantRow> {
+pub fn active(m: MerchantRow) -> ApiResult<MerchantRow> {
     if m.status != "active" {
         return Err(ApiError::forbidden("merchant is not active").with_code(ErrorCode::MerchantInactive));
     }
