@@ -130,21 +130,15 @@ async fn create_once(
     fp: &str,
 ) -> Result<Payment, OpError> {
     let (t, now) = now();
-    // A scan's payment and its receipt are made, and the till and the code looked at,
-    // before the transaction, side by side: the signing and these reads then hold up no
-    // other payment (on SQLite, no other writer).
+    // A scan's payment and its receipt are made before the transaction: the signing then
+    // holds up no other payment (on SQLite, no other writer).
     let scanned = match &req.payment_code {
         None => None,
         Some(code) => {
             let mut p = Payment::pending(order_of(caller, req, amount, fp, PaymentMode::Cpm, &now)?);
             p.expires_at = Some(pending_until(t, req.expires_in));
-            let rules = risk::rules(state).await?;
-            let (receipt, looked) = tokio::join!(
-                crate::receipts::presign(state, &p, &merchant.name, &now),
-                look(state, caller, code, &rules, t, &now)
-            );
-            let scan = Scan { caller, merchant, rules, looked: looked?, t };
-            Some((scan, p, receipt?))
+            let receipt = crate::receipts::presign(state, &p, &merchant.name, &now).await?;
+            Some((code, p, receipt))
         }
     };
     let mut work = Work::begin(state).await?;
@@ -153,7 +147,10 @@ async fn create_once(
     }
     let p = match scanned {
         None => create_dynamic(&mut work, caller, req, amount, fp, t, &now).await?,
-        Some((scan, p, receipt)) => charge_scanned(state, &mut work, scan, (p, receipt), &now).await?,
+        Some((code, p, receipt)) => {
+            let scan = Scan { caller, merchant, code, t };
+            charge_scanned(state, &mut work, &scan, (p, receipt), &now).await?
+        }
     };
     work.commit(state).await?;
     Ok(p)
@@ -183,43 +180,12 @@ async fn create_dynamic(
     Ok(p)
 }
 
-/// A till's scan of a customer's payment code, with what was looked at before the
-/// transaction.
+/// A till's scan of a customer's payment code.
 struct Scan<'a> {
     caller: &'a MerchantCaller,
     merchant: &'a MerchantRow,
-    rules: std::sync::Arc<Rules>,
-    looked: Looked,
+    code: &'a str,
     t: chrono::DateTime<chrono::Utc>,
-}
-
-/// What a scan's checks found without taking a lock: the till's own verdict (its
-/// velocity), and who the code names or why it names nobody.
-struct Looked {
-    refused: Option<Decline>,
-    found: Result<codes::ResolvedCode, &'static str>,
-}
-
-/// Looks at the till and the code. Both are reads of committed rows whatever the
-/// transaction then sees; what decides is checked again inside it (a code is spent by
-/// an insert that a concurrent spend makes fail, a bad code is counted under its guard).
-async fn look(
-    state: &AppState,
-    caller: &MerchantCaller,
-    code: &str,
-    rules: &Rules,
-    t: chrono::DateTime<chrono::Utc>,
-    now: &str,
-) -> Result<Looked, OpError> {
-    let refused = match &caller.terminal_id {
-        Some(terminal) => risk::check_terminal(state, rules, terminal, t).await?.err(),
-        None => None,
-    };
-    let found = match codes::resolve(state, code, now, t.timestamp()).await? {
-        Ok(r) if code_used(state, &r).await? => Err("payment_code_used"),
-        other => other,
-    };
-    Ok(Looked { refused, found })
 }
 
 /// Consumer-presented: the till scanned the customer's code. The till's own checks come
@@ -228,15 +194,19 @@ async fn look(
 async fn charge_scanned(
     state: &AppState,
     work: &mut Work,
-    s: Scan<'_>,
+    s: &Scan<'_>,
     (mut p, receipt): (Payment, Option<Box<crate::receipts::Presigned>>),
     now: &str,
 ) -> Result<Payment, OpError> {
-    let rules = s.rules.clone();
+    let rules = risk::rules(state).await?;
     let till = s.caller.terminal_id.as_deref().unwrap_or(&s.caller.key_id);
-    let payer = match s.looked.refused {
+    let refused = match &s.caller.terminal_id {
+        Some(terminal) => risk::check_terminal(state, &rules, terminal, s.t).await?.err(),
+        None => None,
+    };
+    let payer = match refused {
         Some(d) => Err(d),
-        None => scanned_payer(work, s.caller, &rules, s.looked.found, s.t).await?,
+        None => scanned_payer(state, work, s, &rules, now).await?,
     };
     let payer = match payer {
         Ok(payer) => payer,
@@ -266,23 +236,26 @@ async fn charge_scanned(
     Ok(p)
 }
 
-/// Who pays with the scanned code, or why nobody does. The code was looked at before
-/// anything was locked or spent; a bad one is counted against the caller
-/// (`crate::guesses`).
+/// Who pays with the scanned code, or why nobody does. The code is looked at before
+/// anything is locked or spent; a bad one is counted against the caller (`crate::guesses`).
 async fn scanned_payer(
+    state: &AppState,
     work: &mut Work,
-    caller: &MerchantCaller,
+    s: &Scan<'_>,
     rules: &Rules,
-    found: Result<codes::ResolvedCode, &'static str>,
-    t: chrono::DateTime<chrono::Utc>,
+    now: &str,
 ) -> Result<Result<CustomerRow, Decline>, OpError> {
+    let found = match codes::resolve(state, s.code, now, s.t.timestamp()).await? {
+        Ok(r) if code_used(state, &r).await? => Err("payment_code_used"),
+        other => other,
+    };
     let bad = found.is_err();
-    if let Some(d) = guesses::blocked(work, caller, rules, t, bad).await? {
+    if let Some(d) = guesses::blocked(work, s.caller, rules, s.t, bad).await? {
         return Ok(Err(d));
     }
     match found {
         Err(failure) => {
-            guesses::count_bad(work, caller, rules, t).await?;
+            guesses::count_bad(work, s.caller, rules, s.t).await?;
             Ok(Err(Decline::plain(failure)))
         }
         // Two scans of one good code at once: the loser is declined, not counted as a guess.
