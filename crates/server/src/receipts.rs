@@ -193,11 +193,16 @@ pub async fn ensure_key(store: &Store, sealer: &Sealer) -> Result<(), StoreError
     Ok(())
 }
 
-/// The published receipt keys as this node last read them. Keys are only ever added (a
-/// rotation adds the next; none is deleted or changed), so a signature that verifies
-/// against this set verifies against the stored one.
+/// The published receipt keys as this node last read them, and when. Keys are only ever
+/// added (a rotation adds the next; none is deleted or changed), so a signature that
+/// verifies against this set verifies against the stored one. The set is read again at
+/// least every [`KEY_SET_TTL`] all the same, so a database restored to an older state is
+/// followed within that.
 #[derive(Default)]
-pub struct KeySetCache(std::sync::RwLock<Option<Arc<serde_json::Value>>>);
+pub struct KeySetCache(std::sync::RwLock<Option<(std::time::Instant, Arc<serde_json::Value>)>>);
+
+/// How long a node checks merchant codes against the key set it read.
+const KEY_SET_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The verdict on a scanned merchant code's signature: against the keys this node read
 /// before when it verifies there, else against the keys as stored now (a key added since,
@@ -207,14 +212,15 @@ pub async fn verify_qr(
     payload: &saoma_core::emv::MpmPayload,
 ) -> Result<Verdict, StoreError> {
     let cached = state.key_set.0.read().ok().and_then(|slot| slot.clone());
-    if let Some(keys) = cached
+    if let Some((at, keys)) = cached
+        && at.elapsed() < KEY_SET_TTL
         && let verdict @ Verdict::Valid(_) = qr_signature::verify(payload, &keys)
     {
         return Ok(verdict);
     }
     let keys = Arc::new(key_set(&state.store).await?.to_value());
     if let Ok(mut slot) = state.key_set.0.write() {
-        *slot = Some(keys.clone());
+        *slot = Some((std::time::Instant::now(), keys.clone()));
     }
     Ok(qr_signature::verify(payload, &keys))
 }

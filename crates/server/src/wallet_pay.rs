@@ -121,10 +121,11 @@ struct QrAsk<'a> {
 }
 
 /// What a wallet's QR payment pays: the stored payment a dynamic code names (its
-/// reference), or a new payment for a static code, with its receipt signed ahead.
+/// reference), or a new payment for a static code, with its receipt signed ahead for
+/// the time `at`.
 enum Target<'a> {
     Dynamic(&'a str),
-    Static(Box<Payment>, Option<Box<crate::receipts::Presigned>>),
+    Static { payment: Box<Payment>, receipt: Option<Box<crate::receipts::Presigned>>, at: String },
 }
 
 /// `POST /v1/wallet/qr/pay`: pays a dynamic code's payment, or the amount typed for a
@@ -175,19 +176,25 @@ pub async fn pay_qr(
     };
     let rules = risk::rules(&state).await?;
     let ask = QrAsk { merchant: &merchant, reference, amount_minor, pin };
-    let (t, now) = now();
     // A static code's payment and its receipt are made before the transaction, as a
     // till's scan's are: the signing then holds up no other payment. A retry after a
     // conflict reuses them (the attempt before left nothing).
     let target = match &ask.reference {
         Some(r) => Target::Dynamic(r),
         None => {
-            let p = static_payment(&me, &ask, currency, &req.client_ref, t, &now);
-            let receipt = crate::receipts::presign(&state, &p, &merchant.name, &now).await?;
-            Target::Static(Box::new(p), receipt)
+            let (t, at) = now();
+            let p = static_payment(&me, &ask, currency, &req.client_ref, t, &at);
+            let receipt = crate::receipts::presign(&state, &p, &merchant.name, &at).await?;
+            Target::Static { payment: Box::new(p), receipt, at }
         }
     };
     let (p, outcome, stored) = retry_on_conflict(|| async {
+        // A dynamic code is judged (expired or not) and paid at each attempt's own time;
+        // a static code's payment at the time its receipt was signed for.
+        let now = match &target {
+            Target::Dynamic(_) => now().1,
+            Target::Static { at, .. } => at.clone(),
+        };
         let now = now.as_str();
         let mut work = Work::begin(&state).await?;
         let mut bound = false;
@@ -223,7 +230,7 @@ pub async fn pay_qr(
                 // Paid already by this customer: the answer to a retry.
                 Err(paid) => return Ok((paid, Outcome::Charged, true)),
             },
-            Target::Static(p, receipt) => (p.as_ref().clone(), false, receipt.clone()),
+            Target::Static { payment, receipt, .. } => (payment.as_ref().clone(), false, receipt.clone()),
         };
         let payer = payer_now(&mut work, &me).await?;
         let c = Charge {
