@@ -77,25 +77,31 @@ fn install() {
 use tracing_subscriber::Layer as _;
 
 /// What is paid: a till's scan of customer 0's payment code, or customer 0 paying the
-/// merchant's static code in the wallet (the bench's `tpm` and `mpm`).
+/// merchant's static code in the wallet (the bench's `spread` and `mpm`).
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     Till,
     StaticCode,
 }
 
+/// The request one payment of a [`Kind`] sends.
+enum Request {
+    Till(saoma_api::CreatePaymentRequest),
+    StaticCode(saoma_api::QrPayRequest),
+}
+
 /// The statements of the `n`th payment of `kind` by `w`'s customer 0 (its code, or the
 /// merchant's, fetched before).
 async fn one_payment(w: &World, kind: Kind, n: usize) -> Vec<String> {
     let wallet = w.wallet(0).await;
-    let pay = match kind {
+    let request = match kind {
         Kind::Till => {
             let code = wallet.payment_code().await.unwrap().code;
             let mut req = charge(&format!("rt-{n}"), 1200, Some(&code));
             req.items = None;
-            Ok(req)
+            Request::Till(req)
         }
-        Kind::StaticCode => Err(saoma_api::QrPayRequest {
+        Kind::StaticCode => Request::StaticCode(saoma_api::QrPayRequest {
             qr_payload: w.merchant.merchant_qr().await.unwrap().qr_payload,
             amount: Some(1200),
             pin: None,
@@ -104,9 +110,9 @@ async fn one_payment(w: &World, kind: Kind, n: usize) -> Vec<String> {
     };
     STATEMENTS.lock().unwrap().clear();
     RECORDING.store(true, Ordering::SeqCst);
-    let p = match pay {
-        Ok(req) => w.till.create_payment(&req).await.unwrap(),
-        Err(req) => wallet.pay_qr(&req).await.unwrap(),
+    let p = match request {
+        Request::Till(req) => w.till.create_payment(&req).await.unwrap(),
+        Request::StaticCode(req) => wallet.pay_qr(&req).await.unwrap(),
     };
     RECORDING.store(false, Ordering::SeqCst);
     assert_eq!(p.status, "succeeded");

@@ -493,12 +493,12 @@ mod tests {
         let name = format!("saoma_dropped_{}", std::process::id());
         let Some(probe) = test_postgres_database(&format!("{name}_probe")).await else { return };
         let exists = |url: String| async move {
-            let server = &url[..url.rfind('/').unwrap()];
+            let (server, name) = split_database(&url).unwrap();
             let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&format!("{server}/postgres"))
                 .await
                 .unwrap();
             let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
-                .bind(&url[url.rfind('/').unwrap() + 1..])
+                .bind(name)
                 .fetch_one(&mut conn)
                 .await
                 .unwrap();

@@ -27,8 +27,7 @@ fn merchant(i: usize) -> MerchantRow {
 async fn on_postgres<F: std::future::Future<Output = ()>>(tag: &str, test: impl FnOnce(Option<String>) -> F) {
     let name = format!("saoma_gc_{tag}_{}", std::process::id());
     let Some(db) = saoma_store::test_postgres_database(&name).await else { return };
-    let url = db.url.clone();
-    test(Some(url.clone())).await;
+    test(Some(db.url.clone())).await;
 }
 
 /// A store with group commit on: on the PostgreSQL database `postgres`, or on a temporary
