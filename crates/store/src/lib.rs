@@ -245,10 +245,12 @@ impl Store {
 
     /// Remembers a request's nonce, unless the key used it before (`None`: a replay). The
     /// claim is kept with [`NonceClaim::keep`] or given back with [`NonceClaim::give_back`]
-    /// (a request refused after its nonce was taken leaves it unused). On PostgreSQL the
-    /// nonce is one statement committed on its own (one round trip, not an insert and a
-    /// commit), and giving it back deletes it; elsewhere it is a transaction, committed or
-    /// rolled back.
+    /// (a request refused after its nonce was taken leaves it unused). The nonce is one
+    /// statement committed on its own (one round trip, not a begin, an insert and a
+    /// commit), and giving it back deletes it. On SQLite that holds the one writer for
+    /// that statement alone; it used to be a transaction kept open over the rate limit's
+    /// check. Only with group commit on SQLite is it a transaction of a batch, committed
+    /// or rolled back with it.
     ///
     /// On PostgreSQL the nonce's commit does not wait for its WAL to reach the disk
     /// ([`NONCE_SQL`]). That gives nothing away: a request that changes anything commits
@@ -263,9 +265,13 @@ impl Store {
         nonce: &str,
         now_unix: i64,
     ) -> StoreResult<Option<NonceClaim>> {
-        if self.backend == Backend::Postgres {
-            let r =
-                sqlx::query(NONCE_SQL).bind(key_id).bind(nonce).bind(now_unix).execute(&self.write).await?;
+        let own_statement = match (self.backend, &self.batcher) {
+            (Backend::Postgres, _) => Some(NONCE_SQL),
+            (Backend::Sqlite, None) => Some(NONCE_SQLITE_SQL),
+            (Backend::Sqlite, Some(_)) => None,
+        };
+        if let Some(sql) = own_statement {
+            let r = sqlx::query(sql).bind(key_id).bind(nonce).bind(now_unix).execute(&self.write).await?;
             self.flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let claim = NonceClaim::Committed {
                 pool: self.write.clone(),
@@ -379,6 +385,11 @@ impl NonceClaim {
 /// the end of the statement's own transaction and leaves the connection as it was.
 const NONCE_SQL: &str = "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)) \
      INSERT INTO nonces (key_id, nonce, seen_at) SELECT $1, $2, $3 FROM lazy \
+     ON CONFLICT (key_id, nonce) DO NOTHING";
+
+/// A request's nonce on SQLite, one autocommitted statement. It is as durable as any
+/// other commit there ([`SQLITE_SYNCHRONOUS`]).
+const NONCE_SQLITE_SQL: &str = "INSERT INTO nonces (key_id, nonce, seen_at) VALUES ($1, $2, $3) \
      ON CONFLICT (key_id, nonce) DO NOTHING";
 
 /// A subscription to the changes other nodes announce.
