@@ -209,15 +209,29 @@ async fn observe(
     Ok((available, paid_out_24h, recent_attempts))
 }
 
+/// What a charge locks after its posting.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Only its audit chain's head (the posting's statement locks it on PostgreSQL).
+    Audit,
+    /// The products it sells, then the audit chain's head.
+    Stock,
+}
+
 /// Posts an entry the decision already allowed; an overdraft here is a bug.
 async fn post(
     work: &mut Work,
-    kind: &str,
-    ref_id: &str,
+    (kind, ref_id): (&str, &str),
     entry: &JournalEntry,
+    next: Next,
     now: &str,
 ) -> Result<(), StoreError> {
-    match work.post_entry(&new_id(prefix::ENTRY), kind, ref_id, entry, now).await {
+    let id = new_id(prefix::ENTRY);
+    let posted = match next {
+        Next::Audit => work.post_entry_then_audit(&id, kind, ref_id, entry, now).await,
+        Next::Stock => work.post_entry(&id, kind, ref_id, entry, now).await,
+    };
+    match posted {
         Err(StoreError::InsufficientFunds(account)) => Err(StoreError::Corrupt(format!(
             "invariant broken: {account} would be overdrawn after its balance was checked under lock"
         ))),
@@ -256,7 +270,8 @@ async fn pay_merchant(
     } else {
         work.insert_payment(p).await?;
     }
-    post(work, "payment", &p.id, &entry, now).await?;
+    let next = if crate::stock::sells(p)? { Next::Stock } else { Next::Audit };
+    post(work, ("payment", &p.id), &entry, next, now).await?;
     crate::stock::take(work, p, c.actor, now).await?;
     crate::receipts::issue(&state.keys.sealer, work, p, &merchant.name, None, now, receipt).await?;
     let data = serde_json::to_value(views::payment(p, None)?).map_err(ApiError::internal)?;
@@ -281,7 +296,7 @@ async fn pay_customer(work: &mut Work, c: &Charge<'_>, t: &TransferRow, now: &st
     work.insert_transfer(t).await?;
     let entry = ledger::transfer_entry(&t.from_customer_id, &t.to_customer_id, c.amount)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    post(work, "transfer", &t.id, &entry, now).await?;
+    post(work, ("transfer", &t.id), &entry, Next::Audit, now).await?;
     let data = serde_json::to_value(views::transfer(t)).map_err(ApiError::internal)?;
     emit(work, "transfer.succeeded", (None, None), Some(&t.from_customer_id), data, now).await?;
     let audit = AuditRecord {

@@ -120,6 +120,11 @@ pub async fn priced(
     Ok(req)
 }
 
+/// Whether charging `p` takes stock (and so locks products): it has lines with a sku.
+pub fn sells(p: &Payment) -> Result<bool, StoreError> {
+    Ok(!catalogue::units_by_sku(&sold_lines(p)?).is_empty())
+}
+
 /// Takes the stock of a payment's lines inside the charge's transaction: one sale
 /// movement per catalogue product, and `out_of_stock` (rolling the whole charge back)
 /// when a tracked product has fewer units than sold.

@@ -113,20 +113,29 @@ impl Deferred {
             (_, Backend::Postgres) => combined(&writes),
             (_, Backend::Sqlite) => joined(&writes),
         };
-        run(conn, sql, &args).await
+        execute(conn, sql, &args).await?;
+        Ok(())
     }
 }
 
-async fn run(conn: &mut sqlx::AnyConnection, sql: String, args: &[Arg]) -> StoreResult<()> {
-    let mut q = sqlx::query(AssertSqlSafe(sql));
+/// `args` as the arguments of one statement.
+pub(crate) fn arguments(args: &[Arg]) -> StoreResult<sqlx::any::AnyArguments> {
+    use sqlx::Arguments;
+    let mut out = sqlx::any::AnyArguments::default();
     for a in args {
-        q = match a {
-            Arg::Text(v) => q.bind(v.clone()),
-            Arg::Int(v) => q.bind(*v),
-        };
+        match a {
+            Arg::Text(v) => out.add(v.clone()),
+            Arg::Int(v) => out.add(*v),
+        }
+        .map_err(sqlx::Error::Encode)?;
     }
-    q.execute(conn).await?;
-    Ok(())
+    Ok(out)
+}
+
+/// Runs `sql` (constants of this crate, never input) with `args`; the rows it changed.
+pub(crate) async fn execute(conn: &mut sqlx::AnyConnection, sql: String, args: &[Arg]) -> StoreResult<u64> {
+    let q = sqlx::query_with(AssertSqlSafe(sql), arguments(args)?);
+    Ok(q.execute(conn).await?.rows_affected())
 }
 
 /// The writes as one PostgreSQL statement: every write but the last a `WITH` of the last,
@@ -165,7 +174,7 @@ fn joined(writes: &[Write]) -> (String, Vec<Arg>) {
 
 /// `sql` with every placeholder `$k` made `$(k + offset)`. The SQL deferred here has no `$`
 /// anywhere else (no dollar quoting, no `$` in literals).
-fn renumber(sql: &str, offset: usize) -> String {
+pub(crate) fn renumber(sql: &str, offset: usize) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {

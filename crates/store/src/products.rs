@@ -171,6 +171,7 @@ impl WriteTx {
 
     /// A product by id, locked.
     pub async fn product(&mut self, id: &str) -> StoreResult<Option<ProductRow>> {
+        self.assert_head_unlocked("a product's lock");
         let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1{}", self.lock());
         Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(self.conn()).await?)
     }
@@ -199,6 +200,7 @@ impl WriteTx {
     /// when that would take it below zero (nothing changes then). One guarded `UPDATE`:
     /// the check and the change cannot be split by another writer.
     pub async fn move_stock(&mut self, product_id: &str, delta: i64, now: &str) -> StoreResult<Option<i64>> {
+        self.assert_head_unlocked("a product's lock");
         let row: Option<(Option<i64>,)> = sqlx::query_as(
             "UPDATE products SET stock = stock + $1, updated_at = $2 \
              WHERE id = $3 AND stock IS NOT NULL AND stock + $1 >= 0 RETURNING stock",

@@ -1,6 +1,7 @@
 //! The books of a write transaction: journal entries and their postings, outbox events, the audit chain, receipts and request nonces.
 
 use super::{WriteTx, values_list};
+use crate::deferred::Arg;
 use crate::{AuditRecord, Backend, NewEvent, ReceiptKeyRow, ReceiptRow, StoreError, StoreResult};
 use saoma_core::ledger::JournalEntry;
 use sqlx::AssertSqlSafe;
@@ -13,6 +14,9 @@ impl WriteTx {
     /// (wallets first, then by id) so concurrent writers on PostgreSQL cannot deadlock.
     /// Fails with [`StoreError::InsufficientFunds`] when a wallet would go below zero; the
     /// caller then drops the transaction, so nothing of it lands.
+    ///
+    /// On PostgreSQL a wallet this transaction already holds locked (`lock_wallets`) moves
+    /// in the same statement as the other accounts: it takes no lock there.
     pub async fn post_entry(
         &mut self,
         entry_id: &str,
@@ -21,42 +25,66 @@ impl WriteTx {
         entry: &JournalEntry,
         now: &str,
     ) -> StoreResult<()> {
+        self.post(entry_id, (kind, ref_id), entry, now, false).await
+    }
+
+    /// [`WriteTx::post_entry`], for a transaction whose only lock after the posting is its
+    /// audit chain's head, the last in the global order (`insert_audit`; no products, no
+    /// second posting). On PostgreSQL the posting's statement then locks the head too,
+    /// after the accounts: one round trip instead of two.
+    pub async fn post_entry_then_audit(
+        &mut self,
+        entry_id: &str,
+        kind: &str,
+        ref_id: &str,
+        entry: &JournalEntry,
+        now: &str,
+    ) -> StoreResult<()> {
+        self.post(entry_id, (kind, ref_id), entry, now, true).await
+    }
+
+    async fn post(
+        &mut self,
+        entry_id: &str,
+        (kind, ref_id): (&str, &str),
+        entry: &JournalEntry,
+        now: &str,
+        then_audit: bool,
+    ) -> StoreResult<()> {
+        self.assert_head_unlocked("a posting");
         let shard = self.shard();
         let postings: Vec<_> = entry.postings().iter().map(|p| (shard.row_id(&p.account), p)).collect();
-        // One change per account row, in the global lock order: wallets first (a charge
-        // locks them before it decides), then every other row, each group by id.
-        let mut changes: std::collections::BTreeMap<(bool, &str), (&saoma_core::ledger::Posting, i64)> =
-            std::collections::BTreeMap::new();
-        for (account_id, p) in &postings {
-            let key = (!p.account.kind.must_stay_non_negative(), account_id.as_str());
-            changes.entry(key).or_insert((p, 0)).1 += p.balance_delta();
-        }
-        for ((other, account_id), (p, delta)) in &changes {
-            if !*other {
-                self.move_wallet(account_id, p, *delta).await?;
+        let (wallets, upsert) = account_changes(&postings);
+        let mut held = Vec::new();
+        for w in wallets {
+            if self.locked_wallets.contains(&w.account) {
+                held.push(w);
+            } else {
+                self.move_wallet(&w).await?;
             }
         }
-        let others: Vec<_> = changes.iter().filter(|((other, _), _)| *other).collect();
-        if !others.is_empty() {
-            // Accounts without a floor: one statement creates or moves them all, in order.
-            let sql = format!(
-                "INSERT INTO accounts (id, kind, owner_id, currency, balance) VALUES {} \
-                 ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + excluded.balance",
-                values_list(others.len(), 5)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for ((_, account_id), (p, delta)) in others {
-                let a = &p.account;
-                q = q
-                    .bind(*account_id)
-                    .bind(a.kind.as_str())
-                    .bind(&a.owner)
-                    .bind(a.currency_code)
-                    .bind(*delta);
+        let head_chain =
+            (then_audit && self.backend == Backend::Postgres && !self.audited).then(|| self.shard().chain());
+        match (held.is_empty() && head_chain.is_none(), upsert) {
+            (true, Some((sql, args))) => {
+                crate::deferred::execute(&mut self.tx, sql, &args).await?;
             }
-            q.execute(&mut *self.tx).await?;
+            (true, None) => {}
+            (false, upsert) => self.move_together(&held, upsert, head_chain).await?,
         }
-        // The entry and its lines are new rows nothing in this transaction reads back.
+        self.defer_entry(entry_id, (kind, ref_id), &postings, now);
+        Ok(())
+    }
+
+    /// Holds back a journal entry and its lines: new rows nothing in this transaction
+    /// reads back.
+    fn defer_entry(
+        &mut self,
+        entry_id: &str,
+        (kind, ref_id): (&str, &str),
+        postings: &[(String, &saoma_core::ledger::Posting)],
+        now: &str,
+    ) {
         self.defer(
             "INSERT INTO journal_entries (id, kind, ref_id, created_at) VALUES ($1, $2, $3, $4)",
             vec![entry_id.into(), kind.into(), ref_id.into(), now.into()],
@@ -66,7 +94,7 @@ impl WriteTx {
             values_list(postings.len(), 5)
         );
         let mut args = Vec::with_capacity(postings.len() * 5);
-        for (account_id, p) in &postings {
+        for (account_id, p) in postings {
             let (amount, currency) = (p.amount.amount_minor(), p.amount.currency().code());
             args.extend([
                 entry_id.into(),
@@ -77,38 +105,40 @@ impl WriteTx {
             ]);
         }
         self.defer(sql, args);
+    }
+
+    /// PostgreSQL: the wallets this transaction holds locked (`held`), the other accounts
+    /// (`upsert`) and the audit head's lock (`head_chain`) in one statement
+    /// ([`together_sql`]). Keeps the head it locked for `insert_audit`.
+    async fn move_together(
+        &mut self,
+        held: &[WalletMove],
+        upsert: Option<(String, Vec<Arg>)>,
+        head_chain: Option<i64>,
+    ) -> StoreResult<()> {
+        debug_assert!(self.backend == Backend::Postgres, "only PostgreSQL holds wallets locked");
+        let (sql, args) = together_sql(held, upsert, head_chain);
+        let q = sqlx::query_as_with::<_, (i64, Option<i64>, Option<String>), _>(
+            AssertSqlSafe(sql),
+            crate::deferred::arguments(&args)?,
+        );
+        let (moved, seq_no, hash) = q.fetch_one(self.flushed().await?).await?;
+        if moved != held.len() as i64 {
+            // A credit always moves its row: the debit is what its floor refused.
+            let debit = held.iter().find(|w| w.debit).or(held.first());
+            return Err(StoreError::InsufficientFunds(debit.map_or_else(String::new, |w| w.account.clone())));
+        }
+        // No head yet (the chain's first record): `insert_audit` makes it.
+        if let (Some(chain), Some(seq_no), Some(hash)) = (head_chain, seq_no, hash) {
+            self.head = Some(super::LockedHead { chain, seq_no, hash });
+        }
         Ok(())
     }
 
-    /// Moves a wallet's balance by `delta` in one statement: a credit creates the wallet if
-    /// need be; a debit never takes it below zero ([`StoreError::InsufficientFunds`]).
-    async fn move_wallet(
-        &mut self,
-        account_id: &str,
-        p: &saoma_core::ledger::Posting,
-        delta: i64,
-    ) -> StoreResult<()> {
-        let moved = if delta >= 0 {
-            sqlx::query(
-                "INSERT INTO accounts (id, kind, owner_id, currency, balance) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + excluded.balance",
-            )
-            .bind(account_id)
-            .bind(p.account.kind.as_str())
-            .bind(&p.account.owner)
-            .bind(p.account.currency_code)
-            .bind(delta)
-            .execute(&mut *self.tx)
-            .await?
-        } else {
-            sqlx::query("UPDATE accounts SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0")
-                .bind(delta)
-                .bind(account_id)
-                .execute(&mut *self.tx)
-                .await?
-        };
-        if moved.rows_affected() != 1 {
-            return Err(StoreError::InsufficientFunds(account_id.to_string()));
+    /// Moves a wallet's balance in a statement of its own.
+    async fn move_wallet(&mut self, w: &WalletMove) -> StoreResult<()> {
+        if crate::deferred::execute(&mut self.tx, w.sql.to_string(), &w.args).await? != 1 {
+            return Err(StoreError::InsufficientFunds(w.account.clone()));
         }
         Ok(())
     }
@@ -145,24 +175,10 @@ impl WriteTx {
     /// head's row is locked already, so they wait on nobody.
     pub async fn insert_audit(&mut self, a: &AuditRecord<'_>, now: &str) -> StoreResult<()> {
         let chain = self.shard().chain();
-        let sql = format!("SELECT seq_no, hash FROM audit_heads WHERE chain = $1{}", self.lock());
-        // A second record in one transaction reads the head the first one left.
-        let conn = if self.audited { self.flushed().await? } else { &mut *self.tx };
-        let head: Option<(i64, String)> =
-            sqlx::query_as(AssertSqlSafe(sql.clone())).bind(chain).fetch_optional(&mut *conn).await?;
-        let (seq_no, prev) = match head {
-            Some(head) => head,
-            // The chain's first record: its head is made (once per chain, ever), then locked.
-            None => {
-                sqlx::query(AssertSqlSafe(format!(
-                    "INSERT INTO audit_heads (chain, seq_no, hash) VALUES ($1, 0, '{}') ON CONFLICT (chain) DO NOTHING",
-                    saoma_core::audit::GENESIS
-                )))
-                .bind(chain)
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query_as(AssertSqlSafe(sql)).bind(chain).fetch_one(&mut *conn).await?
-            }
+        let (seq_no, prev) = match self.head.take() {
+            // Locked by this transaction's posting, and appended to by nobody since.
+            Some(head) if head.chain == chain && !self.audited => (head.seq_no, head.hash),
+            _ => self.lock_head(chain).await?,
         };
         let detail = a.detail.to_string();
         let fields = saoma_core::audit::AuditFields {
@@ -196,6 +212,30 @@ impl WriteTx {
         );
         self.audited = true;
         Ok(())
+    }
+
+    /// Locks the head of audit chain `chain`, making it first if the chain has none:
+    /// (last sequence number, last hash).
+    async fn lock_head(&mut self, chain: i64) -> StoreResult<(i64, String)> {
+        let sql = format!("SELECT seq_no, hash FROM audit_heads WHERE chain = $1{}", self.lock());
+        // A second record in one transaction reads the head the first one left.
+        let conn = if self.audited { self.flushed().await? } else { &mut *self.tx };
+        let head: Option<(i64, String)> =
+            sqlx::query_as(AssertSqlSafe(sql.clone())).bind(chain).fetch_optional(&mut *conn).await?;
+        match head {
+            Some(head) => Ok(head),
+            // The chain's first record: its head is made (once per chain, ever), then locked.
+            None => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO audit_heads (chain, seq_no, hash) VALUES ($1, 0, '{}') ON CONFLICT (chain) DO NOTHING",
+                    saoma_core::audit::GENESIS
+                )))
+                .bind(chain)
+                .execute(&mut *conn)
+                .await?;
+                Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(chain).fetch_one(&mut *conn).await?)
+            }
+        }
     }
 
     /// Every audit chain's head as committed: (chain, last sequence number, last hash).
@@ -288,5 +328,146 @@ impl WriteTx {
         let r =
             sqlx::query("DELETE FROM nonces WHERE seen_at < $1").bind(unix).execute(&mut *self.tx).await?;
         Ok(r.rows_affected())
+    }
+}
+
+/// A wallet's move by `delta` as one statement: a credit creates the wallet if need be; a
+/// debit never takes it below zero (it then changes no row, which its caller reports as
+/// [`StoreError::InsufficientFunds`]).
+struct WalletMove {
+    account: String,
+    debit: bool,
+    sql: &'static str,
+    args: Vec<Arg>,
+}
+
+impl WalletMove {
+    fn new(account_id: &str, p: &saoma_core::ledger::Posting, delta: i64) -> WalletMove {
+        let account = account_id.to_string();
+        if delta >= 0 {
+            let a = &p.account;
+            let args = vec![
+                account_id.into(),
+                a.kind.as_str().into(),
+                a.owner.as_str().into(),
+                a.currency_code.into(),
+                delta.into(),
+            ];
+            let sql = "INSERT INTO accounts (id, kind, owner_id, currency, balance) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + excluded.balance";
+            WalletMove { account, debit: false, sql, args }
+        } else {
+            let sql = "UPDATE accounts SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0";
+            WalletMove { account, debit: true, sql, args: vec![delta.into(), account_id.into()] }
+        }
+    }
+}
+
+/// What `postings` change, one change per account row, in the global lock order: the
+/// wallets' moves by id (a charge locks them before it decides), then one statement that
+/// creates or moves every other account (those without a floor), by id.
+fn account_changes(
+    postings: &[(String, &saoma_core::ledger::Posting)],
+) -> (Vec<WalletMove>, Option<(String, Vec<Arg>)>) {
+    let mut changes: std::collections::BTreeMap<(bool, &str), (&saoma_core::ledger::Posting, i64)> =
+        std::collections::BTreeMap::new();
+    for (account_id, p) in postings {
+        let key = (!p.account.kind.must_stay_non_negative(), account_id.as_str());
+        changes.entry(key).or_insert((p, 0)).1 += p.balance_delta();
+    }
+    let wallets = changes
+        .iter()
+        .filter(|((other, _), _)| !*other)
+        .map(|((_, account_id), (p, delta))| WalletMove::new(account_id, p, *delta))
+        .collect();
+    let others: Vec<_> = changes.iter().filter(|((other, _), _)| *other).collect();
+    if others.is_empty() {
+        return (wallets, None);
+    }
+    let sql = format!(
+        "INSERT INTO accounts (id, kind, owner_id, currency, balance) VALUES {} \
+         ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + excluded.balance",
+        values_list(others.len(), 5)
+    );
+    let mut args: Vec<Arg> = Vec::with_capacity(others.len() * 5);
+    for ((_, account_id), (p, delta)) in others {
+        let a = &p.account;
+        args.extend([
+            (*account_id).into(),
+            a.kind.as_str().into(),
+            a.owner.as_str().into(),
+            a.currency_code.into(),
+            (*delta).into(),
+        ]);
+    }
+    (wallets, Some((sql, args)))
+}
+
+/// The statement of `WriteTx::move_together`: each held wallet's move and the upsert of
+/// the other accounts as data-modifying `WITH`s, then the head of `head_chain` locked.
+/// The head's read waits for the count of the accounts moved, so it runs after them and
+/// the global lock order holds inside the statement; the held wallets take no lock, so
+/// their place does not matter. It returns how many wallets moved, and the head.
+fn together_sql(
+    held: &[WalletMove],
+    upsert: Option<(String, Vec<Arg>)>,
+    head_chain: Option<i64>,
+) -> (String, Vec<Arg>) {
+    let (mut ctes, mut args, mut moved) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, w) in held.iter().enumerate() {
+        ctes.push(format!("m{i} AS ({} RETURNING 1)", crate::deferred::renumber(w.sql, args.len())));
+        args.extend(w.args.iter().cloned());
+        moved.push(format!("(SELECT count(*) FROM m{i})"));
+    }
+    let mut after_accounts = "TRUE";
+    if let Some((sql, a)) = upsert {
+        ctes.push(format!("s AS ({} RETURNING 1)", crate::deferred::renumber(&sql, args.len())));
+        args.extend(a);
+        after_accounts = "(SELECT count(*) FROM s) >= 0";
+    }
+    let head = match head_chain {
+        Some(chain) => {
+            args.push(chain.into());
+            let n = args.len();
+            ctes.push(format!(
+                "h AS (SELECT seq_no, hash FROM audit_heads WHERE chain = ${n} AND {after_accounts} FOR UPDATE)"
+            ));
+            "(SELECT seq_no FROM h), (SELECT hash FROM h)"
+        }
+        None => "CAST(NULL AS BIGINT), CAST(NULL AS TEXT)",
+    };
+    let moved = if moved.is_empty() { "0".to_string() } else { moved.join(" + ") };
+    (format!("WITH {} SELECT {moved}, {head}", ctes.join(", ")), args)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The shape of the statement that moves a charge's accounts and locks its audit head:
+    //! what keeps the lock order inside it is that the head's read waits for the count of
+    //! the accounts moved.
+    use super::*;
+
+    #[test]
+    fn the_head_is_read_after_the_accounts_move() {
+        let wallet = WalletMove {
+            account: "customer_wallet:c:CNY".into(),
+            debit: true,
+            sql: "UPDATE accounts SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0",
+            args: vec![(-5).into(), "customer_wallet:c:CNY".into()],
+        };
+        let upsert =
+            ("INSERT INTO accounts (id) VALUES ($1)".to_string(), vec!["merchant_payable:m:CNY#3".into()]);
+        let (sql, args) = together_sql(&[wallet], Some(upsert), Some(3));
+        assert_eq!(
+            sql,
+            "WITH m0 AS (UPDATE accounts SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0 RETURNING 1), \
+             s AS (INSERT INTO accounts (id) VALUES ($3) RETURNING 1), \
+             h AS (SELECT seq_no, hash FROM audit_heads WHERE chain = $4 AND (SELECT count(*) FROM s) >= 0 FOR UPDATE) \
+             SELECT (SELECT count(*) FROM m0), (SELECT seq_no FROM h), (SELECT hash FROM h)"
+        );
+        assert_eq!(args.len(), 4);
+        let (without_head, _) =
+            together_sql(&[], Some(("INSERT INTO accounts (id) VALUES ($1)".into(), vec![])), None);
+        assert!(!without_head.contains("audit_heads"), "{without_head}");
     }
 }

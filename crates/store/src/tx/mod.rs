@@ -25,6 +25,19 @@ pub struct WriteTx {
     flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Writes held back until the commit or a read of their tables (`crate::deferred`).
     deferred: crate::deferred::Deferred,
+    /// The wallet rows this transaction holds locked (PostgreSQL: read `FOR UPDATE` and
+    /// found). Moving one takes no lock, so it may ride in any later statement.
+    locked_wallets: Vec<String>,
+    /// The head of this transaction's audit chain, locked by its posting's statement
+    /// (`WriteTx::post_entry_then_audit`) and not yet appended to.
+    head: Option<LockedHead>,
+}
+
+/// An audit chain's head as this transaction locked it.
+pub(crate) struct LockedHead {
+    pub(crate) chain: i64,
+    pub(crate) seq_no: i64,
+    pub(crate) hash: String,
 }
 
 /// Where a transaction's statements go: a transaction of its own, or an operation (a
@@ -178,7 +191,17 @@ impl WriteTx {
         shards: std::sync::Arc<AccountShards>,
         flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     ) -> WriteTx {
-        WriteTx { tx, backend, shards, shard: None, audited: false, flushes, deferred: Default::default() }
+        WriteTx {
+            tx,
+            backend,
+            shards,
+            shard: None,
+            audited: false,
+            flushes,
+            deferred: Default::default(),
+            locked_wallets: Vec::new(),
+            head: None,
+        }
     }
 
     /// The engine this transaction runs on.
@@ -199,6 +222,12 @@ impl WriteTx {
             Backend::Postgres => " FOR SHARE",
             Backend::Sqlite => "",
         }
+    }
+
+    /// Asserts that this transaction has not locked its audit head yet: `what`, a lock
+    /// taken after the head, would break the global lock order.
+    pub(crate) fn assert_head_unlocked(&self, what: &str) {
+        assert!(self.head.is_none(), "{what} after the audit head is locked breaks the lock order");
     }
 
     pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {

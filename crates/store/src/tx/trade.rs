@@ -179,6 +179,10 @@ impl WriteTx {
         for key in keys {
             let row: Option<(i64,)> =
                 sqlx::query_as(AssertSqlSafe(sql.as_str())).bind(&key).fetch_optional(&mut *self.tx).await?;
+            // A wallet never used has no row, and so no lock yet: its first credit takes one.
+            if row.is_some() && self.backend == Backend::Postgres {
+                self.locked_wallets.push(key.clone());
+            }
             balances.insert(key, row.map_or(0, |(b,)| b));
         }
         Ok(customer_ids.iter().map(|c| balances[&AccountRef::wallet(c, currency).key()]).collect())
