@@ -252,7 +252,7 @@ pub async fn pay_qr(
         let outcome = charge::charge(&state, &mut work, &c, payee, now).await?;
         let decided = matches!(outcome, Outcome::Charged | Outcome::Declined(_));
         if let (true, false, Some(r)) = (decided, bound, &req.client_ref) {
-            work.insert_wallet_request(&me.customer_id, r, &p.id).await?;
+            work.insert_wallet_request(&me.customer_id, r, &p.id);
         }
         work.commit(&state).await?;
         Ok((p, outcome, stored))

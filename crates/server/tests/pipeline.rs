@@ -75,6 +75,78 @@ async fn wallet_client_ref_answers_only_the_same_request(db: Db) {
     w.assert_balanced().await;
 }
 
+async fn one_client_ref_sent_many_times_at_once_charges_once(db: Db) {
+    let w = World::new(db, 1, 10_000).await;
+    let wallet = w.wallet(0).await;
+    let qr = w.till.merchant_qr().await.unwrap();
+    let pay = api::QrPayRequest {
+        qr_payload: qr.qr_payload.clone(),
+        amount: Some(700),
+        pin: None,
+        client_ref: Some("tap-tap-tap".into()),
+    };
+    // On PostgreSQL the customer's row is held while the copies arrive, so every copy
+    // reads the ref before any has recorded it: all but one lose the race on the ref's
+    // record at their commit, and their retries answer the winner's payment. SQLite's
+    // one writer lets each copy in only after the one before committed.
+    let holder = match w.db.is_postgres() {
+        true => Some(hold_customer(&w.db.url, &w.customers[0].0).await),
+        false => None,
+    };
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let (wallet, pay) = (wallet.clone(), pay.clone());
+            tokio::spawn(async move { wallet.pay_qr(&pay).await })
+        })
+        .collect();
+    if let Some(mut holder) = holder {
+        wait_for_lock_waiters(&w.db.url, 6).await;
+        sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap().expect("every copy is answered with the payment").id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one payment for one request: {ids:?}");
+    assert_eq!(w.balance(0).await, 10_000 - 700, "charged once");
+    w.assert_balanced().await;
+}
+
+/// A connection holding customer `id`'s row locked until it commits.
+async fn hold_customer(url: &str, id: &str) -> sqlx::AnyConnection {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+    sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn
+}
+
+/// Waits until `n` backends of the database wait for a lock (at most 10 s).
+async fn wait_for_lock_waiters(url: &str, n: i64) {
+    use sqlx::Connection;
+    let mut probe = sqlx::AnyConnection::connect(url).await.unwrap();
+    for _ in 0..200 {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut probe)
+        .await
+        .unwrap();
+        if waiting >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {n} requests came to wait for the customer's row");
+}
+
 async fn a_client_ref_stays_bound_after_a_decline(db: Db) {
     let w = World::new(db, 1, 1_000).await;
     let wallet = w.wallet(0).await;
@@ -153,5 +225,6 @@ on_both!(
     crossed_transfers_neither_deadlock_nor_overdraw,
     wallet_client_ref_answers_only_the_same_request,
     a_client_ref_stays_bound_after_a_decline,
+    one_client_ref_sent_many_times_at_once_charges_once,
     a_decline_is_kept_with_its_rule_and_moves_nothing,
 );

@@ -140,13 +140,15 @@ async fn statements_per_payment(db: Db, kind: Kind) -> Vec<String> {
 /// work a till payment was 28 on PostgreSQL and 25 on SQLite; a wallet's payment at a
 /// static code was 15 and 14 until it stopped reading the merchant twice and the receipt
 /// keys on every scan. On PostgreSQL both were two more (16 and 13) until the wallet's
-/// debit, the merchant's accounts and the audit chain's head went into one statement.
+/// debit, the merchant's accounts and the audit chain's head went into one statement; the
+/// static code's was one more on both until its `client_ref`'s record joined the held-back
+/// writes.
 fn budget(backend: &str, kind: Kind) -> usize {
     match (backend, kind) {
         ("postgres", Kind::Till) => 14,
         (_, Kind::Till) => 15,
-        ("postgres", Kind::StaticCode) => 11,
-        (_, Kind::StaticCode) => 12,
+        ("postgres", Kind::StaticCode) => 10,
+        (_, Kind::StaticCode) => 11,
     }
 }
 

@@ -1,14 +1,17 @@
 //! Writes a transaction never reads back (ledger lines, the receipt, the outbox event and
-//! its webhook delivery, the audit record and its chain head's new value), held back and
-//! sent together before the commit, so a payment's tail costs one round trip instead of
-//! one per row: on PostgreSQL as one statement (each write a data-modifying `WITH` of it),
-//! on SQLite, which has no data-modifying `WITH`, as one call of several statements run
-//! in the order they were asked for (one trip to SQLite's worker thread, during which the
-//! write lock is held anyway).
+//! its webhook delivery, the audit record and its chain head's new value, the record of a
+//! wallet's request under its `client_ref`), held back and sent together before the
+//! commit, so a payment's tail costs one round trip instead of one per row: on
+//! PostgreSQL as one statement (each write a data-modifying `WITH` of it), on SQLite,
+//! which has no data-modifying `WITH`, as one call of several statements run in the
+//! order they were asked for (one trip to SQLite's worker thread, during which the write
+//! lock is held anyway).
 //!
 //! Only inserts of new rows and the update of a row the transaction has locked already
 //! may be deferred: nothing held back takes a lock another writer could be waiting on, so
-//! the lock order of ARCHITECTURE.md is untouched. Whatever reads a deferred table inside
+//! the lock order of ARCHITECTURE.md is untouched. The one insert with a key another
+//! transaction could hold, a wallet request's, is made only under its customer's row lock
+//! (`WriteTx::insert_wallet_request` asserts it). Whatever reads a deferred table inside
 //! the same transaction flushes first (`WriteTx::flushed`).
 
 use crate::{Backend, StoreResult};
@@ -17,8 +20,16 @@ use sqlx::AssertSqlSafe;
 /// The tables whose writes may be held back. A statement of a write transaction that reads
 /// one of them must go through `WriteTx::flushed` (checked over this crate's source by a
 /// test below), and [`Deferred::push`] refuses a write to any other table.
-pub(crate) const DEFERRED_TABLES: &[&str] =
-    &["journal_entries", "postings", "receipts", "webhook_deliveries", "events", "audit_log", "audit_heads"];
+pub(crate) const DEFERRED_TABLES: &[&str] = &[
+    "journal_entries",
+    "postings",
+    "receipts",
+    "webhook_deliveries",
+    "events",
+    "audit_log",
+    "audit_heads",
+    "wallet_requests",
+];
 
 /// The table an `INSERT INTO t` or `UPDATE t` writes.
 fn written_table(sql: &str) -> Option<&str> {

@@ -28,6 +28,8 @@ pub struct WriteTx {
     /// The wallet rows this transaction holds locked (PostgreSQL: read `FOR UPDATE` and
     /// found). Moving one takes no lock, so it may ride in any later statement.
     locked_wallets: Vec<String>,
+    /// The customer rows this transaction holds locked (PostgreSQL, `WriteTx::customer`).
+    locked_customers: Vec<String>,
     /// The head of this transaction's audit chain, locked by its posting's statement
     /// (`WriteTx::post_entry_then_audit`) and not yet appended to.
     head: Option<LockedHead>,
@@ -200,6 +202,7 @@ impl WriteTx {
             flushes,
             deferred: Default::default(),
             locked_wallets: Vec::new(),
+            locked_customers: Vec::new(),
             head: None,
         }
     }

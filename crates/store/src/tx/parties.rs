@@ -107,7 +107,12 @@ impl WriteTx {
     /// Loads a customer, locked.
     pub async fn customer(&mut self, id: &str) -> StoreResult<Option<CustomerRow>> {
         let sql = format!("SELECT * FROM customers WHERE id = $1{}", self.lock());
-        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.tx).await?)
+        let row: Option<CustomerRow> =
+            sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.tx).await?;
+        if row.is_some() && self.backend == crate::Backend::Postgres {
+            self.locked_customers.push(id.to_string());
+        }
+        Ok(row)
     }
 
     /// Saves a customer's PIN-failure state.

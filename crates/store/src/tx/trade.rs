@@ -291,24 +291,25 @@ impl WriteTx {
         )
         .bind(customer_id)
         .bind(client_ref)
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(self.flushed().await?)
         .await?;
         Ok(row.map(|r| r.0))
     }
 
-    /// Remembers which payment a wallet request made.
-    pub async fn insert_wallet_request(
-        &mut self,
-        customer_id: &str,
-        client_ref: &str,
-        payment_id: &str,
-    ) -> StoreResult<()> {
-        sqlx::query("INSERT INTO wallet_requests (customer_id, client_ref, payment_id) VALUES ($1, $2, $3)")
-            .bind(customer_id)
-            .bind(client_ref)
-            .bind(payment_id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+    /// Remembers which payment a wallet request made, held back until the commit
+    /// (`crate::deferred`). Its key, `(customer_id, client_ref)`, waits on nobody: on
+    /// PostgreSQL every request of the customer holds the customer's row
+    /// ([`WriteTx::customer`], asserted here) from before its own insert to its commit;
+    /// SQLite has one writer. A request that lost the race fails at its commit with
+    /// [`crate::StoreError::UniqueViolation`], whole, as it did at the insert before.
+    pub fn insert_wallet_request(&mut self, customer_id: &str, client_ref: &str, payment_id: &str) {
+        assert!(
+            self.backend == Backend::Sqlite || self.locked_customers.iter().any(|c| c == customer_id),
+            "a wallet request held back without its customer's row locked could wait at the commit"
+        );
+        self.defer(
+            "INSERT INTO wallet_requests (customer_id, client_ref, payment_id) VALUES ($1, $2, $3)",
+            vec![customer_id.into(), client_ref.into(), payment_id.into()],
+        );
     }
 }
