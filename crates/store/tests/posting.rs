@@ -5,7 +5,8 @@
 //! databases), the head is locked by the posting itself, before the audit record is
 //! appended, and the chain stays linked, from a chain's very first record on; while the
 //! posting waits for a merchant's account row it holds no head, and the head it then
-//! locks is the one committed meanwhile.
+//! locks is the one committed meanwhile. Two nodes charging and refunding the same
+//! wallets and merchants at once neither deadlock nor lose a cent or a link of a chain.
 
 use saoma_core::ledger::{payment_entry, top_up_entry};
 use saoma_core::money::{Currency, Money};
@@ -261,4 +262,59 @@ async fn postgres_a_posting_waiting_for_an_account_holds_no_head_and_reads_it_fr
     assert_eq!(assert_chains_linked(&url).await, 65, "its record follows the head committed meanwhile");
     drop((blocker, probe));
     store.close().await;
+}
+
+/// One task's charges and refunds through `store`, each with its audit record and
+/// committed alone: (charged, refunded) in minor units.
+async fn charge_and_refund(store: Store, task: usize) -> Result<(i64, i64), StoreError> {
+    let (mut charged, mut refunded) = (0, 0);
+    for op in 0..12 {
+        let (c, m, id) = (format!("c_{}", (task + op) % 8), format!("m_{}", op % 2), format!("{task}_{op}"));
+        let mut tx = store.begin().await?;
+        if op % 3 == 2 {
+            let entry = saoma_core::ledger::refund_entry(&c, &m, cny(50), cny(1)).unwrap();
+            tx.post_entry(&format!("je_r{id}"), "refund", &format!("re_{id}"), &entry, NOW).await?;
+            refunded += 50;
+        } else {
+            tx.lock_wallets(&[&c], Currency::CNY).await?;
+            let entry = payment_entry(&c, &m, cny(100), cny(1)).unwrap();
+            tx.post_entry_then_audit(&format!("je_p{id}"), "payment", &format!("pay_{id}"), &entry, NOW)
+                .await?;
+            charged += 100;
+        }
+        tx.insert_audit(&audit(&id), NOW).await?;
+        tx.commit().await?;
+    }
+    Ok((charged, refunded))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_nodes_charging_and_refunding_at_once_keep_the_books() {
+    let name = format!("saoma_posting_nodes_{}", std::process::id());
+    let Some(db) = saoma_store::test_postgres_database(&name).await else { return };
+    let url = db.url.clone();
+    // Two stores stand for two nodes: each hands out the shards and chains on its own.
+    let nodes = [Store::open_with(&url, false).await.unwrap(), Store::open_with(&url, false).await.unwrap()];
+    for c in 0..8 {
+        top_up(&nodes[0], &format!("c_{c}"), 100_000).await;
+    }
+    let tasks: Vec<_> =
+        (0..24).map(|task| tokio::spawn(charge_and_refund(nodes[task % 2].clone(), task))).collect();
+    let (mut charged, mut refunded) = (0, 0);
+    for t in tasks {
+        let (c, r) = t.await.unwrap().expect("no charge or refund fails, none deadlocks");
+        (charged, refunded) = (charged + c, refunded + r);
+    }
+    let mut conn = AnyConnection::connect(&url).await.unwrap();
+    let (wallets,): (i64,) =
+        sqlx::query_as("SELECT CAST(SUM(balance) AS BIGINT) FROM accounts WHERE kind = 'customer_wallet'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(wallets, 8 * 100_000 - charged + refunded, "every wallet moved exactly as posted");
+    assert_eq!(assert_chains_linked(&url).await, 24 * 12, "one record per operation, every chain linked");
+    drop(conn);
+    for node in nodes {
+        node.close().await;
+    }
 }
