@@ -137,7 +137,7 @@ impl WriteTx {
 
     /// Moves a wallet's balance in a statement of its own.
     async fn move_wallet(&mut self, w: &WalletMove) -> StoreResult<()> {
-        if crate::deferred::execute(&mut self.tx, w.sql.to_string(), &w.args).await? != 1 {
+        if crate::deferred::execute(&mut self.tx, w.sql.clone(), &w.args).await? != 1 {
             return Err(StoreError::InsufficientFunds(w.account.clone()));
         }
         Ok(())
@@ -337,7 +337,7 @@ impl WriteTx {
 struct WalletMove {
     account: String,
     debit: bool,
-    sql: &'static str,
+    sql: String,
     args: Vec<Arg>,
 }
 
@@ -353,11 +353,9 @@ impl WalletMove {
                 a.currency_code.into(),
                 delta.into(),
             ];
-            let sql = "INSERT INTO accounts (id, kind, owner_id, currency, balance) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + excluded.balance";
-            WalletMove { account, debit: false, sql, args }
+            WalletMove { account, debit: false, sql: upsert_accounts_sql(1), args }
         } else {
-            let sql = "UPDATE accounts SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0";
+            let sql = "UPDATE accounts SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0".into();
             WalletMove { account, debit: true, sql, args: vec![delta.into(), account_id.into()] }
         }
     }
@@ -384,11 +382,7 @@ fn account_changes(
     if others.is_empty() {
         return (wallets, None);
     }
-    let sql = format!(
-        "INSERT INTO accounts (id, kind, owner_id, currency, balance) VALUES {} \
-         ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + excluded.balance",
-        values_list(others.len(), 5)
-    );
+    let sql = upsert_accounts_sql(others.len());
     let mut args: Vec<Arg> = Vec::with_capacity(others.len() * 5);
     for ((_, account_id), (p, delta)) in others {
         let a = &p.account;
@@ -403,6 +397,15 @@ fn account_changes(
     (wallets, Some((sql, args)))
 }
 
+/// Creates or moves `rows` accounts, each `(id, kind, owner_id, currency, delta)`.
+fn upsert_accounts_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO accounts (id, kind, owner_id, currency, balance) VALUES {} \
+         ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + excluded.balance",
+        values_list(rows, 5)
+    )
+}
+
 /// The statement of `WriteTx::move_together`: each held wallet's move and the upsert of
 /// the other accounts as data-modifying `WITH`s, then the head of `head_chain` locked.
 /// The head's read waits for the count of the accounts moved, so it runs after them and
@@ -415,7 +418,7 @@ fn together_sql(
 ) -> (String, Vec<Arg>) {
     let (mut ctes, mut args, mut moved) = (Vec::new(), Vec::new(), Vec::new());
     for (i, w) in held.iter().enumerate() {
-        ctes.push(format!("m{i} AS ({} RETURNING 1)", crate::deferred::renumber(w.sql, args.len())));
+        ctes.push(format!("m{i} AS ({} RETURNING 1)", crate::deferred::renumber(&w.sql, args.len())));
         args.extend(w.args.iter().cloned());
         moved.push(format!("(SELECT count(*) FROM m{i})"));
     }
@@ -452,7 +455,7 @@ mod tests {
         let wallet = WalletMove {
             account: "customer_wallet:c:CNY".into(),
             debit: true,
-            sql: "UPDATE accounts SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0",
+            sql: "UPDATE accounts SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0".into(),
             args: vec![(-5).into(), "customer_wallet:c:CNY".into()],
         };
         let upsert =
