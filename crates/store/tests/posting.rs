@@ -129,16 +129,7 @@ async fn postgres_the_posting_locks_the_audit_head_and_the_chain_stays_linked() 
 
     // Every chain has a head now; the posting alone locks this transaction's.
     let mut conn = AnyConnection::connect(&url).await.unwrap();
-    for chain in 0..64_i64 {
-        sqlx::query(
-            "INSERT INTO audit_heads (chain, seq_no, hash) VALUES ($1, 0, $2) ON CONFLICT (chain) DO NOTHING",
-        )
-        .bind(chain)
-        .bind(saoma_core::audit::GENESIS)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    }
+    seed_heads(&mut conn).await;
     let all: Vec<(i64,)> =
         sqlx::query_as("SELECT chain FROM audit_heads").fetch_all(&mut conn).await.unwrap();
     let mut open = charge(&store, "c_rich", "m_1", 200).await.unwrap();
@@ -159,8 +150,8 @@ async fn postgres_the_posting_locks_the_audit_head_and_the_chain_stays_linked() 
     store.close().await;
 }
 
-/// Makes the head of every chain (0 to 63) and the payable row of `m` on every shard.
-async fn seed_heads_and_shards(conn: &mut AnyConnection, m: &str) {
+/// Makes the head of every chain (0 to 63) that has none.
+async fn seed_heads(conn: &mut AnyConnection) {
     for n in 0..64_i64 {
         sqlx::query(
             "INSERT INTO audit_heads (chain, seq_no, hash) VALUES ($1, 0, $2) ON CONFLICT (chain) DO NOTHING",
@@ -170,6 +161,13 @@ async fn seed_heads_and_shards(conn: &mut AnyConnection, m: &str) {
         .execute(&mut *conn)
         .await
         .unwrap();
+    }
+}
+
+/// Makes the head of every chain and the payable row of `m` on every shard (0 to 63).
+async fn seed_heads_and_shards(conn: &mut AnyConnection, m: &str) {
+    seed_heads(conn).await;
+    for n in 0..64_i64 {
         sqlx::query(
             "INSERT INTO accounts (id, kind, owner_id, currency, balance) \
              VALUES ($1, 'merchant_payable', $2, 'CNY', 0) ON CONFLICT (id) DO NOTHING",
