@@ -23,7 +23,7 @@ use saoma_core::ledger::{self, JournalEntry};
 use saoma_core::money::Money;
 use saoma_core::payment::{self, ChargeDecision, ChargeFacts, Payment, PaymentMode, PinProof};
 use saoma_core::risk::{Decline, Rules};
-use saoma_store::{AuditRecord, CustomerRow, MerchantRow, StoreError, TransferRow};
+use saoma_store::{AuditRecord, ChargeHistory, CustomerRow, MerchantRow, StoreError, TransferRow};
 use serde_json::json;
 
 /// How far back the daily limit looks.
@@ -191,22 +191,22 @@ async fn observe(
             (transfer.id.as_str(), vec![c.payer.id.as_str(), transfer.to_customer_id.as_str()])
         }
     };
-    let available = work.lock_wallets(&locked, currency).await?[0];
     let t = Utc::now();
     let ago = |hours: i64| crate::util::rfc3339(t - Duration::hours(hours));
-    let window = (ago(DAILY_WINDOW_HOURS), ago(DAILY_WINDOW_HOURS + PENDING_HOURS_MAX));
+    let (since, created_since) = (ago(DAILY_WINDOW_HOURS), ago(DAILY_WINDOW_HOURS + PENDING_HOURS_MAX));
     let attempts_since = (state.config.risk_velocity && c.count_velocity)
         .then(|| crate::util::rfc3339(t - Duration::seconds(60)));
-    let (paid_out_24h, recent_attempts) = work
-        .charge_history(
-            &c.payer.id,
-            currency.code(),
-            (&window.0, &window.1),
-            deciding_id,
-            attempts_since.as_deref(),
-        )
-        .await?;
-    Ok((available, paid_out_24h, recent_attempts))
+    let history = ChargeHistory {
+        customer_id: &c.payer.id,
+        currency: currency.code(),
+        since: &since,
+        created_since: &created_since,
+        except_id: deciding_id,
+        attempts_since: attempts_since.as_deref(),
+    };
+    let (balances, (paid_out_24h, recent_attempts)) =
+        work.lock_wallets_and_history(&locked, currency, &history).await?;
+    Ok((balances[0], paid_out_24h, recent_attempts))
 }
 
 /// What a charge locks after its posting.

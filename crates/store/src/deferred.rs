@@ -12,7 +12,8 @@
 //! the lock order of ARCHITECTURE.md is untouched. The one insert with a key another
 //! transaction could hold, a wallet request's, is made only under its customer's row lock
 //! (`WriteTx::insert_wallet_request` asserts it). Whatever reads a deferred table inside
-//! the same transaction flushes first (`WriteTx::flushed`).
+//! the same transaction flushes first (`WriteTx::flushed`, or on SQLite
+//! `WriteTx::flushed_with`, which sends them in the same call as the read).
 
 use crate::{Backend, StoreResult};
 use sqlx::AssertSqlSafe;
@@ -81,16 +82,32 @@ impl From<i64> for Arg {
     }
 }
 
-/// One held-back write: SQL with placeholders `$1..$n` and its `n` values.
-struct Write {
-    sql: String,
-    args: Vec<Arg>,
+/// A statement with placeholders `$1..$n` and its `n` values: a held-back write, or a
+/// part of a SQLite call of several (`WriteTx::flushed_with`).
+pub(crate) struct Statement {
+    pub(crate) sql: String,
+    pub(crate) args: Vec<Arg>,
+}
+
+impl Statement {
+    pub(crate) fn new(sql: impl Into<String>, args: Vec<Arg>) -> Statement {
+        Statement { sql: sql.into(), args }
+    }
+}
+
+/// What one statement of a SQLite call of several did ([`steps`]).
+pub(crate) struct Step {
+    /// The rows it changed, for an `INSERT`, `UPDATE` or `DELETE` (SQLite reports a
+    /// `SELECT` with the count of the last of those before it).
+    pub(crate) changed: u64,
+    /// The rows it returned.
+    pub(crate) rows: Vec<sqlx::any::AnyRow>,
 }
 
 /// The writes a transaction holds back, in the order they were asked for.
 #[derive(Default)]
 pub(crate) struct Deferred {
-    writes: Vec<Write>,
+    writes: Vec<Statement>,
 }
 
 impl Deferred {
@@ -102,11 +119,16 @@ impl Deferred {
             written_table(&sql).is_some_and(|t| DEFERRED_TABLES.contains(&t)),
             "held back a write to a table reads do not flush for: {sql}"
         );
-        self.writes.push(Write { sql, args });
+        self.writes.push(Statement { sql, args });
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.writes.is_empty()
+    }
+
+    /// Every held-back write, forgotten here: the caller sends them.
+    pub(crate) fn take(&mut self) -> Vec<Statement> {
+        std::mem::take(&mut self.writes)
     }
 
     /// Sends every held-back write on `conn`, and forgets them.
@@ -149,9 +171,38 @@ pub(crate) async fn execute(conn: &mut sqlx::AnyConnection, sql: String, args: &
     Ok(q.execute(conn).await?.rows_affected())
 }
 
+/// Runs `statements` on SQLite as one call ([`joined`]): what each did, in order. SQLite
+/// ends each statement of a call with its count of changed rows, after the rows it
+/// returned.
+pub(crate) async fn steps(
+    conn: &mut sqlx::AnyConnection,
+    statements: &[Statement],
+) -> StoreResult<Vec<Step>> {
+    use futures::TryStreamExt;
+    use sqlx::Executor;
+    let (sql, args) = joined(statements);
+    let mut stream = conn.fetch_many(sqlx::query_with(AssertSqlSafe(sql), arguments(&args)?));
+    let (mut steps, mut rows) = (Vec::with_capacity(statements.len()), Vec::new());
+    while let Some(item) = stream.try_next().await? {
+        match item {
+            sqlx::Either::Left(done) => {
+                steps.push(Step { changed: done.rows_affected(), rows: std::mem::take(&mut rows) })
+            }
+            sqlx::Either::Right(row) => rows.push(row),
+        }
+    }
+    assert!(
+        rows.is_empty() && steps.len() == statements.len(),
+        "a call of {} statements ended {} of them",
+        statements.len(),
+        steps.len()
+    );
+    Ok(steps)
+}
+
 /// The writes as one PostgreSQL statement: every write but the last a `WITH` of the last,
 /// each one's placeholders moved past those of the writes before it.
-fn combined(writes: &[Write]) -> (String, Vec<Arg>) {
+fn combined(writes: &[Statement]) -> (String, Vec<Arg>) {
     let mut sql = String::from("WITH ");
     let mut args = Vec::new();
     let last = writes.len() - 1;
@@ -170,7 +221,7 @@ fn combined(writes: &[Write]) -> (String, Vec<Arg>) {
 /// The writes as one SQLite call: the statements one after the other, each one's
 /// placeholders moved past those of the writes before it (SQLite binds `$k` of every
 /// statement of a call to the call's `k`-th value).
-fn joined(writes: &[Write]) -> (String, Vec<Arg>) {
+fn joined(writes: &[Statement]) -> (String, Vec<Arg>) {
     let mut sql = String::new();
     let mut args = Vec::new();
     for w in writes {
@@ -275,7 +326,7 @@ mod tests {
                 checked += 1;
                 for table in DEFERRED_TABLES.iter().filter(|t| reads(&body, t)) {
                     assert!(
-                        body.contains("flushed()"),
+                        body.contains("flushed()") || body.contains("flushed_with("),
                         "{path}: WriteTx::{name} reads {table}, whose writes may be held back, \
                          without `self.flushed()` first: it would not see this transaction's own rows"
                     );
@@ -298,12 +349,45 @@ mod tests {
         assert!(refused.is_err(), "a write to payments is read without a flush: it may not be held back");
     }
 
+    #[tokio::test]
+    async fn a_sqlite_call_tells_what_each_statement_did() {
+        use sqlx::{Connection, Row};
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT)").execute(&mut conn).await.unwrap();
+        let statements = vec![
+            Statement::new(
+                "INSERT INTO t (id, v) VALUES ($1, $2), ($3, $2)",
+                vec![1.into(), "a".into(), 2.into()],
+            ),
+            Statement::new("SELECT id FROM t WHERE v = $1 ORDER BY id", vec!["a".into()]),
+            Statement::new("UPDATE t SET v = $1 WHERE id = $2", vec!["b".into(), 9.into()]),
+            Statement::new("SELECT id FROM t WHERE id = $1", vec![9.into()]),
+            Statement::new("UPDATE t SET v = $1 WHERE id = $2", vec!["b".into(), 2.into()]),
+            Statement::new("SELECT v FROM t WHERE id = $1", vec![2.into()]),
+        ];
+        let steps = steps(&mut conn, &statements).await.unwrap();
+        assert_eq!(steps.len(), 6);
+        assert_eq!(
+            (steps[0].changed, steps[2].changed, steps[4].changed),
+            (2, 0, 1),
+            "each write's own count"
+        );
+        let ids: Vec<i64> = steps[1].rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(ids, [1, 2], "a statement's rows are its own");
+        assert!(steps[0].rows.is_empty() && steps[3].rows.is_empty());
+        assert_eq!(steps[5].rows.iter().map(|r| r.get::<String, _>(0)).collect::<Vec<_>>(), ["b"]);
+    }
+
     #[test]
     fn writes_combine_into_one_statement() {
         let writes = vec![
-            Write { sql: "INSERT INTO a (x) VALUES ($1)".into(), args: vec![1.into()] },
-            Write { sql: "INSERT INTO b (x, y) VALUES ($1, $2)".into(), args: vec![2.into(), "y".into()] },
-            Write { sql: "UPDATE c SET x = $1 WHERE id = $2".into(), args: vec![3.into(), 4.into()] },
+            Statement { sql: "INSERT INTO a (x) VALUES ($1)".into(), args: vec![1.into()] },
+            Statement {
+                sql: "INSERT INTO b (x, y) VALUES ($1, $2)".into(),
+                args: vec![2.into(), "y".into()],
+            },
+            Statement { sql: "UPDATE c SET x = $1 WHERE id = $2".into(), args: vec![3.into(), 4.into()] },
         ];
         let (sql, args) = combined(&writes);
         assert_eq!(

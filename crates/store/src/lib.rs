@@ -29,6 +29,7 @@ pub use batch::{settle, settle_after, settled, unsettled};
 pub use bulk::LedgerFlows;
 pub use guards::{GuessCount, StrangerPin};
 pub use products::{ProductFilter, ProductRow, StockMovementRow};
+pub use risk::{ChargeHistory, PaidOut};
 pub use rows::*;
 pub use tx::{SEALED_COLUMNS, WriteTx};
 pub use web::WebSessionRow;

@@ -2,8 +2,8 @@
 //! customer paid out in a window, tiers, freezes and the declines kept for explanation.
 //! Times are RFC 3339 UTC text, so windows compare as strings.
 
+use crate::deferred::{Arg, Statement};
 use crate::{RiskDecisionRow, Store, StoreResult, WriteTx};
-use sqlx::AssertSqlSafe;
 
 impl Store {
     /// Payment attempts a terminal made since `since`.
@@ -44,23 +44,29 @@ impl Store {
     }
 }
 
-impl WriteTx {
-    /// What a charge's decision counts, read in one statement inside the charge's
-    /// transaction once the payer's wallet is locked: what the customer paid out in
-    /// `currency` since `since` (payments paid, refunded ones included: a limit counts what
-    /// left the wallet; and transfers sent), except `except_id` (the payment or transfer
-    /// being decided, which the caller adds itself), and, when `attempts_since` is given,
-    /// how many payment attempts they made since then. `created_since` bounds the index
-    /// scan: no payment made before it can be paid since `since`.
-    pub async fn charge_history(
-        &mut self,
-        customer_id: &str,
-        currency: &str,
-        (since, created_since): (&str, &str),
-        except_id: &str,
-        attempts_since: Option<&str>,
-    ) -> StoreResult<(i64, Option<i64>)> {
-        let attempts = match attempts_since {
+/// What a charge's decision counts of its payer's past
+/// ([`WriteTx::lock_wallets_and_history`]): what `customer_id` paid out in `currency` since
+/// `since` (payments paid, refunded ones included: a limit counts what left the wallet;
+/// and transfers sent), except `except_id` (the payment or transfer being decided, which
+/// the caller adds itself), and, when `attempts_since` is given, how many payment attempts
+/// they made since then. Times are RFC 3339 UTC text.
+pub struct ChargeHistory<'a> {
+    pub customer_id: &'a str,
+    pub currency: &'a str,
+    pub since: &'a str,
+    /// Bounds the index scan: no payment made before it can be paid since `since`.
+    pub created_since: &'a str,
+    pub except_id: &'a str,
+    pub attempts_since: Option<&'a str>,
+}
+
+/// What [`ChargeHistory`] reads: the amount paid out, and the attempts when asked for.
+pub type PaidOut = (i64, Option<i64>);
+
+impl ChargeHistory<'_> {
+    /// The one statement that reads it.
+    pub(crate) fn statement(&self) -> Statement {
+        let attempts = match self.attempts_since {
             Some(_) => {
                 "CAST((SELECT COUNT(*) FROM payments WHERE customer_id = $1 AND created_at >= $6) AS BIGINT)"
             }
@@ -72,18 +78,19 @@ impl WriteTx {
                + COALESCE((SELECT SUM(amount) FROM transfers WHERE from_customer_id = $1 AND currency = $2 \
                  AND created_at >= $3 AND id <> $4), 0) AS BIGINT), {attempts}"
         );
-        let mut q = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(customer_id)
-            .bind(currency)
-            .bind(since)
-            .bind(except_id)
-            .bind(created_since);
-        if let Some(t) = attempts_since {
-            q = q.bind(t);
-        }
-        Ok(q.fetch_one(self.conn()).await?)
+        let mut args: Vec<Arg> = vec![
+            self.customer_id.into(),
+            self.currency.into(),
+            self.since.into(),
+            self.except_id.into(),
+            self.created_since.into(),
+        ];
+        args.extend(self.attempts_since.map(Arg::from));
+        Statement::new(sql, args)
     }
+}
 
+impl WriteTx {
     /// Keeps a risk decline.
     pub async fn insert_risk_decision(&mut self, d: &RiskDecisionRow) -> StoreResult<()> {
         sqlx::query(

@@ -150,6 +150,36 @@ async fn postgres_the_posting_locks_the_audit_head_and_the_chain_stays_linked() 
     store.close().await;
 }
 
+/// On SQLite the posting reads the head in its one call to SQLite's worker, with the
+/// writes held back before it (a transfer's record, then a charge's).
+#[tokio::test]
+async fn sqlite_the_posting_reads_the_audit_head_and_the_chain_stays_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("posting.db").display());
+    let store = Store::open_with(&url, false).await.unwrap();
+    top_up(&store, "c_rich", 10_000).await;
+    // The chain's first record (the top-up's transaction wrote none): no head to read yet.
+    let mut first = charge(&store, "c_rich", "m_1", 300).await.unwrap();
+    first.insert_audit(&audit("pay_first"), NOW).await.unwrap();
+    first.commit().await.unwrap();
+    for (n, minor) in [(2, 200), (3, 100)] {
+        let mut tx = charge(&store, "c_rich", "m_1", minor).await.unwrap();
+        tx.insert_audit(&audit(&format!("pay_{n}")), NOW).await.unwrap();
+        // A second record of the same transaction follows the first.
+        tx.insert_audit(&audit(&format!("pay_{n}_again")), NOW).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    // A posting refused by the backstop leaves nothing behind.
+    assert!(matches!(
+        charge(&store, "c_rich", "m_1", 1_000_000).await,
+        Err(StoreError::InsufficientFunds(_))
+    ));
+    assert_eq!(balance(&url, "customer_wallet:c_rich:CNY").await, Some(10_000 - 300 - 200 - 100));
+    assert_eq!(balance(&url, "merchant_payable:m_1:CNY").await, Some(300 + 200 + 100 - 3));
+    assert_eq!(assert_chains_linked(&url).await, 5, "five records on one linked chain");
+    store.close().await;
+}
+
 /// Makes the head of every chain (0 to 63) that has none.
 async fn seed_heads(conn: &mut AnyConnection) {
     for n in 0..64_i64 {

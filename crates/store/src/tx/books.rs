@@ -1,7 +1,7 @@
 //! The books of a write transaction: journal entries and their postings, outbox events, the audit chain, receipts and request nonces.
 
 use super::{WriteTx, values_list};
-use crate::deferred::Arg;
+use crate::deferred::{Arg, Statement};
 use crate::{AuditRecord, Backend, NewEvent, ReceiptKeyRow, ReceiptRow, StoreError, StoreResult};
 use saoma_core::ledger::JournalEntry;
 use sqlx::AssertSqlSafe;
@@ -16,7 +16,8 @@ impl WriteTx {
     /// caller then drops the transaction, so nothing of it lands.
     ///
     /// On PostgreSQL a wallet this transaction already holds locked (`lock_wallets`) moves
-    /// in the same statement as the other accounts: it takes no lock there.
+    /// in the same statement as the other accounts: it takes no lock there. On SQLite
+    /// every account moves in one call, with the writes held back so far.
     pub async fn post_entry(
         &mut self,
         entry_id: &str,
@@ -31,7 +32,8 @@ impl WriteTx {
     /// [`WriteTx::post_entry`], for a transaction whose only lock after the posting is its
     /// audit chain's head, the last in the global order (`insert_audit`; no products, no
     /// second posting). On PostgreSQL the posting's statement then locks the head too,
-    /// after the accounts: one round trip instead of two.
+    /// after the accounts: one round trip instead of two. On SQLite the head is read in
+    /// the posting's one call.
     pub async fn post_entry_then_audit(
         &mut self,
         entry_id: &str,
@@ -55,6 +57,24 @@ impl WriteTx {
         let shard = self.shard();
         let postings: Vec<_> = entry.postings().iter().map(|p| (shard.row_id(&p.account), p)).collect();
         let (wallets, upsert) = account_changes(&postings);
+        let head_chain = (then_audit && !self.audited).then(|| self.shard().chain());
+        match self.backend {
+            Backend::Postgres => self.move_accounts(wallets, upsert, head_chain).await?,
+            Backend::Sqlite => self.move_in_one_call(&wallets, upsert, head_chain).await?,
+        }
+        self.defer_entry(entry_id, (kind, ref_id), &postings, now);
+        Ok(())
+    }
+
+    /// PostgreSQL: each wallet this transaction does not hold locked yet in a statement of
+    /// its own, in the global order; then the held wallets, the other accounts and the
+    /// lock of the audit head of `head_chain` in one statement (`move_together`).
+    async fn move_accounts(
+        &mut self,
+        wallets: Vec<WalletMove>,
+        upsert: Option<(String, Vec<Arg>)>,
+        head_chain: Option<i64>,
+    ) -> StoreResult<()> {
         let mut held = Vec::new();
         for w in wallets {
             if self.locked_wallets.contains(&w.account) {
@@ -63,8 +83,6 @@ impl WriteTx {
                 self.move_wallet(&w).await?;
             }
         }
-        let head_chain =
-            (then_audit && self.backend == Backend::Postgres && !self.audited).then(|| self.shard().chain());
         match (held.is_empty() && head_chain.is_none(), upsert) {
             (true, Some((sql, args))) => {
                 crate::deferred::execute(&mut self.tx, sql, &args).await?;
@@ -72,7 +90,36 @@ impl WriteTx {
             (true, None) => {}
             (false, upsert) => self.move_together(&held, upsert, head_chain).await?,
         }
-        self.defer_entry(entry_id, (kind, ref_id), &postings, now);
+        Ok(())
+    }
+
+    /// SQLite: the held-back writes, the wallets' moves, the other accounts' upsert and the
+    /// read of the audit head of `head_chain`, in one call (`flushed_with`). SQLite takes
+    /// no row locks (its one writer is held from the first write), so their order is free.
+    /// Keeps the head it read for `insert_audit`.
+    async fn move_in_one_call(
+        &mut self,
+        wallets: &[WalletMove],
+        upsert: Option<(String, Vec<Arg>)>,
+        head_chain: Option<i64>,
+    ) -> StoreResult<()> {
+        let mut statements: Vec<Statement> =
+            wallets.iter().map(|w| Statement::new(w.sql.clone(), w.args.clone())).collect();
+        statements.extend(upsert.map(|(sql, args)| Statement::new(sql, args)));
+        if let Some(chain) = head_chain {
+            let head = "SELECT seq_no, hash FROM audit_heads WHERE chain = $1";
+            statements.push(Statement::new(head, vec![chain.into()]));
+        }
+        let steps = self.flushed_with(statements).await?;
+        if let Some((w, _)) = wallets.iter().zip(&steps).find(|(_, step)| step.changed != 1) {
+            return Err(StoreError::InsufficientFunds(w.account.clone()));
+        }
+        // No head yet (the chain's first record): `insert_audit` makes it.
+        let head = head_chain.zip(steps.last().and_then(|step| step.rows.first()));
+        if let Some((chain, row)) = head {
+            use sqlx::Row;
+            self.head = Some(super::LockedHead { chain, seq_no: row.try_get(0)?, hash: row.try_get(1)? });
+        }
         Ok(())
     }
 

@@ -31,7 +31,8 @@ pub struct WriteTx {
     /// The customer rows this transaction holds locked (PostgreSQL, `WriteTx::customer`).
     locked_customers: Vec<String>,
     /// The head of this transaction's audit chain, locked by its posting's statement
-    /// (`WriteTx::post_entry_then_audit`) and not yet appended to.
+    /// (`WriteTx::post_entry_then_audit`; on SQLite read in the posting's call, the one
+    /// writer being held) and not yet appended to.
     head: Option<LockedHead>,
 }
 
@@ -244,6 +245,21 @@ impl WriteTx {
             self.deferred.flush(&mut self.tx, self.backend).await?;
         }
         Ok(&mut self.tx)
+    }
+
+    /// SQLite: every held-back write and then `statements`, in one call to SQLite's worker
+    /// thread (one hand-off instead of one per statement, during which this transaction
+    /// holds the one writer anyway). What each of `statements` did, in order.
+    pub(crate) async fn flushed_with(
+        &mut self,
+        statements: Vec<crate::deferred::Statement>,
+    ) -> StoreResult<Vec<crate::deferred::Step>> {
+        assert!(self.backend == Backend::Sqlite, "a call of several statements is SQLite's");
+        let mut all = self.deferred.take();
+        let held = all.len();
+        all.extend(statements);
+        let mut steps = crate::deferred::steps(&mut self.tx, &all).await?;
+        Ok(steps.split_off(held))
     }
 
     /// Holds a write back until the commit or a read of its table (`crate::deferred`).

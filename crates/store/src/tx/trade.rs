@@ -1,11 +1,25 @@
 //! Trade inside a write transaction: payment codes, payments, refunds, top-ups, transfers and wallet requests.
 
 use super::{PAYMENT_COLUMNS, WriteTx};
+use crate::deferred::Statement;
+use crate::risk::{ChargeHistory, PaidOut};
 use crate::rows::{PaymentRow, payment_of};
 use crate::{Backend, CustomerRow, RefundRow, StoreError, StoreResult, TopUpRow, TransferRow};
 use saoma_core::ledger::AccountRef;
 use saoma_core::payment::Payment;
 use sqlx::AssertSqlSafe;
+
+/// Spends a payment code: changes no row when it was spent already.
+const USE_CODE: &str =
+    "INSERT INTO used_codes (code_hash, used_at) VALUES ($1, $2) ON CONFLICT (code_hash) DO NOTHING";
+
+/// The wallet accounts of `customer_ids` in `currency`, each once, in the global lock order.
+fn wallet_keys(customer_ids: &[&str], currency: saoma_core::Currency) -> Vec<String> {
+    let mut keys: Vec<String> = customer_ids.iter().map(|c| AccountRef::wallet(c, currency).key()).collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
 
 impl WriteTx {
     /// Remembers an online payment code by its hash.
@@ -26,13 +40,7 @@ impl WriteTx {
 
     /// Marks a payment code used; false when it already was.
     pub async fn mark_code_used(&mut self, code_hash: &str, now: &str) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "INSERT INTO used_codes (code_hash, used_at) VALUES ($1, $2) ON CONFLICT (code_hash) DO NOTHING",
-        )
-        .bind(code_hash)
-        .bind(now)
-        .execute(&mut *self.tx)
-        .await?;
+        let r = sqlx::query(USE_CODE).bind(code_hash).bind(now).execute(&mut *self.tx).await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -47,10 +55,18 @@ impl WriteTx {
     ) -> StoreResult<Option<CustomerRow>> {
         let missing = || StoreError::Corrupt(format!("payment code of a missing customer {customer_id}"));
         if self.backend == Backend::Sqlite {
-            if !self.mark_code_used(code_hash, now).await? {
+            // One call to SQLite's worker: the code's row, then the customer's.
+            let steps = self
+                .flushed_with(vec![
+                    Statement::new(USE_CODE, vec![code_hash.into(), now.into()]),
+                    Statement::new("SELECT * FROM customers WHERE id = $1", vec![customer_id.into()]),
+                ])
+                .await?;
+            if steps[0].changed != 1 {
                 return Ok(None);
             }
-            return self.customer(customer_id).await?.ok_or_else(missing).map(Some);
+            let row = steps[1].rows.first().ok_or_else(missing)?;
+            return Ok(Some(<CustomerRow as sqlx::FromRow<'_, sqlx::any::AnyRow>>::from_row(row)?));
         }
         let row = sqlx::query(
             "WITH spent AS (INSERT INTO used_codes (code_hash, used_at) VALUES ($1, $2) \
@@ -170,10 +186,7 @@ impl WriteTx {
         customer_ids: &[&str],
         currency: saoma_core::Currency,
     ) -> StoreResult<Vec<i64>> {
-        let mut keys: Vec<String> =
-            customer_ids.iter().map(|c| AccountRef::wallet(c, currency).key()).collect();
-        keys.sort();
-        keys.dedup();
+        let keys = wallet_keys(customer_ids, currency);
         let sql = format!("SELECT balance FROM accounts WHERE id = $1{}", self.lock());
         let mut balances = std::collections::HashMap::new();
         for key in keys {
@@ -186,6 +199,41 @@ impl WriteTx {
             balances.insert(key, row.map_or(0, |(b,)| b));
         }
         Ok(customer_ids.iter().map(|c| balances[&AccountRef::wallet(c, currency).key()]).collect())
+    }
+
+    /// What a charge decides on: the balances of the customers' wallets, locked as by
+    /// [`WriteTx::lock_wallets`] and in the order asked, and then the payer's history
+    /// ([`ChargeHistory`]), read once the wallets are locked. On SQLite one call; on
+    /// PostgreSQL the history is read in a statement after the locks, so that it sees every
+    /// charge of the wallet committed while this one waited for the lock.
+    pub async fn lock_wallets_and_history(
+        &mut self,
+        customer_ids: &[&str],
+        currency: saoma_core::Currency,
+        history: &ChargeHistory<'_>,
+    ) -> StoreResult<(Vec<i64>, PaidOut)> {
+        if self.backend == Backend::Postgres {
+            let balances = self.lock_wallets(customer_ids, currency).await?;
+            let h = history.statement();
+            let q = sqlx::query_as_with(AssertSqlSafe(h.sql), crate::deferred::arguments(&h.args)?);
+            return Ok((balances, q.fetch_one(self.conn()).await?));
+        }
+        let keys = wallet_keys(customer_ids, currency);
+        let balance = "SELECT balance FROM accounts WHERE id = $1";
+        let mut statements: Vec<Statement> =
+            keys.iter().map(|k| Statement::new(balance, vec![k.into()])).collect();
+        statements.push(history.statement());
+        let steps = self.flushed_with(statements).await?;
+        let mut balances = std::collections::HashMap::new();
+        for (key, step) in keys.iter().zip(&steps) {
+            let found = step.rows.first().map(|row| sqlx::Row::try_get::<i64, _>(row, 0)).transpose()?;
+            balances.insert(key.as_str(), found.unwrap_or(0));
+        }
+        let row =
+            steps[keys.len()].rows.first().ok_or_else(|| StoreError::Corrupt("no charge history".into()))?;
+        let paid_out = (sqlx::Row::try_get(row, 0)?, sqlx::Row::try_get(row, 1)?);
+        let balances = customer_ids.iter().map(|c| balances[AccountRef::wallet(c, currency).key().as_str()]);
+        Ok((balances.collect(), paid_out))
     }
 
     /// Loads a merchant's refund by its refund number.
