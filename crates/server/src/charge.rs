@@ -212,24 +212,37 @@ async fn observe(
 /// What a charge locks after its posting.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Next {
-    /// Only its audit chain's head (the posting's statement locks it on PostgreSQL).
+    /// Only its audit chain's head (the posting's statement locks it on PostgreSQL, reads
+    /// it on SQLite).
     Audit,
     /// The products it sells, then the audit chain's head.
     Stock,
 }
 
-/// Posts an entry the decision already allowed; an overdraft here is a bug.
+/// What a charge's entry is posted for.
+enum PostedFor<'a> {
+    /// A merchant's payment, saved in the posting's round trip (`stored`: its row exists),
+    /// and what the charge locks after the posting.
+    Payment { payment: &'a Payment, stored: bool, next: Next },
+    /// A transfer between customers, recorded before.
+    Transfer(&'a str),
+}
+
+/// Posts an entry the decision already allowed, saving the payment it is for in the same
+/// round trip; an overdraft here is a bug.
 async fn post(
     work: &mut Work,
-    (kind, ref_id): (&str, &str),
+    posted_for: PostedFor<'_>,
     entry: &JournalEntry,
-    next: Next,
     now: &str,
 ) -> Result<(), StoreError> {
     let id = new_id(prefix::ENTRY);
-    let posted = match next {
-        Next::Audit => work.post_entry_then_audit(&id, kind, ref_id, entry, now).await,
-        Next::Stock => work.post_entry(&id, kind, ref_id, entry, now).await,
+    let posted = match posted_for {
+        PostedFor::Payment { payment, stored, next } => {
+            let then_audit = next == Next::Audit;
+            work.save_payment_and_post((payment, stored), &id, entry, now, then_audit).await
+        }
+        PostedFor::Transfer(t) => work.post_entry_then_audit(&id, "transfer", t, entry, now).await,
     };
     match posted {
         Err(StoreError::InsufficientFunds(account)) => Err(StoreError::Corrupt(format!(
@@ -263,15 +276,11 @@ async fn pay_merchant(
     p.charge(&c.payer.id, fee, now)
         .map_err(|e| ApiError::new(ErrorCode::PaymentNotPending, e.to_string()))?;
     p.customer_ref = Some(customer_ref(state, &merchant.id, &c.payer.id));
-    // The payment row first: the merchant's ledger rows, locked by the posting, are then
-    // held only for the audit head and the commit (what the hot merchant queues on).
-    if stored {
-        work.update_payment(p).await?;
-    } else {
-        work.insert_payment(p).await?;
-    }
+    // The payment row is saved first in the posting's round trip: the merchant's ledger
+    // rows, locked by the posting, are then held only for the audit head and the commit
+    // (what the hot merchant queues on).
     let next = if crate::stock::sells(p)? { Next::Stock } else { Next::Audit };
-    post(work, ("payment", &p.id), &entry, next, now).await?;
+    post(work, PostedFor::Payment { payment: p, stored, next }, &entry, now).await?;
     crate::stock::take(work, p, c.actor, now).await?;
     crate::receipts::issue(&state.keys.sealer, work, p, &merchant.name, None, now, receipt).await?;
     let data = serde_json::to_value(views::payment(p, None)?).map_err(ApiError::internal)?;
@@ -296,7 +305,7 @@ async fn pay_customer(work: &mut Work, c: &Charge<'_>, t: &TransferRow, now: &st
     work.insert_transfer(t).await?;
     let entry = ledger::transfer_entry(&t.from_customer_id, &t.to_customer_id, c.amount)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    post(work, ("transfer", &t.id), &entry, Next::Audit, now).await?;
+    post(work, PostedFor::Transfer(&t.id), &entry, now).await?;
     let data = serde_json::to_value(views::transfer(t)).map_err(ApiError::internal)?;
     emit(work, "transfer.succeeded", (None, None), Some(&t.from_customer_id), data, now).await?;
     let audit = AuditRecord {

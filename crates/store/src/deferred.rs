@@ -19,7 +19,7 @@ use crate::{Backend, StoreResult};
 use sqlx::AssertSqlSafe;
 
 /// The tables whose writes may be held back. A statement of a write transaction that reads
-/// one of them must go through `WriteTx::flushed` (checked over this crate's source by a
+/// one of them must go through `WriteTx::flushed` or `WriteTx::flushed_with` (checked over this crate's source by a
 /// test below), and [`Deferred::push`] refuses a write to any other table.
 pub(crate) const DEFERRED_TABLES: &[&str] = &[
     "journal_entries",

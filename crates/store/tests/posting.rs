@@ -5,12 +5,16 @@
 //! databases), the head is locked by the posting itself, before the audit record is
 //! appended, and the chain stays linked, from a chain's very first record on; while the
 //! posting waits for a merchant's account row it holds no head, and the head it then
-//! locks is the one committed meanwhile. Two nodes charging and refunding the same
-//! wallets and merchants at once neither deadlock nor lose a cent or a link of a chain.
+//! locks is the one committed meanwhile; while the payment's row, saved first in the same
+//! statement, waits for its key, it holds no account and no head. On SQLite the posting
+//! reads the head in its one call and the chain stays linked. Two nodes charging and
+//! refunding the same wallets and merchants at once neither deadlock nor lose a cent or a
+//! link of a chain.
 
 use saoma_core::ledger::{payment_entry, top_up_entry};
 use saoma_core::money::{Currency, Money};
-use saoma_store::{AuditRecord, Store, StoreError};
+use saoma_core::payment::{Order, Payment, PaymentMode};
+use saoma_store::{AuditRecord, MerchantRow, Store, StoreError};
 use sqlx::{AnyConnection, Connection};
 
 const NOW: &str = "2026-12-07T00:00:00.000Z";
@@ -177,6 +181,137 @@ async fn sqlite_the_posting_reads_the_audit_head_and_the_chain_stays_linked() {
     assert_eq!(balance(&url, "customer_wallet:c_rich:CNY").await, Some(10_000 - 300 - 200 - 100));
     assert_eq!(balance(&url, "merchant_payable:m_1:CNY").await, Some(300 + 200 + 100 - 3));
     assert_eq!(assert_chains_linked(&url).await, 5, "five records on one linked chain");
+    store.close().await;
+}
+
+/// A pending till payment of merchant `m` under order number `otn`.
+fn order(id: &str, m: &str, otn: &str, minor: i64) -> Payment {
+    Payment::pending(Order {
+        id: id.into(),
+        merchant_id: m.into(),
+        terminal_id: None,
+        out_trade_no: otn.into(),
+        amount: cny(minor),
+        subject: "test".into(),
+        items: "[]".into(),
+        mode: PaymentMode::Cpm,
+        fingerprint: Some("fp".into()),
+        created_at: NOW.into(),
+    })
+}
+
+async fn insert_merchant(store: &Store, m: &str) {
+    let mut tx = store.begin().await.unwrap();
+    let row = MerchantRow {
+        id: m.into(),
+        name: m.into(),
+        mcc: "5411".into(),
+        city: "Hangzhou".into(),
+        country: "CN".into(),
+        currency: "CNY".into(),
+        fee_bps: 60,
+        timezone: "Asia/Shanghai".into(),
+        status: "active".into(),
+        created_at: NOW.into(),
+    };
+    tx.insert_merchant(&row).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Charges 500 of `c_rich` to `m_1` for a new payment `id` under order number `otn`, the
+/// way the charge service does, and commits.
+async fn charge_order(store: Store, id: &'static str, otn: &'static str) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    tx.lock_wallets(&["c_rich"], Currency::CNY).await?;
+    let mut p = order(id, "m_1", otn, 500);
+    p.charge("c_rich", cny(3), NOW).unwrap();
+    let entry = payment_entry("c_rich", "m_1", cny(500), cny(3)).unwrap();
+    tx.save_payment_and_post((&p, false), &format!("je_{id}"), &entry, NOW, true).await?;
+    tx.insert_audit(&audit(id), NOW).await?;
+    tx.commit().await
+}
+
+/// On SQLite the payment's row is the first statement of the posting's one call: a
+/// second payment under a used order number fails there, whole, as a unique violation.
+#[tokio::test]
+async fn sqlite_a_payment_saved_with_its_posting_keeps_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("posting.db").display());
+    let store = Store::open_with(&url, false).await.unwrap();
+    top_up(&store, "c_rich", 10_000).await;
+    insert_merchant(&store, "m_1").await;
+    charge_order(store.clone(), "pay_1", "otn_1").await.unwrap();
+    let refused = charge_order(store.clone(), "pay_2", "otn_1").await;
+    assert!(matches!(refused, Err(StoreError::UniqueViolation)), "{refused:?}");
+    assert_eq!(balance(&url, "customer_wallet:c_rich:CNY").await, Some(10_000 - 500));
+    assert_eq!(balance(&url, "merchant_payable:m_1:CNY").await, Some(497));
+    assert_eq!(assert_chains_linked(&url).await, 1);
+    store.close().await;
+}
+
+/// A charge saves its payment's row in its posting's statement, first: while the row waits
+/// for its key (another request under the same order number, not committed yet), the
+/// charge holds none of the merchant's account rows and no audit head. When the other
+/// request gives the key up, the charge goes on and the books show it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_payment_waiting_for_its_key_holds_no_account() {
+    let name = format!("saoma_posting_key_{}", std::process::id());
+    let Some(db) = saoma_store::test_postgres_database(&name).await else { return };
+    let url = db.url.clone();
+    let store = Store::open_with(&url, false).await.unwrap();
+    top_up(&store, "c_rich", 10_000).await;
+    insert_merchant(&store, "m_1").await;
+    let mut conn = AnyConnection::connect(&url).await.unwrap();
+    seed_heads_and_shards(&mut conn, "m_1").await;
+
+    // Another request holds the order number's key.
+    let mut other = store.begin().await.unwrap();
+    other.insert_payment(&order("pay_other", "m_1", "otn_1", 500)).await.unwrap();
+
+    let charging = tokio::spawn(charge_order(store.clone(), "pay_mine", "otn_1"));
+    let mut probe = AnyConnection::connect(&url).await.unwrap();
+    assert!(someone_waits_for_a_lock(&mut probe).await, "the charge waits for the payment's key");
+    sqlx::query("BEGIN").execute(&mut probe).await.unwrap();
+    let (free_rows,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT id FROM accounts WHERE owner_id = 'm_1' \
+         FOR UPDATE SKIP LOCKED) AS free",
+    )
+    .fetch_one(&mut probe)
+    .await
+    .unwrap();
+    let (free_heads,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT chain FROM audit_heads FOR UPDATE SKIP LOCKED) AS free",
+    )
+    .fetch_one(&mut probe)
+    .await
+    .unwrap();
+    sqlx::query("ROLLBACK").execute(&mut probe).await.unwrap();
+    assert_eq!(
+        (free_rows, free_heads),
+        (64, 64),
+        "waiting for the key, the charge holds no account and no head"
+    );
+
+    drop(other); // gives the key up
+    charging.await.unwrap().unwrap();
+
+    // Had the other request committed, the charge would fail on the key, whole.
+    let mut other = store.begin().await.unwrap();
+    other.insert_payment(&order("pay_other_2", "m_1", "otn_2", 500)).await.unwrap();
+    let charging = tokio::spawn(charge_order(store.clone(), "pay_mine_2", "otn_2"));
+    assert!(someone_waits_for_a_lock(&mut probe).await, "the second charge waits for the key");
+    other.commit().await.unwrap();
+    let refused = charging.await.unwrap();
+    assert!(matches!(refused, Err(StoreError::UniqueViolation)), "{refused:?}");
+    assert_eq!(balance(&url, "customer_wallet:c_rich:CNY").await, Some(10_000 - 500));
+    let (payable,): (i64,) =
+        sqlx::query_as("SELECT CAST(SUM(balance) AS BIGINT) FROM accounts WHERE owner_id = 'm_1'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(payable, 497);
+    assert_eq!(assert_chains_linked(&url).await, 1);
+    drop((conn, probe));
     store.close().await;
 }
 

@@ -249,7 +249,9 @@ impl WriteTx {
 
     /// SQLite: every held-back write and then `statements`, in one call to SQLite's worker
     /// thread (one hand-off instead of one per statement, during which this transaction
-    /// holds the one writer anyway). What each of `statements` did, in order.
+    /// holds the one writer anyway). What each of `statements` did, in order. On an error
+    /// the held-back writes are gone and some statements may have run: the caller must
+    /// drop the transaction.
     pub(crate) async fn flushed_with(
         &mut self,
         statements: Vec<crate::deferred::Statement>,

@@ -13,6 +13,68 @@ use sqlx::AssertSqlSafe;
 const USE_CODE: &str =
     "INSERT INTO used_codes (code_hash, used_at) VALUES ($1, $2) ON CONFLICT (code_hash) DO NOTHING";
 
+/// What saves payment `p`: its insert, or (`stored`) the update of the fields that change
+/// after creation, which changes one row unless the payment vanished.
+pub(crate) fn payment_write(p: &Payment, stored: bool) -> Statement {
+    let p = PaymentRow::of(p);
+    if stored {
+        return Statement::new(
+            "UPDATE payments SET status = $1, failure_code = $2, refunded_amount = $3, fee = $4, fee_returned = $5, \
+             customer_id = $6, customer_ref = $7, needs_confirm = $8, paid_at = $9 WHERE id = $10",
+            vec![
+                (&p.status).into(),
+                (&p.failure_code).into(),
+                p.refunded_amount.into(),
+                p.fee.into(),
+                p.fee_returned.into(),
+                (&p.customer_id).into(),
+                (&p.customer_ref).into(),
+                p.needs_confirm.into(),
+                (&p.paid_at).into(),
+                (&p.id).into(),
+            ],
+        );
+    }
+    let sql = format!(
+        "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+    );
+    let args = vec![
+        (&p.id).into(),
+        (&p.merchant_id).into(),
+        (&p.terminal_id).into(),
+        (&p.out_trade_no).into(),
+        p.amount.into(),
+        (&p.currency).into(),
+        (&p.subject).into(),
+        (&p.items).into(),
+        (&p.mode).into(),
+        (&p.status).into(),
+        (&p.failure_code).into(),
+        p.refunded_amount.into(),
+        p.fee.into(),
+        p.fee_returned.into(),
+        (&p.customer_id).into(),
+        (&p.customer_ref).into(),
+        (&p.fingerprint).into(),
+        (&p.qr_ref).into(),
+        p.needs_confirm.into(),
+        (&p.created_at).into(),
+        (&p.paid_at).into(),
+        (&p.expires_at).into(),
+    ];
+    Statement::new(sql, args)
+}
+
+/// Checks that saving payment `payment_id` changed its one row: an update that found none
+/// means the payment vanished.
+pub(crate) fn saved_once(changed: u64, payment_id: &str) -> StoreResult<()> {
+    if changed != 1 {
+        return Err(StoreError::Corrupt(format!("payment {payment_id} vanished while being saved")));
+    }
+    Ok(())
+}
+
 /// The wallet accounts of `customer_ids` in `currency`, each once, in the global lock order.
 fn wallet_keys(customer_ids: &[&str], currency: saoma_core::Currency) -> Vec<String> {
     let mut keys: Vec<String> = customer_ids.iter().map(|c| AccountRef::wallet(c, currency).key()).collect();
@@ -120,62 +182,15 @@ impl WriteTx {
 
     /// Inserts a payment.
     pub async fn insert_payment(&mut self, p: &Payment) -> StoreResult<()> {
-        let p = PaymentRow::of(p);
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
-        )))
-        .bind(&p.id)
-        .bind(&p.merchant_id)
-        .bind(&p.terminal_id)
-        .bind(&p.out_trade_no)
-        .bind(p.amount)
-        .bind(&p.currency)
-        .bind(&p.subject)
-        .bind(&p.items)
-        .bind(&p.mode)
-        .bind(&p.status)
-        .bind(&p.failure_code)
-        .bind(p.refunded_amount)
-        .bind(p.fee)
-        .bind(p.fee_returned)
-        .bind(&p.customer_id)
-        .bind(&p.customer_ref)
-        .bind(&p.fingerprint)
-        .bind(&p.qr_ref)
-        .bind(p.needs_confirm)
-        .bind(&p.created_at)
-        .bind(&p.paid_at)
-        .bind(&p.expires_at)
-        .execute(&mut *self.tx)
-        .await
-        ?;
+        let w = payment_write(p, false);
+        crate::deferred::execute(&mut self.tx, w.sql, &w.args).await?;
         Ok(())
     }
 
     /// Saves the fields of a payment that change after creation.
     pub async fn update_payment(&mut self, p: &Payment) -> StoreResult<()> {
-        let p = PaymentRow::of(p);
-        let updated = sqlx::query(
-            "UPDATE payments SET status = $1, failure_code = $2, refunded_amount = $3, fee = $4, fee_returned = $5, \
-             customer_id = $6, customer_ref = $7, needs_confirm = $8, paid_at = $9 WHERE id = $10",
-        )
-        .bind(&p.status)
-        .bind(&p.failure_code)
-        .bind(p.refunded_amount)
-        .bind(p.fee)
-        .bind(p.fee_returned)
-        .bind(&p.customer_id)
-        .bind(&p.customer_ref)
-        .bind(p.needs_confirm)
-        .bind(&p.paid_at)
-        .bind(&p.id)
-        .execute(&mut *self.tx)
-        .await?;
-        if updated.rows_affected() != 1 {
-            return Err(StoreError::Corrupt(format!("payment {} vanished while being saved", p.id)));
-        }
-        Ok(())
+        let w = payment_write(p, true);
+        saved_once(crate::deferred::execute(&mut self.tx, w.sql, &w.args).await?, &p.id)
     }
 
     /// Locks the customers' wallets in `currency`, in the global lock order (wallets first,
