@@ -130,15 +130,17 @@ async fn create_once(
     fp: &str,
 ) -> Result<Payment, OpError> {
     let (t, now) = now();
-    // A scan's payment and its receipt are made before the transaction: the signing then
-    // holds up no other payment (on SQLite, no other writer).
+    // A scan's payment, its receipt and its code's look-up are made before the
+    // transaction: the signing and the reads then hold up no other payment (on SQLite, no
+    // other writer).
     let scanned = match &req.payment_code {
         None => None,
         Some(code) => {
             let mut p = Payment::pending(order_of(caller, req, amount, fp, PaymentMode::Cpm, &now)?);
             p.expires_at = Some(pending_until(t, req.expires_in));
             let receipt = crate::receipts::presign(state, &p, &merchant.name, &now).await?;
-            Some((code, p, receipt))
+            let checks = check_scan(state, code, t, &now).await?;
+            Some((p, receipt, checks))
         }
     };
     let mut work = Work::begin(state).await?;
@@ -147,8 +149,8 @@ async fn create_once(
     }
     let p = match scanned {
         None => create_dynamic(&mut work, caller, req, amount, fp, t, &now).await?,
-        Some((code, p, receipt)) => {
-            let scan = Scan { caller, merchant, code, t };
+        Some((p, receipt, checks)) => {
+            let scan = Scan { caller, merchant, t, checks };
             charge_scanned(state, &mut work, &scan, (p, receipt), &now).await?
         }
     };
@@ -184,8 +186,35 @@ async fn create_dynamic(
 struct Scan<'a> {
     caller: &'a MerchantCaller,
     merchant: &'a MerchantRow,
-    code: &'a str,
     t: chrono::DateTime<chrono::Utc>,
+    checks: ScanChecks,
+}
+
+/// What a scan reads before its transaction begins, from committed rows: the risk rules
+/// and the scanned code. Neither needs a lock: a code's customer never changes, and the
+/// code is spent inside the transaction by an insert that finds it spent when a
+/// concurrent scan got there first. Read before the transaction, these reads do not hold
+/// SQLite's one writer. The till's velocity is counted inside the transaction, as before:
+/// on SQLite it then counts every payment committed ahead of this one.
+struct ScanChecks {
+    rules: std::sync::Arc<Rules>,
+    /// The code as found (`Err`: why it is no good).
+    found: Result<codes::ResolvedCode, &'static str>,
+}
+
+/// The reads of a scan that need no transaction ([`ScanChecks`]).
+async fn check_scan(
+    state: &AppState,
+    code: &str,
+    t: chrono::DateTime<chrono::Utc>,
+    now: &str,
+) -> Result<ScanChecks, OpError> {
+    let rules = risk::rules(state).await?;
+    let found = match codes::resolve(state, code, now, t.timestamp()).await? {
+        Ok(r) if code_used(state, &r).await? => Err("payment_code_used"),
+        other => other,
+    };
+    Ok(ScanChecks { rules, found })
 }
 
 /// Consumer-presented: the till scanned the customer's code. The till's own checks come
@@ -198,20 +227,20 @@ async fn charge_scanned(
     (mut p, receipt): (Payment, Option<Box<crate::receipts::Presigned>>),
     now: &str,
 ) -> Result<Payment, OpError> {
-    let rules = risk::rules(state).await?;
+    let rules = &s.checks.rules;
     let till = s.caller.terminal_id.as_deref().unwrap_or(&s.caller.key_id);
     let refused = match &s.caller.terminal_id {
-        Some(terminal) => risk::check_terminal(state, &rules, terminal, s.t).await?.err(),
+        Some(terminal) => risk::check_terminal(state, rules, terminal, s.t).await?.err(),
         None => None,
     };
     let payer = match refused {
         Some(d) => Err(d),
-        None => scanned_payer(state, work, s, &rules, now).await?,
+        None => scanned_payer(work, s).await?,
     };
     let payer = match payer {
         Ok(payer) => payer,
         Err(d) => {
-            charge::decline(work, Some((&mut p, false, OnDecline::FailPayment)), &d, (till, &rules), now)
+            charge::decline(work, Some((&mut p, false, OnDecline::FailPayment)), &d, (till, rules), now)
                 .await?;
             return Ok(p);
         }
@@ -221,7 +250,7 @@ async fn charge_scanned(
         amount: p.amount,
         pin: PinProof::Absent,
         count_velocity: true,
-        rules: &rules,
+        rules,
         actor: &s.caller.key_id,
     };
     let payee = Payee::Merchant {
@@ -236,19 +265,11 @@ async fn charge_scanned(
     Ok(p)
 }
 
-/// Who pays with the scanned code, or why nobody does. The code is looked at before
-/// anything is locked or spent; a bad one is counted against the caller (`crate::guesses`).
-async fn scanned_payer(
-    state: &AppState,
-    work: &mut Work,
-    s: &Scan<'_>,
-    rules: &Rules,
-    now: &str,
-) -> Result<Result<CustomerRow, Decline>, OpError> {
-    let found = match codes::resolve(state, s.code, now, s.t.timestamp()).await? {
-        Ok(r) if code_used(state, &r).await? => Err("payment_code_used"),
-        other => other,
-    };
+/// Who pays with the scanned code (looked at before anything is locked or spent:
+/// [`check_scan`]), or why nobody does; a bad code is counted against the caller
+/// (`crate::guesses`).
+async fn scanned_payer(work: &mut Work, s: &Scan<'_>) -> Result<Result<CustomerRow, Decline>, OpError> {
+    let (rules, found) = (&s.checks.rules, &s.checks.found);
     let bad = found.is_err();
     if let Some(d) = guesses::blocked(work, s.caller, rules, s.t, bad).await? {
         return Ok(Err(d));
@@ -259,7 +280,7 @@ async fn scanned_payer(
             Ok(Err(Decline::plain(failure)))
         }
         // Two scans of one good code at once: the loser is declined, not counted as a guess.
-        Ok(r) => Ok(payer(work, &r).await?.ok_or_else(|| Decline::plain("payment_code_used"))),
+        Ok(r) => Ok(payer(work, r).await?.ok_or_else(|| Decline::plain("payment_code_used"))),
     }
 }
 
