@@ -20,6 +20,11 @@ pub fn code_hash(code: &str) -> String {
     sha256_hex(format!("saoma-payment-code:{code}").as_bytes())
 }
 
+/// Whether `code` is an offline code (one its device's revocation can stop).
+pub fn is_offline(code: &str) -> bool {
+    matches!(paycode::parse(code.trim()), Ok(PaymentCode::Offline { .. }))
+}
+
 /// Resolves a code at `now_unix`: `Ok(Err(failure_code))` for a decline.
 pub async fn resolve(
     state: &AppState,

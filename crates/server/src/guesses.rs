@@ -2,7 +2,7 @@
 //! caller presents is counted against its till (or its key, when not a till's) and
 //! against its merchant, so neither one key nor many keys of one merchant can keep
 //! guessing. The counters are read inside the charge's transaction before the code is
-//! looked at: while blocked, a good code shown is refused and not spent.
+//! spent: while blocked, a good code shown is refused and not spent.
 //!
 //! The code is first looked at without spending it. A bad code then takes the counters'
 //! guards exclusively (till or key first, then merchant: one order, no deadlock), checks
@@ -13,7 +13,8 @@
 //! shared row lock writes the merchant's counter row in every charge, which serialised a
 //! busy merchant's payments (`WriteTx::guess_counts`). What can still slip is a good code
 //! whose shared read comes before the counting of bad codes already looked at but not yet
-//! locked: a window of one round trip.
+//! locked: the window between a bad code's look-up and its lock (for an online code,
+//! looked up before its transaction, the transaction's first statements too).
 
 use crate::AppState;
 use crate::auth::MerchantCaller;

@@ -143,6 +143,33 @@ async fn velocity_and_the_bad_code_block(db: Db) {
     w.assert_balanced().await;
 }
 
+/// A till over its velocity is refused before its code is even looked at: the good code
+/// it was shown stays unspent, and the bad codes it is shown count no guess (with a
+/// merchant threshold of three, three counted guesses would block the merchant's other
+/// till too).
+async fn a_till_over_its_velocity_spends_no_code_and_counts_no_guess(db: Db) {
+    let w = World::new(db, 2, 100_000).await;
+    let mut rules = tight_rules(&w, 100).await;
+    (rules.velocity.terminal_per_minute, rules.velocity.merchant_bad_codes) = (2, 3);
+    w.admin.set_risk_rules(&rules).await.unwrap();
+    for (i, otn) in [(0, "t-1"), (1, "t-2")] {
+        assert_eq!(pay(&w, i, otn, 100).await.unwrap().status, "succeeded");
+    }
+    let good = w.wallet(0).await.payment_code().await.unwrap().code;
+    let refused = w.till.create_payment(&charge("t-3", 100, Some(&good))).await.unwrap_err();
+    assert_eq!(refused.code(), Some("risk_declined"));
+    assert_eq!(decisions_of(&w, &w.till_id).await[0].rule, "terminal_velocity");
+    for i in 0..3 {
+        let bad =
+            w.till.create_payment(&charge(&format!("t-bad-{i}"), 100, Some("289999999999999999"))).await;
+        assert_eq!(bad.unwrap_err().code(), Some("risk_declined"), "refused as too fast, not as a bad code");
+    }
+    assert!(decisions_of(&w, &w.till_id).await.iter().all(|d| d.rule == "terminal_velocity"));
+    let paid = w.other_till.create_payment(&charge("t-other", 100, Some(&good))).await.unwrap();
+    assert_eq!(paid.status, "succeeded", "the code was not spent, and the merchant is not blocked");
+    w.assert_balanced().await;
+}
+
 async fn velocity_off_for_load_tests(db: Db) {
     let config = saoma_server::Config { risk_velocity: false, ..config(&db) };
     let w = World::with_config(db, 1, 100_000, config).await;
@@ -182,6 +209,7 @@ on_both!(
     tier_limits_per_payment_and_daily,
     frozen_wallet_cannot_pay_but_can_receive,
     velocity_and_the_bad_code_block,
+    a_till_over_its_velocity_spends_no_code_and_counts_no_guess,
     velocity_off_for_load_tests,
     operator_rules_are_checked,
 );

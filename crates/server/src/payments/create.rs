@@ -139,8 +139,9 @@ async fn create_once(
             let mut p = Payment::pending(order_of(caller, req, amount, fp, PaymentMode::Cpm, &now)?);
             p.expires_at = Some(pending_until(t, req.expires_in));
             let receipt = crate::receipts::presign(state, &p, &merchant.name, &now).await?;
-            let checks = check_scan(state, code, t, &now).await?;
-            Some((p, receipt, checks))
+            // Its error waits: a retry answers the stored payment whatever the look-up met.
+            let checks = check_scan(state, code, t, &now).await;
+            Some((code, p, receipt, checks))
         }
     };
     let mut work = Work::begin(state).await?;
@@ -149,8 +150,8 @@ async fn create_once(
     }
     let p = match scanned {
         None => create_dynamic(&mut work, caller, req, amount, fp, t, &now).await?,
-        Some((p, receipt, checks)) => {
-            let scan = Scan { caller, merchant, t, checks };
+        Some((code, p, receipt, checks)) => {
+            let scan = Scan { caller, merchant, code, t, checks: checks? };
             charge_scanned(state, &mut work, &scan, (p, receipt), &now).await?
         }
     };
@@ -186,21 +187,26 @@ async fn create_dynamic(
 struct Scan<'a> {
     caller: &'a MerchantCaller,
     merchant: &'a MerchantRow,
+    code: &'a str,
     t: chrono::DateTime<chrono::Utc>,
     checks: ScanChecks,
 }
 
 /// What a scan reads before its transaction begins, from committed rows: the risk rules
-/// and the scanned code. Neither needs a lock: a code's customer never changes, and the
-/// code is spent inside the transaction by an insert that finds it spent when a
+/// and an online code. Neither needs a lock: an online code's customer never changes,
+/// and the code is spent inside the transaction by an insert that finds it spent when a
 /// concurrent scan got there first. Read before the transaction, these reads do not hold
-/// SQLite's one writer. The till's velocity is counted inside the transaction, as before:
-/// on SQLite it then counts every payment committed ahead of this one.
+/// SQLite's one writer. Looked up inside the transaction, as before: an offline code (its
+/// device can be revoked meanwhile, a phone reported lost) and the till's velocity (on
+/// SQLite both then see everything committed ahead of this payment).
 struct ScanChecks {
     rules: std::sync::Arc<Rules>,
-    /// The code as found (`Err`: why it is no good).
-    found: Result<codes::ResolvedCode, &'static str>,
+    /// An online code as found; `None` for an offline code.
+    found: Option<Found>,
 }
+
+/// A scanned code as found: who pays with it, or (`Err`) why it is no good.
+type Found = Result<codes::ResolvedCode, &'static str>;
 
 /// The reads of a scan that need no transaction ([`ScanChecks`]).
 async fn check_scan(
@@ -210,15 +216,29 @@ async fn check_scan(
     now: &str,
 ) -> Result<ScanChecks, OpError> {
     let rules = risk::rules(state).await?;
-    let found = match codes::resolve(state, code, now, t.timestamp()).await? {
-        Ok(r) if code_used(state, &r).await? => Err("payment_code_used"),
-        other => other,
+    let found = match codes::is_offline(code) {
+        true => None,
+        false => Some(look_up(state, code, t, now).await?),
     };
     Ok(ScanChecks { rules, found })
 }
 
+/// Resolves a scanned code, and whether it was used already.
+async fn look_up(
+    state: &AppState,
+    code: &str,
+    t: chrono::DateTime<chrono::Utc>,
+    now: &str,
+) -> Result<Found, OpError> {
+    Ok(match codes::resolve(state, code, now, t.timestamp()).await? {
+        Ok(r) if code_used(state, &r).await? => Err("payment_code_used"),
+        other => other,
+    })
+}
+
 /// Consumer-presented: the till scanned the customer's code. The till's own checks come
-/// first (a blocked till spends no code), then the code, then the one charge service.
+/// first (a blocked till spends no code and counts no guess), then the code (an online
+/// one was looked up before the transaction), then the one charge service.
 /// `p`: the new pending payment; `receipt`: its receipt, signed ahead.
 async fn charge_scanned(
     state: &AppState,
@@ -235,7 +255,7 @@ async fn charge_scanned(
     };
     let payer = match refused {
         Some(d) => Err(d),
-        None => scanned_payer(work, s).await?,
+        None => scanned_payer(state, work, s, now).await?,
     };
     let payer = match payer {
         Ok(payer) => payer,
@@ -265,11 +285,24 @@ async fn charge_scanned(
     Ok(p)
 }
 
-/// Who pays with the scanned code (looked at before anything is locked or spent:
-/// [`check_scan`]), or why nobody does; a bad code is counted against the caller
-/// (`crate::guesses`).
-async fn scanned_payer(work: &mut Work, s: &Scan<'_>) -> Result<Result<CustomerRow, Decline>, OpError> {
-    let (rules, found) = (&s.checks.rules, &s.checks.found);
+/// Who pays with the scanned code (looked at before anything is locked or spent; an
+/// online code before the transaction: [`check_scan`]), or why nobody does; a bad code is
+/// counted against the caller (`crate::guesses`).
+async fn scanned_payer(
+    state: &AppState,
+    work: &mut Work,
+    s: &Scan<'_>,
+    now: &str,
+) -> Result<Result<CustomerRow, Decline>, OpError> {
+    let rules = &s.checks.rules;
+    let offline;
+    let found = match &s.checks.found {
+        Some(found) => found,
+        None => {
+            offline = look_up(state, s.code, s.t, now).await?;
+            &offline
+        }
+    };
     let bad = found.is_err();
     if let Some(d) = guesses::blocked(work, s.caller, rules, s.t, bad).await? {
         return Ok(Err(d));
