@@ -249,6 +249,40 @@ async fn sqlite_a_payment_saved_with_its_posting_keeps_its_key() {
     store.close().await;
 }
 
+/// A stored payment whose row is gone when its charge saves it: the posting's round trip
+/// fails as a corrupt store, and nothing of the charge lands.
+async fn a_vanished_payment_fails_its_posting(store: &Store, url: &str) {
+    top_up(store, "c_rich", 10_000).await;
+    insert_merchant(store, "m_1").await;
+    let mut tx = store.begin().await.unwrap();
+    tx.lock_wallets(&["c_rich"], Currency::CNY).await.unwrap();
+    let mut p = order("pay_gone", "m_1", "otn_gone", 500);
+    p.charge("c_rich", cny(3), NOW).unwrap();
+    let entry = payment_entry("c_rich", "m_1", cny(500), cny(3)).unwrap();
+    let failed = tx.save_payment_and_post((&p, true), "je_gone", &entry, NOW, true).await;
+    assert!(matches!(&failed, Err(StoreError::Corrupt(why)) if why.contains("pay_gone")), "{failed:?}");
+    drop(tx);
+    assert_eq!(balance(url, "customer_wallet:c_rich:CNY").await, Some(10_000));
+}
+
+#[tokio::test]
+async fn sqlite_a_vanished_payment_fails_its_posting() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("posting.db").display());
+    let store = Store::open_with(&url, false).await.unwrap();
+    a_vanished_payment_fails_its_posting(&store, &url).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_vanished_payment_fails_its_posting() {
+    let name = format!("saoma_posting_vanished_{}", std::process::id());
+    let Some(db) = saoma_store::test_postgres_database(&name).await else { return };
+    let store = Store::open_with(&db.url, false).await.unwrap();
+    a_vanished_payment_fails_its_posting(&store, &db.url).await;
+    store.close().await;
+}
+
 /// A charge saves its payment's row in its posting's statement, first: while the row waits
 /// for its key (another request under the same order number, not committed yet), the
 /// charge holds none of the merchant's account rows and no audit head. When the other
