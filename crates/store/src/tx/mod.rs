@@ -7,6 +7,7 @@ use sqlx::{Any, AssertSqlSafe, Transaction};
 
 mod books;
 mod parties;
+mod posting;
 mod trade;
 
 // Every dynamic SQL string here is built from constants of this crate, never from input.

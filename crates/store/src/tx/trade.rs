@@ -9,6 +9,16 @@ use saoma_core::ledger::AccountRef;
 use saoma_core::payment::Payment;
 use sqlx::AssertSqlSafe;
 
+/// The balances of `customer_ids`' wallets in `currency`, in the order asked, from the
+/// balances read by wallet account.
+fn in_asked_order(
+    customer_ids: &[&str],
+    currency: saoma_core::Currency,
+    balances: &std::collections::HashMap<String, i64>,
+) -> Vec<i64> {
+    customer_ids.iter().map(|c| balances[&AccountRef::wallet(c, currency).key()]).collect()
+}
+
 /// Spends a payment code: changes no row when it was spent already.
 const USE_CODE: &str =
     "INSERT INTO used_codes (code_hash, used_at) VALUES ($1, $2) ON CONFLICT (code_hash) DO NOTHING";
@@ -213,7 +223,7 @@ impl WriteTx {
             }
             balances.insert(key, row.map_or(0, |(b,)| b));
         }
-        Ok(customer_ids.iter().map(|c| balances[&AccountRef::wallet(c, currency).key()]).collect())
+        Ok(in_asked_order(customer_ids, currency, &balances))
     }
 
     /// What a charge decides on: the balances of the customers' wallets, locked as by
@@ -242,13 +252,12 @@ impl WriteTx {
         let mut balances = std::collections::HashMap::new();
         for (key, step) in keys.iter().zip(&steps) {
             let found = step.rows.first().map(|row| sqlx::Row::try_get::<i64, _>(row, 0)).transpose()?;
-            balances.insert(key.as_str(), found.unwrap_or(0));
+            balances.insert(key.clone(), found.unwrap_or(0));
         }
         let row =
             steps[keys.len()].rows.first().ok_or_else(|| StoreError::Corrupt("no charge history".into()))?;
         let paid_out = (sqlx::Row::try_get(row, 0)?, sqlx::Row::try_get(row, 1)?);
-        let balances = customer_ids.iter().map(|c| balances[AccountRef::wallet(c, currency).key().as_str()]);
-        Ok((balances.collect(), paid_out))
+        Ok((in_asked_order(customer_ids, currency, &balances), paid_out))
     }
 
     /// Loads a merchant's refund by its refund number.
